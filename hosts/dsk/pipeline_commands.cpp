@@ -1,0 +1,92 @@
+// dsk validate PIPELINE | dsk run PIPELINE
+#include <fmt/core.h>
+
+#include <boost/program_options.hpp>
+
+#include "commands.h"
+
+namespace po = boost::program_options;
+
+namespace dsk::cli {
+namespace {
+
+struct PipelineArgs {
+    RunOptions options;
+    bool ok = false;
+};
+
+PipelineArgs parse(const Args& args, const char* command, bool is_run) {
+    PipelineArgs out;
+    po::options_description desc;
+    desc.add_options()("set", po::value<std::vector<std::string>>()->composing(), "KEY.PATH=VALUE override");
+    if (is_run)
+        desc.add_options()("run-dir", po::value<std::string>(), "run directory")("dry-run", "plan only");
+    desc.add_options()("pipeline", po::value<std::string>(), "pipeline file");
+    po::positional_options_description positional;
+    positional.add("pipeline", 1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        fmt::print(stderr, "dsk {}: {}\n", command, e.what());
+        return out;
+    }
+    if (!vm.count("pipeline")) {
+        fmt::print(stderr, "usage: dsk {} PIPELINE [--set KEY.PATH=VALUE]...{}\n", command,
+                   is_run ? " [--run-dir DIR] [--dry-run]" : "");
+        return out;
+    }
+    out.options.pipeline_path = vm["pipeline"].as<std::string>();
+    if (vm.count("set")) out.options.overrides = vm["set"].as<std::vector<std::string>>();
+    if (vm.count("run-dir")) out.options.run_dir = vm["run-dir"].as<std::string>();
+    out.options.dry_run = vm.count("dry-run") > 0;
+    out.ok = true;
+    return out;
+}
+
+// Configuration problems (what `validate` finds) are usage errors; the rest are failures.
+int exit_code_for(const Error& e) {
+    return e.code() == DSK_INVALID_ARGUMENT || e.code() == DSK_NOT_FOUND || e.code() == DSK_INCOMPATIBLE
+               ? kUsage
+               : kFailure;
+}
+
+void print_error(const char* command, const Error& e) {
+    fmt::print(stderr, "dsk {}: {}\n", command, e.what());
+}
+
+}  // namespace
+
+int validate(Kernel& kernel, const Args& args) {
+    PipelineArgs a = parse(args, "validate", false);
+    if (!a.ok) return kUsage;
+    try {
+        kernel.validate(a.options);
+    } catch (const Error& e) {
+        print_error("validate", e);
+        return exit_code_for(e);
+    }
+    fmt::print("{}: valid\n", a.options.pipeline_path);
+    return kOk;
+}
+
+int run(Kernel& kernel, const Args& args) {
+    PipelineArgs a = parse(args, "run", true);
+    if (!a.ok) return kUsage;
+    a.options.on_log = [](dsk_log_level level, const std::string& message) {
+        if (level >= DSK_LOG_WARNING) fmt::print(stderr, "{}: {}\n", level == DSK_LOG_ERROR ? "error" : "warning", message);
+        else fmt::print("{}\n", message);
+        std::fflush(stdout);
+    };
+    try {
+        kernel.run(a.options);
+    } catch (const Error& e) {
+        print_error("run", e);
+        return e.code() == DSK_CANCELLED ? 130 : exit_code_for(e);
+    }
+    if (!a.options.dry_run) fmt::print("run finished: {}/summary.json\n", kernel.last_run_dir());
+    return kOk;
+}
+
+}  // namespace dsk::cli

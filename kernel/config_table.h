@@ -1,0 +1,40 @@
+// dsk_config: a TOML table handed to plugins through the host table, plus the dotted-path
+// navigation ("stages.0.optimizer.lr") and source locations ("file:12:5") shared by manifests,
+// pipelines and --set overrides.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <toml++/toml.h>
+
+#include "dsk/dsk_plugin.h"
+
+// Borrowed view of a table owned elsewhere (a pipeline, a results table).
+struct dsk_config {
+    toml::table* table = nullptr;
+    std::string path_prefix;  // "stages[0]": how messages name keys of this table
+};
+
+namespace dsk::kernel {
+
+// "file:line:column" of a node, or "<--set>" for values that came from an override.
+std::string where(const toml::node& node);
+std::string type_name(const toml::node& node);
+
+// Follows a dotted path; numeric parts index arrays. nullptr when absent.
+toml::node* find_path(toml::table& root, std::string_view path);
+const toml::node* find_path(const toml::table& root, std::string_view path);
+
+// Sets `path` to `value`, creating intermediate tables. Throws Error(INVALID_ARGUMENT) when a
+// part of the path exists with a non-table type.
+void set_path(toml::table& root, std::string_view path, toml::node&& value);
+
+// Parses a TOML literal ("3", "0.5", "\"sgd\"", "[1, 2]", "true"). Text that is not a valid
+// literal becomes a string, so `--set pipeline.name=foo` works unquoted.
+toml::table parse_value_literal(std::string_view literal, const std::string& source_name);
+
+// The host table's config_* functions (see dsk_host_api).
+void fill_config_api(dsk_host_api& api);
+
+}  // namespace dsk::kernel

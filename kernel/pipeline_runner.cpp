@@ -1,0 +1,198 @@
+#include "pipeline_runner.h"
+
+#include <chrono>
+#include <functional>
+#include <sstream>
+
+#include "config_table.h"
+#include "kernel.h"
+#include "pipeline.h"
+#include "run_directory.h"
+#include "status.h"
+
+using namespace dsk::kernel;
+using Clock = std::chrono::steady_clock;
+
+struct dsk_stage_context {
+    dsk_kernel* kernel;
+    RunDirectory* run;
+    const StagePlan* stage;
+    dsk_config config;
+    toml::table results;
+    dsk_config results_view;
+    std::function<void(dsk_log_level, const std::string&, const std::string&)> log;
+    Clock::time_point run_start;
+};
+
+namespace dsk::kernel {
+namespace {
+
+std::vector<std::string> overrides_of(const dsk_run_options& o) {
+    std::vector<std::string> out;
+    for (size_t i = 0; o.overrides && i < o.override_count; ++i)
+        if (o.overrides[i]) out.emplace_back(o.overrides[i]);
+    return out;
+}
+
+std::string iso_time() {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+    return buf;
+}
+
+std::string to_toml(const toml::table& t) {
+    std::ostringstream out;
+    out << t << "\n";
+    return out.str();
+}
+
+std::string to_json(const toml::table& t) {
+    std::ostringstream out;
+    out << toml::json_formatter{t} << "\n";
+    return out.str();
+}
+
+}  // namespace
+
+void validate_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
+    if (!options.pipeline_path) throw Error(DSK_INVALID_ARGUMENT, "no pipeline path given");
+    load_pipeline(kernel, options.pipeline_path, overrides_of(options));
+}
+
+void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
+    if (!options.pipeline_path) throw Error(DSK_INVALID_ARGUMENT, "no pipeline path given");
+    Pipeline p = load_pipeline(kernel, options.pipeline_path, overrides_of(options));
+    auto emit = [&](dsk_log_level level, const std::string& message) {
+        if (options.on_log) options.on_log(options.on_log_user, level, message.c_str());
+    };
+
+    if (options.dry_run) {
+        emit(DSK_LOG_INFO, "pipeline '" + p.name + "' (" + p.path + "): " + std::to_string(p.stages.size()) +
+                               " stage(s), nothing run (dry run)");
+        for (const auto& s : p.stages)
+            emit(DSK_LOG_INFO, "  " + std::to_string(s.index + 1) + ". " + s.name + ": stage kind '" + s.kind +
+                                   "' from plugin " + s.plugin->manifest.name + " " +
+                                   s.plugin->manifest.version.str() + " (" + s.plugin->manifest.library_path + ")");
+        emit(DSK_LOG_INFO, "resolved config:\n" + to_toml(p.root));
+        return;
+    }
+
+    RunDirectory run(options.run_dir ? options.run_dir : "", p.name);
+    kernel.last_run_dir = run.path();
+    run.write_atomic("config.toml", to_toml(p.root));
+    auto log = [&](dsk_log_level level, const std::string& source, const std::string& message) {
+        run.log(level, source, message);
+        emit(level, source.empty() ? message : "[" + source + "] " + message);
+    };
+
+    toml::table summary;
+    summary.insert("pipeline", p.name);
+    summary.insert("pipeline_file", p.path);
+    summary.insert("run_dir", run.path());
+    summary.insert("dsk_version", dsk_version());
+    summary.insert("started", iso_time());
+    toml::table plugins_used;
+    toml::array stage_results;
+    const auto start = Clock::now();
+    std::string status = "ok";
+    std::string failure;
+    dsk_status_code failure_code = DSK_OK;
+
+    log(DSK_LOG_INFO, "", "run directory " + run.path());
+    for (const auto& s : p.stages) {
+        toml::table entry;
+        entry.insert("name", s.name);
+        entry.insert("kind", s.kind);
+        entry.insert("plugin", s.plugin->manifest.name);
+        entry.insert("plugin_version", s.plugin->manifest.version.str());
+        if (status != "ok") {
+            entry.insert("status", "skipped");
+            stage_results.push_back(std::move(entry));
+            continue;
+        }
+        dsk_stage_context ctx{&kernel, &run, &s, {s.table, "stages[" + std::to_string(s.index) + "]"}, {}, {},
+                              log, start};
+        ctx.results_view = {&ctx.results, s.name + ".results"};
+        log(DSK_LOG_INFO, s.name, "stage " + std::to_string(s.index + 1) + "/" + std::to_string(p.stages.size()) +
+                                      " (" + s.kind + ", plugin " + s.plugin->manifest.name + " " +
+                                      s.plugin->manifest.version.str() + ") started");
+        const auto t0 = Clock::now();
+        dsk_status st = DSK_STATUS_OK;
+        try {
+            st = s.iface->run(s.iface->self, &ctx);
+        } catch (...) {  // a plugin without the C++ wrapper let an exception escape
+            st = status_from_current_exception();
+        }
+        const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        entry.insert("wall_time_s", seconds);
+        if (!st && kernel.stop_requested) st = make_status(DSK_CANCELLED, "stopped on request");
+        if (st) {
+            failure_code = st->code;
+            status = st->code == DSK_CANCELLED ? "cancelled" : "failed";
+            failure = "stage '" + s.name + "' (" + s.kind + ", plugin " + s.plugin->manifest.name + " " +
+                      s.plugin->manifest.version.str() + ") " + (status == "cancelled" ? "was cancelled" : "failed") +
+                      ": " + st->message;
+            entry.insert("status", status);
+            entry.insert("error", st->message);
+            delete st;
+            run.log(DSK_LOG_ERROR, s.name, failure);  // the caller reports it through the thrown Error
+        } else {
+            entry.insert("status", "ok");
+            log(DSK_LOG_INFO, s.name, "stage finished in " + std::to_string(seconds) + " s");
+        }
+        entry.insert("results", std::move(ctx.results));
+        stage_results.push_back(std::move(entry));
+    }
+    summary.insert("status", status);
+    if (!failure.empty()) summary.insert("error", failure);
+    summary.insert("wall_time_s", std::chrono::duration<double>(Clock::now() - start).count());
+    for (const auto& plugin : kernel.plugins)  // every plugin this run had loaded, with its version
+        if (plugin->state == PluginState::Loaded)
+            plugins_used.insert_or_assign(plugin->manifest.name, plugin->manifest.version.str());
+    summary.insert("plugins", std::move(plugins_used));
+    summary.insert("stages", std::move(stage_results));
+    run.write_atomic("summary.json", to_json(summary));
+    if (!failure.empty()) throw Error(failure_code, failure + " (run directory: " + run.path() + ")");
+}
+
+// --- host table: stages and introspection ----------------------------------------------------
+
+
+void fill_stage_api(dsk_host_api& api) {
+    api.stage_config = [](dsk_stage_context* ctx) -> const dsk_config* { return &ctx->config; };
+    api.stage_run_dir = [](dsk_stage_context* ctx) { return ctx->run->path().c_str(); };
+    api.stage_log = [](dsk_stage_context* ctx, dsk_log_level level, const char* message) {
+        ctx->log(level, ctx->stage->name, message ? message : "");
+    };
+    api.stage_metric = [](dsk_stage_context* ctx, const char* name, double value, int64_t step) -> dsk_status {
+        if (!name || !*name) return make_status(DSK_INVALID_ARGUMENT, "stage_metric: empty metric name");
+        try {
+            ctx->run->metric(ctx->stage->name, name, value, step,
+                             std::chrono::duration<double>(Clock::now() - ctx->run_start).count());
+            return DSK_STATUS_OK;
+        } catch (...) {
+            return status_from_current_exception();
+        }
+    };
+    api.stage_results = [](dsk_stage_context* ctx) { return &ctx->results_view; };
+    api.stage_should_stop = [](dsk_stage_context* ctx) -> int32_t { return ctx->kernel->stop_requested ? 1 : 0; };
+    api.plugin_count = [](dsk_stage_context* ctx) { return ctx->kernel->plugins.size(); };
+    api.plugin_info = [](dsk_stage_context* ctx, size_t i, dsk_plugin_info* out) -> dsk_status {
+        if (!out || i >= ctx->kernel->plugins.size())
+            return make_status(DSK_INVALID_ARGUMENT, "plugin_info: index " + std::to_string(i) + " out of range");
+        copy_out(ctx->kernel->plugin_info(i), out);
+        return DSK_STATUS_OK;
+    };
+    api.device_count = [](dsk_stage_context* ctx) { return ctx->kernel->devices.size(); };
+    api.device_entry = [](dsk_stage_context* ctx, size_t i, dsk_device_entry* out) -> dsk_status {
+        if (!out || i >= ctx->kernel->devices.size())
+            return make_status(DSK_INVALID_ARGUMENT, "device_entry: index " + std::to_string(i) + " out of range");
+        copy_out(ctx->kernel->device_entry(i), out);
+        return DSK_STATUS_OK;
+    };
+}
+
+}  // namespace dsk::kernel

@@ -1,0 +1,131 @@
+#include "run_directory.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "status.h"
+
+namespace fs = std::filesystem;
+
+namespace dsk::kernel {
+namespace {
+
+std::string timestamp(const char* format) {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, format, &tm);
+    return buf;
+}
+
+std::string safe_name(const std::string& name) {
+    std::string out;
+    for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+    return out.empty() ? "pipeline" : out;
+}
+
+}  // namespace
+
+RunDirectory::RunDirectory(const std::string& requested, const std::string& pipeline_name) {
+    std::error_code ec;
+    fs::path dir;
+    if (requested.empty()) {
+        fs::path base = fs::path("runs") / (safe_name(pipeline_name) + "-" + timestamp("%Y%m%d-%H%M%S"));
+        dir = base;
+        for (int n = 2; fs::exists(dir, ec); ++n) dir = base.string() + "-" + std::to_string(n);
+    } else {
+        dir = requested;
+        if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
+            throw Error(DSK_ALREADY_EXISTS, "run directory " + dir.string() +
+                                                " already exists and is not empty; an earlier run is never "
+                                                "overwritten: choose another --run-dir or remove it");
+    }
+    fs::create_directories(dir, ec);
+    if (ec) throw Error(DSK_UNAVAILABLE, "cannot create run directory " + dir.string() + ": " + ec.message());
+    path_ = fs::absolute(dir).lexically_normal().string();
+    log_.open(path_ + "/log.txt", std::ios::app);
+    metrics_.open(path_ + "/metrics.jsonl", std::ios::app);
+    if (!log_ || !metrics_) throw Error(DSK_UNAVAILABLE, "cannot write in run directory " + path_);
+}
+
+void RunDirectory::write_atomic(const std::string& file_name, const std::string& content) const {
+    const std::string target = path_ + "/" + file_name;
+    const std::string temp = target + ".tmp";
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(errno));
+    size_t done = 0;
+    while (done < content.size()) {
+        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(err));
+        }
+        done += static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0)
+        throw Error(DSK_UNAVAILABLE, "cannot flush " + temp + ": " + std::strerror(errno));
+    if (std::rename(temp.c_str(), target.c_str()) != 0)
+        throw Error(DSK_UNAVAILABLE, "cannot rename " + temp + " to " + target + ": " + std::strerror(errno));
+    // Make the rename itself durable.
+    if (int dir = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+}
+
+void RunDirectory::log(dsk_log_level level, const std::string& source, const std::string& message) {
+    log_ << timestamp("%Y-%m-%dT%H:%M:%S") << " " << log_level_name(level) << " [" << source << "] " << message
+         << std::endl;
+}
+
+void RunDirectory::metric(const std::string& stage, const std::string& name, double value, int64_t step,
+                          double seconds) {
+    char number[64];
+    if (std::isfinite(value)) std::snprintf(number, sizeof number, "%.17g", value);
+    else std::snprintf(number, sizeof number, "null");
+    metrics_ << "{\"stage\": " << json_quote(stage) << ", \"name\": " << json_quote(name) << ", \"step\": " << step
+             << ", \"value\": " << number << ", \"time_s\": " << seconds << "}" << std::endl;
+}
+
+std::string json_quote(const std::string& text) {
+    std::string out = "\"";
+    for (unsigned char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (c < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+const char* log_level_name(dsk_log_level level) {
+    switch (level) {
+        case DSK_LOG_DEBUG: return "debug";
+        case DSK_LOG_INFO: return "info";
+        case DSK_LOG_WARNING: return "warning";
+        case DSK_LOG_ERROR: return "error";
+    }
+    return "info";
+}
+
+}  // namespace dsk::kernel

@@ -1,0 +1,382 @@
+// cpu_device.cpp - dsk_backend_iface for the host CPU.
+//
+// Buffers are aligned host allocations and every queue runs its work at once, on the calling
+// thread: a copy has finished when the call returns, so every fence is born signalled.
+#include "cpu_device.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <dsk/dsk_plugin.hpp>
+
+namespace dsk::cpu {
+namespace {
+
+// A cache line, and the widest vector load (AVX-512) wants no more.
+constexpr uint64_t kMinAlignment = 64;
+
+// The objects behind the opaque handles. They get names of their own (rather than defining
+// `struct dsk_device` here) so that two backends in one process never define one type twice.
+struct CpuDevice {
+    uint32_t index;
+};
+struct CpuBuffer {
+    void* data;     // aligned_alloc'ed, owned
+    uint64_t size;  // as requested (the allocation may be larger)
+};
+struct CpuQueue {
+    CpuDevice* device;
+};
+struct CpuFence {};
+
+CpuDevice* from_handle(dsk_device* device) { return reinterpret_cast<CpuDevice*>(device); }
+CpuBuffer* from_handle(dsk_buffer* buffer) { return reinterpret_cast<CpuBuffer*>(buffer); }
+CpuQueue* from_handle(dsk_queue* queue) { return reinterpret_cast<CpuQueue*>(queue); }
+CpuFence* from_handle(dsk_fence* fence) { return reinterpret_cast<CpuFence*>(fence); }
+dsk_device* to_handle(CpuDevice* device) { return reinterpret_cast<dsk_device*>(device); }
+dsk_buffer* to_handle(CpuBuffer* buffer) { return reinterpret_cast<dsk_buffer*>(buffer); }
+dsk_queue* to_handle(CpuQueue* queue) { return reinterpret_cast<dsk_queue*>(queue); }
+dsk_fence* to_handle(CpuFence* fence) { return reinterpret_cast<dsk_fence*>(fence); }
+
+//----------------------------------------------------------------------------------------------
+// What the host machine is (probed once; the strings live as long as the library)
+//----------------------------------------------------------------------------------------------
+
+struct HostMachine {
+    std::string name;
+    std::string description;
+    uint64_t memory_bytes;
+    uint32_t float_lanes;
+};
+
+std::string trim(const std::string& text) {
+    const auto first = text.find_first_not_of(" \t");
+    if (first == std::string::npos) return {};
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return text.substr(first, last - first + 1);
+}
+
+// "model name : Intel(R) Xeon(R) ..." from /proc/cpuinfo; "cpu" where there is none (most ARM
+// kernels, non-Linux systems).
+std::string cpu_model_name() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line)) {
+        const auto colon = line.find(':');
+        if (colon == std::string::npos || trim(line.substr(0, colon)) != "model name") continue;
+        const std::string model = trim(line.substr(colon + 1));
+        if (!model.empty()) return model;
+    }
+    return "cpu";
+}
+
+// 32-bit float lanes of the widest SIMD unit this CPU has (what an op kernel would vectorize
+// over): 16 for AVX-512, 8 for AVX2, else 4 (SSE, NEON).
+uint32_t simd_float_lanes(const char** out_isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        *out_isa = "AVX-512";
+        return 16;
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        *out_isa = "AVX2";
+        return 8;
+    }
+    *out_isa = "SSE";
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+    *out_isa = "NEON";
+#else
+    *out_isa = "scalar";
+#endif
+    return 4;
+}
+
+uint32_t logical_cores() {
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > 0) return static_cast<uint32_t>(online);
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+uint64_t physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0) return 0;  // unknown
+    return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+}
+
+HostMachine probe_host_machine() {
+    HostMachine machine;
+    const char* isa = "";
+    machine.float_lanes = simd_float_lanes(&isa);
+    machine.name = cpu_model_name();
+    const uint32_t cores = logical_cores();
+    machine.description = "host CPU, " + std::to_string(cores) +
+                          (cores == 1 ? " logical core, " : " logical cores, ") + isa + " (" +
+                          std::to_string(machine.float_lanes) + " float lanes)";
+    machine.memory_bytes = physical_memory_bytes();
+    return machine;
+}
+
+const HostMachine& host_machine() {
+    static const HostMachine machine = probe_host_machine();
+    return machine;
+}
+
+//----------------------------------------------------------------------------------------------
+// Argument checks (each failure names the call and what was wrong)
+//----------------------------------------------------------------------------------------------
+
+void require(const void* pointer, const char* function, const char* parameter) {
+    if (pointer == nullptr) {
+        throw Error(DSK_INVALID_ARGUMENT,
+                    std::string("cpu: ") + function + ": `" + parameter + "` is null");
+    }
+}
+
+void require_device_index(uint32_t index, const char* function) {
+    if (index != 0) {
+        throw Error(DSK_NOT_FOUND, std::string("cpu: ") + function + ": device index " +
+                                       std::to_string(index) +
+                                       " does not exist (the cpu backend has 1 device, index 0)");
+    }
+}
+
+// [offset, offset + size) must lie inside the buffer; written so that it cannot overflow.
+void require_in_bounds(const CpuBuffer& buffer, uint64_t offset, uint64_t size,
+                       const char* function, const char* role) {
+    if (offset > buffer.size || size > buffer.size - offset) {
+        throw Error(DSK_INVALID_ARGUMENT,
+                    std::string("cpu: ") + function + ": " + std::to_string(size) +
+                        " bytes at offset " + std::to_string(offset) + " do not fit the " +
+                        std::to_string(buffer.size) + "-byte " + role + " buffer");
+    }
+}
+
+//----------------------------------------------------------------------------------------------
+// Devices
+//----------------------------------------------------------------------------------------------
+
+dsk_status device_count(void* /*self*/, uint32_t* out_count) {
+    return guard([&] {
+        require(out_count, "device_count", "out_count");
+        *out_count = 1;
+    });
+}
+
+dsk_status device_info(void* /*self*/, uint32_t index, dsk_device_info* out_info) {
+    return guard([&] {
+        require(out_info, "device_info", "out_info");
+        require_device_index(index, "device_info");
+        const HostMachine& machine = host_machine();
+        // Only what the caller's struct_size covers (a caller built against an older ABI).
+        if (DSK_HAS_MEMBER(out_info, dsk_device_info, type)) out_info->type = DSK_DEVICE_CPU;
+        if (DSK_HAS_MEMBER(out_info, dsk_device_info, name)) out_info->name = machine.name.c_str();
+        if (DSK_HAS_MEMBER(out_info, dsk_device_info, description))
+            out_info->description = machine.description.c_str();
+        if (DSK_HAS_MEMBER(out_info, dsk_device_info, memory_bytes))
+            out_info->memory_bytes = machine.memory_bytes;
+        // Always usable, but any accelerator that works should be preferred (they score > 10).
+        if (DSK_HAS_MEMBER(out_info, dsk_device_info, score)) out_info->score = 10;
+        if (DSK_HAS_MEMBER(out_info, dsk_device_info, unusable_reason))
+            out_info->unusable_reason = "";
+        if (DSK_HAS_MEMBER(out_info, dsk_device_info, subgroup_size))
+            out_info->subgroup_size = machine.float_lanes;
+    });
+}
+
+dsk_status device_open(void* /*self*/, uint32_t index, dsk_device** out_device) {
+    return guard([&] {
+        require(out_device, "device_open", "out_device");
+        *out_device = nullptr;
+        require_device_index(index, "device_open");
+        *out_device = to_handle(new CpuDevice{index});
+    });
+}
+
+void device_close(dsk_device* device) { delete from_handle(device); }
+
+//----------------------------------------------------------------------------------------------
+// Memory
+//----------------------------------------------------------------------------------------------
+
+struct FreeDeleter {
+    void operator()(void* data) const { std::free(data); }
+};
+
+dsk_status buffer_alloc(dsk_device* device, uint64_t size, uint64_t alignment,
+                        uint32_t /*flags: every cpu buffer is host-visible*/,
+                        dsk_buffer** out_buffer) {
+    return guard([&] {
+        require(out_buffer, "buffer_alloc", "out_buffer");
+        *out_buffer = nullptr;
+        require(device, "buffer_alloc", "device");
+        if ((alignment & (alignment - 1)) != 0) {
+            throw Error(DSK_INVALID_ARGUMENT, "cpu: buffer_alloc: alignment " +
+                                                  std::to_string(alignment) +
+                                                  " is not a power of two");
+        }
+        const uint64_t align = std::max(alignment, kMinAlignment);
+        // aligned_alloc wants a non-zero multiple of the alignment; a zero-size buffer still
+        // gets a real (unique) address.
+        if (size > SIZE_MAX - align) {
+            throw Error(DSK_RESOURCE_EXHAUSTED, "cpu: buffer_alloc: " + std::to_string(size) +
+                                                    " bytes exceed the host address space");
+        }
+        const size_t rounded = std::max<size_t>((size + align - 1) / align * align, align);
+        std::unique_ptr<void, FreeDeleter> data(std::aligned_alloc(align, rounded));
+        if (!data) {
+            throw Error(DSK_RESOURCE_EXHAUSTED,
+                        "cpu: buffer_alloc: out of host memory allocating " +
+                            std::to_string(size) + " bytes (aligned to " + std::to_string(align) +
+                            ")");
+        }
+        *out_buffer = to_handle(new CpuBuffer{data.get(), size});
+        data.release();
+    });
+}
+
+void buffer_free(dsk_buffer* buffer) {
+    CpuBuffer* owned = from_handle(buffer);
+    if (owned == nullptr) return;
+    std::free(owned->data);
+    delete owned;
+}
+
+dsk_status buffer_map(dsk_buffer* buffer, void** out_host_ptr) {
+    return guard([&] {
+        require(out_host_ptr, "buffer_map", "out_host_ptr");
+        require(buffer, "buffer_map", "buffer");
+        *out_host_ptr = from_handle(buffer)->data;
+    });
+}
+
+//----------------------------------------------------------------------------------------------
+// Queues, copies and fences
+//----------------------------------------------------------------------------------------------
+
+dsk_status queue_create(dsk_device* device, dsk_queue** out_queue) {
+    return guard([&] {
+        require(out_queue, "queue_create", "out_queue");
+        *out_queue = nullptr;
+        require(device, "queue_create", "device");
+        *out_queue = to_handle(new CpuQueue{from_handle(device)});
+    });
+}
+
+void queue_destroy(dsk_queue* queue) { delete from_handle(queue); }
+
+dsk_status copy_to_device(dsk_queue* queue, const void* src, dsk_buffer* dst,
+                          uint64_t dst_offset, uint64_t size) {
+    return guard([&] {
+        require(queue, "copy_to_device", "queue");
+        require(dst, "copy_to_device", "dst");
+        const CpuBuffer& target = *from_handle(dst);
+        require_in_bounds(target, dst_offset, size, "copy_to_device", "destination");
+        if (size == 0) return;
+        require(src, "copy_to_device", "src");
+        std::memcpy(static_cast<char*>(target.data) + dst_offset, src, size);
+    });
+}
+
+dsk_status copy_to_host(dsk_queue* queue, dsk_buffer* src, uint64_t src_offset, void* dst,
+                        uint64_t size) {
+    return guard([&] {
+        require(queue, "copy_to_host", "queue");
+        require(src, "copy_to_host", "src");
+        const CpuBuffer& source = *from_handle(src);
+        require_in_bounds(source, src_offset, size, "copy_to_host", "source");
+        if (size == 0) return;
+        require(dst, "copy_to_host", "dst");
+        std::memcpy(dst, static_cast<const char*>(source.data) + src_offset, size);
+    });
+}
+
+dsk_status copy_on_device(dsk_queue* queue, dsk_buffer* src, uint64_t src_offset,
+                          dsk_buffer* dst, uint64_t dst_offset, uint64_t size) {
+    return guard([&] {
+        require(queue, "copy_on_device", "queue");
+        require(src, "copy_on_device", "src");
+        require(dst, "copy_on_device", "dst");
+        const CpuBuffer& source = *from_handle(src);
+        const CpuBuffer& target = *from_handle(dst);
+        require_in_bounds(source, src_offset, size, "copy_on_device", "source");
+        require_in_bounds(target, dst_offset, size, "copy_on_device", "destination");
+        if (size == 0) return;
+        // memmove: source and destination may be overlapping ranges of one buffer.
+        std::memmove(static_cast<char*>(target.data) + dst_offset,
+                     static_cast<const char*>(source.data) + src_offset, size);
+    });
+}
+
+dsk_status queue_flush(dsk_queue* queue, dsk_fence** out_fence) {
+    return guard([&] {
+        require(out_fence, "queue_flush", "out_fence");
+        *out_fence = nullptr;
+        require(queue, "queue_flush", "queue");
+        *out_fence = to_handle(new CpuFence{});  // already signalled: the work is done
+    });
+}
+
+dsk_status fence_wait(dsk_fence* fence, uint64_t /*timeout_ns*/) {
+    return guard([&] { require(fence, "fence_wait", "fence"); });
+}
+
+void fence_destroy(dsk_fence* fence) { delete from_handle(fence); }
+
+//----------------------------------------------------------------------------------------------
+// Operators
+//----------------------------------------------------------------------------------------------
+
+// No op kernels yet: they are registered per (op, backend, dtypes) with register_op_kernel and
+// arrive with the next issue; this will then ask that table. Until then nothing is placed here.
+int32_t supports_op(dsk_device* /*device*/, const dsk_node_view* /*node*/,
+                    const dsk_tensor_desc* /*tensors*/) {
+    return 0;
+}
+
+dsk_backend_iface make_backend_iface() {
+    dsk_backend_iface iface{};
+    iface.struct_size = sizeof(dsk_backend_iface);
+    iface.name = "cpu";
+    iface.self = nullptr;  // one device, no backend-wide state
+    iface.device_count = &device_count;
+    iface.device_info = &device_info;
+    iface.device_open = &device_open;
+    iface.device_close = &device_close;
+    iface.buffer_alloc = &buffer_alloc;
+    iface.buffer_free = &buffer_free;
+    iface.buffer_map = &buffer_map;
+    iface.queue_create = &queue_create;
+    iface.queue_destroy = &queue_destroy;
+    iface.copy_to_device = &copy_to_device;
+    iface.copy_to_host = &copy_to_host;
+    iface.copy_on_device = &copy_on_device;
+    iface.queue_flush = &queue_flush;
+    iface.fence_wait = &fence_wait;
+    iface.fence_destroy = &fence_destroy;
+    iface.supports_op = &supports_op;
+    // Whole-subgraph compilation is for accelerators; the cpu runs op by op.
+    iface.get_capability = nullptr;
+    iface.compile = nullptr;
+    iface.execute = nullptr;
+    iface.executable_release = nullptr;
+    return iface;
+}
+
+}  // namespace
+
+const dsk_backend_iface& backend_iface() {
+    static const dsk_backend_iface iface = make_backend_iface();
+    return iface;
+}
+
+}  // namespace dsk::cpu

@@ -1,0 +1,111 @@
+/* dsk.h - embed the dsk kernel in a program (the host C API, exported by libdsk).
+ *
+ * A dsk_kernel holds everything: its plugin search path, the plugins it loaded, their registries
+ * and devices. There is no global state, so two kernels in one process never see each other.
+ * A kernel is used from one thread at a time. Every call that can fail returns a dsk_status_code
+ * and leaves a message in dsk_kernel_last_error(); no exception leaves this API.
+ *
+ *     dsk_kernel* k = NULL;
+ *     if (dsk_kernel_create(&k) != DSK_OK) return 1;
+ *     dsk_kernel_add_plugin_path(k, "/opt/vendor/dsk-plugins");
+ *     dsk_run_options opts = {sizeof opts};
+ *     opts.pipeline_path = "configs/env.toml";
+ *     if (dsk_kernel_run_pipeline(k, &opts) != DSK_OK)
+ *         fprintf(stderr, "%s\n", dsk_kernel_last_error(k));
+ *     dsk_kernel_destroy(k);
+ *
+ * Plugin search order: paths given with dsk_kernel_add_plugin_path (a pipeline's `[plugins]
+ * path` is added first for its run), then DSK_PLUGIN_PATH (':'-separated), then the install
+ * directory (<dir of libdsk>/dsk/plugins). The first plugin found with a given name wins.
+ */
+#ifndef DSK_H_
+#define DSK_H_
+
+#include "dsk/dsk_plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define DSK_API __declspec(dllimport)
+#else
+#define DSK_API __attribute__((visibility("default")))
+#endif
+
+typedef struct dsk_kernel dsk_kernel;
+
+/* The library's version ("0.1.0") and the plugin ABI it implements (DSK_ABI_VERSION). */
+DSK_API const char* dsk_version(void);
+DSK_API uint32_t dsk_abi_version(void);
+
+/* Creates a kernel with an empty registry. Nothing is loaded until asked. Caller owns *out. */
+DSK_API dsk_status_code dsk_kernel_create(dsk_kernel** out_kernel);
+/* Unloads every plugin (after releasing what they made) and frees the kernel. NULL is fine. */
+DSK_API void dsk_kernel_destroy(dsk_kernel* kernel);
+
+/* The message of the last failed call on this kernel ("" if none); valid until the next call. */
+DSK_API const char* dsk_kernel_last_error(const dsk_kernel* kernel);
+
+/* Adds a directory to search before DSK_PLUGIN_PATH and the install directory. Copied. */
+DSK_API dsk_status_code dsk_kernel_add_plugin_path(dsk_kernel* kernel, const char* directory);
+
+/* Reads every manifest on the search path (loads nothing). Called implicitly by the functions
+ * below; call it again after adding paths. A broken candidate never fails this call: it is
+ * listed with its reason. */
+DSK_API dsk_status_code dsk_kernel_discover(dsk_kernel* kernel);
+/* Loads every plugin found (what `dsk plugins list` and `dsk doctor` do). Returns DSK_OK even
+ * when some fail; their reasons are in dsk_kernel_plugin_info(). */
+DSK_API dsk_status_code dsk_kernel_load_all(dsk_kernel* kernel);
+/* Loads one plugin (and what it requires) by name. `version_range` may be NULL ("*"). */
+DSK_API dsk_status_code dsk_kernel_load_plugin(dsk_kernel* kernel, const char* name,
+                                               const char* version_range);
+
+/* Every candidate found (loaded, available, failed or shadowed), in search order. The info's
+ * strings are owned by the kernel and valid until the next discover/load call. */
+DSK_API size_t dsk_kernel_plugin_count(const dsk_kernel* kernel);
+DSK_API dsk_status_code dsk_kernel_plugin_info(const dsk_kernel* kernel, size_t index,
+                                               dsk_plugin_info* out_info);
+/* Extra lines for `dsk doctor`: library files without a manifest, unreadable directories. */
+DSK_API size_t dsk_kernel_diagnostic_count(const dsk_kernel* kernel);
+DSK_API const char* dsk_kernel_diagnostic(const dsk_kernel* kernel, size_t index);
+/* The directories searched, in order. */
+DSK_API size_t dsk_kernel_search_path_count(dsk_kernel* kernel);
+DSK_API const char* dsk_kernel_search_path(dsk_kernel* kernel, size_t index);
+
+/* Every device of every loaded backend, usable or not (score <= 0 with a reason). */
+DSK_API size_t dsk_kernel_device_count(const dsk_kernel* kernel);
+DSK_API dsk_status_code dsk_kernel_device_entry(const dsk_kernel* kernel, size_t index,
+                                                dsk_device_entry* out_entry);
+
+/* Pipelines. `overrides` are "key.path=value" strings (as `dsk run --set`). */
+typedef struct dsk_run_options {
+    uint32_t struct_size;
+    uint32_t dry_run; /* 1: validate, resolve, load plugins and print the plan; run nothing */
+    const char* pipeline_path;
+    const char* const* overrides;
+    size_t override_count;
+    const char* run_dir; /* NULL: runs/<pipeline>-<timestamp>/ under the current directory */
+    /* Optional: receives every log line (also written to the run's log.txt). */
+    void (*on_log)(void* user, dsk_log_level level, const char* message);
+    void* on_log_user;
+} dsk_run_options;
+
+/* Parses the pipeline, applies overrides, loads the plugins it needs and checks every key
+ * against their schemas. DSK_INVALID_ARGUMENT / DSK_NOT_FOUND with every problem found (one per
+ * line, each with file:line:column) in dsk_kernel_last_error(). */
+DSK_API dsk_status_code dsk_kernel_validate_pipeline(dsk_kernel* kernel,
+                                                     const dsk_run_options* options);
+/* Validates, then runs every stage in order, writing the run directory. */
+DSK_API dsk_status_code dsk_kernel_run_pipeline(dsk_kernel* kernel,
+                                                const dsk_run_options* options);
+/* The run directory of the last run ("" before one); valid until the next run. */
+DSK_API const char* dsk_kernel_last_run_dir(const dsk_kernel* kernel);
+/* Asks a running pipeline to stop (async-signal-safe: call it from a SIGINT handler). */
+DSK_API void dsk_kernel_request_stop(dsk_kernel* kernel);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* DSK_H_ */
