@@ -126,8 +126,13 @@ dsk_status_code dsk_kernel_validate_pipeline(dsk_kernel* kernel, const dsk_run_o
 dsk_status_code dsk_kernel_run_pipeline(dsk_kernel* kernel, const dsk_run_options* options) {
     return guarded(kernel, [&] {
         if (!options) throw Error(DSK_INVALID_ARGUMENT, "null run options");
-        kernel->stop_requested = false;
         kernel->last_run_dir.clear();
+        // A stop requested before the first stage (Ctrl-C during validation) still counts; the
+        // request is spent when the run ends.
+        struct ResetStop {
+            dsk_kernel* k;
+            ~ResetStop() { k->stop_requested = false; }
+        } reset{kernel};
         run_pipeline(*kernel, *options);
     });
 }

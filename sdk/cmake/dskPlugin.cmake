@@ -1,5 +1,5 @@
 # dsk_add_plugin(<name> SOURCES <src>... [MANIFEST <file>] [LINK_LIBRARIES <lib>...]
-#                [OUTPUT_DIRECTORY <dir>] [NO_INSTALL])
+#                [OUTPUT_DIRECTORY <dir>] [TARGET <target>] [NO_INSTALL])
 #
 # Builds the plugin library `dsk_<name>.so` (a MODULE: nothing links against it) and puts the
 # manifest `<name>.plugin.toml` beside it, in the build tree and on install. The manifest is the
@@ -9,7 +9,7 @@
 include_guard(GLOBAL)
 
 function(dsk_add_plugin name)
-    cmake_parse_arguments(ARG "NO_INSTALL" "MANIFEST;OUTPUT_DIRECTORY" "SOURCES;LINK_LIBRARIES" ${ARGN})
+    cmake_parse_arguments(ARG "NO_INSTALL" "MANIFEST;OUTPUT_DIRECTORY;TARGET" "SOURCES;LINK_LIBRARIES" ${ARGN})
     if(NOT ARG_SOURCES)
         message(FATAL_ERROR "dsk_add_plugin(${name}): SOURCES is required")
     endif()
@@ -49,13 +49,17 @@ function(dsk_add_plugin name)
         message(FATAL_ERROR "${ARG_MANIFEST}: version = \"${manifest_version}\" is not MAJOR.MINOR.PATCH")
     endif()
 
-    set(target dsk_${name})
+    set(target dsk_${name})  # the target name; the file is dsk_<name>.so whatever it is
+    if(ARG_TARGET)
+        set(target ${ARG_TARGET})
+    endif()
     add_library(${target} MODULE ${ARG_SOURCES})
     target_link_libraries(${target} PRIVATE dsk::sdk ${ARG_LINK_LIBRARIES})
     target_compile_definitions(${target} PRIVATE
         DSK_PLUGIN_NAME="${manifest_name}" DSK_PLUGIN_VERSION="${manifest_version}")
     set_target_properties(${target} PROPERTIES
         PREFIX ""
+        OUTPUT_NAME dsk_${name}
         CXX_VISIBILITY_PRESET hidden
         C_VISIBILITY_PRESET hidden
         VISIBILITY_INLINES_HIDDEN ON

@@ -192,8 +192,8 @@ typedef enum dsk_param_type {
 
 /* One key a provider accepts in its pipeline section (a stage's keys, a search's options...).
  * The kernel validates a whole pipeline against these before anything runs: unknown keys, types,
- * ranges and choices, with file:line:column in every message. Arrays end with a spec whose
- * name is NULL, or are sized by a count beside them. */
+ * ranges and choices, with file:line:column in every message. Arrays of specs are sized by the
+ * count beside them. */
 typedef struct dsk_param_spec {
     uint32_t struct_size;
     uint32_t type;  /* dsk_param_type */
@@ -549,7 +549,7 @@ typedef struct dsk_host_api {
     dsk_status (*config_get_string)(const dsk_config* cfg, const char* key, const char** out);
     /* Number of elements of an array, or of keys of a table, at `key` ("" = the root). */
     dsk_status (*config_size)(const dsk_config* cfg, const char* key, size_t* out);
-    /* The i-th key of the table at `key`, in file order. */
+    /* The i-th key of the table at `key`, in sorted key order. */
     dsk_status (*config_key_at)(const dsk_config* cfg, const char* key, size_t i,
                                 const char** out);
     /* Setters: for tables the host hands out to be filled (search assignments, results). */

@@ -445,11 +445,13 @@ inline uint32_t thread_count() { return host().thread_count(); }
 // start after it do nothing.
 template <class F>
 void parallel_for(size_t n, size_t grain, F&& body) {
+    using Body = std::remove_reference_t<F>;
     struct Job {
-        std::remove_reference_t<F>& body;
+        explicit Job(Body& chunk_body) : body(chunk_body) {}
+        Body& body;
         std::atomic<bool> failed{false};
         std::exception_ptr error;
-    } job{body};
+    } job(body);
     host().parallel_for(
         n, grain,
         [](void* user, size_t begin, size_t end) {
@@ -542,7 +544,8 @@ public:
         // Kept before registering: the kernel may hold the iface even if a later step fails.
         state_.stages.push_back(std::move(entry));
         const dsk_stage_iface& iface = state_.stages.back()->iface;
-        check(host().register_stage(registrar_, &iface), context("stage", kept.kind.c_str()).c_str());
+        check(host().register_stage(registrar_, &iface),
+              context("stage", kept.kind.c_str()).c_str());
     }
 
     // The C interfaces below are borrowed until shutdown: pass `static const` instances (or
@@ -574,7 +577,9 @@ public:
 
     // Runs `hook` at the plugin's shutdown (or right away if init fails after this call), after
     // the kernel released every object the plugin made.
-    void on_shutdown(std::function<void()> hook) { state_.shutdown_hooks.push_back(std::move(hook)); }
+    void on_shutdown(std::function<void()> hook) {
+        state_.shutdown_hooks.push_back(std::move(hook));
+    }
 
 private:
     static std::string context(const char* what, const char* name) {

@@ -1,0 +1,120 @@
+// One source for the fake plugins of the loader and pipeline tests, written against the raw C
+// ABI (no C++ wrapper) so that each can break a rule on purpose. The FAKE_* macros choose how:
+//   FAKE_ABI=v                 descriptor abi_version (default DSK_ABI_VERSION)
+//   FAKE_DESCRIPTOR_VERSION=s  descriptor version (default the manifest's, DSK_PLUGIN_VERSION)
+//   FAKE_STAGE_KIND=s          stage kind provided and registered (default the plugin name)
+//   FAKE_EXTRA_PROVIDES=s      one more "kind:name" in the descriptor's provides
+//   FAKE_REGISTER_KIND=s       register this stage kind instead of FAKE_STAGE_KIND
+//   FAKE_INIT_FAILS            init returns a status with a message
+//   FAKE_USES_DEPENDENCY       calls into libfake_dependency.so (which the loader cannot find)
+//   FAKE_NO_ENTRY              does not export dsk_plugin_query
+//   FAKE_QUERY_RETURNS_NULL    dsk_plugin_query refuses the kernel
+// The stage itself ("echo") has a schema with every parameter type, for validation tests.
+#include <dsk/dsk_plugin.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#ifndef FAKE_ABI
+#define FAKE_ABI DSK_ABI_VERSION
+#endif
+#ifndef FAKE_DESCRIPTOR_VERSION
+#define FAKE_DESCRIPTOR_VERSION DSK_PLUGIN_VERSION
+#endif
+#ifndef FAKE_STAGE_KIND
+#define FAKE_STAGE_KIND DSK_PLUGIN_NAME
+#endif
+#ifndef FAKE_REGISTER_KIND
+#define FAKE_REGISTER_KIND FAKE_STAGE_KIND
+#endif
+
+#ifdef FAKE_USES_DEPENDENCY
+extern "C" int fake_dependency_answer();
+#endif
+
+namespace {
+
+const dsk_host_api* host = nullptr;
+
+const char* const modes[] = {"fast", "slow", nullptr};
+const dsk_param_spec params[] = {
+    {sizeof(dsk_param_spec), DSK_PARAM_STRING, DSK_PARAM_REQUIRED, "message", "what to echo", nullptr, 0, -1, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_INT, 0, "count", "how many times", "1", 1, 10, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_FLOAT, 0, "ratio", "a fraction", "0.5", 0, 1, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_STRING, 0, "mode", "how", "\"fast\"", 0, -1, modes},
+    {sizeof(dsk_param_spec), DSK_PARAM_BOOL, 0, "fail", "fail on purpose", "false", 0, -1, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_BOOL, 0, "wait_for_stop", "run until asked to stop", "false", 0, -1, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_TABLE, 0, "extra", "anything", nullptr, 0, -1, nullptr},
+};
+
+dsk_status run(void*, dsk_stage_context* ctx) {
+    const dsk_config* cfg = host->stage_config(ctx);
+    const char* message = "";
+    int64_t count = 0;
+    int32_t fail = 0, wait = 0;
+    if (dsk_status s = host->config_get_string(cfg, "message", &message)) return s;
+    if (dsk_status s = host->config_get_int(cfg, "count", &count)) return s;
+    if (dsk_status s = host->config_get_bool(cfg, "fail", &fail)) return s;
+    if (dsk_status s = host->config_get_bool(cfg, "wait_for_stop", &wait)) return s;
+    if (fail) return host->status_create(DSK_DATA_LOSS, "echo was asked to fail");
+    for (int64_t i = 0; i < count; ++i) {
+        host->stage_log(ctx, DSK_LOG_INFO, message);
+        if (dsk_status s = host->stage_metric(ctx, "count", static_cast<double>(i + 1), i)) return s;
+    }
+    dsk_config* results = host->stage_results(ctx);
+    host->config_set_string(results, "message", message);
+    host->config_set_int(results, "count", count);
+    if (wait) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        host->stage_log(ctx, DSK_LOG_INFO, "waiting for a stop request");
+        while (!host->stage_should_stop(ctx)) {
+            if (std::chrono::steady_clock::now() > deadline)
+                return host->status_create(DSK_INTERNAL, "no stop request within 20 s");
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        host->config_set_bool(results, "stopped", 1);
+        return host->status_create(DSK_CANCELLED, "stopped on request");
+    }
+    return DSK_STATUS_OK;
+}
+
+const dsk_stage_iface stage = {sizeof(dsk_stage_iface), FAKE_REGISTER_KIND, "echoes its message", nullptr,
+                               params, sizeof(params) / sizeof(params[0]), run};
+
+dsk_status init(const dsk_host_api* h, dsk_registrar* reg, void** out_state) {
+    host = h;
+    *out_state = nullptr;
+#ifdef FAKE_INIT_FAILS
+    return h->status_create(DSK_UNAVAILABLE, "fake license check failed: set FAKE_LICENSE_FILE to a valid license");
+#endif
+#ifdef FAKE_USES_DEPENDENCY
+    if (fake_dependency_answer() != 42) return h->status_create(DSK_INTERNAL, "wrong answer");
+#endif
+    return h->register_stage(reg, &stage);
+}
+
+const char* const provides[] = {"stage:" FAKE_STAGE_KIND,
+#ifdef FAKE_EXTRA_PROVIDES
+                                FAKE_EXTRA_PROVIDES,
+#endif
+                                nullptr};
+
+const dsk_plugin_descriptor descriptor = {sizeof(dsk_plugin_descriptor), FAKE_ABI, DSK_PLUGIN_NAME,
+                                          FAKE_DESCRIPTOR_VERSION, "a fake plugin for tests", provides, init,
+                                          nullptr};
+
+}  // namespace
+
+#ifndef FAKE_NO_ENTRY
+extern "C" DSK_PLUGIN_EXPORT const dsk_plugin_descriptor* dsk_plugin_query(uint32_t host_abi_version) {
+    (void)host_abi_version;
+#ifdef FAKE_QUERY_RETURNS_NULL
+    return nullptr;
+#else
+    return &descriptor;
+#endif
+}
+#else
+extern "C" DSK_PLUGIN_EXPORT int not_a_dsk_plugin() { return descriptor.struct_size > 0; }
+#endif
