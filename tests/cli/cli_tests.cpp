@@ -49,7 +49,7 @@ struct TempDir {
 
 }  // namespace
 
-TEST_CASE("help; version and usage errors") {
+TEST_CASE("help - version and usage errors") {
     Result r = dsk("--help");
     CHECK(r.code == 0);
     CHECK(has(r.output, "usage: dsk"));
@@ -69,7 +69,7 @@ TEST_CASE("help; version and usage errors") {
     CHECK(dsk("run a.toml --bogus").code == 2);
 }
 
-TEST_CASE("plugins list shows every plugin found; and why a broken one failed") {
+TEST_CASE("plugins list shows every plugin found - and why a broken one failed") {
     Result r = dsk("plugins list");
     CHECK(r.code == 0);
     CHECK(has(r.output, "NAME"));
@@ -114,7 +114,7 @@ TEST_CASE("devices lists each device with its score") {
     CHECK(has(r.output, "usable"));
 }
 
-TEST_CASE("doctor: exit 0 on a clean tree; 1 with every reason on a broken one") {
+TEST_CASE("doctor: exit 0 on a clean tree - 1 with every reason on a broken one") {
     Result r = dsk("doctor");
     CHECK(r.code == 0);
     CHECK(has(r.output, "plugin search path, in order:"));
@@ -135,7 +135,7 @@ TEST_CASE("doctor: exit 0 on a clean tree; 1 with every reason on a broken one")
     CHECK(has(r.output, "ok     good"));
 }
 
-TEST_CASE("validate: 0 for a valid pipeline; 2 with the messages for an invalid one") {
+TEST_CASE("validate: 0 for a valid pipeline - 2 with the messages for an invalid one") {
     Result r = dsk("validate " + kConfigs + "/env.toml");
     CHECK(r.code == 0);
     CHECK(has(r.output, "env.toml: valid"));
@@ -151,7 +151,7 @@ TEST_CASE("validate: 0 for a valid pipeline; 2 with the messages for an invalid 
     CHECK(dsk("validate /nonexistent.toml").code == 2);
 }
 
-TEST_CASE("run: the env pipeline writes its run directory; --dry-run writes nothing") {
+TEST_CASE("run: the env pipeline writes its run directory - --dry-run writes nothing") {
     TempDir t;
     std::string run_dir = (t.path / "run").string();
     Result r = dsk("run " + kConfigs + "/env.toml --run-dir " + run_dir);

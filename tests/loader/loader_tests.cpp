@@ -119,7 +119,7 @@ TEST_CASE("manifest and descriptor must agree") {
     }
 }
 
-TEST_CASE("requires: met; unmet; missing and conflicting") {
+TEST_CASE("requires: met - unmet - missing and conflicting") {
     dsk::Kernel kernel;
     kernel.add_plugin_path(kFakes + "/requires");
     kernel.load_all();
@@ -143,7 +143,7 @@ TEST_CASE("requires: met; unmet; missing and conflicting") {
     CHECK(contains(conflict.error, "'needs-base' requires 'base' >=1.0, <2"));
 }
 
-TEST_CASE("two plugins with one name: the first in search order wins; the other is shadowed") {
+TEST_CASE("two plugins with one name: the first in search order wins - the other is shadowed") {
     dsk::Kernel kernel;
     kernel.add_plugin_path(kFakes + "/dup_a");
     kernel.add_plugin_path(kFakes + "/dup_b");
@@ -189,7 +189,7 @@ TEST_CASE("one broken plugin does not stop the others") {
     CHECK(plugin(kernel, "cpu").state == "loaded");  // the install directory is still searched
 }
 
-TEST_CASE("load_plugin names the plugin; the range and the search path") {
+TEST_CASE("load_plugin names the plugin - the range and the search path") {
     dsk::Kernel kernel;
     kernel.add_plugin_path(kFakes + "/echo");
     CHECK_NOTHROW(kernel.load_plugin("echo", ">=1.0, <2"));
@@ -211,7 +211,7 @@ TEST_CASE("load_plugin names the plugin; the range and the search path") {
     }
 }
 
-TEST_CASE("a library without a manifest is a diagnostic; not a candidate") {
+TEST_CASE("a library without a manifest is a diagnostic - not a candidate") {
     dsk::Kernel kernel;
     kernel.add_plugin_path(kFakes + "/hidden");
     kernel.load_all();

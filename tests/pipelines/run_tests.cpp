@@ -8,7 +8,7 @@
 
 namespace fs = std::filesystem;
 
-TEST_CASE("a run writes config.toml; log.txt; metrics.jsonl and summary.json") {
+TEST_CASE("a run writes config.toml - log.txt - metrics.jsonl and summary.json") {
     PipelineFixture f;
     dsk::Kernel kernel;
     dsk::RunOptions o;
@@ -41,7 +41,7 @@ TEST_CASE("a run writes config.toml; log.txt; metrics.jsonl and summary.json") {
     CHECK_FALSE(fs::exists(f.dir / "run" / "summary.json.tmp"));
 }
 
-TEST_CASE("a failing stage leaves a summary that says failed; and skips the rest") {
+TEST_CASE("a failing stage leaves a summary that says failed - and skips the rest") {
     PipelineFixture f;
     dsk::Kernel kernel;
     dsk::RunOptions o;
@@ -80,7 +80,7 @@ TEST_CASE("an earlier run is never overwritten") {
     CHECK(read_file(f.dir / "run" / "summary.json") == before);
 }
 
-TEST_CASE("default run directories are runs/<pipeline>-<timestamp>; never reused") {
+TEST_CASE("default run directories are runs/<pipeline>-<timestamp> - never reused") {
     PipelineFixture f;
     fs::path cwd = fs::current_path();
     fs::current_path(f.dir);

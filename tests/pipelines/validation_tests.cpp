@@ -4,12 +4,12 @@
 
 #include "pipeline_fixture.h"
 
-TEST_CASE("a valid pipeline validates; defaults and all") {
+TEST_CASE("a valid pipeline validates - defaults and all") {
     PipelineFixture f;
     CHECK(f.validation_error("[[stages]]\nkind = \"echo\"\nmessage = \"hi\"\n") == "");
 }
 
-TEST_CASE("unknown keys get a did-you-mean; with file:line:column") {
+TEST_CASE("unknown keys get a did-you-mean - with file:line:column") {
     PipelineFixture f;
     std::string e = f.validation_error("[[stages]]\nkind = \"echo\"\nmessage = \"hi\"\ncuont = 3\n");
     CHECK(has(e, "p.toml:6:9: stages[0] (echo): unknown key 'cuont'; did you mean 'count'?"));
@@ -33,7 +33,7 @@ TEST_CASE("wrong types and out-of-range values name the expected type or range")
     CHECK(has(e, "fail: expected boolean, got integer 1"));
 }
 
-TEST_CASE("missing required keys; missing kind and missing stages") {
+TEST_CASE("missing required keys - missing kind and missing stages") {
     PipelineFixture f;
     CHECK(has(f.validation_error("[[stages]]\nkind = \"echo\"\n"),
               "stages[0] (echo): missing required key 'message' (string: what to echo)"));
@@ -49,7 +49,7 @@ TEST_CASE("an unknown stage kind names the kinds known and the paths searched") 
     CHECK(has(e, "/echo"));
 }
 
-TEST_CASE("required plugins: missing; bad range and version not satisfied") {
+TEST_CASE("required plugins: missing - bad range and version not satisfied") {
     PipelineFixture f;
     std::string body = "[[stages]]\nkind = \"echo\"\nmessage = \"hi\"\n";
     std::string e = f.validation_error("[plugins.require]\nnope = \"*\"\n" + body);
@@ -69,7 +69,7 @@ TEST_CASE("device preferences name unknown backends and bad fallback policies") 
     CHECK(has(e, "fallback = \"sometimes\" is not one of \"error\", \"warn\", \"allow\""));
 }
 
-TEST_CASE("every problem is reported at once; one per line") {
+TEST_CASE("every problem is reported at once - one per line") {
     PipelineFixture f;
     std::string e = f.validation_error("[[stages]]\nkind = \"echo\"\ncount = 0\nmod = \"fast\"\n");
     CHECK(has(e, "unknown key 'mod'"));
@@ -85,7 +85,7 @@ TEST_CASE("TOML syntax errors name line and column") {
     CHECK(has(e, "TOML syntax error"));
 }
 
-TEST_CASE("--set overrides any key; with the same checks; by index or stage name") {
+TEST_CASE("--set overrides any key - with the same checks - by index or stage name") {
     PipelineFixture f;
     std::string body = "[[stages]]\nkind = \"echo\"\nname = \"greet\"\nmessage = \"hi\"\n";
     CHECK(f.validation_error(body, {"stages.0.count=3"}) == "");

@@ -41,7 +41,7 @@ TEST_CASE("set_path creates tables and refuses to go through scalars") {
     CHECK_THROWS_AS(set_path(t, "list.5", toml::value<int64_t>(1)), Error);
 }
 
-TEST_CASE("literals parse as TOML; bare words as strings; with the --set as source") {
+TEST_CASE("literals parse as TOML - bare words as strings - with the --set as source") {
     CHECK(parse_value_literal("3", "--set a=3")["v"].value<int64_t>() == 3);
     CHECK(parse_value_literal("0.5", "--set a=0.5")["v"].value<double>() == 0.5);
     CHECK(parse_value_literal("[1, 2]", "--set a=[1,2]")["v"].as_array()->size() == 2);

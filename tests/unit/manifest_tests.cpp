@@ -66,7 +66,7 @@ TEST_CASE("a complete manifest is read") {
     CHECK(has(m.requirements[0].where, ":12:7"));
 }
 
-TEST_CASE("manifest errors name file; line; column and key") {
+TEST_CASE("manifest errors name file - line - column and key") {
     CHECK(has(error_of("[plugin]\nname = \"x\"\nversion = \"1.0\"\nlibrary = 3\n"), ":4:"));
     CHECK(has(error_of("[plugin]\nname = \"x\"\nversion = \"1.0\"\nlibrary = 3\n"), "library must be a string"));
     CHECK(has(error_of("[plugin]\nname = \"x\"\n"), "no 'version' key"));

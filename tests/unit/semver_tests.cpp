@@ -40,7 +40,7 @@ TEST_CASE("comparison ranges") {
     CHECK(in("", "7.0.0"));
 }
 
-TEST_CASE("caret; tilde and bare versions follow Cargo") {
+TEST_CASE("caret - tilde and bare versions follow Cargo") {
     CHECK(in("^1.2", "1.9.0"));
     CHECK_FALSE(in("^1.2", "2.0.0"));
     CHECK_FALSE(in("^1.2", "1.1.0"));
