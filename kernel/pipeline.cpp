@@ -185,6 +185,41 @@ void check_params(toml::table& table, const std::string& label, const dsk_param_
     }
 }
 
+std::vector<std::string> check_param_specs(const dsk_param_spec* specs, size_t count,
+                                           const std::string& label) {
+    std::vector<std::string> errors;
+    if (count > 0 && !specs) errors.push_back(label + ": param_count is " + std::to_string(count) + " but params is NULL");
+    for (size_t i = 0; specs && i < count; ++i) {
+        const dsk_param_spec& spec = specs[i];
+        const std::string at = label + " param " + std::to_string(i);
+        if (spec.struct_size < offsetof(dsk_param_spec, choices) + sizeof(spec.choices)) {
+            errors.push_back(at + ": struct_size " + std::to_string(spec.struct_size) + " is smaller than ABI 1.0's");
+            continue;
+        }
+        if (!spec.name || !*spec.name) {
+            errors.push_back(at + ": the name is empty");
+            continue;
+        }
+        if (spec.type < DSK_PARAM_BOOL || spec.type > DSK_PARAM_TABLE) {
+            errors.push_back(label + " param '" + spec.name + "': unknown type " + std::to_string(spec.type));
+            continue;
+        }
+        if (!spec.default_value) continue;
+        // The default must pass the same checks as a user's value.
+        toml::table one;
+        try {
+            toml::table literal = parse_value_literal(spec.default_value, label + " default of '" + spec.name + "'");
+            one.insert(spec.name, std::move(*literal.get("v")));
+        } catch (const toml::parse_error& e) {
+            errors.push_back(label + " param '" + spec.name + "': default " + spec.default_value +
+                             " is not a TOML literal: " + std::string(e.description()));
+            continue;
+        }
+        check_params(one, label, &spec, 1, {}, errors);
+    }
+    return errors;
+}
+
 Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
                        const std::vector<std::string>& overrides) {
     Pipeline p;

@@ -50,4 +50,10 @@ void check_params(toml::table& table, const std::string& label, const dsk_param_
                   size_t count, const std::vector<std::string>& reserved,
                   std::vector<std::string>& errors);
 
+// Checks a provider's specs themselves when it registers them: names, types, and that each
+// default is a TOML literal of the declared type within the declared range and choices. Returns
+// the problems found, each naming `label` and the key.
+std::vector<std::string> check_param_specs(const dsk_param_spec* specs, size_t count,
+                                           const std::string& label);
+
 }  // namespace dsk::kernel

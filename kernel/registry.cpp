@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernel.h"
+#include "pipeline.h"
 #include "status.h"
 
 namespace dsk::kernel {
@@ -49,11 +50,23 @@ dsk_status admit(dsk_registrar* reg, const void* iface, uint32_t struct_size, si
     return DSK_STATUS_OK;
 }
 
+// A provider's parameter schema must itself be valid before users' pipelines are checked with it.
+template <class Iface>
+dsk_status check_specs(const Iface* iface, const char* kind, const std::string& name) {
+    auto problems = check_param_specs(iface->params, iface->param_count, std::string(kind) + " '" + name + "'");
+    if (problems.empty()) return DSK_STATUS_OK;
+    std::string message;
+    for (const auto& p : problems) message += (message.empty() ? "" : "; ") + p;
+    return make_status(DSK_INVALID_ARGUMENT, "invalid parameter schema: " + message);
+}
+
 template <class Iface>
 dsk_status add_named(dsk_registrar* reg, std::map<std::string, Provided<Iface>> Registry::*member,
                      const Iface* iface, const char* kind, const char* name, size_t min_size) {
     std::string n = name ? name : "";
     if (dsk_status s = admit(reg, iface, iface ? iface->struct_size : 0, min_size, kind, n)) return s;
+    if constexpr (requires { iface->params; })
+        if (dsk_status s = check_specs(iface, kind, n)) return s;
     auto& map = reg->kernel->registry.*member;
     if (auto it = map.find(n); it != map.end())
         return make_status(DSK_ALREADY_EXISTS, std::string(kind) + " '" + n + "' is already provided by plugin '" +

@@ -31,13 +31,5 @@ dsk_status status_from_current_exception() {
     }
 }
 
-const char* status_code_name(dsk_status_code code) {
-    static const char* const names[] = {
-        "OK",           "INVALID_ARGUMENT",    "NOT_FOUND", "ALREADY_EXISTS",
-        "UNIMPLEMENTED", "UNAVAILABLE",        "INCOMPATIBLE", "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION", "CANCELLED",    "DATA_LOSS", "INTERNAL"};
-    static_assert(sizeof(names) / sizeof(names[0]) == DSK_STATUS_CODE_COUNT_);
-    return code >= 0 && code < DSK_STATUS_CODE_COUNT_ ? names[code] : "UNKNOWN";
-}
 
 }  // namespace dsk::kernel

@@ -9,6 +9,7 @@
 //   FAKE_USES_DEPENDENCY       calls into libfake_dependency.so (which the loader cannot find)
 //   FAKE_NO_ENTRY              does not export dsk_plugin_query
 //   FAKE_QUERY_RETURNS_NULL    dsk_plugin_query refuses the kernel
+//   FAKE_BAD_DEFAULTS          its schema's defaults break its own types and ranges
 // The stage itself ("echo") has a schema with every parameter type, for validation tests.
 #include <dsk/dsk_plugin.h>
 
@@ -38,10 +39,17 @@ namespace {
 const dsk_host_api* host = nullptr;
 
 const char* const modes[] = {"fast", "slow", nullptr};
+#ifdef FAKE_BAD_DEFAULTS
+const char* const count_default = "\"ten\"";
+const char* const ratio_default = "2.0";
+#else
+const char* const count_default = "1";
+const char* const ratio_default = "0.5";
+#endif
 const dsk_param_spec params[] = {
     {sizeof(dsk_param_spec), DSK_PARAM_STRING, DSK_PARAM_REQUIRED, "message", "what to echo", nullptr, 0, -1, nullptr},
-    {sizeof(dsk_param_spec), DSK_PARAM_INT, 0, "count", "how many times", "1", 1, 10, nullptr},
-    {sizeof(dsk_param_spec), DSK_PARAM_FLOAT, 0, "ratio", "a fraction", "0.5", 0, 1, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_INT, 0, "count", "how many times", count_default, 1, 10, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_FLOAT, 0, "ratio", "a fraction", ratio_default, 0, 1, nullptr},
     {sizeof(dsk_param_spec), DSK_PARAM_STRING, 0, "mode", "how", "\"fast\"", 0, -1, modes},
     {sizeof(dsk_param_spec), DSK_PARAM_BOOL, 0, "fail", "fail on purpose", "false", 0, -1, nullptr},
     {sizeof(dsk_param_spec), DSK_PARAM_BOOL, 0, "wait_for_stop", "run until asked to stop", "false", 0, -1, nullptr},

@@ -119,6 +119,14 @@ TEST_CASE("manifest and descriptor must agree") {
     }
 }
 
+TEST_CASE("a schema whose defaults break its own types or ranges is refused at registration") {
+    auto p = load_alone("single/bad_defaults", "bad-defaults");
+    CHECK(p.state == "failed");
+    CHECK(contains(p.error, "invalid parameter schema"));
+    CHECK(contains(p.error, "stage 'bad-defaults'.count: expected integer, got string 'ten'"));
+    CHECK(contains(p.error, "ratio = 2.0 is out of range [0, 1]"));
+}
+
 TEST_CASE("requires: met - unmet - missing and conflicting") {
     dsk::Kernel kernel;
     kernel.add_plugin_path(kFakes + "/requires");
