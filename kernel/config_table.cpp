@@ -6,11 +6,17 @@
 
 namespace dsk::kernel {
 
-std::string where(const toml::node& node) {
-    const auto& src = node.source();
+namespace {
+std::string location(const toml::source_region& src) {
     std::string file = src.path ? *src.path : std::string("<input>");
     if (file.rfind("--set", 0) == 0) return file;
     return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
+}
+}  // namespace
+
+std::string where(const toml::node& node) { return location(node.source()); }
+std::string where(const toml::key& key, const toml::node& value) {
+    return key.source().path ? location(key.source()) : where(value);
 }
 
 std::string type_name(const toml::node& node) {

@@ -20,6 +20,8 @@ namespace dsk::kernel {
 
 // "file:line:column" of a node, or "<--set>" for values that came from an override.
 std::string where(const toml::node& node);
+// Where a key itself is written; keys that came from --set fall back to their value's source.
+std::string where(const toml::key& key, const toml::node& value);
 std::string type_name(const toml::node& node);
 
 // Follows a dotted path; numeric parts index arrays. nullptr when absent.

@@ -50,7 +50,7 @@ Manifest read_manifest(const std::string& path) {
     }
     for (const auto& [key, node] : doc) {
         if (key != "plugin" && key != "requires")
-            fail(where(node), "unknown section '" + std::string(key.str()) + "'" +
+            fail(where(key, node), "unknown section '" + std::string(key.str()) + "'" +
                                   did_you_mean(key.str(), {"plugin", "requires"}));
     }
     const toml::table* plugin = doc["plugin"].as_table();
@@ -60,7 +60,7 @@ Manifest read_manifest(const std::string& path) {
         "kinds",    "provides", "system_libraries"};
     for (const auto& [key, node] : *plugin)
         if (std::find(known.begin(), known.end(), key.str()) == known.end())
-            fail(where(node), "unknown key 'plugin." + std::string(key.str()) + "'" +
+            fail(where(key, node), "unknown key 'plugin." + std::string(key.str()) + "'" +
                                   did_you_mean(key.str(), known));
 
     Manifest m;

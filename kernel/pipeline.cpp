@@ -61,7 +61,7 @@ void check_section(const toml::table& table, const std::string& label,
         for (const auto& k : keys)
             if (key.str() == k.name) match = &k;
         if (!match)
-            errors.push_back(where(node) + ": " + label + ": unknown key '" + std::string(key.str()) + "'" +
+            errors.push_back(where(key, node) + ": " + label + ": unknown key '" + std::string(key.str()) + "'" +
                              did_you_mean(key.str(), names) + " (known: " + [&] {
                                  std::string s;
                                  for (auto& n : names) s += (s.empty() ? "" : ", ") + n;
@@ -140,7 +140,7 @@ void check_params(toml::table& table, const std::string& label, const dsk_param_
         if (std::find(names.begin(), names.end(), k) == names.end()) {
             std::string known;
             for (auto& n : names) known += (known.empty() ? "" : ", ") + n;
-            errors.push_back(where(node) + ": " + label + ": unknown key '" + k + "'" + did_you_mean(k, names) +
+            errors.push_back(where(key, node) + ": " + label + ": unknown key '" + k + "'" + did_you_mean(k, names) +
                              " (known: " + known + ")");
         }
     }

@@ -12,7 +12,7 @@ TEST_CASE("a valid pipeline validates - defaults and all") {
 TEST_CASE("unknown keys get a did-you-mean - with file:line:column") {
     PipelineFixture f;
     std::string e = f.validation_error("[[stages]]\nkind = \"echo\"\nmessage = \"hi\"\ncuont = 3\n");
-    CHECK(has(e, "p.toml:6:9: stages[0] (echo): unknown key 'cuont'; did you mean 'count'?"));
+    CHECK(has(e, "p.toml:6:1: stages[0] (echo): unknown key 'cuont'; did you mean 'count'?"));
     e = f.validation_error("[pipelin]\nname = \"x\"\n[[stages]]\nkind = \"echo\"\nmessage = \"hi\"\n");
     CHECK(has(e, "unknown key 'pipelin'; did you mean 'pipeline'?"));
     e = f.validation_error("[devices]\nfalback = \"warn\"\n[[stages]]\nkind = \"echo\"\nmessage = \"hi\"\n");
