@@ -106,7 +106,8 @@ typedef struct dsk_status_object* dsk_status;
 typedef struct dsk_registrar dsk_registrar;         /* host: valid only during init */
 typedef struct dsk_config dsk_config;               /* host: a TOML table, read through host */
 typedef struct dsk_stage_context dsk_stage_context; /* host: one running pipeline stage */
-typedef struct dsk_graph_builder dsk_graph_builder; /* host: graph under construction */
+typedef struct dsk_graph dsk_graph;                 /* host: a graph under construction */
+typedef struct dsk_session dsk_session;             /* host: a graph placed on a device */
 typedef struct dsk_exec_context dsk_exec_context;   /* host: one op execution */
 
 typedef struct dsk_device dsk_device;         /* backend: an opened device */
@@ -321,8 +322,9 @@ typedef struct dsk_backend_iface {
  * Operators
  *============================================================================================*/
 
-typedef uint32_t dsk_value_id; /* a value (tensor) inside a dsk_graph_builder */
+typedef uint32_t dsk_value_id; /* a value (tensor) inside a dsk_graph */
 #define DSK_VALUE_NONE UINT32_MAX
+#define DSK_VARIABLE_TRAINABLE 1u /* graph_variable flag: an optimizer updates it */
 
 /* An operator schema (ONNX OpSchema + a gradient rule). Semantics of core ops follow ONNX. */
 typedef struct dsk_op_schema {
@@ -338,10 +340,11 @@ typedef struct dsk_op_schema {
      * INVALID_ARGUMENT with a message naming the op and the offending input when they do not
      * fit. `tensors` holds the node's inputs then outputs. */
     dsk_status (*infer_shapes)(void* self, const dsk_node_view* node, dsk_tensor_desc* tensors);
-    /* Reverse-mode rule: given the node, its input/output values in `builder` and the gradients
-     * of its outputs, add nodes computing the gradient of each input and write their ids to
-     * out_input_grads (DSK_VALUE_NONE: not differentiable). NULL = the op has no gradient. */
-    dsk_status (*gradient)(void* self, dsk_graph_builder* builder, const dsk_node_view* node,
+    /* Reverse-mode rule: given the node, its input/output values in `graph` and the gradients
+     * of its outputs (DSK_VALUE_NONE for an output nothing depends on), add nodes (through
+     * host->graph_add_node) computing the gradient of each input and write their ids to
+     * out_input_grads (DSK_VALUE_NONE: none flows there). NULL = the op has no gradient. */
+    dsk_status (*gradient)(void* self, dsk_graph* graph, const dsk_node_view* node,
                            const dsk_value_id* inputs, const dsk_value_id* outputs,
                            const dsk_value_id* output_grads, dsk_value_id* out_input_grads);
 } dsk_op_schema;
@@ -380,8 +383,10 @@ typedef struct dsk_optimizer_iface {
     /* One update of `count` parameters in place from their gradients. */
     dsk_status (*step)(dsk_optimizer* opt, dsk_exec_context* ctx, size_t count,
                        const dsk_tensor_desc* params, const dsk_tensor_desc* grads);
-    /* Changes a hyperparameter between steps (learning-rate schedules). */
+    /* Sets / reads a hyperparameter between steps ("lr"; the stage sets "total_steps" and
+     * "steps_per_epoch" before training so that schedules can be computed). */
     dsk_status (*set_hyperparameter)(dsk_optimizer* opt, const char* name, double value);
+    dsk_status (*get_hyperparameter)(dsk_optimizer* opt, const char* name, double* out_value);
     dsk_status (*state_save)(dsk_optimizer* opt, dsk_write_fn write, void* user);
     dsk_status (*state_load)(dsk_optimizer* opt, dsk_read_fn read, void* user);
     void (*destroy)(dsk_optimizer* opt);
@@ -433,6 +438,10 @@ typedef struct dsk_stage_iface {
     /* `ctx` is borrowed for the call: read the config, log, record metrics and results through
      * the host table. Return CANCELLED after host->stage_should_stop said so. */
     dsk_status (*run)(void* self, dsk_stage_context* ctx);
+    /* Optional: deeper checks at validation time, before any stage runs (e.g. the tables that
+     * name an optimizer or a model, through host->provider_find and host->config_check). The
+     * context has no run directory yet; results and metrics are discarded. */
+    dsk_status (*validate)(void* self, dsk_stage_context* ctx);
 } dsk_stage_iface;
 
 /*==============================================================================================
@@ -460,11 +469,32 @@ typedef struct dsk_dataset_iface {
     /* Strings and arrays in *out_info stay valid until close. */
     dsk_status (*info)(dsk_dataset* dataset, dsk_dataset_info* out_info);
     /* Copies samples `indices[0..count)` into `out_fields` (one host tensor per field, leading
-     * dimension `count`, allocated by the caller). */
-    dsk_status (*read)(dsk_dataset* dataset, const uint64_t* indices, size_t count,
+     * dimension `count`, allocated by the caller), normalised and, when `seed` != 0, augmented
+     * with randomness drawn from `seed` only (the caller derives it from its own seed, the
+     * epoch and the batch, so runs are reproducible). seed 0: no augmentation (evaluation). */
+    dsk_status (*read)(dsk_dataset* dataset, const uint64_t* indices, size_t count, uint64_t seed,
                        const dsk_tensor_desc* out_fields);
     void (*close)(dsk_dataset* dataset);
 } dsk_dataset_iface;
+
+/*==============================================================================================
+ * Models (architectures that build themselves into a graph)
+ *============================================================================================*/
+
+typedef struct dsk_model_iface {
+    uint32_t struct_size;
+    const char* name; /* "mlp", "cnn", "resnet" */
+    const char* description;
+    void* self;
+    const dsk_param_spec* params; /* the model's keys in the pipeline (width, depth, ...) */
+    size_t param_count;
+    /* Adds the model to `graph`, from `input` (e.g. f32 [N, 1, 28, 28]) to logits [N, classes].
+     * `training` = 1 for the training graph (dropout active, batch norm on batch statistics).
+     * Variables get stable, unique names ("fc1.weight"): checkpoints are keyed by them.
+     * `config` is borrowed for the call. */
+    dsk_status (*build)(void* self, dsk_graph* graph, const dsk_config* config, dsk_value_id input,
+                        int64_t classes, int32_t training, dsk_value_id* out_logits);
+} dsk_model_iface;
 
 /*==============================================================================================
  * The host function table (passed to init; valid until the plugin's shutdown returns)
@@ -474,7 +504,8 @@ typedef enum dsk_log_level {
     DSK_LOG_DEBUG = 0,
     DSK_LOG_INFO = 1,
     DSK_LOG_WARNING = 2,
-    DSK_LOG_ERROR = 3
+    DSK_LOG_ERROR = 3,
+    DSK_LOG_PROGRESS = 4 /* a progress line (replaces the previous one on a terminal) */
 } dsk_log_level;
 
 typedef enum dsk_value_type {
@@ -538,6 +569,7 @@ typedef struct dsk_host_api {
     dsk_status (*register_search)(dsk_registrar* reg, const dsk_search_iface* iface);
     dsk_status (*register_stage)(dsk_registrar* reg, const dsk_stage_iface* iface);
     dsk_status (*register_dataset)(dsk_registrar* reg, const dsk_dataset_iface* iface);
+    dsk_status (*register_model)(dsk_registrar* reg, const dsk_model_iface* iface);
 
     /* Config tables (dsk_config). `key` is a dotted path ("optimizer.lr"; "layers.2.width").
      * Getters return NOT_FOUND when the key is absent and INVALID_ARGUMENT (naming the key,
@@ -579,6 +611,75 @@ typedef struct dsk_host_api {
     /* The kernel's thread pool: plugins use it instead of their own threads. */
     uint32_t (*thread_count)(void);
     void (*parallel_for)(size_t n, size_t grain, dsk_parallel_fn fn, void* user);
+
+    /* Providers by kind and name ("optimizer", "adam"), loading the plugin that provides them
+     * when needed. *out_iface points to the registered dsk_<kind>_iface (borrowed). NOT_FOUND
+     * names the kind, the name, the names known and the search path. */
+    dsk_status (*provider_find)(dsk_stage_context* ctx, const char* kind, const char* name,
+                                const void** out_iface);
+    /* Checks the table at `key` of the stage's config against `params` (unknown keys, types,
+     * ranges, choices, required keys; file:line:column in every message) and fills in
+     * defaults. Keys in `reserved` (NULL-terminated, may be NULL) are the caller's. */
+    dsk_status (*config_check)(dsk_stage_context* ctx, const char* key, const dsk_param_spec* params,
+                               size_t param_count, const char* const* reserved);
+    /* Progress of the running stage: fraction in [0, 1] and a short text ("epoch 2/10 loss
+     * 0.41 2301 img/s"). Shown on one updating line; not written to log.txt. */
+    void (*stage_progress)(dsk_stage_context* ctx, double fraction, const char* text);
+
+    /* Graphs. A graph is built by a stage and the models it calls, differentiated and placed on
+     * a device as a session. Values are numbered in creation order. The caller owns the graph
+     * and releases it with graph_destroy. */
+    dsk_status (*graph_create)(dsk_stage_context* ctx, dsk_graph** out_graph);
+    void (*graph_destroy)(dsk_graph* graph);
+    /* A value fed before each run (a batch). Only dtype, ndim and shape of `desc` are read. */
+    dsk_status (*graph_input)(dsk_graph* graph, const char* name, const dsk_tensor_desc* desc,
+                              dsk_value_id* out_value);
+    /* State that persists across runs of a session (weights, running statistics), initialised
+     * at session_create with `init`: "zeros", "ones", "uniform" (U(-scale, scale)) or "normal"
+     * (N(0, scale^2)), from the session's seed and the variable's name. */
+    dsk_status (*graph_variable)(dsk_graph* graph, const char* name, const dsk_tensor_desc* desc,
+                                 uint32_t flags, const char* init, double scale,
+                                 dsk_value_id* out_value);
+    /* A constant; `value`'s host data is copied. */
+    dsk_status (*graph_constant)(dsk_graph* graph, const dsk_tensor_desc* value,
+                                 dsk_value_id* out_value);
+    /* Adds one node (schema looked up by `op`, "domain.op" outside the core set), infers its
+     * output shapes and writes their ids. INVALID_ARGUMENT names the op and the problem. */
+    dsk_status (*graph_add_node)(dsk_graph* graph, const char* op, const dsk_attr* attrs,
+                                 size_t attr_count, const dsk_value_id* inputs, size_t input_count,
+                                 dsk_value_id* out_outputs, size_t output_count);
+    /* dtype, ndim and shape of a value (data, buffer and device NULL). */
+    dsk_status (*graph_value_desc)(dsk_graph* graph, dsk_value_id value, dsk_tensor_desc* out);
+    /* Reverse mode: adds the nodes computing d(loss)/d(wrt[i]) for a scalar `loss`, by the
+     * schemas' gradient rules. out_grads[i] = DSK_VALUE_NONE when wrt[i] does not affect loss. */
+    dsk_status (*graph_gradients)(dsk_graph* graph, dsk_value_id loss, const dsk_value_id* wrt,
+                                  size_t count, dsk_value_id* out_grads);
+    /* The variables, in creation order; the name is owned by the graph. */
+    size_t (*graph_variable_count)(dsk_graph* graph);
+    dsk_status (*graph_variable_at)(dsk_graph* graph, size_t index, dsk_value_id* out_value,
+                                    const char** out_name, uint32_t* out_flags);
+
+    /* Sessions: a graph placed on a device ("cpu"; NULL = the pipeline's preferred device),
+     * with its variables allocated and initialised. The graph is copied: it may be destroyed
+     * afterwards. The caller owns the session and releases it with session_destroy. */
+    dsk_status (*session_create)(dsk_stage_context* ctx, dsk_graph* graph, const char* device,
+                                 uint64_t seed, dsk_session** out_session);
+    void (*session_destroy)(dsk_session* session);
+    /* Copies host data (`host`'s data, dtype and shape must match) into an input or variable. */
+    dsk_status (*session_write)(dsk_session* session, dsk_value_id value,
+                                const dsk_tensor_desc* host);
+    /* Computes `targets` (and what they need) from the inputs written since the last run. */
+    dsk_status (*session_run)(dsk_session* session, const dsk_value_id* targets, size_t count);
+    /* The storage of a value: a variable at any time, other values after the run that computed
+     * them, until the next run. Optimizers update variables in place through it. */
+    dsk_status (*session_tensor)(dsk_session* session, dsk_value_id value, dsk_tensor_desc* out);
+    /* Copies a value to host memory (`host`'s data, dtype and shape must match). */
+    dsk_status (*session_read)(dsk_session* session, dsk_value_id value,
+                               const dsk_tensor_desc* host);
+
+    /* For kernels: a seed for this node in this run (from the session seed, the run count and
+     * the node), so random ops (dropout) are reproducible. */
+    uint64_t (*exec_seed)(dsk_exec_context* ctx);
 
     /* Append new members here only. */
 } dsk_host_api;

@@ -1,0 +1,256 @@
+// dsk_op.hpp - C++17 helpers for code that builds or runs operators: op schemas (shape inference,
+// gradient rules), backend kernels and models. Header-only, over dsk_plugin.h and dsk_plugin.hpp.
+//
+//   dsk::Attrs          reads a node's attributes with ONNX defaults
+//   dsk::Attr           owns one attribute to pass to graph_add_node
+//   dsk::Graph          adds nodes / variables / constants to a dsk_graph (throws dsk::Error)
+//   dsk::numel, shape_of, set_contiguous, dtype_size, dtype_name   tensor descriptor helpers
+//
+//     dsk::Graph g(graph);
+//     dsk_value_id h = g.node("Gemm", {x, w, b}, {dsk::Attr("transB", 1)});
+//     dsk_value_id y = g.node("Relu", {h});
+#ifndef DSK_OP_HPP_
+#define DSK_OP_HPP_
+
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "dsk/dsk_plugin.hpp"
+
+namespace dsk {
+
+//==============================================================================================
+// Tensor descriptors
+//==============================================================================================
+
+inline size_t dtype_size(uint32_t dtype) {
+    switch (dtype) {
+        case DSK_DTYPE_F32: case DSK_DTYPE_I32: return 4;
+        case DSK_DTYPE_F16: case DSK_DTYPE_BF16: return 2;
+        case DSK_DTYPE_F64: case DSK_DTYPE_I64: return 8;
+        case DSK_DTYPE_I8: case DSK_DTYPE_U8: case DSK_DTYPE_BOOL: return 1;
+        default: return 0;
+    }
+}
+
+inline const char* dtype_name(uint32_t dtype) {
+    static const char* const names[] = {"invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64", "bool"};
+    return dtype < DSK_DTYPE_COUNT_ ? names[dtype] : "unknown";
+}
+
+inline int64_t numel(const dsk_tensor_desc& t) {
+    int64_t n = 1;
+    for (uint32_t i = 0; i < t.ndim; ++i) n *= t.shape[i];
+    return n;
+}
+
+inline std::vector<int64_t> shape_of(const dsk_tensor_desc& t) {
+    return std::vector<int64_t>(t.shape, t.shape + t.ndim);
+}
+
+inline std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+// Sets dtype, shape and row-major strides; leaves device/buffer/data alone.
+inline void set_contiguous(dsk_tensor_desc& t, uint32_t dtype, const std::vector<int64_t>& shape) {
+    if (shape.size() > DSK_MAX_DIMS) throw Error(DSK_INVALID_ARGUMENT, "tensor rank " + std::to_string(shape.size()) + " exceeds DSK_MAX_DIMS");
+    t.struct_size = sizeof(dsk_tensor_desc);
+    t.dtype = dtype;
+    t.ndim = static_cast<uint32_t>(shape.size());
+    int64_t stride = 1;
+    for (size_t i = shape.size(); i-- > 0;) {
+        t.shape[i] = shape[i];
+        t.strides[i] = stride;
+        stride *= shape[i];
+    }
+}
+
+// A host tensor descriptor over caller-owned memory.
+inline dsk_tensor_desc host_tensor(uint32_t dtype, const std::vector<int64_t>& shape, void* data) {
+    dsk_tensor_desc t{};
+    set_contiguous(t, dtype, shape);
+    t.data = data;
+    return t;
+}
+
+template <class T>
+T* data_of(const dsk_tensor_desc& t) {
+    return static_cast<T*>(t.data);
+}
+
+//==============================================================================================
+// Attributes
+//==============================================================================================
+
+// Reads a node's attributes; the defaults are the ONNX ones the caller passes in.
+class Attrs {
+public:
+    explicit Attrs(const dsk_node_view* node) : node_(node) {}
+
+    const dsk_attr* find(const char* name) const {
+        for (size_t i = 0; i < node_->attr_count; ++i)
+            if (std::strcmp(node_->attrs[i].name, name) == 0) return &node_->attrs[i];
+        return nullptr;
+    }
+    bool has(const char* name) const { return find(name) != nullptr; }
+
+    int64_t get_int(const char* name, int64_t fallback) const {
+        const dsk_attr* a = find(name);
+        if (!a) return fallback;
+        expect(a, DSK_ATTR_INT, "an integer");
+        return a->i;
+    }
+    double get_float(const char* name, double fallback) const {
+        const dsk_attr* a = find(name);
+        if (!a) return fallback;
+        if (a->type == DSK_ATTR_INT) return static_cast<double>(a->i);
+        expect(a, DSK_ATTR_FLOAT, "a number");
+        return a->f;
+    }
+    std::string get_string(const char* name, const std::string& fallback) const {
+        const dsk_attr* a = find(name);
+        if (!a) return fallback;
+        expect(a, DSK_ATTR_STRING, "a string");
+        return a->s ? a->s : "";
+    }
+    std::vector<int64_t> get_ints(const char* name, std::vector<int64_t> fallback) const {
+        const dsk_attr* a = find(name);
+        if (!a) return fallback;
+        expect(a, DSK_ATTR_INTS, "a list of integers");
+        return std::vector<int64_t>(a->ints, a->ints + a->count);
+    }
+    std::vector<int64_t> require_ints(const char* name) const {
+        if (!has(name)) throw Error(DSK_INVALID_ARGUMENT, std::string(node_->op) + ": attribute '" + name + "' is required");
+        return get_ints(name, {});
+    }
+
+private:
+    void expect(const dsk_attr* a, uint32_t type, const char* what) const {
+        if (a->type != type)
+            throw Error(DSK_INVALID_ARGUMENT, std::string(node_->op) + ": attribute '" + a->name + "' must be " + what);
+    }
+    const dsk_node_view* node_;
+};
+
+// One attribute with its own storage, for graph_add_node.
+class Attr {
+public:
+    Attr(std::string name, int64_t v) : name_(std::move(name)), type_(DSK_ATTR_INT), i_(v) {}
+    Attr(std::string name, int v) : Attr(std::move(name), static_cast<int64_t>(v)) {}
+    Attr(std::string name, double v) : name_(std::move(name)), type_(DSK_ATTR_FLOAT), f_(v) {}
+    Attr(std::string name, const char* v) : name_(std::move(name)), type_(DSK_ATTR_STRING), s_(v) {}
+    Attr(std::string name, std::string v) : name_(std::move(name)), type_(DSK_ATTR_STRING), s_(std::move(v)) {}
+    Attr(std::string name, std::vector<int64_t> v) : name_(std::move(name)), type_(DSK_ATTR_INTS), ints_(std::move(v)) {}
+
+    // Valid while this Attr lives.
+    dsk_attr view() const {
+        dsk_attr a{};
+        a.struct_size = sizeof a;
+        a.type = type_;
+        a.name = name_.c_str();
+        a.i = i_;
+        a.f = f_;
+        a.s = s_.c_str();
+        a.ints = ints_.data();
+        a.count = ints_.size();
+        return a;
+    }
+    // Copies every attribute of a node (a gradient rule passing the forward op's attributes on).
+    static std::vector<Attr> all_of(const dsk_node_view* node) {
+        std::vector<Attr> out;
+        for (size_t k = 0; k < node->attr_count; ++k) {
+            const dsk_attr& a = node->attrs[k];
+            switch (a.type) {
+                case DSK_ATTR_INT: out.emplace_back(a.name, a.i); break;
+                case DSK_ATTR_FLOAT: out.emplace_back(a.name, a.f); break;
+                case DSK_ATTR_STRING: out.emplace_back(a.name, std::string(a.s ? a.s : "")); break;
+                case DSK_ATTR_INTS: out.emplace_back(a.name, std::vector<int64_t>(a.ints, a.ints + a.count)); break;
+                default: break;  // DSK_ATTR_FLOATS is not used by the core set
+            }
+        }
+        return out;
+    }
+
+private:
+    std::string name_;
+    uint32_t type_;
+    int64_t i_ = 0;
+    double f_ = 0;
+    std::string s_;
+    std::vector<int64_t> ints_;
+};
+
+//==============================================================================================
+// Graph building (gradient rules, models, stages)
+//==============================================================================================
+
+class Graph {
+public:
+    explicit Graph(dsk_graph* graph) : graph_(graph) {}
+    dsk_graph* raw() const { return graph_; }
+
+    // Adds `op` and returns its outputs (all `output_count` of them).
+    std::vector<dsk_value_id> nodes(const char* op, std::initializer_list<dsk_value_id> inputs,
+                                    const std::vector<Attr>& attrs, size_t output_count) const {
+        return nodes(op, std::vector<dsk_value_id>(inputs), attrs, output_count);
+    }
+    std::vector<dsk_value_id> nodes(const char* op, const std::vector<dsk_value_id>& inputs,
+                                    const std::vector<Attr>& attrs, size_t output_count) const {
+        std::vector<dsk_attr> views;
+        for (const Attr& a : attrs) views.push_back(a.view());
+        std::vector<dsk_value_id> out(output_count, DSK_VALUE_NONE);
+        check(host().graph_add_node(graph_, op, views.data(), views.size(), inputs.data(), inputs.size(), out.data(),
+                                    out.size()));
+        return out;
+    }
+    // Adds a single-output op and returns its output.
+    dsk_value_id node(const char* op, std::initializer_list<dsk_value_id> inputs, const std::vector<Attr>& attrs = {}) const {
+        return nodes(op, inputs, attrs, 1)[0];
+    }
+
+    dsk_value_id input(const std::string& name, uint32_t dtype, const std::vector<int64_t>& shape) const {
+        dsk_tensor_desc d{};
+        set_contiguous(d, dtype, shape);
+        dsk_value_id v = DSK_VALUE_NONE;
+        check(host().graph_input(graph_, name.c_str(), &d, &v));
+        return v;
+    }
+    dsk_value_id variable(const std::string& name, const std::vector<int64_t>& shape, const char* init, double scale,
+                          uint32_t flags = DSK_VARIABLE_TRAINABLE) const {
+        dsk_tensor_desc d{};
+        set_contiguous(d, DSK_DTYPE_F32, shape);
+        dsk_value_id v = DSK_VALUE_NONE;
+        check(host().graph_variable(graph_, name.c_str(), &d, flags, init, scale, &v));
+        return v;
+    }
+    dsk_value_id constant(const dsk_tensor_desc& value) const {
+        dsk_value_id v = DSK_VALUE_NONE;
+        check(host().graph_constant(graph_, &value, &v));
+        return v;
+    }
+    dsk_value_id scalar(float value) const {
+        dsk_tensor_desc d = host_tensor(DSK_DTYPE_F32, {}, &value);
+        return constant(d);
+    }
+
+    dsk_tensor_desc desc(dsk_value_id v) const {
+        dsk_tensor_desc d{};
+        d.struct_size = sizeof d;
+        check(host().graph_value_desc(graph_, v, &d));
+        return d;
+    }
+    std::vector<int64_t> shape(dsk_value_id v) const { return shape_of(desc(v)); }
+
+private:
+    dsk_graph* graph_;
+};
+
+}  // namespace dsk
+
+#endif  // DSK_OP_HPP_
