@@ -16,7 +16,7 @@ void dsk_kernel::refresh_devices() {
             rec.info.name = "(enumeration failed)";
             rec.info.score = 0;
             rec.reason = s->message;
-            delete s;
+            free_status(s);
             devices.push_back(rec);
             continue;
         }
@@ -27,7 +27,7 @@ void dsk_kernel::refresh_devices() {
                 rec.info.name = "(device_info failed)";
                 rec.info.score = 0;
                 rec.info.unusable_reason = "device_info failed";
-                delete s;
+                free_status(s);
             }
             if (!rec.info.name) rec.info.name = "";
             if (!rec.info.description) rec.info.description = "";

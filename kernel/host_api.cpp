@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "config_table.h"
+#include "graph.h"
+#include "session.h"
 #include "kernel.h"
 #include "pipeline_runner.h"
 #include "registry.h"
@@ -25,10 +27,12 @@ dsk_host_api make_host_api() {
     };
     api.status_code = [](dsk_status s) { return s ? s->code : DSK_OK; };
     api.status_message = [](dsk_status s) { return s ? s->message.c_str() : ""; };
-    api.status_free = [](dsk_status s) { delete s; };
+    api.status_free = free_status;
     fill_registration_api(api);
     fill_config_api(api);
     fill_stage_api(api);
+    fill_graph_api(api);
+    fill_session_api(api);
     api.thread_count = thread_count;
     api.parallel_for = parallel_for;
     return api;

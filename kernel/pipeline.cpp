@@ -9,6 +9,7 @@
 #include "config_table.h"
 #include "kernel.h"
 #include "spelling.h"
+#include "stage_context.h"
 #include "status.h"
 
 namespace fs = std::filesystem;
@@ -388,6 +389,23 @@ Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
                          errors);
             p.stages.push_back(s);
         }
+    }
+
+    // Deeper checks by the stages themselves (the tables naming an optimizer, a model...).
+    for (const StagePlan& s : p.stages) {
+        if (!DSK_HAS_MEMBER(s.iface, dsk_stage_iface, validate) || !s.iface->validate) continue;
+        dsk_stage_context ctx{&kernel, nullptr, &p, &s, {s.table, "stages[" + std::to_string(s.index) + "]"}, {}, {},
+                              [](dsk_log_level, const std::string&, const std::string&) {}, {}, {}};
+        dsk_status st = DSK_STATUS_OK;
+        try {
+            st = s.iface->validate(s.iface->self, &ctx);
+        } catch (...) {
+            st = status_from_current_exception();
+        }
+        errors.insert(errors.end(), ctx.problems.begin(), ctx.problems.end());
+        if (st && ctx.problems.empty())
+            errors.push_back(where(*s.table) + ": stages[" + std::to_string(s.index) + "] (" + s.kind + "): " + st->message);
+        free_status(st);
     }
 
     if (!errors.empty()) {

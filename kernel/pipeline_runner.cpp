@@ -1,6 +1,8 @@
 #include "pipeline_runner.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <sstream>
 
@@ -8,21 +10,12 @@
 #include "kernel.h"
 #include "pipeline.h"
 #include "run_directory.h"
+#include "spelling.h"
+#include "stage_context.h"
 #include "status.h"
 
 using namespace dsk::kernel;
 using Clock = std::chrono::steady_clock;
-
-struct dsk_stage_context {
-    dsk_kernel* kernel;
-    RunDirectory* run;
-    const StagePlan* stage;
-    dsk_config config;
-    toml::table results;
-    dsk_config results_view;
-    std::function<void(dsk_log_level, const std::string&, const std::string&)> log;
-    Clock::time_point run_start;
-};
 
 namespace dsk::kernel {
 namespace {
@@ -84,7 +77,7 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
     kernel.last_run_dir = run.path();
     run.write_atomic("config.toml", to_toml(p.root));
     auto log = [&](dsk_log_level level, const std::string& source, const std::string& message) {
-        run.log(level, source, message);
+        if (level != DSK_LOG_PROGRESS) run.log(level, source.empty() ? "dsk" : source, message);
         emit(level, source.empty() ? message : "[" + source + "] " + message);
     };
 
@@ -113,8 +106,8 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
             stage_results.push_back(std::move(entry));
             continue;
         }
-        dsk_stage_context ctx{&kernel, &run, &s, {s.table, "stages[" + std::to_string(s.index) + "]"}, {}, {},
-                              log, start};
+        dsk_stage_context ctx{&kernel, &run, &p, &s, {s.table, "stages[" + std::to_string(s.index) + "]"}, {}, {},
+                              log, start, {}};
         ctx.results_view = {&ctx.results, s.name + ".results"};
         log(DSK_LOG_INFO, s.name, "stage " + std::to_string(s.index + 1) + "/" + std::to_string(p.stages.size()) +
                                       " (" + s.kind + ", plugin " + s.plugin->manifest.name + " " +
@@ -137,7 +130,7 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
                       ": " + st->message;
             entry.insert("status", status);
             entry.insert("error", st->message);
-            delete st;
+            free_status(st);
             run.log(DSK_LOG_ERROR, s.name, failure);  // the caller reports it through the thrown Error
         } else {
             entry.insert("status", "ok");
@@ -178,6 +171,63 @@ void fill_stage_api(dsk_host_api& api) {
         }
     };
     api.stage_results = [](dsk_stage_context* ctx) { return &ctx->results_view; };
+    api.stage_progress = [](dsk_stage_context* ctx, double fraction, const char* text) {
+        if (!ctx->run) return;  // validating
+        char percent[16];
+        std::snprintf(percent, sizeof percent, "%3.0f%% ", 100.0 * std::clamp(fraction, 0.0, 1.0));
+        ctx->log(DSK_LOG_PROGRESS, ctx->stage->name, percent + std::string(text ? text : ""));
+    };
+    api.provider_find = [](dsk_stage_context* ctx, const char* kind, const char* name, const void** out) -> dsk_status {
+        if (!ctx || !kind || !name || !out) return make_status(DSK_INVALID_ARGUMENT, "provider_find: null argument");
+        try {
+            dsk_kernel& k = *ctx->kernel;
+            *out = k.registry.find(kind, name);
+            if (!*out)
+                if (Plugin* provider = k.find_provider(kind, name)) {
+                    k.load(provider->manifest.name, *VersionRange::parse("*"));
+                    *out = k.registry.find(kind, name);
+                }
+            if (*out) return DSK_STATUS_OK;
+            std::vector<std::string> known = k.registry.names(kind);
+            const std::string prefix = std::string(kind) + ":";
+            for (auto& c : k.plugins)
+                for (const auto& prov : c->manifest.provides)
+                    if (prov.rfind(prefix, 0) == 0 && prov != prefix + "*") known.push_back(prov.substr(prefix.size()));
+            std::string list;
+            for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+            return make_status(DSK_NOT_FOUND, "no " + std::string(kind) + " named '" + name + "'" + did_you_mean(name, known) +
+                                                  " (known: " + (list.empty() ? "none" : list) + "; searched: " +
+                                                  k.search_path_text() + ")");
+        } catch (...) {
+            return status_from_current_exception();
+        }
+    };
+    api.config_check = [](dsk_stage_context* ctx, const char* key, const dsk_param_spec* params, size_t count,
+                          const char* const* reserved) -> dsk_status {
+        if (!ctx || !key) return make_status(DSK_INVALID_ARGUMENT, "config_check: null context or key");
+        try {
+            std::vector<std::string> problems;
+            std::vector<std::string> reserved_keys;
+            for (const char* const* r = reserved; r && *r; ++r) reserved_keys.push_back(*r);
+            const std::string label = ctx->config.path_prefix + " (" + ctx->stage->kind + ")." + key;
+            toml::node* node = find_path(*ctx->config.table, key);
+            if (!node) {
+                set_path(*ctx->config.table, key, toml::table{});
+                node = find_path(*ctx->config.table, key);
+            }
+            if (toml::table* t = node->as_table())
+                check_params(*t, label, params, count, reserved_keys, problems);
+            else
+                problems.push_back(where(*node) + ": " + label + ": expected a table, got " + type_name(*node));
+            if (problems.empty()) return DSK_STATUS_OK;
+            std::string message;
+            for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
+            ctx->problems.insert(ctx->problems.end(), problems.begin(), problems.end());
+            return make_status(DSK_INVALID_ARGUMENT, message);
+        } catch (...) {
+            return status_from_current_exception();
+        }
+    };
     api.stage_should_stop = [](dsk_stage_context* ctx) -> int32_t { return ctx->kernel->stop_requested ? 1 : 0; };
     api.plugin_count = [](dsk_stage_context* ctx) { return ctx->kernel->plugins.size(); };
     api.plugin_info = [](dsk_stage_context* ctx, size_t i, dsk_plugin_info* out) -> dsk_status {

@@ -153,13 +153,16 @@ Plugin* dsk_kernel::find(const std::string& name) {
 }
 
 Plugin* dsk_kernel::find_provider(const std::string& kind, const std::string& name) {
-    const std::string wanted = kind + ":" + name;
+    // An exact "kind:name" wins over a "kind:*" wildcard (a plugin providing every op).
+    const std::string wanted = kind + ":" + name, wildcard = kind + ":*";
+    Plugin* fallback = nullptr;
     for (auto& p : plugins) {
         if (p->state == PluginState::Shadowed) continue;
         const auto& provides = p->manifest.provides;
         if (std::find(provides.begin(), provides.end(), wanted) != provides.end()) return p.get();
+        if (!fallback && std::find(provides.begin(), provides.end(), wildcard) != provides.end()) fallback = p.get();
     }
-    return nullptr;
+    return fallback;
 }
 
 Plugin& dsk_kernel::load(const std::string& name, const VersionRange& range,
@@ -304,7 +307,7 @@ void dsk_kernel::load_candidate(Plugin& plugin, std::vector<std::string>& chain)
     reg.open = false;
     if (status) {
         std::string message = "init failed (" + std::string(status_code_name(status->code)) + "): " + status->message;
-        delete status;
+        free_status(status);
         registry.remove(&plugin);
         plugin.descriptor = nullptr;
         return fail_unload(message);

@@ -143,6 +143,16 @@ dsk_status register_dataset(dsk_registrar* reg, const dsk_dataset_iface* iface) 
     return add_named(reg, &Registry::datasets, iface, "dataset", iface ? iface->name : nullptr,
                      DSK_MIN_SIZE(dsk_dataset_iface, close));
 }
+dsk_status register_model(dsk_registrar* reg, const dsk_model_iface* iface) {
+    if (dsk_status s = add_named(reg, &Registry::models, iface, "model", iface ? iface->name : nullptr,
+                                 DSK_MIN_SIZE(dsk_model_iface, build)))
+        return s;
+    if (!iface->build) {
+        reg->kernel->registry.models.erase(iface->name);
+        return make_status(DSK_INVALID_ARGUMENT, std::string("model '") + iface->name + "' has no build function");
+    }
+    return DSK_STATUS_OK;
+}
 
 }  // namespace
 
@@ -154,6 +164,43 @@ void Registry::remove(const Plugin* plugin) {
     erase_plugin(searches, plugin);
     erase_plugin(stages, plugin);
     erase_plugin(datasets, plugin);
+    erase_plugin(models, plugin);
+}
+
+namespace {
+template <class Map>
+const void* lookup(const Map& map, const std::string& name) {
+    auto it = map.find(name);
+    return it == map.end() ? nullptr : it->second.iface;
+}
+template <class Map>
+std::vector<std::string> keys_of(const Map& map) {
+    std::vector<std::string> out;
+    for (const auto& [name, entry] : map) out.push_back(name);
+    return out;
+}
+}  // namespace
+
+const void* Registry::find(const std::string& kind, const std::string& name) const {
+    if (kind == "device") return lookup(backends, name);
+    if (kind == "optimizer") return lookup(optimizers, name);
+    if (kind == "search") return lookup(searches, name);
+    if (kind == "stage") return lookup(stages, name);
+    if (kind == "dataset") return lookup(datasets, name);
+    if (kind == "model") return lookup(models, name);
+    if (kind == "op") return lookup(op_schemas, name);
+    return nullptr;
+}
+
+std::vector<std::string> Registry::names(const std::string& kind) const {
+    if (kind == "device") return keys_of(backends);
+    if (kind == "optimizer") return keys_of(optimizers);
+    if (kind == "search") return keys_of(searches);
+    if (kind == "stage") return keys_of(stages);
+    if (kind == "dataset") return keys_of(datasets);
+    if (kind == "model") return keys_of(models);
+    if (kind == "op") return keys_of(op_schemas);
+    return {};
 }
 
 std::vector<std::string> Registry::provided_by(const Plugin* plugin) const {
@@ -167,6 +214,7 @@ std::vector<std::string> Registry::provided_by(const Plugin* plugin) const {
     list_plugin(searches, plugin, "search", out);
     list_plugin(stages, plugin, "stage", out);
     list_plugin(datasets, plugin, "dataset", out);
+    list_plugin(models, plugin, "model", out);
     return out;
 }
 
@@ -178,6 +226,7 @@ void fill_registration_api(dsk_host_api& api) {
     api.register_search = register_search;
     api.register_stage = register_stage;
     api.register_dataset = register_dataset;
+    api.register_model = register_model;
 }
 
 }  // namespace dsk::kernel

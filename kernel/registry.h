@@ -20,12 +20,19 @@ struct Provided {
 
 struct Registry {
     std::map<std::string, Provided<dsk_backend_iface>> backends;
-    std::map<std::string, Provided<dsk_op_schema>> op_schemas;  // "domain::name" ("::MatMul")
+    std::map<std::string, Provided<dsk_op_schema>> op_schemas;  // "name" or "domain.name"
     std::vector<Provided<dsk_op_kernel>> op_kernels;
     std::map<std::string, Provided<dsk_optimizer_iface>> optimizers;
     std::map<std::string, Provided<dsk_search_iface>> searches;
     std::map<std::string, Provided<dsk_stage_iface>> stages;
     std::map<std::string, Provided<dsk_dataset_iface>> datasets;
+    std::map<std::string, Provided<dsk_model_iface>> models;
+
+    // The iface registered as "kind:name" (kind: device, optimizer, search, stage, dataset,
+    // model), or nullptr.
+    const void* find(const std::string& kind, const std::string& name) const;
+    // Names registered under `kind`, for "did you mean".
+    std::vector<std::string> names(const std::string& kind) const;
 
     // Drops everything `plugin` registered (after a failed init, or before unloading it).
     void remove(const Plugin* plugin);

@@ -4,16 +4,28 @@
 
 namespace dsk::kernel {
 
+namespace {
+dsk_status_object out_of_memory{DSK_RESOURCE_EXHAUSTED, "out of memory"};
+}
+
 dsk_status make_status(dsk_status_code code, const std::string& message) {
     if (code == DSK_OK) return DSK_STATUS_OK;
-    return new (std::nothrow) dsk_status_object{code, message};
+    try {
+        return new dsk_status_object{code, message};
+    } catch (const std::bad_alloc&) {
+        return &out_of_memory;
+    }
+}
+
+void free_status(dsk_status status) {
+    if (status != &out_of_memory) delete status;
 }
 
 void throw_if_error(dsk_status status, const std::string& context) {
     if (!status) return;
     dsk_status_code code = status->code;
     std::string message = context.empty() ? status->message : context + ": " + status->message;
-    delete status;
+    free_status(status);
     throw Error(code, message);
 }
 

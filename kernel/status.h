@@ -19,7 +19,10 @@ namespace dsk::kernel {
 // The SDK's exception type: a status code and a user-facing message.
 using Error = dsk::Error;
 
+// NULL for DSK_OK. When memory runs out, a static RESOURCE_EXHAUSTED status (never NULL, which
+// would read as success); free_status knows not to free it.
 dsk_status make_status(dsk_status_code code, const std::string& message);
+void free_status(dsk_status status);
 // Throws Error carrying the status's code and message, and frees the status. No-op for OK.
 void throw_if_error(dsk_status status, const std::string& context = {});
 // Converts the exception being handled (call inside a catch block) into a status.

@@ -478,6 +478,8 @@ struct Stage {
     std::string description;
     std::vector<dsk_param_spec> params;
     std::function<void(StageContext&)> run;  // throw dsk::Error to fail the stage
+    // Optional checks at validation time, before any stage runs (see dsk_stage_iface::validate).
+    std::function<void(StageContext&)> validate;
 };
 
 namespace detail {
@@ -491,6 +493,13 @@ inline dsk_status run_stage(void* self, dsk_stage_context* context) {
     return guard([&] {
         StageContext stage_context(context);
         static_cast<StageEntry*>(self)->stage.run(stage_context);
+    });
+}
+
+inline dsk_status validate_stage(void* self, dsk_stage_context* context) {
+    return guard([&] {
+        StageContext stage_context(context);
+        static_cast<StageEntry*>(self)->stage.validate(stage_context);
     });
 }
 
@@ -540,7 +549,8 @@ public:
                                        entry.get(),
                                        kept.params.empty() ? nullptr : kept.params.data(),
                                        kept.params.size(),
-                                       &detail::run_stage};
+                                       &detail::run_stage,
+                                       kept.validate ? &detail::validate_stage : nullptr};
         // Kept before registering: the kernel may hold the iface even if a later step fails.
         state_.stages.push_back(std::move(entry));
         const dsk_stage_iface& iface = state_.stages.back()->iface;
@@ -569,6 +579,9 @@ public:
     void op_schema(const dsk_op_schema& schema) {
         check(host().register_op_schema(registrar_, &schema),
               context("op schema", schema.name).c_str());
+    }
+    void model(const dsk_model_iface& iface) {
+        check(host().register_model(registrar_, &iface), context("model", iface.name).c_str());
     }
     void op_kernel(const dsk_op_kernel& kernel) {
         check(host().register_op_kernel(registrar_, &kernel),
