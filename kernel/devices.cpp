@@ -26,7 +26,7 @@ void dsk_kernel::refresh_devices() {
             if (dsk_status s = b->device_info(b->self, i, &rec.info)) {
                 rec.info.name = "(device_info failed)";
                 rec.info.score = 0;
-                rec.info.unusable_reason = "device_info failed";
+                rec.reason = std::string("device_info failed: ") + s->message;
                 free_status(s);
             }
             if (!rec.info.name) rec.info.name = "";

@@ -14,6 +14,10 @@ namespace dsk::kernel {
 enum class PluginState { Available, Loading, Loaded, Failed, Shadowed };
 const char* state_name(PluginState state);
 
+}  // namespace dsk::kernel
+struct dsk_registrar;
+namespace dsk::kernel {
+
 struct Plugin {
     Manifest manifest;  // partial (path only) when the manifest itself is broken
     PluginState state = PluginState::Available;
@@ -23,6 +27,9 @@ struct Plugin {
     std::unique_ptr<DynamicLibrary> library;
     const dsk_plugin_descriptor* descriptor = nullptr;
     void* plugin_state = nullptr;  // what init returned, passed to shutdown
+    // Lives as long as the candidate, so a plugin that keeps the pointer and registers after
+    // init gets FAILED_PRECONDITION instead of touching freed memory.
+    std::shared_ptr<dsk_registrar> registrar;
 
     // Backing strings for dsk_plugin_info.
     std::string version_text, kinds_text, provides_text;

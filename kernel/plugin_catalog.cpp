@@ -83,11 +83,12 @@ void dsk_kernel::discover() {
     std::string lib_dir = directory_of_address(reinterpret_cast<const void*>(&dsk_version));
     if (!lib_dir.empty()) search_path.push_back((fs::path(lib_dir) / "dsk" / "plugins").string());
 
-    // Keep loaded plugins (their registrations are live); rebuild everything else.
+    // Loaded plugins keep their registrations and take their place in the new search order;
+    // everything else is read again.
     std::vector<std::unique_ptr<Plugin>> kept;
     for (auto& p : plugins)
         if (p->state == PluginState::Loaded) kept.push_back(std::move(p));
-    plugins = std::move(kept);
+    plugins.clear();
     diagnostics.clear();
 
     std::set<std::string> seen_dirs;
@@ -122,11 +123,17 @@ void dsk_kernel::discover() {
                 plugins.push_back(std::move(plugin));
                 continue;
             }
-            // Already loaded from this same manifest: keep the loaded entry.
-            bool same = false;
-            for (auto& p : plugins)
-                same |= p->state == PluginState::Loaded && p->manifest.path == file;
-            if (same) continue;
+            // Already loaded from this same manifest: the loaded entry takes this place.
+            auto loaded = std::find_if(kept.begin(), kept.end(), [&](auto& k) { return k && k->manifest.path == file; });
+            if (loaded != kept.end()) {
+                for (auto& earlier : plugins)  // never two plugins of one name loaded
+                    if (earlier->manifest.name == plugin->manifest.name && earlier->state == PluginState::Available) {
+                        earlier->state = PluginState::Shadowed;
+                        earlier->error = "a plugin with this name is already loaded from " + file;
+                    }
+                plugins.push_back(std::move(*loaded));
+                continue;
+            }
             if (Plugin* first = find(plugin->manifest.name)) {
                 plugin->state = PluginState::Shadowed;
                 plugin->error = "shadowed by " + first->manifest.path +
@@ -142,6 +149,9 @@ void dsk_kernel::discover() {
                                       "library = \"" + name + "\" beside it); ignored");
         }
     }
+    // Loaded plugins whose directory left the search path stay loaded, listed last.
+    for (auto& k : kept)
+        if (k) plugins.push_back(std::move(k));
 }
 
 Plugin* dsk_kernel::find(const std::string& name) {
@@ -170,6 +180,10 @@ Plugin& dsk_kernel::load(const std::string& name, const VersionRange& range,
     Plugin* plugin = find(name);
     std::string who = required_by.empty() ? "" : required_by + " ";
     if (!plugin) {
+        for (auto& p : plugins)  // a candidate whose manifest is broken: say so, not "not found"
+            if (p->manifest.name == name && p->state == PluginState::Failed)
+                throw Error(DSK_INVALID_ARGUMENT, who + "needs plugin '" + name + "', whose manifest " + p->manifest.path +
+                                                      " is broken: " + p->error);
         std::vector<std::string> names;
         for (auto& p : plugins) names.push_back(p->manifest.name);
         throw Error(DSK_NOT_FOUND, who + "needs plugin '" + name + "', which is not on the plugin search path (searched: " +
@@ -297,14 +311,14 @@ void dsk_kernel::load_candidate(Plugin& plugin, std::vector<std::string>& chain)
                            "); rebuild and reinstall the plugin so both come from one build");
 
     plugin.descriptor = d;
-    dsk_registrar reg{this, &plugin, true};
+    plugin.registrar = std::make_shared<dsk_registrar>(dsk_registrar{this, &plugin, true});
     dsk_status status = DSK_STATUS_OK;
     try {
-        status = d->init(&host_api(), &reg, &plugin.plugin_state);
+        status = d->init(&host_api(), plugin.registrar.get(), &plugin.plugin_state);
     } catch (...) {  // a plugin without the C++ wrapper let an exception escape
         status = status_from_current_exception();
     }
-    reg.open = false;
+    plugin.registrar->open = false;
     if (status) {
         std::string message = "init failed (" + std::string(status_code_name(status->code)) + "): " + status->message;
         free_status(status);

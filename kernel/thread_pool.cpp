@@ -1,6 +1,6 @@
 // The kernel's one thread pool, offered to plugins as host->parallel_for. It is OpenMP, the same
 // runtime oneDNN uses in Debian's build, so dsk's loops and oneDNN's never oversubscribe the
-// cores with two pools (see docs/architecture-notes.md).
+// cores with two pools (see docs/design-notes.md).
 #include <omp.h>
 
 #include <algorithm>

@@ -30,11 +30,15 @@ Options:
 
 Plugins are searched in: --plugin-path and a pipeline's [plugins] path, then
 DSK_PLUGIN_PATH (':'-separated), then the install directory (<libdir>/dsk/plugins).
-Exit codes: 0 success, 1 failure while running, 2 usage or configuration error.
+Exit codes: 0 success, 1 failure while running, 2 usage or configuration error,
+130 stopped by Ctrl-C (a second Ctrl-C ends the process at once).
 )";
 
+// The first Ctrl-C asks the run to stop at its next safe point (a checkpoint is written); a
+// second one ends the process at once.
 void on_sigint(int) {
     if (dsk::cli::g_running_kernel) dsk::cli::g_running_kernel->request_stop();
+    std::signal(SIGINT, SIG_DFL);
 }
 
 }  // namespace

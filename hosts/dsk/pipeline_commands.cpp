@@ -3,6 +3,11 @@
 
 #include <boost/program_options.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
 #include "commands.h"
 
 namespace po = boost::program_options;
@@ -74,16 +79,41 @@ int validate(Kernel& kernel, const Args& args) {
 int run(Kernel& kernel, const Args& args) {
     PipelineArgs a = parse(args, "run", true);
     if (!a.ok) return kUsage;
-    a.options.on_log = [](dsk_log_level level, const std::string& message) {
-        if (level >= DSK_LOG_WARNING) fmt::print(stderr, "{}: {}\n", level == DSK_LOG_ERROR ? "error" : "warning", message);
-        else fmt::print("{}\n", message);
+    const bool terminal = isatty(fileno(stdout));
+    auto last_progress = std::chrono::steady_clock::time_point{};
+    bool progress_open = false;  // a progress line is on screen without its newline
+    a.options.on_log = [&](dsk_log_level level, const std::string& message) {
+        if (level == DSK_LOG_PROGRESS) {
+            // On a terminal, one line that updates; in a log file, a line every 10 s.
+            auto now = std::chrono::steady_clock::now();
+            if (terminal) {
+                fmt::print("\r\033[K{}", message);
+                progress_open = true;
+            } else if (now - last_progress >= std::chrono::seconds(10)) {
+                fmt::print("{}\n", message);
+                last_progress = now;
+            }
+            std::fflush(stdout);
+            return;
+        }
+        if (progress_open) {
+            fmt::print("\n");
+            progress_open = false;
+        }
+        if (level == DSK_LOG_ERROR || level == DSK_LOG_WARNING)
+            fmt::print(stderr, "{}: {}\n", level == DSK_LOG_ERROR ? "error" : "warning", message);
+        else
+            fmt::print("{}\n", message);
         std::fflush(stdout);
     };
     try {
         kernel.run(a.options);
     } catch (const Error& e) {
+        if (progress_open) fmt::print("\n");
         print_error("run", e);
-        return e.code() == DSK_CANCELLED ? 130 : exit_code_for(e);
+        if (e.code() == DSK_CANCELLED) return 130;
+        // Once the run directory exists, validation is over: whatever failed, failed running.
+        return kernel.last_run_dir().empty() ? exit_code_for(e) : kFailure;
     }
     if (!a.options.dry_run) fmt::print("run finished: {}/summary.json\n", kernel.last_run_dir());
     return kOk;

@@ -69,8 +69,11 @@ function(dsk_add_plugin name)
     configure_file(${ARG_MANIFEST} ${ARG_OUTPUT_DIRECTORY}/${name}.plugin.toml COPYONLY)
 
     if(NOT ARG_NO_INSTALL)
-        if(DEFINED DSK_PLUGIN_INSTALL_DIR AND NOT IS_ABSOLUTE "${DSK_PLUGIN_INSTALL_DIR}")
-            set(dest ${DSK_PLUGIN_INSTALL_DIR})
+        # Relative to the install prefix, the same place as in the dsk installation found
+        # (<libdir>/dsk/plugins): `cmake --install build --prefix <dsk prefix>` puts the plugin
+        # where that dsk finds it with no environment variable.
+        if(DEFINED DSK_PLUGIN_INSTALL_RELDIR)
+            set(dest ${DSK_PLUGIN_INSTALL_RELDIR})
         else()
             set(dest lib/dsk/plugins)
         endif()

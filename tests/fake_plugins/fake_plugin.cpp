@@ -37,6 +37,7 @@ extern "C" int fake_dependency_answer();
 namespace {
 
 const dsk_host_api* host = nullptr;
+dsk_registrar* saved_registrar = nullptr;  // kept past init on purpose (see run)
 
 const char* const modes[] = {"fast", "slow", nullptr};
 #ifdef FAKE_BAD_DEFAULTS
@@ -56,6 +57,8 @@ const dsk_param_spec params[] = {
     {sizeof(dsk_param_spec), DSK_PARAM_TABLE, 0, "extra", "anything", nullptr, 0, -1, nullptr},
 };
 
+extern const dsk_stage_iface stage;
+
 dsk_status run(void*, dsk_stage_context* ctx) {
     const dsk_config* cfg = host->stage_config(ctx);
     const char* message = "";
@@ -72,6 +75,10 @@ dsk_status run(void*, dsk_stage_context* ctx) {
     }
     dsk_config* results = host->stage_results(ctx);
     host->config_set_string(results, "message", message);
+    // Registering outside init must be refused, not crash.
+    dsk_status late = host->register_stage(saved_registrar, &stage);
+    host->config_set_int(results, "late_registration_code", host->status_code(late));
+    host->status_free(late);
     host->config_set_int(results, "count", count);
     if (wait) {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -87,11 +94,12 @@ dsk_status run(void*, dsk_stage_context* ctx) {
     return DSK_STATUS_OK;
 }
 
-const dsk_stage_iface stage = {sizeof(dsk_stage_iface), FAKE_REGISTER_KIND, "echoes its message", nullptr,
+extern const dsk_stage_iface stage = {sizeof(dsk_stage_iface), FAKE_REGISTER_KIND, "echoes its message", nullptr,
                                params, sizeof(params) / sizeof(params[0]), run};
 
 dsk_status init(const dsk_host_api* h, dsk_registrar* reg, void** out_state) {
     host = h;
+    saved_registrar = reg;
     *out_state = nullptr;
 #ifdef FAKE_INIT_FAILS
     return h->status_create(DSK_UNAVAILABLE, "fake license check failed: set FAKE_LICENSE_FILE to a valid license");

@@ -29,6 +29,7 @@ TEST_CASE("a run writes config.toml - log.txt - metrics.jsonl and summary.json")
     CHECK(has(summary, "\"status\" : \"ok\""));
     CHECK(has(summary, "\"pipeline\" : \"greeting\""));
     CHECK(has(summary, "\"message\" : \"hello\""));
+    CHECK(has(summary, "\"late_registration_code\" : 8"));  // DSK_FAILED_PRECONDITION
     CHECK(has(summary, "\"echo\" : \"1.2.0\""));  // plugin versions used
     CHECK(has(summary, "\"cpu\" : \"0.1.0\""));
     CHECK(has(summary, "\"wall_time_s\""));

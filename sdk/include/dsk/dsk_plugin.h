@@ -519,7 +519,7 @@ typedef enum dsk_value_type {
 } dsk_value_type;
 
 /* A plugin as the kernel knows it (for stages that report on the installation). Strings are
- * owned by the kernel and valid until the kernel is destroyed. */
+ * owned by the kernel and valid until the next plugin discovery or load. */
 typedef struct dsk_plugin_info {
     uint32_t struct_size;
     uint32_t abi_version; /* what the plugin was built against; 0 if never loaded */
@@ -534,7 +534,7 @@ typedef struct dsk_plugin_info {
 } dsk_plugin_info;
 
 /* A device as the kernel knows it: its backend's answer plus the backend name. `info` points to
- * the kernel's copy (its struct_size says which members the backend filled); it and the strings
+ * the kernel's copy of the backend's answer (members the backend did not fill are zero); it and the strings
  * are owned by the kernel and valid until the next plugin load. */
 typedef struct dsk_device_entry {
     uint32_t struct_size;

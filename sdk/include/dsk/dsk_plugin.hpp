@@ -206,7 +206,7 @@ public:
         check_key(host().config_size(config_, full.c_str(), &count), full);
         return count;
     }
-    // The index-th key of the table at `key`, in file order.
+    // The index-th key of the table at `key`, in sorted key order.
     std::string key_at(const std::string& key, size_t index) const {
         const std::string full = path(key);
         const char* name = nullptr;
