@@ -224,6 +224,20 @@ dsk_status set_value(dsk_config* cfg, const char* key, T value) {
     }
 }
 
+template <class T>
+dsk_status set_array(dsk_config* cfg, const char* key, const T* values, size_t count) {
+    if (!cfg || !cfg->table || !key || (count && !values))
+        return make_status(DSK_INVALID_ARGUMENT, "config_set: null config, key or values");
+    try {
+        toml::array a;
+        for (size_t i = 0; i < count; ++i) a.push_back(values[i]);
+        set_path(*cfg->table, key, std::move(a));
+        return DSK_STATUS_OK;
+    } catch (...) {
+        return status_from_current_exception();
+    }
+}
+
 }  // namespace
 
 void fill_config_api(dsk_host_api& api) {
@@ -245,6 +259,12 @@ void fill_config_api(dsk_host_api& api) {
     };
     api.config_set_string = [](dsk_config* c, const char* k, const char* v) {
         return set_value<std::string>(c, k, v ? v : "");
+    };
+    api.config_set_ints = [](dsk_config* c, const char* k, const int64_t* v, size_t n) {
+        return set_array(c, k, v, n);
+    };
+    api.config_set_floats = [](dsk_config* c, const char* k, const double* v, size_t n) {
+        return set_array(c, k, v, n);
     };
 }
 

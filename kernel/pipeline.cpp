@@ -255,7 +255,14 @@ Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
         check_section(*t, "[plugins]", {{"path", DSK_PARAM_ARRAY}, {"require", DSK_PARAM_TABLE}}, errors);
         fs::path base = fs::path(path).parent_path();
         for (const auto& dir : strings_of(t->get("path"), "[plugins] path", errors))
-            p.plugin_paths.push_back(fs::path(dir).is_absolute() ? dir : (base / dir).lexically_normal().string());
+            p.plugin_paths.push_back(fs::path(dir).is_absolute() ? dir : fs::absolute(base / dir).lexically_normal().string());
+        if (t->contains("path") && t->get("path")->is_array()) {
+            // The resolved config must mean the same from anywhere (a resumed run reads it from
+            // its run directory): relative directories become absolute.
+            toml::array absolute;
+            for (const auto& dir : p.plugin_paths) absolute.push_back(dir);
+            t->insert_or_assign("path", std::move(absolute));
+        }
         if (auto* req = (*t)["require"].as_table())
             for (const auto& [name, node] : *req) {
                 if (!node.is_string()) {

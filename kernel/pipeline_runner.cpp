@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 
@@ -56,8 +57,12 @@ void validate_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
 }
 
 void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
-    if (!options.pipeline_path) throw Error(DSK_INVALID_ARGUMENT, "no pipeline path given");
-    Pipeline p = load_pipeline(kernel, options.pipeline_path, overrides_of(options));
+    const char* resume = DSK_HAS_MEMBER(&options, dsk_run_options, resume_dir) ? options.resume_dir : nullptr;
+    const std::string pipeline_path = resume ? std::string(resume) + "/config.toml" : options.pipeline_path ? options.pipeline_path : "";
+    if (pipeline_path.empty()) throw Error(DSK_INVALID_ARGUMENT, "no pipeline path given");
+    if (resume && !std::filesystem::is_regular_file(pipeline_path))
+        throw Error(DSK_NOT_FOUND, std::string("cannot resume ") + resume + ": it holds no config.toml (is it a run directory?)");
+    Pipeline p = load_pipeline(kernel, pipeline_path, resume ? std::vector<std::string>{} : overrides_of(options));
     auto emit = [&](dsk_log_level level, const std::string& message) {
         if (options.on_log) options.on_log(options.on_log_user, level, message.c_str());
     };
@@ -73,9 +78,9 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
         return;
     }
 
-    RunDirectory run(options.run_dir ? options.run_dir : "", p.name);
+    RunDirectory run(resume ? resume : options.run_dir ? options.run_dir : "", p.name, resume != nullptr);
     kernel.last_run_dir = run.path();
-    run.write_atomic("config.toml", to_toml(p.root));
+    if (!resume) run.write_atomic("config.toml", to_toml(p.root));
     auto log = [&](dsk_log_level level, const std::string& source, const std::string& message) {
         if (level != DSK_LOG_PROGRESS) run.log(level, source.empty() ? "dsk" : source, message);
         emit(level, source.empty() ? message : "[" + source + "] " + message);
@@ -94,7 +99,7 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
     std::string failure;
     dsk_status_code failure_code = DSK_OK;
 
-    log(DSK_LOG_INFO, "", "run directory " + run.path());
+    log(DSK_LOG_INFO, "", (resume ? "resuming in run directory " : "run directory ") + run.path());
     for (const auto& s : p.stages) {
         toml::table entry;
         entry.insert("name", s.name);

@@ -34,10 +34,14 @@ std::string safe_name(const std::string& name) {
 
 }  // namespace
 
-RunDirectory::RunDirectory(const std::string& requested, const std::string& pipeline_name) {
+RunDirectory::RunDirectory(const std::string& requested, const std::string& pipeline_name, bool resume) {
     std::error_code ec;
     fs::path dir;
-    if (requested.empty()) {
+    if (resume) {
+        dir = requested;
+        if (!fs::is_regular_file(dir / "config.toml", ec))
+            throw Error(DSK_NOT_FOUND, "cannot resume " + dir.string() + ": it holds no config.toml (is it a run directory?)");
+    } else if (requested.empty()) {
         fs::path base = fs::path("runs") / (safe_name(pipeline_name) + "-" + timestamp("%Y%m%d-%H%M%S"));
         dir = base;
         for (int n = 2; fs::exists(dir, ec); ++n) dir = base.string() + "-" + std::to_string(n);

@@ -15,7 +15,8 @@ class RunDirectory {
 public:
     // `requested` empty: runs/<pipeline>-<YYYYmmdd-HHMMSS>[-N]/ under the current directory.
     // A requested directory must be new or empty: an earlier run is never overwritten.
-    RunDirectory(const std::string& requested, const std::string& pipeline_name);
+    // `resume`: reuse `requested`, an earlier run's directory (it must hold config.toml).
+    RunDirectory(const std::string& requested, const std::string& pipeline_name, bool resume = false);
 
     const std::string& path() const { return path_; }
     void write_atomic(const std::string& file_name, const std::string& content) const;

@@ -303,6 +303,12 @@ void fill_session_api(dsk_host_api& api) {
         if (!s || !host) return null_session();
         return guarded([&] { s->read(v, *host); });
     };
+    api.session_run_count = [](dsk_session* s) -> uint64_t { return s ? s->runs : 0; };
+    api.session_set_run_count = [](dsk_session* s, uint64_t runs) -> dsk_status {
+        if (!s) return null_session();
+        s->runs = runs;
+        return DSK_STATUS_OK;
+    };
     api.exec_seed = [](dsk_exec_context* ctx) -> uint64_t {
         uint64_t state = ctx->session->seed ^ (ctx->session->runs * 0xd1b54a32d192ed03ull) ^
                          (static_cast<uint64_t>(ctx->node) * 0x8cb92ba72f3d8dd7ull);

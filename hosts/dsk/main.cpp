@@ -16,6 +16,7 @@ const char* const kHelp = R"(usage: dsk [--plugin-path DIR]... COMMAND [ARGS]
 Commands:
   run PIPELINE [--set KEY.PATH=VALUE]... [--run-dir DIR] [--dry-run]
                          validate a pipeline file and run its stages
+  run --resume RUN_DIR   continue an interrupted run from its checkpoints
   validate PIPELINE [--set KEY.PATH=VALUE]...
                          check a pipeline file against the plugins' schemas; run nothing
   plugins list           every plugin found: version, ABI, kinds, provides, path, state

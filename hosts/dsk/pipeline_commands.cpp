@@ -25,7 +25,8 @@ PipelineArgs parse(const Args& args, const char* command, bool is_run) {
     po::options_description desc;
     desc.add_options()("set", po::value<std::vector<std::string>>()->composing(), "KEY.PATH=VALUE override");
     if (is_run)
-        desc.add_options()("run-dir", po::value<std::string>(), "run directory")("dry-run", "plan only");
+        desc.add_options()("run-dir", po::value<std::string>(), "run directory")("dry-run", "plan only")(
+            "resume", po::value<std::string>(), "continue the run in this directory");
     desc.add_options()("pipeline", po::value<std::string>(), "pipeline file");
     po::positional_options_description positional;
     positional.add("pipeline", 1);
@@ -37,9 +38,14 @@ PipelineArgs parse(const Args& args, const char* command, bool is_run) {
         fmt::print(stderr, "dsk {}: {}\n", command, e.what());
         return out;
     }
+    if (vm.count("resume")) {  // the run directory holds the resolved pipeline
+        out.options.resume_dir = vm["resume"].as<std::string>();
+        out.ok = true;
+        return out;
+    }
     if (!vm.count("pipeline")) {
         fmt::print(stderr, "usage: dsk {} PIPELINE [--set KEY.PATH=VALUE]...{}\n", command,
-                   is_run ? " [--run-dir DIR] [--dry-run]" : "");
+                   is_run ? " [--run-dir DIR] [--dry-run]\n       dsk run --resume RUN_DIR" : "");
         return out;
     }
     out.options.pipeline_path = vm["pipeline"].as<std::string>();

@@ -89,6 +89,10 @@ typedef struct dsk_run_options {
     /* Optional: receives every log line (also written to the run's log.txt). */
     void (*on_log)(void* user, dsk_log_level level, const char* message);
     void* on_log_user;
+    /* Resume the run in this directory: its resolved config.toml is run again in the same
+     * directory, and stages continue from the checkpoints they left there (`dsk run --resume`).
+     * pipeline_path and overrides are then ignored. */
+    const char* resume_dir;
 } dsk_run_options;
 
 /* Parses the pipeline, applies overrides, loads the plugins it needs and checks every key

@@ -589,6 +589,9 @@ typedef struct dsk_host_api {
     dsk_status (*config_set_int)(dsk_config* cfg, const char* key, int64_t value);
     dsk_status (*config_set_float)(dsk_config* cfg, const char* key, double value);
     dsk_status (*config_set_string)(dsk_config* cfg, const char* key, const char* value);
+    /* Arrays of numbers (per-class accuracy, a row of a confusion matrix). Copied. */
+    dsk_status (*config_set_ints)(dsk_config* cfg, const char* key, const int64_t* values, size_t count);
+    dsk_status (*config_set_floats)(dsk_config* cfg, const char* key, const double* values, size_t count);
 
     /* Running stages. */
     const dsk_config* (*stage_config)(dsk_stage_context* ctx); /* this stage's table */
@@ -676,6 +679,11 @@ typedef struct dsk_host_api {
     /* Copies a value to host memory (`host`'s data, dtype and shape must match). */
     dsk_status (*session_read)(dsk_session* session, dsk_value_id value,
                                const dsk_tensor_desc* host);
+
+    /* How many runs the session has made; random ops draw from it. A stage resuming from a
+     * checkpoint restores it, so the random sequence continues exactly where it stopped. */
+    uint64_t (*session_run_count)(dsk_session* session);
+    dsk_status (*session_set_run_count)(dsk_session* session, uint64_t runs);
 
     /* For kernels: a seed for this node in this run (from the session seed, the run count and
      * the node), so random ops (dropout) are reproducible. */
