@@ -247,6 +247,15 @@ void fill_config_api(dsk_host_api& api) {
     api.config_get_float = get_float;
     api.config_get_string = get_string;
     api.config_size = size_of;
+    api.config_table = [](const dsk_config* cfg, const char* key) -> const dsk_config* {
+        if (!cfg || !cfg->table || !key) return nullptr;
+        toml::node* node = find_path(*cfg->table, key);
+        if (!node || !node->is_table()) return nullptr;
+        auto& slot = cfg->sections[key];
+        if (!slot) slot = std::make_unique<dsk_config>(dsk_config{node->as_table(), key_name(cfg, key), {}});
+        slot->table = node->as_table();  // the table may have moved since (defaults filled in)
+        return slot.get();
+    };
     api.config_key_at = key_at;
     api.config_set_bool = [](dsk_config* c, const char* k, int32_t v) {
         return set_value<bool>(c, k, v != 0);

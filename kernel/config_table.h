@@ -3,6 +3,8 @@
 // pipelines and --set overrides.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,8 @@
 struct dsk_config {
     toml::table* table = nullptr;
     std::string path_prefix;  // "stages[0]": how messages name keys of this table
+    // Views of sub-tables handed out by config_table, owned here.
+    mutable std::map<std::string, std::unique_ptr<dsk_config>> sections;
 };
 
 namespace dsk::kernel {

@@ -109,7 +109,9 @@ void infer_node_shapes(const Node& node, std::vector<Value>& values) {
         tensors.push_back(d);
     }
     dsk_status st = node.schema->infer_shapes(node.schema->self, &node.view, tensors.data());
-    throw_if_error(st, node.op);
+    // Schemas name their op in their messages; add it only where one does not.
+    const bool named = st && st->message.rfind(node.op, 0) == 0;
+    throw_if_error(st, named ? std::string() : node.op);
     for (size_t i = 0; i < node.outputs.size(); ++i) {
         dsk_tensor_desc d = checked_desc(&tensors[node.inputs.size() + i], node.op + " output " + std::to_string(i));
         values[node.outputs[i]].desc = d;

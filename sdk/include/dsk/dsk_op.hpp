@@ -190,6 +190,51 @@ private:
     dsk_graph* graph_;
 };
 
+// Owns a dsk_graph (graph_create / graph_destroy).
+class UniqueGraph : public Graph {
+public:
+    explicit UniqueGraph(dsk_stage_context* ctx) : Graph(create(ctx)) {}
+    ~UniqueGraph() { host().graph_destroy(raw()); }
+    UniqueGraph(const UniqueGraph&) = delete;
+    UniqueGraph& operator=(const UniqueGraph&) = delete;
+
+private:
+    static dsk_graph* create(dsk_stage_context* ctx) {
+        dsk_graph* g = nullptr;
+        check(host().graph_create(ctx, &g), "creating a graph");
+        return g;
+    }
+};
+
+// Owns a dsk_session: a graph placed on a device (session_create / session_destroy).
+class Session {
+public:
+    // `device` empty: the pipeline's preferred device.
+    Session(dsk_stage_context* ctx, const Graph& graph, const std::string& device, uint64_t seed) {
+        check(host().session_create(ctx, graph.raw(), device.empty() ? nullptr : device.c_str(), seed, &session_),
+              "placing the graph on a device");
+    }
+    ~Session() { host().session_destroy(session_); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    dsk_session* raw() const { return session_; }
+
+    void write(dsk_value_id v, const dsk_tensor_desc& host_data) const { check(host().session_write(session_, v, &host_data)); }
+    void read(dsk_value_id v, const dsk_tensor_desc& host_data) const { check(host().session_read(session_, v, &host_data)); }
+    void run(const std::vector<dsk_value_id>& targets) const { check(host().session_run(session_, targets.data(), targets.size())); }
+    dsk_tensor_desc tensor(dsk_value_id v) const {
+        dsk_tensor_desc d{};
+        d.struct_size = sizeof d;
+        check(host().session_tensor(session_, v, &d));
+        return d;
+    }
+    uint64_t run_count() const { return host().session_run_count(session_); }
+    void set_run_count(uint64_t runs) const { check(host().session_set_run_count(session_, runs)); }
+
+private:
+    dsk_session* session_ = nullptr;
+};
+
 }  // namespace dsk
 
 #endif  // DSK_OP_HPP_

@@ -589,6 +589,10 @@ typedef struct dsk_host_api {
     dsk_status (*config_set_int)(dsk_config* cfg, const char* key, int64_t value);
     dsk_status (*config_set_float)(dsk_config* cfg, const char* key, double value);
     dsk_status (*config_set_string)(dsk_config* cfg, const char* key, const char* value);
+    /* The table at `key` as a config of its own (to hand a provider its section, e.g. a
+     * dataset reader its `train_data` table), or NULL when there is no table there. Owned by
+     * `cfg` and valid as long as it is. */
+    const dsk_config* (*config_table)(const dsk_config* cfg, const char* key);
     /* Arrays of numbers (per-class accuracy, a row of a confusion matrix). Copied. */
     dsk_status (*config_set_ints)(dsk_config* cfg, const char* key, const int64_t* values, size_t count);
     dsk_status (*config_set_floats)(dsk_config* cfg, const char* key, const double* values, size_t count);

@@ -222,6 +222,11 @@ public:
     }
 
     Config section(const std::string& key) const { return Config(config_, path(key)); }
+    // The table at `key` as a dsk_config of its own, to hand to a provider (a dataset reader's
+    // open, a model's build); nullptr when `key` is not a table.
+    const dsk_config* table(const std::string& key) const {
+        return host().config_table(config_, path(key).c_str());
+    }
 
 protected:
     // Throws for a failed status, making sure the message names the key (the kernel's usually
@@ -308,6 +313,14 @@ public:
         check_key(host().config_set_string(table_, full.c_str(), value), full);
     }
     void set(const std::string& key, const std::string& value) { set(key, value.c_str()); }
+    void set(const std::string& key, const std::vector<double>& values) {
+        const std::string full = path(key);
+        check_key(host().config_set_floats(table_, full.c_str(), values.data(), values.size()), full);
+    }
+    void set(const std::string& key, const std::vector<int64_t>& values) {
+        const std::string full = path(key);
+        check_key(host().config_set_ints(table_, full.c_str(), values.data(), values.size()), full);
+    }
 
 private:
     dsk_config* table_;
@@ -423,6 +436,26 @@ public:
         }
         return infos;
     }
+    // One updating progress line (fraction in [0, 1]); not written to log.txt.
+    void progress(double fraction, const std::string& text) const {
+        host().stage_progress(context_, fraction, text.c_str());
+    }
+    // The registered provider "kind:name" as its C interface (loading its plugin if needed),
+    // e.g. provider<dsk_optimizer_iface>("optimizer", "adam"). Throws NOT_FOUND with the names
+    // known.
+    template <class Iface>
+    const Iface& provider(const char* kind, const std::string& name) const {
+        const void* iface = nullptr;
+        check(host().provider_find(context_, kind, name.c_str(), &iface));
+        return *static_cast<const Iface*>(iface);
+    }
+    // Checks the table at `key` of this stage's config against a provider's params (and fills
+    // in its defaults); `reserved` keys (NULL-terminated) are the stage's own.
+    void check_config(const std::string& key, const dsk_param_spec* params, size_t count,
+                      const char* const* reserved = nullptr) const {
+        check(host().config_check(context_, key.c_str(), params, count, reserved));
+    }
+
     std::vector<dsk_device_entry> devices() const {
         std::vector<dsk_device_entry> entries(host().device_count(context_));
         for (size_t i = 0; i < entries.size(); ++i) {
@@ -482,7 +515,30 @@ struct Stage {
     std::function<void(StageContext&)> validate;
 };
 
+// A model architecture written in C++ (see dsk_model_iface). build() adds the model to `graph`
+// from `input` and returns the logits; throw dsk::Error to refuse a configuration.
+struct Model {
+    std::string name;
+    std::string description;
+    std::vector<dsk_param_spec> params;
+    std::function<dsk_value_id(dsk_graph* graph, const Config& config, dsk_value_id input, int64_t classes,
+                               bool training)>
+        build;
+};
+
 namespace detail {
+
+struct ModelEntry {
+    Model model;
+    dsk_model_iface iface;
+};
+
+inline dsk_status build_model(void* self, dsk_graph* graph, const dsk_config* config, dsk_value_id input,
+                              int64_t classes, int32_t training, dsk_value_id* out_logits) {
+    return guard([&] {
+        *out_logits = static_cast<ModelEntry*>(self)->model.build(graph, Config(config), input, classes, training != 0);
+    });
+}
 
 struct StageEntry {
     Stage stage;
@@ -507,6 +563,7 @@ inline dsk_status validate_stage(void* self, dsk_stage_context* context) {
 // init fails). Shutdown hooks run in reverse order of registration.
 struct LoadState {
     std::vector<std::unique_ptr<StageEntry>> stages;
+    std::vector<std::unique_ptr<ModelEntry>> models;
     std::vector<std::function<void()>> shutdown_hooks;
 
     LoadState() = default;
@@ -579,6 +636,23 @@ public:
     void op_schema(const dsk_op_schema& schema) {
         check(host().register_op_schema(registrar_, &schema),
               context("op schema", schema.name).c_str());
+    }
+    // A C++ model: copied, and kept until shutdown.
+    void model(Model model) {
+        if (!model.build) throw Error(DSK_INVALID_ARGUMENT, "model '" + model.name + "' has no build function");
+        auto entry = std::make_unique<detail::ModelEntry>();
+        entry->model = std::move(model);
+        const Model& kept = entry->model;
+        entry->iface = dsk_model_iface{sizeof(dsk_model_iface),
+                                       kept.name.c_str(),
+                                       kept.description.c_str(),
+                                       entry.get(),
+                                       kept.params.empty() ? nullptr : kept.params.data(),
+                                       kept.params.size(),
+                                       &detail::build_model};
+        state_.models.push_back(std::move(entry));
+        const dsk_model_iface& iface = state_.models.back()->iface;
+        check(host().register_model(registrar_, &iface), context("model", kept.name.c_str()).c_str());
     }
     void model(const dsk_model_iface& iface) {
         check(host().register_model(registrar_, &iface), context("model", iface.name).c_str());

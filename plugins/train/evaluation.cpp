@@ -1,0 +1,64 @@
+#include "evaluation.h"
+
+#include <algorithm>
+
+namespace dsk::train {
+
+Evaluation evaluate(const Classifier& model, const Session& session, const DatasetReader& data, int64_t classes,
+                    int64_t batch) {
+    Evaluation e;
+    e.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
+    std::vector<float> images, logits;
+    std::vector<int64_t> labels;
+    std::vector<uint64_t> indices;
+    double loss_sum = 0;
+    for (uint64_t start = 0; start < data.size(); start += static_cast<uint64_t>(batch)) {
+        const int64_t n = static_cast<int64_t>(std::min<uint64_t>(static_cast<uint64_t>(batch), data.size() - start));
+        indices.resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = start + static_cast<uint64_t>(i);
+        images.resize(static_cast<size_t>(n * data.image_size()));
+        labels.resize(static_cast<size_t>(n));
+        data.read(indices, 0, images.data(), labels.data());
+        std::vector<int64_t> shape = {n};
+        shape.insert(shape.end(), data.image_shape().begin(), data.image_shape().end());
+        session.write(model.images, host_tensor(DSK_DTYPE_F32, shape, images.data()));
+        session.write(model.labels, host_tensor(DSK_DTYPE_I64, {n}, labels.data()));
+        session.run({model.logits, model.loss});
+        logits.resize(static_cast<size_t>(n * classes));
+        session.read(model.logits, host_tensor(DSK_DTYPE_F32, {n, classes}, logits.data()));
+        float loss = 0;
+        session.read(model.loss, host_tensor(DSK_DTYPE_F32, {}, &loss));
+        loss_sum += static_cast<double>(loss) * static_cast<double>(n);
+        for (int64_t i = 0; i < n; ++i) {
+            const float* row = logits.data() + i * classes;
+            const int64_t predicted = std::max_element(row, row + classes) - row;
+            const int64_t truth = labels[static_cast<size_t>(i)];
+            if (truth < 0 || truth >= classes)
+                throw Error(DSK_DATA_LOSS, "label " + std::to_string(truth) + " of sample " + std::to_string(start + i) +
+                                               " is outside [0, " + std::to_string(classes) + "); set `classes`");
+            ++e.confusion[static_cast<size_t>(truth)][static_cast<size_t>(predicted)];
+        }
+    }
+    e.samples = data.size();
+    int64_t correct = 0;
+    for (int64_t c = 0; c < classes; ++c) {
+        int64_t total = 0;
+        for (int64_t p = 0; p < classes; ++p) total += e.confusion[c][p];
+        correct += e.confusion[c][c];
+        e.per_class_accuracy.push_back(total ? static_cast<double>(e.confusion[c][c]) / static_cast<double>(total) : 0.0);
+    }
+    e.accuracy = e.samples ? static_cast<double>(correct) / static_cast<double>(e.samples) : 0.0;
+    e.loss = e.samples ? loss_sum / static_cast<double>(e.samples) : 0.0;
+    return e;
+}
+
+void Evaluation::write_results(Table& results) const {
+    results.set("test_accuracy", accuracy);
+    results.set("test_loss", loss);
+    results.set("test_samples", static_cast<int64_t>(samples));
+    results.set("per_class_accuracy", per_class_accuracy);
+    // Rows by true class: confusion_matrix."3"[5] = samples of class 3 predicted as 5.
+    for (size_t c = 0; c < confusion.size(); ++c) results.set("confusion_matrix." + std::to_string(c), confusion[c]);
+}
+
+}  // namespace dsk::train

@@ -1,0 +1,234 @@
+#include "safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <dsk/dsk_error.hpp>
+
+namespace dsk::train {
+namespace {
+
+std::string quote(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+[[noreturn]] void corrupt(const std::string& path, const std::string& what) {
+    throw Error(DSK_DATA_LOSS, path + ": not a valid safetensors file: " + what);
+}
+
+// A reader for the JSON subset of safetensors headers: objects, strings, integer arrays.
+class HeaderParser {
+public:
+    HeaderParser(const std::string& text, const std::string& path) : s_(text), path_(path) {}
+
+    void parse(SafetensorsFile& out) {
+        expect('{');
+        if (peek() == '}') return void(++i_);
+        while (true) {
+            std::string name = string();
+            expect(':');
+            if (name == "__metadata__") {
+                expect('{');
+                if (peek() != '}')
+                    while (true) {
+                        std::string key = string();
+                        expect(':');
+                        out.metadata[key] = string();
+                        if (peek() != ',') break;
+                        ++i_;
+                    }
+                expect('}');
+            } else {
+                out.tensors[name] = tensor(name);
+            }
+            if (peek() != ',') break;
+            ++i_;
+        }
+        expect('}');
+    }
+
+    std::map<std::string, std::pair<uint64_t, uint64_t>> offsets;
+
+private:
+    NamedTensor tensor(const std::string& name) {
+        NamedTensor t;
+        bool have_offsets = false;
+        expect('{');
+        while (true) {
+            std::string key = string();
+            expect(':');
+            if (key == "dtype") t.dtype = string();
+            else if (key == "shape") t.shape = ints();
+            else if (key == "data_offsets") {
+                auto o = ints();
+                if (o.size() != 2 || o[0] < 0 || o[1] < o[0]) corrupt(path_, "bad data_offsets for '" + name + "'");
+                offsets[name] = {static_cast<uint64_t>(o[0]), static_cast<uint64_t>(o[1])};
+                have_offsets = true;
+            } else corrupt(path_, "unknown key '" + key + "' in tensor '" + name + "'");
+            if (peek() != ',') break;
+            ++i_;
+        }
+        expect('}');
+        if (!have_offsets || t.dtype.empty()) corrupt(path_, "tensor '" + name + "' lacks dtype or data_offsets");
+        return t;
+    }
+    std::vector<int64_t> ints() {
+        std::vector<int64_t> out;
+        expect('[');
+        if (peek() == ']') return ++i_, out;
+        while (true) {
+            skip();
+            size_t start = i_;
+            while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '-')) ++i_;
+            if (start == i_) corrupt(path_, "expected an integer at byte " + std::to_string(start));
+            out.push_back(std::stoll(s_.substr(start, i_ - start)));
+            if (peek() != ',') break;
+            ++i_;
+        }
+        expect(']');
+        return out;
+    }
+    std::string string() {
+        expect('"');
+        std::string out;
+        while (i_ < s_.size() && s_[i_] != '"') {
+            if (s_[i_] == '\\' && i_ + 1 < s_.size()) {
+                ++i_;
+                if (s_[i_] == 'u' && i_ + 4 < s_.size()) {
+                    out += static_cast<char>(std::stoi(s_.substr(i_ + 1, 4), nullptr, 16));
+                    i_ += 5;
+                    continue;
+                }
+                out += s_[i_] == 'n' ? '\n' : s_[i_] == 't' ? '\t' : s_[i_];
+                ++i_;
+                continue;
+            }
+            out += s_[i_++];
+        }
+        if (i_ >= s_.size()) corrupt(path_, "unterminated string in the header");
+        ++i_;
+        return out;
+    }
+    void skip() {
+        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+    }
+    char peek() {
+        skip();
+        return i_ < s_.size() ? s_[i_] : '\0';
+    }
+    void expect(char c) {
+        if (peek() != c) corrupt(path_, std::string("expected '") + c + "' at byte " + std::to_string(i_) + " of the header");
+        ++i_;
+    }
+
+    const std::string& s_;
+    const std::string& path_;
+    size_t i_ = 0;
+};
+
+size_t dtype_bytes(const std::string& dtype) {
+    if (dtype == "F32" || dtype == "I32") return 4;
+    if (dtype == "F64" || dtype == "I64") return 8;
+    if (dtype == "F16" || dtype == "BF16" || dtype == "I16") return 2;
+    if (dtype == "U8" || dtype == "I8" || dtype == "BOOL") return 1;
+    return 0;
+}
+
+}  // namespace
+
+void write_safetensors(const std::string& path, const SafetensorsFile& file) {
+    std::string header = "{";
+    if (!file.metadata.empty()) {
+        header += "\"__metadata__\":{";
+        bool first = true;
+        for (const auto& [k, v] : file.metadata) {
+            header += (first ? "" : ",") + quote(k) + ":" + quote(v);
+            first = false;
+        }
+        header += "}";
+    }
+    uint64_t offset = 0;
+    for (const auto& [name, t] : file.tensors) {
+        header += (header.size() > 1 ? "," : "") + quote(name) + ":{\"dtype\":" + quote(t.dtype) + ",\"shape\":[";
+        for (size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
+        header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t.data.size()) + "]}";
+        offset += t.data.size();
+    }
+    header += "}";
+    while (header.size() % 8) header += ' ';  // the data starts 8-byte aligned
+
+    const std::string temp = path + ".tmp";
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(errno));
+    auto put = [&](const void* data, size_t size) {
+        const char* p = static_cast<const char*>(data);
+        while (size) {
+            ssize_t n = ::write(fd, p, size);
+            if (n < 0) {
+                int err = errno;
+                ::close(fd);
+                ::unlink(temp.c_str());
+                throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(err));
+            }
+            p += n;
+            size -= static_cast<size_t>(n);
+        }
+    };
+    uint64_t n = header.size();
+    uint8_t le[8];
+    for (int i = 0; i < 8; ++i) le[i] = static_cast<uint8_t>(n >> (8 * i));
+    put(le, 8);
+    put(header.data(), header.size());
+    for (const auto& [name, t] : file.tensors) put(t.data.data(), t.data.size());
+    if (::fsync(fd) != 0 || ::close(fd) != 0) throw Error(DSK_UNAVAILABLE, "cannot flush " + temp + ": " + std::strerror(errno));
+    if (std::rename(temp.c_str(), path.c_str()) != 0)
+        throw Error(DSK_UNAVAILABLE, "cannot rename " + temp + " to " + path + ": " + std::strerror(errno));
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    if (int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+        ::fsync(d);
+        ::close(d);
+    }
+}
+
+SafetensorsFile read_safetensors(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(DSK_NOT_FOUND, path + ": no such checkpoint file");
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.size() < 8) corrupt(path, "shorter than its 8-byte header length");
+    uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+    if (n > bytes.size() - 8) corrupt(path, "header length " + std::to_string(n) + " runs past the end of the file (truncated?)");
+    const std::string header = bytes.substr(8, n);
+    SafetensorsFile file;
+    HeaderParser parser(header, path);
+    parser.parse(file);
+    const uint64_t data_size = bytes.size() - 8 - n;
+    for (auto& [name, t] : file.tensors) {
+        auto [begin, end] = parser.offsets[name];
+        if (end > data_size) corrupt(path, "tensor '" + name + "' runs past the end of the file (truncated?)");
+        int64_t count = 1;
+        for (int64_t d : t.shape) count *= d;
+        if (dtype_bytes(t.dtype) && static_cast<uint64_t>(count) * dtype_bytes(t.dtype) != end - begin)
+            corrupt(path, "tensor '" + name + "' has " + std::to_string(end - begin) + " bytes for its shape");
+        t.data.assign(bytes.begin() + static_cast<ptrdiff_t>(8 + n + begin), bytes.begin() + static_cast<ptrdiff_t>(8 + n + end));
+    }
+    return file;
+}
+
+}  // namespace dsk::train

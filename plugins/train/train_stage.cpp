@@ -1,0 +1,253 @@
+// The `train` stage: trains a classifier on a dataset with an optimizer, evaluates it on the test
+// split after every epoch, checkpoints, and resumes bit for bit from its last checkpoint.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+
+#include "checkpoint.h"
+#include "evaluation.h"
+#include "stages.h"
+
+namespace fs = std::filesystem;
+
+namespace dsk::train {
+
+uint64_t mix(uint64_t a, uint64_t b) {
+    uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+const char* const kOptimizerReserved[] = {"name", nullptr};
+
+// The epoch's order of samples: a Fisher-Yates shuffle drawn from (seed, epoch) only, so a
+// resumed run sees the same order.
+std::vector<uint64_t> permutation(uint64_t n, uint64_t seed, int64_t epoch) {
+    std::vector<uint64_t> p(n);
+    std::iota(p.begin(), p.end(), 0);
+    uint64_t state = mix(seed, static_cast<uint64_t>(epoch));
+    for (uint64_t i = n; i > 1; --i) {
+        state = mix(state, i);
+        std::swap(p[i - 1], p[state % i]);
+    }
+    return p;
+}
+
+struct Optimizer {
+    const dsk_optimizer_iface* iface = nullptr;
+    dsk_optimizer* instance = nullptr;
+    ~Optimizer() {
+        if (instance) iface->destroy(instance);
+    }
+    double get(const char* name) const {
+        double v = 0;
+        check(iface->get_hyperparameter(instance, name, &v));
+        return v;
+    }
+};
+
+void validate(StageContext& ctx) {
+    const Config stage = ctx.config();
+    check_model_config(ctx);
+    const auto& optimizer = ctx.provider<dsk_optimizer_iface>("optimizer", stage.get<std::string>("optimizer.name"));
+    ctx.check_config("optimizer", optimizer.params, optimizer.param_count, kOptimizerReserved);
+    if (stage.has("test_data") && !stage.has("test_data.split"))
+        throw Error(DSK_INVALID_ARGUMENT, stage.path("test_data") + " needs a split (e.g. split = \"test\")");
+    check_dataset_config(ctx, "train_data");
+    if (stage.has("test_data")) check_dataset_config(ctx, "test_data");
+}
+
+void run(StageContext& ctx) {
+    const Config stage = ctx.config();
+    const int64_t epochs = stage.get<int64_t>("epochs"), batch = stage.get<int64_t>("batch_size");
+    const int64_t classes = stage.get<int64_t>("classes"), eval_batch = stage.get<int64_t>("eval_batch_size");
+    const int64_t checkpoint_every = stage.get<int64_t>("checkpoint_every");
+    const uint64_t seed = static_cast<uint64_t>(stage.get<int64_t>("seed"));
+    const std::string device = stage.get<std::string>("device");
+    const std::string model_name = stage.get<std::string>("model.name");
+    const std::string stage_name = stage.get<std::string>("name");
+
+    DatasetReader train_data(ctx, "train_data");
+    std::unique_ptr<DatasetReader> test_data;
+    if (stage.has("test_data")) test_data = std::make_unique<DatasetReader>(ctx, "test_data");
+    const int64_t batches = static_cast<int64_t>(train_data.size()) / batch;  // the last partial batch is dropped
+    if (batches == 0)
+        throw Error(DSK_INVALID_ARGUMENT, stage.path("batch_size") + " = " + std::to_string(batch) + " exceeds the " +
+                                              std::to_string(train_data.size()) + " training samples");
+
+    Classifier train_model(ctx, stage, train_data.image_shape(), classes, batch, true);
+    Session session(ctx.raw(), train_model.graph, device, seed);
+    std::unique_ptr<Classifier> eval_model;
+    std::unique_ptr<Session> eval_session;
+    if (test_data) {
+        eval_model = std::make_unique<Classifier>(ctx, stage, test_data->image_shape(), classes, eval_batch, false);
+        eval_session = std::make_unique<Session>(ctx.raw(), eval_model->graph, device, seed);
+    }
+
+    Optimizer opt;
+    opt.iface = &ctx.provider<dsk_optimizer_iface>("optimizer", stage.get<std::string>("optimizer.name"));
+    check(opt.iface->create(opt.iface->self, stage.table("optimizer"), &opt.instance), "creating the optimizer");
+    check(opt.iface->set_hyperparameter(opt.instance, "steps_per_epoch", static_cast<double>(batches)));
+    check(opt.iface->set_hyperparameter(opt.instance, "total_steps", static_cast<double>(batches * epochs)));
+
+    const fs::path checkpoints = fs::path(ctx.run_dir()) / stage_name / "checkpoints";
+    fs::create_directories(checkpoints);
+    const std::string last = (checkpoints / "last.safetensors").string();
+    TrainingState state;
+    if (fs::exists(last)) {
+        state = load_checkpoint(last, train_model, session, {opt.iface, opt.instance});
+        session.set_run_count(state.session_runs);
+        ctx.info("resuming from " + last + ": epoch " + std::to_string(state.epoch) + ", batch " +
+                 std::to_string(state.batch) + ", step " + std::to_string(state.step));
+    }
+    auto save = [&](const std::string& path) {
+        state.session_runs = session.run_count();
+        save_checkpoint(path, train_model, session, {opt.iface, opt.instance}, state, model_name);
+        if (path != last) save_checkpoint(last, train_model, session, {opt.iface, opt.instance}, state, model_name);
+    };
+
+    ctx.info("model " + model_name + ": " + std::to_string(train_model.parameter_count) + " parameters; " +
+             std::to_string(train_data.size()) + " training samples, " + std::to_string(batches) + " batches of " +
+             std::to_string(batch) + " per epoch");
+    std::vector<float> images(static_cast<size_t>(batch * train_data.image_size()));
+    std::vector<int64_t> labels(static_cast<size_t>(batch));
+    std::vector<int64_t> image_shape = {batch};
+    image_shape.insert(image_shape.end(), train_data.image_shape().begin(), train_data.image_shape().end());
+    std::vector<dsk_value_id> targets = {train_model.loss};
+    targets.insert(targets.end(), train_model.gradients.begin(), train_model.gradients.end());
+    std::vector<dsk_tensor_desc> params(train_model.trainable.size()), grads(train_model.trainable.size());
+    const int64_t log_every = stage.get<int64_t>("log_every");
+
+    Evaluation final_eval;
+    std::vector<double> history_accuracy, history_loss;
+    double train_loss = 0, images_per_second = 0;
+    const auto stage_start = Clock::now();
+    if (state.epoch < epochs) ctx.info("epoch  train_loss  test_loss  test_acc    time_s     img/s");
+    for (int64_t epoch = state.epoch; epoch < epochs; ++epoch) {
+        const std::vector<uint64_t> order = permutation(train_data.size(), seed, epoch);
+        const auto epoch_start = Clock::now();
+        double loss_sum = 0;
+        int64_t loss_count = 0;
+        for (int64_t b = state.batch; b < batches; ++b) {
+            if (ctx.should_stop()) {
+                state.batch = b;
+                save(last);
+                throw Error(DSK_CANCELLED, "stopped at epoch " + std::to_string(epoch + 1) + ", batch " +
+                                               std::to_string(b) + "; checkpoint " + last +
+                                               " (continue with dsk run --resume " + ctx.run_dir() + ")");
+            }
+            std::vector<uint64_t> indices(order.begin() + b * batch, order.begin() + (b + 1) * batch);
+            train_data.read(indices, mix(mix(seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(b)) | 1,
+                            images.data(), labels.data());
+            session.write(train_model.images, host_tensor(DSK_DTYPE_F32, image_shape, images.data()));
+            session.write(train_model.labels, host_tensor(DSK_DTYPE_I64, {batch}, labels.data()));
+            session.run(targets);
+            for (size_t i = 0; i < params.size(); ++i) {
+                params[i] = session.tensor(train_model.trainable[i]);
+                grads[i] = session.tensor(train_model.gradients[i]);
+            }
+            check(opt.iface->step(opt.instance, nullptr, params.size(), params.data(), grads.data()), "optimizer step");
+            ++state.step;
+            float loss = 0;
+            session.read(train_model.loss, host_tensor(DSK_DTYPE_F32, {}, &loss));
+            if (!std::isfinite(loss))
+                throw Error(DSK_INTERNAL, "the loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch + 1) +
+                                              ", batch " + std::to_string(b) + "; lower the learning rate");
+            loss_sum += loss;
+            ++loss_count;
+            if ((b + 1) % log_every == 0 || b + 1 == batches) {
+                const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+                char text[160];
+                std::snprintf(text, sizeof text, "epoch %lld/%lld  batch %lld/%lld  loss %.4f  lr %.2g  %.0f img/s",
+                              static_cast<long long>(epoch + 1), static_cast<long long>(epochs), static_cast<long long>(b + 1),
+                              static_cast<long long>(batches), loss_sum / static_cast<double>(loss_count), opt.get("lr"),
+                              static_cast<double>(loss_count * batch) / std::max(seconds, 1e-9));
+                ctx.progress(static_cast<double>(epoch * batches + b + 1) / static_cast<double>(epochs * batches), text);
+            }
+        }
+        const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+        train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : 0.0;
+        images_per_second = static_cast<double>(loss_count * batch) / std::max(seconds, 1e-9);
+        state.epoch = epoch + 1;
+        state.batch = 0;
+        ctx.metric("train_loss", train_loss, epoch + 1);
+        ctx.metric("images_per_second", images_per_second, epoch + 1);
+        ctx.metric("epoch_time_s", seconds, epoch + 1);
+        char line[160];
+        if (test_data) {
+            copy_variables(train_model, session, *eval_model, *eval_session);
+            final_eval = evaluate(*eval_model, *eval_session, *test_data, classes, eval_batch);
+            history_accuracy.push_back(final_eval.accuracy);
+            history_loss.push_back(final_eval.loss);
+            ctx.metric("test_accuracy", final_eval.accuracy, epoch + 1);
+            ctx.metric("test_loss", final_eval.loss, epoch + 1);
+            std::snprintf(line, sizeof line, "%5lld  %10.4f  %9.4f  %8.4f  %8.1f  %8.0f", static_cast<long long>(epoch + 1),
+                          train_loss, final_eval.loss, final_eval.accuracy, seconds, images_per_second);
+        } else {
+            std::snprintf(line, sizeof line, "%5lld  %10.4f  %9s  %8s  %8.1f  %8.0f", static_cast<long long>(epoch + 1),
+                          train_loss, "-", "-", seconds, images_per_second);
+        }
+        ctx.info(line);
+        if ((checkpoint_every > 0 && state.epoch % checkpoint_every == 0) || state.epoch == epochs) {
+            char name[64];
+            std::snprintf(name, sizeof name, "epoch-%04lld.safetensors", static_cast<long long>(state.epoch));
+            save((checkpoints / name).string());
+        }
+    }
+    if (history_accuracy.empty() && test_data) {  // resumed after the last epoch: report it again
+        copy_variables(train_model, session, *eval_model, *eval_session);
+        final_eval = evaluate(*eval_model, *eval_session, *test_data, classes, eval_batch);
+    }
+
+    Table results = ctx.results();
+    if (test_data) {
+        final_eval.write_results(results);
+        results.set("test_accuracy_by_epoch", history_accuracy);
+        results.set("test_loss_by_epoch", history_loss);
+    }
+    results.set("train_loss", train_loss);
+    results.set("epochs", epochs);
+    results.set("steps", state.step);
+    results.set("images_per_second", images_per_second);
+    results.set("train_time_s", std::chrono::duration<double>(Clock::now() - stage_start).count());
+    results.set("parameters", train_model.parameter_count);
+    results.set("model", model_name);
+    results.set("checkpoint", last);
+    if (test_data) {
+        char text[96];
+        std::snprintf(text, sizeof text, "test accuracy %.4f (%s, %lld epochs)", final_eval.accuracy, model_name.c_str(),
+                      static_cast<long long>(epochs));
+        ctx.info(text);
+    }
+}
+
+}  // namespace
+
+Stage train_stage() {
+    return {"train",
+            "Trains a classifier: model, optimizer, datasets; evaluates on the test split each epoch; checkpoints",
+            {required(param_table("model", "the model: name = \"mlp\" | \"cnn\" | ... and its keys")),
+             param(DSK_PARAM_TABLE, "optimizer", "the optimizer: name = \"adam\" | \"sgd\" | \"adamw\" and its keys",
+                   "{ name = \"adam\" }"),
+             param(DSK_PARAM_TABLE, "train_data", "the training set: reader (default \"idx\") and its keys",
+                   "{ split = \"train\" }"),
+             param_table("test_data", "the test set, evaluated after every epoch (optional)"),
+             param_int("epochs", "passes over the training set", "10", 1, 100000),
+             param_int("batch_size", "samples per step (the last partial batch is dropped)", "128", 1, 1 << 20),
+             param_int("eval_batch_size", "samples per evaluation batch", "1000", 1, 1 << 20),
+             param_int("classes", "number of classes", "10", 2, 1 << 20),
+             param_int("seed", "seed of initialisation, shuffling, augmentation and dropout", "0", 0, 4.6e18),
+             param_int("checkpoint_every", "epochs between checkpoints (0: only at the end)", "1", 0, 100000),
+             param_int("log_every", "batches between progress updates", "50", 1, 1 << 20),
+             param_string("device", "device backend (empty: the pipeline's preference)", "\"\"")},
+            run,
+            validate};
+}
+
+}  // namespace dsk::train
