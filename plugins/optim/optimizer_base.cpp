@@ -1,0 +1,380 @@
+#include "optimizer_base.h"
+
+#include <cmath>
+#include <cstdio>
+#include <dsk/dsk_op.hpp>
+
+#include "optimizer_state.h"
+
+namespace dsk::optim {
+namespace {
+
+// Tensors smaller than this are updated on the calling thread; larger ones in chunks of kGrain
+// elements (a multiple of any SIMD width, so chunk edges never change how an element is computed).
+constexpr size_t kParallelMinElements = size_t{1} << 15;
+constexpr size_t kGrain = size_t{1} << 13;
+
+std::string number(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", value);
+    return text;
+}
+
+bool is_contiguous(const dsk_tensor_desc& t) {
+    int64_t expected = 1;
+    for (uint32_t i = t.ndim; i-- > 0;) {
+        if (t.shape[i] != 1 && t.strides[i] != expected) return false;
+        expected *= t.shape[i];
+    }
+    return true;
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::string name, double lr, const LrSchedule& schedule)
+    : lr_(lr), schedule_(schedule), name_(std::move(name)) {
+    exposed_.push_back({"steps_per_epoch", nullptr, &schedule_.steps_per_epoch, true});
+    exposed_.push_back({"total_steps", nullptr, &schedule_.total_steps, true});
+    exposed_.push_back({"warmup_epochs", &schedule_.warmup_epochs, nullptr, true});
+    exposed_.push_back({"step_epochs", nullptr, &schedule_.step_epochs, true});
+    exposed_.push_back({"gamma", &schedule_.gamma, nullptr, true});
+    exposed_.push_back({"min_lr", &schedule_.min_lr, nullptr, true});
+}
+
+void Optimizer::expose(const char* name, double* value, bool settable) {
+    exposed_.push_back({name, value, nullptr, settable});
+}
+
+void Optimizer::check_range(const char* key, double value, double low, double high,
+                            bool high_inclusive) const {
+    const bool below_high = high_inclusive ? value <= high : value < high;
+    if (std::isfinite(value) && value >= low && below_high) return;
+    const std::string upper =
+        std::isinf(high) ? "inf]" : number(high) + (high_inclusive ? "]" : ")");
+    throw Error(DSK_INVALID_ARGUMENT, prefix() + key + " = " + number(value) +
+                                          " is out of range [" + number(low) + ", " + upper);
+}
+
+void Optimizer::validate() const {
+    check_range("lr", lr_, 0);
+    check_range("warmup_epochs", schedule_.warmup_epochs, 0);
+    check_range("step_epochs", static_cast<double>(schedule_.step_epochs), 1);
+    check_range("gamma", schedule_.gamma, 0);
+    check_range("min_lr", schedule_.min_lr, 0);
+    check_range("steps_per_epoch", static_cast<double>(schedule_.steps_per_epoch), 0);
+    check_range("total_steps", static_cast<double>(schedule_.total_steps), 0);
+}
+
+//==============================================================================================
+// Hyperparameters by name
+//==============================================================================================
+
+const Optimizer::Exposed* Optimizer::find(const std::string& name) const {
+    for (const Exposed& e : exposed_)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
+std::string Optimizer::known_names() const {
+    std::string names = "lr, step";
+    for (const Exposed& e : exposed_) names += ", " + e.name;
+    return names;
+}
+
+void Optimizer::set_hyperparameter(const std::string& name, double value) {
+    if (name == "step") {
+        throw Error(DSK_INVALID_ARGUMENT, prefix() +
+                                              "'step' can be read but not set: it counts "
+                                              "the steps taken (load_state restores it)");
+    }
+    double* real = &lr_;
+    int64_t* integer = nullptr;
+    if (name != "lr") {
+        const Exposed* e = find(name);
+        if (e == nullptr) {
+            throw Error(DSK_NOT_FOUND, prefix() + "no hyperparameter '" + name +
+                                           "' (known: " + known_names() + ")");
+        }
+        if (!e->settable) {
+            throw Error(DSK_INVALID_ARGUMENT, prefix() + "'" + name +
+                                                  "' is fixed when the optimizer is created; set "
+                                                  "it in the pipeline's optimizer table instead");
+        }
+        real = e->real;
+        integer = e->integer;
+    }
+    if (integer != nullptr) {
+        if (!(std::trunc(value) == value && std::fabs(value) < 9.0e15)) {
+            throw Error(DSK_INVALID_ARGUMENT, prefix() + "'" + name +
+                                                  "' must be a whole number, "
+                                                  "got " +
+                                                  number(value));
+        }
+        const int64_t old = *integer;
+        *integer = static_cast<int64_t>(value);
+        try {
+            validate();
+        } catch (...) {
+            *integer = old;
+            throw;
+        }
+    } else {
+        const double old = *real;
+        *real = value;
+        try {
+            validate();
+        } catch (...) {
+            *real = old;
+            throw;
+        }
+    }
+}
+
+double Optimizer::get_hyperparameter(const std::string& name) const {
+    if (name == "lr") {
+        if (last_lr_) return *last_lr_;
+        if (step_ == 0) return lr_;
+        // After load_state: the lr the schedule gave the last step, if it can tell yet.
+        try {
+            return scheduled_lr(schedule_, lr_, step_ - 1, name_);
+        } catch (const Error&) {
+            return lr_;
+        }
+    }
+    if (name == "step") return static_cast<double>(step_);
+    const Exposed* e = find(name);
+    if (e == nullptr) {
+        throw Error(DSK_NOT_FOUND,
+                    prefix() + "no hyperparameter '" + name + "' (known: " + known_names() + ")");
+    }
+    return e->real != nullptr ? *e->real : static_cast<double>(*e->integer);
+}
+
+//==============================================================================================
+// Steps
+//==============================================================================================
+
+std::vector<ParamSlot> Optimizer::check_tensors(size_t count, const dsk_tensor_desc* params,
+                                                const dsk_tensor_desc* grads) const {
+    if (count > 0 && (params == nullptr || grads == nullptr)) {
+        throw Error(DSK_INVALID_ARGUMENT, prefix() + "step got " + std::to_string(count) +
+                                              " parameters but params or grads is NULL");
+    }
+    std::vector<ParamSlot> slots(count);
+    for (size_t i = 0; i < count; ++i) {
+        const dsk_tensor_desc& p = params[i];
+        const dsk_tensor_desc& g = grads[i];
+        const std::string what = prefix() + "parameter " + std::to_string(i);
+        if (p.ndim > DSK_MAX_DIMS || g.ndim > DSK_MAX_DIMS) {
+            throw Error(DSK_INVALID_ARGUMENT, what + " (or its gradient) has more than " +
+                                                  std::to_string(DSK_MAX_DIMS) + " dimensions");
+        }
+        if (p.dtype != DSK_DTYPE_F32 || g.dtype != DSK_DTYPE_F32) {
+            throw Error(DSK_UNIMPLEMENTED, what + " is " + dtype_name(p.dtype) + " with a " +
+                                               dtype_name(g.dtype) +
+                                               " gradient; this optimizer updates f32 only");
+        }
+        if (shape_of(p) != shape_of(g)) {
+            throw Error(DSK_INVALID_ARGUMENT, what + " has shape " + shape_text(shape_of(p)) +
+                                                  " but its gradient " + shape_text(shape_of(g)));
+        }
+        for (uint32_t d = 0; d < p.ndim; ++d) {
+            if (p.shape[d] < 0) {
+                throw Error(DSK_INVALID_ARGUMENT,
+                            what + " has a negative extent: " + shape_text(shape_of(p)));
+            }
+        }
+        const size_t size = static_cast<size_t>(numel(p));
+        if (size > 0 && (p.data == nullptr || g.data == nullptr)) {
+            throw Error(DSK_UNIMPLEMENTED, what +
+                                               " or its gradient is not in host memory "
+                                               "(data is NULL); this optimizer updates host "
+                                               "memory only");
+        }
+        if (!is_contiguous(p) || !is_contiguous(g)) {
+            throw Error(DSK_INVALID_ARGUMENT,
+                        what + " or its gradient is not contiguous (row-major strides)");
+        }
+        slots[i] = ParamSlot{static_cast<float*>(p.data),
+                             static_cast<const float*>(g.data),
+                             {nullptr, nullptr},
+                             size};
+    }
+    return slots;
+}
+
+void Optimizer::step(size_t count, const dsk_tensor_desc* params, const dsk_tensor_desc* grads) {
+    std::vector<ParamSlot> slots = check_tensors(count, params, grads);
+    const size_t per = buffers_per_param();
+    if (per > 0 && !buffers_.empty()) {
+        const dsk_status_code code = loaded_ ? DSK_DATA_LOSS : DSK_INVALID_ARGUMENT;
+        const char* origin = loaded_ ? " (the state loaded from the checkpoint belongs to "
+                                       "another model?)"
+                                     : " (the parameters changed between steps)";
+        if (buffers_.size() != count * per) {
+            throw Error(code, prefix() + "step got " + std::to_string(count) +
+                                  " parameters but its state is for " +
+                                  std::to_string(buffers_.size() / per) + origin);
+        }
+        for (size_t i = 0; i < buffers_.size(); ++i) {
+            if (buffers_[i].size() != slots[i / per].size) {
+                throw Error(code, prefix() + "parameter " + std::to_string(i / per) + " has " +
+                                      std::to_string(slots[i / per].size) +
+                                      " elements but its state has " +
+                                      std::to_string(buffers_[i].size()) + origin);
+            }
+        }
+    }
+    // Computed before anything changes: a schedule that lacks a setting fails the step cleanly.
+    const double lr = scheduled_lr(schedule_, lr_, step_, name_);
+
+    const bool fresh = buffers_.empty() && per > 0 && count > 0;
+    if (fresh) {
+        std::vector<std::vector<float>> created(count * per);
+        for (size_t i = 0; i < created.size(); ++i) created[i].assign(slots[i / per].size, 0.0f);
+        buffers_ = std::move(created);
+    }
+    for (size_t i = 0; i < count; ++i)
+        for (size_t b = 0; b < per; ++b) slots[i].buffers[b] = buffers_[i * per + b].data();
+
+    begin_step(lr, step_ + 1, fresh);
+    for (const ParamSlot& slot : slots) {
+        if (slot.size >= kParallelMinElements) {
+            parallel_for(slot.size, kGrain,
+                         [&](size_t begin, size_t end) { update(slot, begin, end); });
+        } else {
+            update(slot, 0, slot.size);
+        }
+    }
+    ++step_;
+    last_lr_ = lr;
+}
+
+//==============================================================================================
+// State
+//==============================================================================================
+
+void Optimizer::save_state(dsk_write_fn write, void* user) const {
+    if (write == nullptr) throw Error(DSK_INVALID_ARGUMENT, prefix() + "state_save: write is NULL");
+    write_optimizer_state(name_, static_cast<uint64_t>(step_), buffers_, write, user);
+}
+
+void Optimizer::load_state(dsk_read_fn read, void* user) {
+    if (read == nullptr) throw Error(DSK_INVALID_ARGUMENT, prefix() + "state_load: read is NULL");
+    OptimizerState state = read_optimizer_state(name_, read, user);
+    const size_t per = buffers_per_param();
+    const size_t n = state.buffers.size();
+    const std::string saved = prefix() + "the saved state ";
+    if (per == 0 && n != 0) {
+        throw Error(DSK_DATA_LOSS, saved + "holds " + std::to_string(n) +
+                                       " buffers but this optimizer keeps none with its "
+                                       "hyperparameters (saved with others, e.g. momentum?)");
+    }
+    if (per > 0 && n % per != 0) {
+        throw Error(DSK_DATA_LOSS, saved + "holds " + std::to_string(n) +
+                                       " buffers, not a multiple of the " + std::to_string(per) +
+                                       " this optimizer keeps per parameter");
+    }
+    if (per > 0 && state.step > 0 && n == 0) {
+        throw Error(DSK_DATA_LOSS, saved + "is at step " + std::to_string(state.step) +
+                                       " but has no buffers, while this optimizer keeps " +
+                                       std::to_string(per) +
+                                       " per parameter (saved with other hyperparameters?)");
+    }
+    if (!buffers_.empty()) {
+        if (n != buffers_.size()) {
+            throw Error(DSK_DATA_LOSS, saved + "holds " + std::to_string(n) +
+                                           " buffers but this optimizer has " +
+                                           std::to_string(buffers_.size()) + " (" +
+                                           std::to_string(buffers_.size() / per) +
+                                           " parameters): was it saved for another model?");
+        }
+        for (size_t i = 0; i < n; ++i) {
+            if (state.buffers[i].size() != buffers_[i].size()) {
+                throw Error(DSK_DATA_LOSS,
+                            saved + "has " + std::to_string(state.buffers[i].size()) +
+                                " floats in buffer " + std::to_string(i) +
+                                " but this optimizer's has " + std::to_string(buffers_[i].size()) +
+                                " (parameter " + std::to_string(i / per) + ")");
+            }
+        }
+    }
+    step_ = static_cast<int64_t>(state.step);
+    buffers_ = std::move(state.buffers);
+    last_lr_.reset();
+    loaded_ = true;
+}
+
+//==============================================================================================
+// The C interface
+//==============================================================================================
+
+namespace {
+
+Optimizer* from_handle(dsk_optimizer* handle) {
+    return reinterpret_cast<Optimizer*>(handle);
+}
+
+const char* or_empty(const char* text) {
+    return text != nullptr ? text : "";
+}
+
+dsk_status optimizer_create(void* self, const dsk_config* hyper, dsk_optimizer** out) {
+    return guard([&] {
+        if (out == nullptr) throw Error(DSK_INVALID_ARGUMENT, "optimizer create: out is NULL");
+        *out = nullptr;
+        const auto& kind = *static_cast<const OptimizerKind*>(self);
+        std::unique_ptr<Optimizer> optimizer = kind.create(hyper);
+        *out = reinterpret_cast<dsk_optimizer*>(optimizer.release());
+    });
+}
+
+dsk_status optimizer_step(dsk_optimizer* opt, dsk_exec_context* /*ctx*/, size_t count,
+                          const dsk_tensor_desc* params, const dsk_tensor_desc* grads) {
+    return guard([&] { from_handle(opt)->step(count, params, grads); });
+}
+
+dsk_status optimizer_set(dsk_optimizer* opt, const char* name, double value) {
+    return guard([&] { from_handle(opt)->set_hyperparameter(or_empty(name), value); });
+}
+
+dsk_status optimizer_get(dsk_optimizer* opt, const char* name, double* out_value) {
+    return guard([&] {
+        if (out_value == nullptr) {
+            throw Error(DSK_INVALID_ARGUMENT, "get_hyperparameter: out_value is NULL");
+        }
+        *out_value = from_handle(opt)->get_hyperparameter(or_empty(name));
+    });
+}
+
+dsk_status optimizer_save(dsk_optimizer* opt, dsk_write_fn write, void* user) {
+    return guard([&] { from_handle(opt)->save_state(write, user); });
+}
+
+dsk_status optimizer_load(dsk_optimizer* opt, dsk_read_fn read, void* user) {
+    return guard([&] { from_handle(opt)->load_state(read, user); });
+}
+
+void optimizer_destroy(dsk_optimizer* opt) {
+    delete from_handle(opt);
+}
+
+}  // namespace
+
+dsk_optimizer_iface optimizer_iface(const OptimizerKind& kind) {
+    return dsk_optimizer_iface{sizeof(dsk_optimizer_iface),
+                               kind.name,
+                               kind.description,
+                               const_cast<OptimizerKind*>(&kind),
+                               kind.params.data(),
+                               kind.params.size(),
+                               &optimizer_create,
+                               &optimizer_step,
+                               &optimizer_set,
+                               &optimizer_get,
+                               &optimizer_save,
+                               &optimizer_load,
+                               &optimizer_destroy};
+}
+
+}  // namespace dsk::optim

@@ -1,0 +1,193 @@
+// Small real training runs on the packaged Fashion-MNIST (a few hundred images): the loss falls,
+// runs are bitwise reproducible, a stopped run resumes to exactly the weights of an uninterrupted
+// one, checkpoints evaluate to the accuracy the training reported, bad data files are named.
+#include <doctest/doctest.h>
+
+#include "pipeline_fixture.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kFashion = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+
+// A train stage on the first `limit` images, with a test set of 200.
+std::string tiny_training(int epochs, const std::string& extra = "") {
+    return "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = " + std::to_string(epochs) +
+           "\nbatch_size = 32\nseed = 7\nlog_every = 2\ncheckpoint_every = 1\n"
+           "model = { name = \"mlp\", hidden = [32] }\n"
+           "optimizer = { name = \"adam\", lr = 0.003 }\n"
+           "train_data = { split = \"train\", limit = 320 }\n"
+           "test_data = { split = \"test\", limit = 200 }\n" +
+           extra;
+}
+
+std::vector<double> metric_values(const fs::path& run, const std::string& name) {
+    std::vector<double> out;
+    std::ifstream in(run / "metrics.jsonl");
+    std::string line;
+    const std::string key = "\"name\": \"" + name + "\"";
+    while (std::getline(in, line))
+        if (has(line, key)) out.push_back(std::stod(line.substr(line.find("\"value\": ") + 9)));
+    return out;
+}
+
+dsk::RunOptions options(const PipelineFixture& f, const std::string& body, const std::string& run) {
+    dsk::RunOptions o;
+    o.pipeline_path = f.write(body);
+    o.run_dir = (f.dir / run).string();
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("a tiny real training run: the loss falls and accuracy beats chance") {
+    REQUIRE_MESSAGE(fs::exists(kFashion), "install the Debian package dataset-fashion-mnist (scripts/setup does)");
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(3), "run"));
+    auto losses = metric_values(f.dir / "run", "train_loss");
+    REQUIRE(losses.size() == 3);
+    CHECK(losses[2] < losses[0]);
+    auto accuracy = metric_values(f.dir / "run", "test_accuracy");
+    REQUIRE(accuracy.size() == 3);
+    CHECK(accuracy.back() > 0.4);  // chance is 0.1
+    std::string summary = read_file(f.dir / "run" / "summary.json");
+    CHECK(has(summary, "\"test_accuracy\""));
+    CHECK(has(summary, "\"confusion_matrix\""));
+    CHECK(has(summary, "\"per_class_accuracy\""));
+    CHECK(fs::exists(f.dir / "run" / "train" / "checkpoints" / "epoch-0003.safetensors"));
+}
+
+TEST_CASE("the same seed gives bitwise the same weights") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(2), "a"));
+    kernel.run(options(f, tiny_training(2), "b"));
+    const auto a = read_file(f.dir / "a" / "train" / "checkpoints" / "last.safetensors");
+    const auto b = read_file(f.dir / "b" / "train" / "checkpoints" / "last.safetensors");
+    REQUIRE(a.size() > 1000);
+    CHECK(a == b);
+    kernel.run(options(f, tiny_training(2) + "", "c"));
+    dsk::RunOptions other = options(f, tiny_training(2), "d");
+    other.overrides = {"stages.train.seed=8"};
+    kernel.run(other);
+    CHECK(read_file(f.dir / "d" / "train" / "checkpoints" / "last.safetensors") != a);
+}
+
+TEST_CASE("a run stopped mid-epoch resumes to exactly the uninterrupted weights") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(3), "full"));
+
+    dsk::RunOptions o = options(f, tiny_training(3), "stopped");
+    int progress_lines = 0;
+    o.on_log = [&](dsk_log_level level, const std::string& line) {
+        // Stop in the second epoch, between two batches (progress comes every 2 batches).
+        if (level == DSK_LOG_PROGRESS && has(line, "epoch 2/3") && ++progress_lines == 2) kernel.request_stop();
+    };
+    try {
+        kernel.run(o);
+        FAIL("the run should have been cancelled");
+    } catch (const dsk::Error& e) {
+        CHECK(e.code() == DSK_CANCELLED);
+        CHECK(has(e.what(), "dsk run --resume"));
+    }
+    CHECK(has(read_file(f.dir / "stopped" / "summary.json"), "\"status\" : \"cancelled\""));
+    dsk::RunOptions resume;
+    resume.resume_dir = (f.dir / "stopped").string();
+    kernel.run(resume);
+    CHECK(has(read_file(f.dir / "stopped" / "summary.json"), "\"status\" : \"ok\""));
+    CHECK(read_file(f.dir / "stopped" / "train" / "checkpoints" / "last.safetensors") ==
+          read_file(f.dir / "full" / "train" / "checkpoints" / "last.safetensors"));
+}
+
+TEST_CASE("evaluating the last checkpoint reproduces the accuracy training reported") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(2,
+                                        "[[stages]]\nkind = \"evaluate\"\nmodel = { name = \"mlp\", hidden = [32] }\n"
+                                        "test_data = { split = \"test\", limit = 200 }\n"),
+                       "run"));
+    auto accuracy = metric_values(f.dir / "run", "test_accuracy");
+    REQUIRE(accuracy.size() == 3);  // two epochs, then the evaluate stage
+    CHECK(accuracy[2] == accuracy[1]);
+}
+
+TEST_CASE("a checkpoint of another model is refused by name") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(1), "run"));
+    dsk::RunOptions o = options(f,
+                                "[[stages]]\nkind = \"evaluate\"\ncheckpoint = \"" +
+                                    (f.dir / "run" / "train" / "checkpoints" / "last.safetensors").string() +
+                                    "\"\nmodel = { name = \"mlp\", hidden = [64] }\ntest_data = { split = \"test\", limit = 50 }\n",
+                                "eval");
+    try {
+        kernel.run(o);
+        FAIL("expected a refusal");
+    } catch (const dsk::Error& e) {
+        CHECK(e.code() == DSK_DATA_LOSS);
+        CHECK(has(e.what(), "fc1.weight"));
+    }
+}
+
+namespace {
+
+// Writes an IDX file (gzipped when the name ends in .gz) from a header and a body size.
+void write_idx(const fs::path& path, uint32_t magic, std::vector<uint32_t> dims, size_t body_bytes) {
+    std::string bytes;
+    auto be = [&](uint32_t v) {
+        for (int s = 24; s >= 0; s -= 8) bytes += static_cast<char>((v >> s) & 0xff);
+    };
+    be(magic);
+    for (uint32_t d : dims) be(d);
+    bytes += std::string(body_bytes, '\1');
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::string data_error(const PipelineFixture& f, const std::string& images, const std::string& labels) {
+    dsk::Kernel kernel;
+    dsk::RunOptions o = options(f,
+                                "[[stages]]\nkind = \"train\"\nepochs = 1\nbatch_size = 2\n"
+                                "model = { name = \"mlp\", hidden = [4] }\n"
+                                "train_data = { name = \"custom\", images = \"" + images + "\", labels = \"" + labels + "\" }\n",
+                                "run");
+    try {
+        kernel.run(o);
+    } catch (const dsk::Error& e) {
+        CHECK(e.code() == DSK_DATA_LOSS);
+        std::string summary = read_file(f.dir / "run" / "summary.json");
+        CHECK(has(summary, "\"status\" : \"failed\""));
+        CHECK_FALSE(fs::exists(f.dir / "run" / "train" / "checkpoints" / "last.safetensors"));
+        return e.what();
+    }
+    FAIL("bad data was accepted");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("bad data files give named errors and no result") {
+    PipelineFixture f;
+    const std::string images = (f.dir / "images.idx").string(), labels = (f.dir / "labels.idx").string();
+    write_idx(labels, 0x801, {10}, 10);
+    SUBCASE("truncated") {
+        write_idx(images, 0x803, {10, 28, 28}, 100);
+        std::string e = data_error(f, images, labels);
+        CHECK(has(e, images));
+        CHECK(has(e, "trunc"));
+    }
+    SUBCASE("wrong magic") {
+        write_idx(images, 0x1234, {10, 28, 28}, 10 * 784);
+        std::string e = data_error(f, images, labels);
+        CHECK(has(e, images));
+        CHECK(has(e, "magic"));
+    }
+    SUBCASE("label and image counts differ") {
+        write_idx(images, 0x803, {12, 28, 28}, 12 * 784);
+        std::string e = data_error(f, images, labels);
+        CHECK(has(e, "12"));
+        CHECK(has(e, "10"));
+    }
+}
