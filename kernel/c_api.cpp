@@ -2,7 +2,9 @@
 // the kernel's last error; no exception leaves libdsk.
 #include "dsk/dsk.h"
 
+#include "graph.h"
 #include "kernel.h"
+#include "session.h"
 #include "pipeline_runner.h"
 #include "status.h"
 
@@ -141,6 +143,24 @@ const char* dsk_kernel_last_run_dir(const dsk_kernel* kernel) { return kernel ? 
 
 void dsk_kernel_request_stop(dsk_kernel* kernel) {
     if (kernel) kernel->stop_requested = true;
+}
+
+const dsk_host_api* dsk_host(void) { return &host_api(); }
+
+dsk_status_code dsk_kernel_graph_create(dsk_kernel* kernel, dsk_graph** out_graph) {
+    return guarded(kernel, [&] {
+        if (!out_graph) throw Error(DSK_INVALID_ARGUMENT, "null out_graph");
+        discover_once(kernel);
+        *out_graph = new dsk_graph{kernel, {}, {}};
+    });
+}
+
+dsk_status_code dsk_kernel_session_create(dsk_kernel* kernel, dsk_graph* graph, const char* device, uint64_t seed,
+                                          dsk_session** out_session) {
+    return guarded(kernel, [&] {
+        if (!graph || !out_session) throw Error(DSK_INVALID_ARGUMENT, "null graph or out_session");
+        *out_session = new dsk_session(kernel, *graph, device && *device ? device : "cpu", seed);
+    });
 }
 
 }  // extern "C"

@@ -108,6 +108,16 @@ DSK_API const char* dsk_kernel_last_run_dir(const dsk_kernel* kernel);
 /* Asks a running pipeline to stop (async-signal-safe: call it from a SIGINT handler). */
 DSK_API void dsk_kernel_request_stop(dsk_kernel* kernel);
 
+/* Graphs and sessions outside a pipeline (serving, tests, tools). Build a graph with the
+ * graph_* members of dsk_host() and run it with its session_* members, exactly as a stage does.
+ * The caller owns both and releases them with host->graph_destroy / host->session_destroy,
+ * before the kernel. `device` names a backend ("cpu"); op schemas and kernels are loaded from
+ * the plugins that provide them. */
+DSK_API const dsk_host_api* dsk_host(void);
+DSK_API dsk_status_code dsk_kernel_graph_create(dsk_kernel* kernel, dsk_graph** out_graph);
+DSK_API dsk_status_code dsk_kernel_session_create(dsk_kernel* kernel, dsk_graph* graph, const char* device,
+                                                  uint64_t seed, dsk_session** out_session);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
