@@ -410,8 +410,13 @@ Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
             st = status_from_current_exception();
         }
         errors.insert(errors.end(), ctx.problems.begin(), ctx.problems.end());
-        if (st && ctx.problems.empty())
-            errors.push_back(where(*s.table) + ": stages[" + std::to_string(s.index) + "] (" + s.kind + "): " + st->message);
+        if (st) {  // the stage's own findings: each line that config_check did not already report
+            std::istringstream lines(st->message);
+            for (std::string line; std::getline(lines, line);)
+                if (!line.empty() && std::none_of(ctx.problems.begin(), ctx.problems.end(),
+                                                  [&](const std::string& p) { return line.find(p) != std::string::npos; }))
+                    errors.push_back(where(*s.table) + ": stages[" + std::to_string(s.index) + "] (" + s.kind + "): " + line);
+        }
         free_status(st);
     }
 

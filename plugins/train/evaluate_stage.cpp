@@ -12,10 +12,12 @@ namespace dsk::train {
 namespace {
 
 void validate(StageContext& ctx) {
-    check_model_config(ctx);
-    if (!ctx.config().has("test_data.split"))
-        throw Error(DSK_INVALID_ARGUMENT, ctx.config().path("test_data") + " needs a split (e.g. split = \"test\")");
-    check_dataset_config(ctx, "test_data");
+    validate_all({[&] { check_model_config(ctx); },
+                  [&] {
+                      if (!ctx.config().has("test_data.split"))
+                          throw Error(DSK_INVALID_ARGUMENT, ctx.config().path("test_data") + " needs a split (e.g. split = \"test\")");
+                      check_dataset_config(ctx, "test_data");
+                  }});
 }
 
 void run(StageContext& ctx) {

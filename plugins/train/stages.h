@@ -3,6 +3,9 @@
 
 #include <dsk/dsk_plugin.hpp>
 
+#include <functional>
+#include <vector>
+
 namespace dsk::train {
 
 Stage train_stage();
@@ -10,5 +13,9 @@ Stage evaluate_stage();
 
 // splitmix64: the counter-based generator behind shuffling and augmentation seeds.
 uint64_t mix(uint64_t a, uint64_t b);
+
+// Runs every check, then throws one Error with all their messages (one per line), so that
+// validation reports every problem at once.
+void validate_all(const std::vector<std::function<void()>>& checks);
 
 }  // namespace dsk::train

@@ -21,6 +21,18 @@ uint64_t mix(uint64_t a, uint64_t b) {
     return z ^ (z >> 31);
 }
 
+void validate_all(const std::vector<std::function<void()>>& checks) {
+    std::string messages;
+    for (const auto& check : checks) {
+        try {
+            check();
+        } catch (const Error& e) {
+            messages += (messages.empty() ? "" : "\n") + std::string(e.what());
+        }
+    }
+    if (!messages.empty()) throw Error(DSK_INVALID_ARGUMENT, messages);
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -54,13 +66,19 @@ struct Optimizer {
 
 void validate(StageContext& ctx) {
     const Config stage = ctx.config();
-    check_model_config(ctx);
-    const auto& optimizer = ctx.provider<dsk_optimizer_iface>("optimizer", stage.get<std::string>("optimizer.name"));
-    ctx.check_config("optimizer", optimizer.params, optimizer.param_count, kOptimizerReserved);
-    if (stage.has("test_data") && !stage.has("test_data.split"))
-        throw Error(DSK_INVALID_ARGUMENT, stage.path("test_data") + " needs a split (e.g. split = \"test\")");
-    check_dataset_config(ctx, "train_data");
-    if (stage.has("test_data")) check_dataset_config(ctx, "test_data");
+    validate_all({[&] { check_model_config(ctx); },
+                  [&] {
+                      const auto& optimizer = ctx.provider<dsk_optimizer_iface>("optimizer", stage.get<std::string>("optimizer.name"));
+                      ctx.check_config("optimizer", optimizer.params, optimizer.param_count, kOptimizerReserved);
+                  },
+                  [&] {
+                      if (stage.has("test_data") && !stage.has("test_data.split"))
+                          throw Error(DSK_INVALID_ARGUMENT, stage.path("test_data") + " needs a split (e.g. split = \"test\")");
+                  },
+                  [&] { check_dataset_config(ctx, "train_data"); },
+                  [&] {
+                      if (stage.has("test_data")) check_dataset_config(ctx, "test_data");
+                  }});
 }
 
 void run(StageContext& ctx) {

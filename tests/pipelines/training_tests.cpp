@@ -3,6 +3,8 @@
 // one, checkpoints evaluate to the accuracy the training reported, bad data files are named.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "pipeline_fixture.h"
 
 namespace fs = std::filesystem;
@@ -191,4 +193,55 @@ TEST_CASE("bad data files give named errors and no result") {
         CHECK(has(e, "12"));
         CHECK(has(e, "10"));
     }
+}
+
+TEST_CASE("every model of the zoo builds and trains") {
+    const std::vector<std::pair<std::string, std::string>> models = {
+        {"mlp", "{ name = \"mlp\", hidden = [16, 8], activation = \"gelu\", dropout = 0.1 }"},
+        {"cnn", "{ name = \"cnn\", channels = [4, 8], hidden = 16, batch_norm = true }"},
+        {"resnet", "{ name = \"resnet\", depth = 8, width = 4 }"},
+        {"mobilenet", "{ name = \"mobilenet_v3_small\", width_multiplier = 0.25 }"},
+        {"sequential",
+         "{ name = \"sequential\", layers = [{ type = \"conv\", out = 4, kernel = 3, groups = 1 }, { type = \"batchnorm\" }, "
+         "{ type = \"hardswish\" }, { type = \"avgpool\", kernel = 2 }, { type = \"dropout\", p = 0.2 }, { type = \"flatten\" }, "
+         "{ type = \"linear\", out = 16 }, { type = \"activation\", kind = \"silu\" }, { type = \"linear\" }] }"},
+    };
+    for (const auto& [name, model] : models) {
+        SUBCASE(name.c_str()) {
+            PipelineFixture f;
+            dsk::Kernel kernel;
+            kernel.run(options(f,
+                               "[[stages]]\nkind = \"train\"\nepochs = 2\nbatch_size = 16\nmodel = " + model +
+                                   "\noptimizer = { name = \"sgd\", lr = 0.05, momentum = 0.9, nesterov = true }\n"
+                                   "train_data = { split = \"train\", limit = 64, random_crop_padding = 2, horizontal_flip = true }\n",
+                               "run"));
+            auto losses = metric_values(f.dir / "run", "train_loss");
+            REQUIRE(losses.size() == 2);
+            CHECK(std::isfinite(losses[1]));
+        }
+    }
+}
+
+TEST_CASE("model and optimizer tables are validated against their providers before anything runs") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    dsk::RunOptions o = options(f,
+                                "[[stages]]\nkind = \"train\"\nmodel = { name = \"mlp\", hiden = [4] }\n"
+                                "optimizer = { name = \"adma\" }\n",
+                                "run");
+    try {
+        kernel.validate(o);
+        FAIL("expected validation errors");
+    } catch (const dsk::Error& e) {
+        CHECK(has(e.what(), "unknown key 'hiden'; did you mean 'hidden'?"));
+        CHECK(has(e.what(), "no optimizer named 'adma'; did you mean 'adam'?"));
+    }
+    o = options(f, "[[stages]]\nkind = \"train\"\nmodel = { name = \"mlp\" }\noptimizer = { name = \"sgd\", lr = \"fast\" }\n", "run");
+    try {
+        kernel.validate(o);
+        FAIL("expected validation errors");
+    } catch (const dsk::Error& e) {
+        CHECK(has(e.what(), "lr: expected number, got string 'fast'"));
+    }
+    CHECK_FALSE(fs::exists(f.dir / "run"));
 }
