@@ -17,6 +17,8 @@
 
 #include <dsk/dsk_plugin.hpp>
 
+#include "kernels/kernel_table.h"
+
 namespace dsk::cpu {
 namespace {
 
@@ -336,11 +338,12 @@ void fence_destroy(dsk_fence* fence) { delete from_handle(fence); }
 // Operators
 //----------------------------------------------------------------------------------------------
 
-// No op kernels yet: they are registered per (op, backend, dtypes) with register_op_kernel and
-// arrive with the next issue; this will then ask that table. Until then nothing is placed here.
-int32_t supports_op(dsk_device* /*device*/, const dsk_node_view* /*node*/,
-                    const dsk_tensor_desc* /*tensors*/) {
-    return 0;
+// A node runs here when one of the cpu kernels takes its op, its input/output counts and dtypes
+// (and its attributes, for the few kernels with limits): the same table register_kernels()
+// registers, so placement and execution cannot disagree.
+int32_t supports_op(dsk_device* /*device*/, const dsk_node_view* node,
+                    const dsk_tensor_desc* tensors) {
+    return has_kernel(node, tensors) ? 1 : 0;
 }
 
 dsk_backend_iface make_backend_iface() {

@@ -1,7 +1,7 @@
 // cpu_device.h - the reference CPU backend: one device, host memory, synchronous queues.
 //
-// Every other backend is checked against this one (tests/conformance), so it favours being
-// obviously right over being fast.
+// Every other backend is checked against this one (tests/conformance): its kernels (kernels/)
+// are tested against reference loops first, and made fast second.
 #ifndef DSK_CPU_DEVICE_H_
 #define DSK_CPU_DEVICE_H_
 

@@ -1,0 +1,232 @@
+// activation_kernels.cpp - Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid, Neg and
+// ActivationGrad (dX = dY * f'(X)).
+//
+// Each activation is one loop over the elements, split over the thread pool in 16K-element
+// chunks; every element is computed on its own, so the split never changes the result.
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "kernel_table.h"
+#include "vector_math.h"
+
+namespace dsk::cpu {
+namespace {
+
+constexpr size_t kGrain = 16384;
+
+enum class Activation { relu, sigmoid, tanh, gelu, gelu_tanh, silu, hard_swish, hard_sigmoid, neg };
+
+struct ActivationParams {
+    Activation kind;
+    float alpha = 0.0f;  // HardSigmoid
+    float beta = 0.0f;
+};
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;  // sqrt(2 / pi)
+constexpr float kGeluCubic = 0.044715f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1 / sqrt(2 pi)
+
+// y[i] = f(x[i]) for i in [0, n). x and y may be the same array.
+DSK_CPU_VECTOR_CLONES
+void activation_map(ActivationParams p, const float* x, float* y, int64_t n) {
+    switch (p.kind) {
+        case Activation::relu:
+            for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN stays NaN
+            break;
+        case Activation::sigmoid:
+            for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_approx(x[i]);
+            break;
+        case Activation::tanh:
+            for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(x[i]);
+            break;
+        case Activation::gelu:  // x * Phi(x), Phi by the libm erf (not vectorized)
+            for (int64_t i = 0; i < n; ++i)
+                y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+            break;
+        case Activation::gelu_tanh:  // 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation
+            for (int64_t i = 0; i < n; ++i) {
+                const float v = x[i];
+                y[i] = v * sigmoid_approx(2.0f * kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+            }
+            break;
+        case Activation::silu:
+            for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid_approx(x[i]);
+            break;
+        case Activation::hard_swish:
+            for (int64_t i = 0; i < n; ++i) {
+                float gate = x[i] * (1.0f / 6.0f) + 0.5f;
+                gate = gate < 0.0f ? 0.0f : gate;
+                gate = gate > 1.0f ? 1.0f : gate;
+                y[i] = x[i] * gate;
+            }
+            break;
+        case Activation::hard_sigmoid:
+            for (int64_t i = 0; i < n; ++i) {
+                float v = p.alpha * x[i] + p.beta;
+                v = v < 0.0f ? 0.0f : v;
+                y[i] = v > 1.0f ? 1.0f : v;
+            }
+            break;
+        case Activation::neg:
+            for (int64_t i = 0; i < n; ++i) y[i] = -x[i];
+            break;
+    }
+}
+
+// dx[i] = dy[i] * f'(x[i]). Any of the arrays may be the same.
+DSK_CPU_VECTOR_CLONES
+void activation_grad_map(ActivationParams p, const float* dy, const float* x, float* dx,
+                         int64_t n) {
+    switch (p.kind) {
+        case Activation::relu:
+            for (int64_t i = 0; i < n; ++i) {
+                const float g = dy[i];
+                dx[i] = x[i] <= 0.0f ? 0.0f : g;
+            }
+            break;
+        case Activation::sigmoid:
+            for (int64_t i = 0; i < n; ++i) {
+                const float s = sigmoid_approx(x[i]);
+                dx[i] = dy[i] * s * (1.0f - s);
+            }
+            break;
+        case Activation::tanh:
+            for (int64_t i = 0; i < n; ++i) {
+                const float t = tanh_approx(x[i]);
+                dx[i] = dy[i] * (1.0f - t * t);
+            }
+            break;
+        case Activation::gelu:  // Phi(x) + x phi(x)
+            for (int64_t i = 0; i < n; ++i) {
+                const float v = x[i];
+                const float cdf = 0.5f * (1.0f + std::erf(v * kInvSqrt2));
+                const float pdf = kInvSqrt2Pi * exp_approx(-0.5f * v * v);
+                dx[i] = dy[i] * (cdf + v * pdf);
+            }
+            break;
+        case Activation::gelu_tanh:  // with s = sigmoid(2u): s + 2 x s (1 - s) u'
+            for (int64_t i = 0; i < n; ++i) {
+                const float v = x[i];
+                const float s = sigmoid_approx(2.0f * kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+                const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * v * v);
+                dx[i] = dy[i] * (s + 2.0f * v * s * (1.0f - s) * du);
+            }
+            break;
+        case Activation::silu:  // s + x s (1 - s)
+            for (int64_t i = 0; i < n; ++i) {
+                const float s = sigmoid_approx(x[i]);
+                dx[i] = dy[i] * (s * (1.0f + x[i] * (1.0f - s)));
+            }
+            break;
+        case Activation::hard_swish:  // 0 below -3, x/3 + 1/2 up to 3, 1 above (PyTorch)
+            for (int64_t i = 0; i < n; ++i) {
+                const float v = x[i];
+                const float slope =
+                    v < -3.0f ? 0.0f : (v <= 3.0f ? v * (1.0f / 3.0f) + 0.5f : 1.0f);
+                dx[i] = dy[i] * slope;
+            }
+            break;
+        case Activation::hard_sigmoid:  // alpha inside the linear part, 0 where clipped
+            for (int64_t i = 0; i < n; ++i) {
+                const float v = p.alpha * x[i] + p.beta;
+                const float g = dy[i] * p.alpha;
+                dx[i] = (v > 0.0f) & (v < 1.0f) ? g : 0.0f;
+            }
+            break;
+        case Activation::neg:
+            for (int64_t i = 0; i < n; ++i) dx[i] = -dy[i];
+            break;
+    }
+}
+
+// The activation named by `name` (an op name, or ActivationGrad's `activation` attribute) with
+// its attributes.
+ActivationParams activation_params(const KernelArgs& args, const std::string& name) {
+    const Attrs& attrs = args.attrs();
+    ActivationParams p{Activation::relu};
+    if (name == "Relu") {
+        p.kind = Activation::relu;
+    } else if (name == "Sigmoid") {
+        p.kind = Activation::sigmoid;
+    } else if (name == "Tanh") {
+        p.kind = Activation::tanh;
+    } else if (name == "Gelu") {
+        const std::string approximate = attrs.get_string("approximate", "none");
+        if (approximate == "none") {
+            p.kind = Activation::gelu;
+        } else if (approximate == "tanh") {
+            p.kind = Activation::gelu_tanh;
+        } else {
+            args.fail("attribute 'approximate' = \"" + approximate +
+                      "\" is not one of \"none\", \"tanh\"");
+        }
+    } else if (name == "Silu") {
+        p.kind = Activation::silu;
+    } else if (name == "HardSwish") {
+        p.kind = Activation::hard_swish;
+    } else if (name == "HardSigmoid") {
+        p.kind = Activation::hard_sigmoid;
+        p.alpha = static_cast<float>(attrs.get_float("alpha", 0.2));
+        p.beta = static_cast<float>(attrs.get_float("beta", 0.5));
+    } else if (name == "Neg") {
+        p.kind = Activation::neg;
+    } else {
+        args.fail("unknown activation \"" + name +
+                  "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)");
+    }
+    return p;
+}
+
+void expect_same_shape(const KernelArgs& args, const dsk_tensor_desc& a, const char* a_name,
+                       const dsk_tensor_desc& b, const char* b_name) {
+    if (shape_of(a) != shape_of(b))
+        args.fail(std::string(a_name) + " " + shape_text(shape_of(a)) + " and " + b_name + " " +
+                  shape_text(shape_of(b)) + " must have the same shape");
+}
+
+void activation(const KernelArgs& args) {
+    const ActivationParams p = activation_params(args, args.op());
+    args.expect_output_shape(0, shape_of(args.input(0)));
+    const float* x = args.in(0);
+    float* y = args.out(0);
+    parallel_for(static_cast<size_t>(numel(args.input(0))), kGrain, [&](size_t b, size_t e) {
+        activation_map(p, x + b, y + b, static_cast<int64_t>(e - b));
+    });
+}
+
+void activation_grad(const KernelArgs& args) {
+    const std::string name = args.attrs().get_string("activation", "");
+    if (name.empty()) args.fail("attribute 'activation' is required");
+    if (name == "Neg") args.fail("Neg has no ActivationGrad (its gradient is Neg of dY)");
+    const ActivationParams p = activation_params(args, name);
+    expect_same_shape(args, args.input(0), "dY", args.input(1), "X");
+    args.expect_output_shape(0, shape_of(args.input(1)));
+    const float* dy = args.in(0);
+    const float* x = args.in(1);
+    float* dx = args.out(0);
+    parallel_for(static_cast<size_t>(numel(args.input(1))), kGrain, [&](size_t b, size_t e) {
+        activation_grad_map(p, dy + b, x + b, dx + b, static_cast<int64_t>(e - b));
+    });
+}
+
+const KernelDef kActivationKernels[] = {
+    kernel("Relu", {F32}, {F32}, activation),
+    kernel("Sigmoid", {F32}, {F32}, activation),
+    kernel("Tanh", {F32}, {F32}, activation),
+    kernel("Gelu", {F32}, {F32}, activation),
+    kernel("Silu", {F32}, {F32}, activation),
+    kernel("HardSwish", {F32}, {F32}, activation),
+    kernel("HardSigmoid", {F32}, {F32}, activation),
+    kernel("Neg", {F32}, {F32}, activation),
+    kernel("ActivationGrad", {F32, F32}, {F32}, activation_grad),
+};
+
+}  // namespace
+
+std::span<const KernelDef> activation_kernels() {
+    return kActivationKernels;
+}
+
+}  // namespace dsk::cpu

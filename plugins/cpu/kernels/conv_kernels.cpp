@@ -1,0 +1,448 @@
+// conv_kernels.cpp - Conv (2-D, NCHW, groups), ConvGradInput and ConvGradWeight.
+//
+// General path, per (image, group): im2col turns the input into a [Cg*kH*kW, oH*oW] matrix and
+// one SGEMM with the group's weights gives the output (a 1x1, stride-1, unpadded convolution
+// multiplies the input directly). ConvGradInput multiplies by the transposed weights and adds
+// the columns back with col2im; ConvGradWeight multiplies dY by the transposed columns.
+//
+// Threads: images (x groups) are split over the pool, each with its own column buffer and a
+// serial SGEMM; when there are fewer of them than threads, they run one after the other and the
+// SGEMM itself is parallel. ConvGradWeight sums over images: the batch is cut into a fixed number
+// of blocks (a function of the batch size only), each block sums its images in order into its
+// own partial dW, and the partials are added in block order, so the result does not depend on
+// the thread count.
+//
+// Depthwise convolutions (group == C, one input channel per group) skip the GEMM: each output
+// plane is a direct sum over the window, which is what these cheap layers need.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+#include "kernel_table.h"
+#include "scratch.h"
+#include "vector_math.h"
+#include "window_geometry.h"
+
+namespace dsk::cpu {
+namespace {
+
+constexpr int64_t kGrain = 16384;
+// ConvGradWeight: at most this many partial sums over the batch, and this many floats in all.
+constexpr int64_t kMaxWeightBlocks = 8;
+constexpr int64_t kMaxPartialFloats = int64_t{16} << 20;
+
+struct ConvGeometry {
+    int64_t batch, in_c, out_c, group, in_cg, out_cg;
+    Window2d w;
+
+    int64_t kernel_size() const { return w.kernel_h * w.kernel_w; }
+    int64_t col_rows() const { return in_cg * kernel_size(); }
+    int64_t in_plane() const { return w.in_h * w.in_w; }
+    int64_t out_plane() const { return w.out_h * w.out_w; }
+    // The columns are the input itself.
+    bool pointwise() const {
+        return w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 &&
+               w.pad_top == 0 && w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0;
+    }
+    bool depthwise() const { return group > 1 && group == in_c && in_cg == 1; }
+    std::vector<int64_t> x_shape() const { return {batch, in_c, w.in_h, w.in_w}; }
+    std::vector<int64_t> w_shape() const { return {out_c, in_cg, w.kernel_h, w.kernel_w}; }
+    std::vector<int64_t> y_shape() const { return {batch, out_c, w.out_h, w.out_w}; }
+};
+
+ConvGeometry conv_geometry(const KernelArgs& args, const std::vector<int64_t>& x_shape,
+                           const std::vector<int64_t>& w_shape) {
+    if (x_shape.size() != 4)
+        args.fail("X " + shape_text(x_shape) +
+                  " must be 4-D (N, C, H, W): only 2-D convolution is implemented");
+    if (w_shape.size() != 4)
+        args.fail("W " + shape_text(w_shape) + " must be 4-D (M, C/group, kH, kW)");
+    ConvGeometry g{};
+    g.batch = x_shape[0];
+    g.in_c = x_shape[1];
+    g.out_c = w_shape[0];
+    g.group = args.attrs().get_int("group", 1);
+    if (g.group < 1) args.fail("attribute 'group' must be at least 1");
+    if (g.in_c % g.group != 0 || w_shape[1] * g.group != g.in_c)
+        args.fail("W " + shape_text(w_shape) + " does not fit X " + shape_text(x_shape) +
+                  " with group " + std::to_string(g.group) +
+                  " (W's dimension 1 must be C / group)");
+    if (g.out_c % g.group != 0)
+        args.fail("the output channels (" + std::to_string(g.out_c) +
+                  ") are not a multiple of group " + std::to_string(g.group));
+    g.in_cg = g.in_c / g.group;
+    g.out_cg = g.out_c / g.group;
+    const std::vector<int64_t> kernel_shape =
+        args.attrs().get_ints("kernel_shape", {w_shape[2], w_shape[3]});
+    if (kernel_shape.size() != 2 || kernel_shape[0] != w_shape[2] || kernel_shape[1] != w_shape[3])
+        args.fail("attribute 'kernel_shape' " + shape_text(kernel_shape) + " disagrees with W " +
+                  shape_text(w_shape));
+    g.w = window_2d(args, x_shape[2], x_shape[3], w_shape[2], w_shape[3]);
+    return g;
+}
+
+//----------------------------------------------------------------------------------------------
+// im2col / col2im for one image and group: `channels` input planes <-> [channels*kH*kW, oH*oW]
+//----------------------------------------------------------------------------------------------
+
+void im2col(const float* x, const Window2d& w, int64_t channels, float* col) {
+    const int64_t out_plane = w.out_h * w.out_w;
+    for (int64_t c = 0; c < channels; ++c) {
+        const float* plane = x + c * w.in_h * w.in_w;
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            int64_t oh0, oh1;
+            w.valid_rows(kh, &oh0, &oh1);
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * out_plane;
+                int64_t ow0, ow1;
+                w.valid_columns(kw, &ow0, &ow1);
+                const int64_t shift = kw * w.dilation_w - w.pad_left;
+                std::fill(row, row + oh0 * w.out_w, 0.0f);
+                for (int64_t oh = oh0; oh < oh1; ++oh) {
+                    const float* in =
+                        plane + (oh * w.stride_h - w.pad_top + kh * w.dilation_h) * w.in_w;
+                    float* out = row + oh * w.out_w;
+                    std::fill(out, out + ow0, 0.0f);
+                    if (w.stride_w == 1) {
+                        std::memcpy(out + ow0, in + ow0 + shift,
+                                    static_cast<size_t>(ow1 - ow0) * sizeof(float));
+                    } else {
+                        for (int64_t ow = ow0; ow < ow1; ++ow)
+                            out[ow] = in[ow * w.stride_w + shift];
+                    }
+                    std::fill(out + ow1, out + w.out_w, 0.0f);
+                }
+                std::fill(row + oh1 * w.out_w, row + out_plane, 0.0f);
+            }
+        }
+    }
+}
+
+// x += the columns added back into the input planes (x must be zeroed by the caller).
+void col2im(const float* col, const Window2d& w, int64_t channels, float* x) {
+    const int64_t out_plane = w.out_h * w.out_w;
+    for (int64_t c = 0; c < channels; ++c) {
+        float* plane = x + c * w.in_h * w.in_w;
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            int64_t oh0, oh1;
+            w.valid_rows(kh, &oh0, &oh1);
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                const float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * out_plane;
+                int64_t ow0, ow1;
+                w.valid_columns(kw, &ow0, &ow1);
+                const int64_t shift = kw * w.dilation_w - w.pad_left;
+                for (int64_t oh = oh0; oh < oh1; ++oh) {
+                    float* out = plane + (oh * w.stride_h - w.pad_top + kh * w.dilation_h) * w.in_w;
+                    const float* in = row + oh * w.out_w;
+                    if (w.stride_w == 1) {
+                        for (int64_t ow = ow0; ow < ow1; ++ow) out[ow + shift] += in[ow];
+                    } else {
+                        for (int64_t ow = ow0; ow < ow1; ++ow)
+                            out[ow * w.stride_w + shift] += in[ow];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Runs task(t, col, serial_gemm) for t in [0, tasks): in parallel with a serial SGEMM when there
+// are enough tasks for the threads, else in order with a parallel SGEMM. `col_floats` is the
+// scratch each runner needs.
+template <class Task>
+void run_tasks(int64_t tasks, int64_t col_floats, Task&& task) {
+    if (tasks >= static_cast<int64_t>(host().thread_count())) {
+        parallel_for(static_cast<size_t>(tasks), 1, [&](size_t b, size_t e) {
+            Scratch col(static_cast<size_t>(col_floats));
+            for (size_t t = b; t < e; ++t) task(static_cast<int64_t>(t), col.data(), true);
+        });
+    } else {
+        Scratch col(static_cast<size_t>(col_floats));
+        for (int64_t t = 0; t < tasks; ++t) task(t, col.data(), false);
+    }
+}
+
+void multiply(bool serial, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+              int64_t ldc) {
+    if (serial)
+        sgemm_serial(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+    else
+        sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <class Body>
+void for_each_plane(int64_t planes, int64_t work_per_plane, Body&& body) {
+    const size_t grain =
+        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_plane, 1)));
+    parallel_for(static_cast<size_t>(planes), grain, [&](size_t b, size_t e) {
+        for (size_t p = b; p < e; ++p) body(static_cast<int64_t>(p));
+    });
+}
+
+//----------------------------------------------------------------------------------------------
+// Depthwise (direct)
+//----------------------------------------------------------------------------------------------
+
+// y (one output plane) = bias + the window sums of x (one input plane) with `weights`.
+void depthwise_plane(const float* x, const float* weights, float bias, const Window2d& w,
+                     float* y) {
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        float* out = y + oh * w.out_w;
+        std::fill(out, out + w.out_w, bias);
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+            if (ih < 0 || ih >= w.in_h) continue;
+            const float* in = x + ih * w.in_w;
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                int64_t ow0, ow1;
+                w.valid_columns(kw, &ow0, &ow1);
+                const float wv = weights[kh * w.kernel_w + kw];
+                const int64_t shift = kw * w.dilation_w - w.pad_left;
+                if (w.stride_w == 1) {
+                    for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] += wv * in[ow + shift];
+                } else {
+                    for (int64_t ow = ow0; ow < ow1; ++ow)
+                        out[ow] += wv * in[ow * w.stride_w + shift];
+                }
+            }
+        }
+    }
+}
+
+void conv_depthwise(const ConvGeometry& g, const float* x, const float* weights, const float* bias,
+                    float* y) {
+    const int64_t multiplier = g.out_c / g.in_c;
+    const int64_t kk = g.kernel_size();
+    for_each_plane(g.batch * g.out_c, g.out_plane() * kk, [&](int64_t plane) {
+        const int64_t n = plane / g.out_c, m = plane % g.out_c, c = m / multiplier;
+        depthwise_plane(x + (n * g.in_c + c) * g.in_plane(), weights + m * kk,
+                        bias ? bias[m] : 0.0f, g.w, y + plane * g.out_plane());
+    });
+}
+
+void conv_grad_input_depthwise(const ConvGeometry& g, const float* dy, const float* weights,
+                               float* dx) {
+    const int64_t multiplier = g.out_c / g.in_c;
+    const int64_t kk = g.kernel_size();
+    const Window2d& w = g.w;
+    for_each_plane(g.batch * g.in_c, g.out_plane() * kk * multiplier, [&](int64_t plane) {
+        const int64_t n = plane / g.in_c, c = plane % g.in_c;
+        float* out = dx + plane * g.in_plane();
+        std::fill(out, out + g.in_plane(), 0.0f);
+        for (int64_t j = 0; j < multiplier; ++j) {
+            const int64_t m = c * multiplier + j;
+            const float* grad = dy + (n * g.out_c + m) * g.out_plane();
+            const float* wm = weights + m * kk;
+            for (int64_t oh = 0; oh < w.out_h; ++oh) {
+                const float* gr = grad + oh * w.out_w;
+                for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+                    const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+                    if (ih < 0 || ih >= w.in_h) continue;
+                    float* row = out + ih * w.in_w;
+                    for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                        int64_t ow0, ow1;
+                        w.valid_columns(kw, &ow0, &ow1);
+                        const float wv = wm[kh * w.kernel_w + kw];
+                        const int64_t shift = kw * w.dilation_w - w.pad_left;
+                        for (int64_t ow = ow0; ow < ow1; ++ow)
+                            row[ow * w.stride_w + shift] += wv * gr[ow];
+                    }
+                }
+            }
+        }
+    });
+}
+
+void conv_grad_weight_depthwise(const ConvGeometry& g, const float* dy, const float* x, float* dw) {
+    const int64_t multiplier = g.out_c / g.in_c;
+    const int64_t kk = g.kernel_size();
+    const Window2d& w = g.w;
+    for_each_plane(g.out_c, g.batch * g.out_plane() * kk, [&](int64_t m) {
+        const int64_t c = m / multiplier;
+        std::vector<double> acc(static_cast<size_t>(kk), 0.0);
+        for (int64_t n = 0; n < g.batch; ++n) {
+            const float* grad = dy + (n * g.out_c + m) * g.out_plane();
+            const float* in = x + (n * g.in_c + c) * g.in_plane();
+            for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+                int64_t oh0, oh1;
+                w.valid_rows(kh, &oh0, &oh1);
+                for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                    int64_t ow0, ow1;
+                    w.valid_columns(kw, &ow0, &ow1);
+                    const int64_t shift = kw * w.dilation_w - w.pad_left;
+                    float sum = 0.0f;
+                    for (int64_t oh = oh0; oh < oh1; ++oh) {
+                        const float* gr = grad + oh * w.out_w + ow0;
+                        const float* row =
+                            in + (oh * w.stride_h - w.pad_top + kh * w.dilation_h) * w.in_w +
+                            ow0 * w.stride_w + shift;
+                        const int64_t sw = w.stride_w;
+                        sum += sum_fixed_order_of(
+                            ow1 - ow0, [gr, row, sw](int64_t i) { return gr[i] * row[i * sw]; });
+                    }
+                    acc[static_cast<size_t>(kh * w.kernel_w + kw)] += sum;
+                }
+            }
+        }
+        for (int64_t k = 0; k < kk; ++k)
+            dw[m * kk + k] = static_cast<float>(acc[static_cast<size_t>(k)]);
+    });
+}
+
+//----------------------------------------------------------------------------------------------
+// Kernels
+//----------------------------------------------------------------------------------------------
+
+void conv(const KernelArgs& args) {
+    const ConvGeometry g = conv_geometry(args, shape_of(args.input(0)), shape_of(args.input(1)));
+    args.expect_output_shape(0, g.y_shape());
+    const float* bias = nullptr;
+    if (args.has_input(2)) {
+        if (numel(args.input(2)) != g.out_c)
+            args.fail("B " + shape_text(shape_of(args.input(2))) + " must have " +
+                      std::to_string(g.out_c) + " elements");
+        bias = args.in(2);
+    }
+    const float* x = args.in(0);
+    const float* weights = args.in(1);
+    float* y = args.out(0);
+    if (numel(args.output(0)) == 0) return;
+    if (g.depthwise()) {
+        conv_depthwise(g, x, weights, bias, y);
+        return;
+    }
+    const int64_t rows = g.col_rows(), cols = g.out_plane();
+    run_tasks(g.batch * g.group, g.pointwise() ? 0 : rows * cols,
+              [&](int64_t task, float* col, bool serial) {
+                  const int64_t n = task / g.group, grp = task % g.group;
+                  const float* xg = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+                  float* yg = y + (n * g.out_c + grp * g.out_cg) * cols;
+                  const float* b = xg;
+                  if (!g.pointwise()) {
+                      im2col(xg, g.w, g.in_cg, col);
+                      b = col;
+                  }
+                  if (bias)
+                      for (int64_t m = 0; m < g.out_cg; ++m)
+                          std::fill(yg + m * cols, yg + (m + 1) * cols, bias[grp * g.out_cg + m]);
+                  multiply(serial, false, false, g.out_cg, cols, rows,
+                           weights + grp * g.out_cg * rows, rows, b, cols, bias ? 1.0f : 0.0f, yg,
+                           cols);
+              });
+}
+
+void conv_grad_input(const KernelArgs& args) {
+    const std::vector<int64_t> x_shape = args.attrs().require_ints("input_shape");
+    const ConvGeometry g = conv_geometry(args, x_shape, shape_of(args.input(1)));
+    if (shape_of(args.input(0)) != g.y_shape())
+        args.fail("dY " + shape_text(shape_of(args.input(0))) +
+                  " does not match the convolution's output " + shape_text(g.y_shape()));
+    args.expect_output_shape(0, x_shape);
+    const float* dy = args.in(0);
+    const float* weights = args.in(1);
+    float* dx = args.out(0);
+    if (numel(args.output(0)) == 0) return;
+    if (g.depthwise()) {
+        conv_grad_input_depthwise(g, dy, weights, dx);
+        return;
+    }
+    const int64_t rows = g.col_rows(), cols = g.out_plane();
+    run_tasks(g.batch * g.group, g.pointwise() ? 0 : rows * cols,
+              [&](int64_t task, float* col, bool serial) {
+                  const int64_t n = task / g.group, grp = task % g.group;
+                  const float* dyg = dy + (n * g.out_c + grp * g.out_cg) * cols;
+                  float* dxg = dx + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+                  const float* wg = weights + grp * g.out_cg * rows;
+                  // dcol [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
+                  if (g.pointwise()) {
+                      multiply(serial, true, false, rows, cols, g.out_cg, wg, rows, dyg, cols, 0.0f,
+                               dxg, cols);
+                      return;
+                  }
+                  multiply(serial, true, false, rows, cols, g.out_cg, wg, rows, dyg, cols, 0.0f,
+                           col, cols);
+                  std::fill(dxg, dxg + g.in_cg * g.in_plane(), 0.0f);
+                  col2im(col, g.w, g.in_cg, dxg);
+              });
+}
+
+void conv_grad_weight(const KernelArgs& args) {
+    const std::vector<int64_t> w_shape = args.attrs().require_ints("weight_shape");
+    const ConvGeometry g = conv_geometry(args, shape_of(args.input(1)), w_shape);
+    if (shape_of(args.input(0)) != g.y_shape())
+        args.fail("dY " + shape_text(shape_of(args.input(0))) +
+                  " does not match the convolution's output " + shape_text(g.y_shape()));
+    args.expect_output_shape(0, w_shape);
+    const float* dy = args.in(0);
+    const float* x = args.in(1);
+    float* dw = args.out(0);
+    const int64_t weight_size = numel(args.output(0));
+    if (weight_size == 0) return;
+    if (g.batch == 0 || g.out_plane() == 0) {
+        std::fill(dw, dw + weight_size, 0.0f);
+        return;
+    }
+    if (g.depthwise()) {
+        conv_grad_weight_depthwise(g, dy, x, dw);
+        return;
+    }
+    const int64_t rows = g.col_rows(), cols = g.out_plane();
+    const int64_t blocks = std::max<int64_t>(
+        1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / weight_size}));
+    // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW.
+    std::vector<float> partial_storage(blocks > 1 ? static_cast<size_t>(blocks * weight_size) : 0);
+    auto partial = [&](int64_t block) {
+        return blocks > 1 ? partial_storage.data() + block * weight_size : dw;
+    };
+    auto run_block = [&](int64_t block, float* col, bool serial) {
+        float* out = partial(block);
+        const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+        for (int64_t n = n0; n < n1; ++n) {
+            for (int64_t grp = 0; grp < g.group; ++grp) {
+                const float* xg = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+                const float* dyg = dy + (n * g.out_c + grp * g.out_cg) * cols;
+                const float* b = xg;
+                if (!g.pointwise()) {
+                    im2col(xg, g.w, g.in_cg, col);
+                    b = col;
+                }
+                // dW_g [Mg, rows] (+)= dY_g [Mg, cols] * col^T [cols, rows]
+                multiply(serial, false, true, g.out_cg, rows, cols, dyg, cols, b, cols,
+                         n == n0 ? 0.0f : 1.0f, out + grp * g.out_cg * rows, rows);
+            }
+        }
+    };
+    run_tasks(blocks, g.pointwise() ? 0 : rows * cols, run_block);
+    if (blocks == 1) return;
+    parallel_for(static_cast<size_t>(weight_size), static_cast<size_t>(kGrain),
+                 [&](size_t b, size_t e) {
+                     for (size_t i = b; i < e; ++i) {
+                         float sum = partial_storage[i];
+                         for (int64_t block = 1; block < blocks; ++block)
+                             sum += partial_storage[static_cast<size_t>(block * weight_size) + i];
+                         dw[i] = sum;
+                     }
+                 });
+}
+
+bool conv_is_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    (void)node;
+    return tensors[0].ndim == 4 && tensors[1].ndim == 4;
+}
+
+const KernelDef kConvKernels[] = {
+    kernel("Conv", {F32, F32, F32}, {F32}, conv, conv_is_2d) | optional_inputs_from(2),
+    kernel("ConvGradInput", {F32, F32}, {F32}, conv_grad_input, conv_is_2d),
+    kernel("ConvGradWeight", {F32, F32}, {F32}, conv_grad_weight, conv_is_2d),
+};
+
+}  // namespace
+
+std::span<const KernelDef> conv_kernels() {
+    return kConvKernels;
+}
+
+}  // namespace dsk::cpu

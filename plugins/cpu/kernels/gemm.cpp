@@ -1,0 +1,540 @@
+// gemm.cpp - the blocked SGEMM behind gemm.h.
+//
+// Loop nest (BLIS): for each NC-wide block of columns, for each KC-deep slice of K, pack that
+// slice of op(B) into NR-wide column panels; for each MC-high block of rows, pack op(A) into
+// MR-high row panels; then run the MR x NR micro-kernel over every tile of the block. The packed
+// B block stays in L2 and one B micro-panel in L1 while the micro-kernel walks down the A panels.
+//
+// Threads: C is cut into as many rectangles as there are threads (along M, N or both, whichever
+// packs least and balances best); each thread runs the serial loop nest on its rectangle with its
+// own packing buffers. Every element of C is computed by one thread, with its sum over K in the
+// same order whatever the split, so the result does not depend on the thread count.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DSK_GEMM_X86 1
+#endif
+
+#include <dsk/dsk_plugin.hpp>
+
+#include "scratch.h"
+
+namespace dsk::cpu {
+namespace {
+
+// c[0:MR, 0:NR] = alpha * (packed a panel) * (packed b panel) + beta * c, beta == 0: c unread.
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                             float alpha, float beta);
+using PackA = void (*)(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t p0,
+                       int64_t kc, float* dst);
+using PackB = void (*)(const float* b, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0,
+                       int64_t nc, float* dst);
+
+struct GemmConfig {
+    const char* name;
+    int mr, nr;          // micro-tile
+    int64_t kc, mc, nc;  // cache blocks (mc a multiple of mr, nc of nr)
+    MicroKernel kernel;
+    PackA pack_a;
+    PackB pack_b;
+};
+
+//----------------------------------------------------------------------------------------------
+// Packing: op(A) rows [i0, i0+mc) x K slice [p0, p0+kc) into panels of MR rows, each stored
+// k-major (MR values per k) and zero-padded; op(B) K slice x columns [j0, j0+nc) into panels of
+// NR columns, each k-major (NR values per k).
+//----------------------------------------------------------------------------------------------
+
+#if DSK_GEMM_X86
+// dst[i * ld_dst + r] = src[r * ld_src + i] for an 8 x 8 block: the transposing step of packing,
+// in registers (AVX: unpack, shuffle, lane permute) instead of 64 scattered scalar stores.
+__attribute__((target("avx"))) void transpose_8x8(const float* src, int64_t ld_src, float* dst,
+                                                  int64_t ld_dst) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
+// `kAvx`: the configuration only runs on CPUs with AVX, so the transposing packs may use
+// transpose_8x8 (for panels whose width is a multiple of 8).
+template <int MR, bool kAvx>
+void pack_a(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            float* dst) {
+    for (int64_t ip = 0; ip < mc; ip += MR, dst += MR * kc) {
+        const int64_t rows = std::min<int64_t>(MR, mc - ip);
+        if (!trans) {
+            // A is M x K: row r of the panel is contiguous in k.
+            const float* src = a + (i0 + ip) * lda + p0;
+            if (rows == MR) {
+                int64_t k0 = 0;
+#if DSK_GEMM_X86
+                if constexpr (kAvx && MR % 8 == 0) {
+                    for (; k0 + 8 <= kc; k0 += 8)
+                        for (int r = 0; r < MR; r += 8)
+                            transpose_8x8(src + r * lda + k0, lda, dst + k0 * MR + r, MR);
+                }
+#endif
+                for (; k0 < kc; k0 += 16) {
+                    const int64_t k1 = std::min<int64_t>(kc, k0 + 16);
+                    for (int r = 0; r < MR; ++r) {
+                        const float* s = src + r * lda;
+                        for (int64_t k = k0; k < k1; ++k) dst[k * MR + r] = s[k];
+                    }
+                }
+            } else {
+                for (int64_t k = 0; k < kc; ++k) {
+                    for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = src[r * lda + k];
+                    for (int64_t r = rows; r < MR; ++r) dst[k * MR + r] = 0.0f;
+                }
+            }
+        } else {
+            // A is K x M: one panel row per k is contiguous.
+            const float* src = a + p0 * lda + i0 + ip;
+            for (int64_t k = 0; k < kc; ++k) {
+                const float* s = src + k * lda;
+                float* d = dst + k * MR;
+                if (rows == MR) {
+                    for (int r = 0; r < MR; ++r) d[r] = s[r];
+                } else {
+                    for (int64_t r = 0; r < rows; ++r) d[r] = s[r];
+                    for (int64_t r = rows; r < MR; ++r) d[r] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+template <int NR, bool kAvx>
+void pack_b(const float* b, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+            float* dst) {
+    for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
+        const int64_t cols = std::min<int64_t>(NR, nc - jp);
+        if (!trans) {
+            // B is K x N: NR consecutive values of a row per k.
+            const float* src = b + p0 * ldb + j0 + jp;
+            for (int64_t k = 0; k < kc; ++k) {
+                const float* s = src + k * ldb;
+                float* d = dst + k * NR;
+                if (cols == NR) {
+                    for (int c = 0; c < NR; ++c) d[c] = s[c];
+                } else {
+                    for (int64_t c = 0; c < cols; ++c) d[c] = s[c];
+                    for (int64_t c = cols; c < NR; ++c) d[c] = 0.0f;
+                }
+            }
+        } else {
+            // B is N x K: each panel column is a contiguous row of B. Transposed in 8 x 8
+            // blocks in registers where possible, else in 16-deep slices of k so that reads and
+            // writes both stay in a few cache lines.
+            const float* src = b + (j0 + jp) * ldb + p0;
+            int64_t k0 = 0;
+#if DSK_GEMM_X86
+            if constexpr (kAvx && NR % 8 == 0) {
+                if (cols == NR) {
+                    for (; k0 + 8 <= kc; k0 += 8)
+                        for (int c = 0; c < NR; c += 8)
+                            transpose_8x8(src + c * ldb + k0, ldb, dst + k0 * NR + c, NR);
+                }
+            }
+#endif
+            for (; k0 < kc; k0 += 16) {
+                const int64_t k1 = std::min<int64_t>(kc, k0 + 16);
+                for (int64_t c = 0; c < cols; ++c) {
+                    const float* s = src + c * ldb;
+                    for (int64_t k = k0; k < k1; ++k) dst[k * NR + c] = s[k];
+                }
+                for (int64_t c = cols; c < NR; ++c)
+                    for (int64_t k = k0; k < k1; ++k) dst[k * NR + c] = 0.0f;
+            }
+        }
+    }
+}
+
+//----------------------------------------------------------------------------------------------
+// Micro-kernels
+//----------------------------------------------------------------------------------------------
+
+// Portable: plain loops over a small accumulator array, which the compiler vectorizes with
+// whatever the baseline ISA offers.
+constexpr int kGenericMr = 4;
+constexpr int kGenericNr = 16;
+
+void micro_kernel_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                          float alpha, float beta) {
+    float acc[kGenericMr][kGenericNr] = {};
+    for (int64_t k = 0; k < kc; ++k, a += kGenericMr, b += kGenericNr) {
+        for (int i = 0; i < kGenericMr; ++i) {
+            const float ai = a[i];
+            for (int j = 0; j < kGenericNr; ++j) acc[i][j] += ai * b[j];
+        }
+    }
+    for (int i = 0; i < kGenericMr; ++i) {
+        float* row = c + i * ldc;
+        if (beta == 0.0f) {
+            for (int j = 0; j < kGenericNr; ++j) row[j] = alpha * acc[i][j];
+        } else {
+            for (int j = 0; j < kGenericNr; ++j) row[j] = alpha * acc[i][j] + beta * row[j];
+        }
+    }
+}
+
+#if DSK_GEMM_X86
+
+// AVX2: 6 rows x 16 columns = 12 ymm accumulators, 2 for B, 1 broadcast.
+constexpr int kAvx2Mr = 6;
+constexpr int kAvx2Nr = 16;
+
+__attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const float* a,
+                                                           const float* b, float* c, int64_t ldc,
+                                                           float alpha, float beta) {
+    __m256 c0[kAvx2Mr], c1[kAvx2Mr];
+#pragma GCC unroll 6
+    for (int i = 0; i < kAvx2Mr; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc; ++k, a += kAvx2Mr, b += kAvx2Nr) {
+        const __m256 b0 = _mm256_load_ps(b);
+        const __m256 b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < kAvx2Mr; ++i) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    const __m256 va = _mm256_set1_ps(alpha);
+    const __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+    for (int i = 0; i < kAvx2Mr; ++i) {
+        float* row = c + i * ldc;
+        __m256 r0 = _mm256_mul_ps(va, c0[i]);
+        __m256 r1 = _mm256_mul_ps(va, c1[i]);
+        if (beta != 0.0f) {
+            r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), r0);
+            r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), r1);
+        }
+        _mm256_storeu_ps(row, r0);
+        _mm256_storeu_ps(row + 8, r1);
+    }
+}
+
+// AVX-512: MR rows x (16 * NV) columns of zmm accumulators, NV loads of B and one broadcast of
+// A per k. Zen 4 and Skylake-X retire one 512-bit FMA per cycle per port pair; with MR * NV >= 16
+// independent chains the FMA latency is hidden.
+// 8 x 32 measured best on Zen 4 against 6..16 x 16..48, also because the layers' sizes are
+// multiples of 8 (fewer partial tiles than with 14 or 12 rows).
+constexpr int kAvx512Mr = 8;
+constexpr int kAvx512Nv = 2;
+constexpr int kAvx512Nr = 16 * kAvx512Nv;
+
+template <int MR, int NV>
+__attribute__((target("avx512f,fma"))) void micro_kernel_avx512(int64_t kc, const float* a,
+                                                                const float* b, float* c,
+                                                                int64_t ldc, float alpha,
+                                                                float beta) {
+    __m512 acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; ++k, a += MR, b += 16 * NV) {
+        __m512 bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        float* row = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            __m512 r = _mm512_mul_ps(va, acc[i][v]);
+            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row + 16 * v), r);
+            _mm512_storeu_ps(row + 16 * v, r);
+        }
+    }
+}
+
+#endif  // DSK_GEMM_X86
+
+//----------------------------------------------------------------------------------------------
+// Configurations and selection
+//----------------------------------------------------------------------------------------------
+
+// KC x NR floats of B (a micro-panel) fit L1 with room for the A panel; MC x KC of A and
+// KC x NC of B fit L2.
+const GemmConfig kGenericConfig = {.name = "generic",
+                                   .mr = kGenericMr,
+                                   .nr = kGenericNr,
+                                   .kc = 256,
+                                   .mc = 64,
+                                   .nc = 512,
+                                   .kernel = &micro_kernel_generic,
+                                   .pack_a = &pack_a<kGenericMr, false>,
+                                   .pack_b = &pack_b<kGenericNr, false>};
+#if DSK_GEMM_X86
+const GemmConfig kAvx2Config = {.name = "avx2",
+                                .mr = kAvx2Mr,
+                                .nr = kAvx2Nr,
+                                .kc = 256,
+                                .mc = 72,
+                                .nc = 512,
+                                .kernel = &micro_kernel_avx2,
+                                .pack_a = &pack_a<kAvx2Mr, true>,
+                                .pack_b = &pack_b<kAvx2Nr, true>};
+const GemmConfig kAvx512Config = {.name = "avx512",
+                                  .mr = kAvx512Mr,
+                                  .nr = kAvx512Nr,
+                                  .kc = 256,
+                                  .mc = 128,
+                                  .nc = 384,
+                                  .kernel = &micro_kernel_avx512<kAvx512Mr, kAvx512Nv>,
+                                  .pack_a = &pack_a<kAvx512Mr, true>,
+                                  .pack_b = &pack_b<kAvx512Nr, true>};
+#endif
+
+bool cpu_has(GemmIsa isa) {
+#if DSK_GEMM_X86
+    __builtin_cpu_init();
+    switch (isa) {
+        case GemmIsa::avx512:
+            return __builtin_cpu_supports("avx512f");
+        case GemmIsa::avx2:
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        default:
+            return true;
+    }
+#else
+    return isa == GemmIsa::generic || isa == GemmIsa::automatic;
+#endif
+}
+
+const GemmConfig* config_for(GemmIsa isa) {
+    switch (isa) {
+#if DSK_GEMM_X86
+        case GemmIsa::avx512:
+            return &kAvx512Config;
+        case GemmIsa::avx2:
+            return &kAvx2Config;
+#endif
+        case GemmIsa::generic:
+            return &kGenericConfig;
+        default:
+            break;
+    }
+    if (cpu_has(GemmIsa::avx512)) return config_for(GemmIsa::avx512);
+    if (cpu_has(GemmIsa::avx2)) return config_for(GemmIsa::avx2);
+    return &kGenericConfig;
+}
+
+std::atomic<const GemmConfig*>& selected_config() {
+    static std::atomic<const GemmConfig*> selected{config_for(GemmIsa::automatic)};
+    return selected;
+}
+
+// The largest micro-tile of any configuration (the partial-tile buffer).
+constexpr int kMaxTile = 32 * 32;
+static_assert(kGenericMr * kGenericNr <= kMaxTile);
+#if DSK_GEMM_X86
+static_assert(kAvx2Mr * kAvx2Nr <= kMaxTile && kAvx512Mr * kAvx512Nr <= kMaxTile);
+#endif
+
+//----------------------------------------------------------------------------------------------
+// The serial loop nest over one rectangle of C
+//----------------------------------------------------------------------------------------------
+
+struct Problem {
+    bool trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float* a;
+    int64_t lda;
+    const float* b;
+    int64_t ldb;
+    float* c;
+    int64_t ldc;
+};
+
+int64_t round_up(int64_t value, int64_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+
+// The depth of each K slice: K split into equal slices of at most cfg.kc (a function of K only,
+// so the order of the sum never depends on the thread split).
+int64_t k_slice(const GemmConfig& cfg, int64_t k) {
+    const int64_t slices = (k + cfg.kc - 1) / cfg.kc;
+    return std::min<int64_t>(k, round_up((k + slices - 1) / slices, 8));
+}
+
+// C = beta * C on rows [m0, m1) x columns [n0, n1) (the whole answer when alpha or K is 0).
+void scale_c(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    for (int64_t i = m0; i < m1; ++i) {
+        float* row = p.c + i * p.ldc;
+        if (p.beta == 0.0f) {
+            std::fill(row + n0, row + n1, 0.0f);
+        } else if (p.beta != 1.0f) {
+            for (int64_t j = n0; j < n1; ++j) row[j] *= p.beta;
+        }
+    }
+}
+
+void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t m1, int64_t n0,
+                    int64_t n1) {
+    if (m0 >= m1 || n0 >= n1) return;
+    const int64_t kc_max = k_slice(cfg, p.k);
+    const int64_t mc_max = std::min(cfg.mc, round_up(m1 - m0, cfg.mr));
+    const int64_t nc_max = std::min(cfg.nc, round_up(n1 - n0, cfg.nr));
+    Scratch packed_a(static_cast<size_t>(mc_max * kc_max));
+    Scratch packed_b(static_cast<size_t>(nc_max * kc_max));
+    alignas(64) float edge[kMaxTile];  // one partial tile
+
+    for (int64_t jc = n0; jc < n1; jc += cfg.nc) {
+        const int64_t nc = std::min(cfg.nc, n1 - jc);
+        for (int64_t pc = 0; pc < p.k; pc += kc_max) {
+            const int64_t kc = std::min(kc_max, p.k - pc);
+            // The first slice applies beta; later ones add to what is there.
+            const float beta = pc == 0 ? p.beta : 1.0f;
+            cfg.pack_b(p.b, p.ldb, p.trans_b, pc, kc, jc, nc, packed_b.data());
+            for (int64_t ic = m0; ic < m1; ic += cfg.mc) {
+                const int64_t mc = std::min(cfg.mc, m1 - ic);
+                cfg.pack_a(p.a, p.lda, p.trans_a, ic, mc, pc, kc, packed_a.data());
+                for (int64_t jr = 0; jr < nc; jr += cfg.nr) {
+                    const int64_t cols = std::min<int64_t>(cfg.nr, nc - jr);
+                    const float* b_panel = packed_b.data() + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += cfg.mr) {
+                        const int64_t rows = std::min<int64_t>(cfg.mr, mc - ir);
+                        const float* a_panel = packed_a.data() + ir * kc;
+                        float* c_tile = p.c + (ic + ir) * p.ldc + jc + jr;
+                        if (rows == cfg.mr && cols == cfg.nr) {
+                            cfg.kernel(kc, a_panel, b_panel, c_tile, p.ldc, p.alpha, beta);
+                            continue;
+                        }
+                        // A partial tile: compute it whole, then merge the part that exists.
+                        cfg.kernel(kc, a_panel, b_panel, edge, cfg.nr, 1.0f, 0.0f);
+                        for (int64_t i = 0; i < rows; ++i) {
+                            float* row = c_tile + i * p.ldc;
+                            const float* e = edge + i * cfg.nr;
+                            if (beta == 0.0f) {
+                                for (int64_t j = 0; j < cols; ++j) row[j] = p.alpha * e[j];
+                            } else {
+                                for (int64_t j = 0; j < cols; ++j)
+                                    row[j] = p.alpha * e[j] + beta * row[j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+//----------------------------------------------------------------------------------------------
+// The split over threads
+//----------------------------------------------------------------------------------------------
+
+// Below this many multiply-adds a split costs more than it saves (a parallel region is a few
+// microseconds; a 64^3 product takes about as long on one core).
+constexpr int64_t kParallelMinMacs = int64_t{64} * 64 * 64;
+
+struct Split {
+    int64_t parts_m, parts_n;  // rectangles along M and N
+    int64_t rows, cols;        // size of each (multiples of mr / nr; the last may be smaller)
+};
+
+// Picks parts_m x parts_n == threads minimising an estimate of the slowest thread's time: its
+// multiply-adds (32 per cycle) plus the packing it does (about 4 values per cycle; A is packed
+// once per NC block of its columns, B once).
+Split choose_split(const GemmConfig& cfg, const Problem& p, int64_t threads) {
+    Split best{1, 1, p.m, p.n};
+    double best_cost = -1;
+    for (int64_t parts_m = 1; parts_m <= threads; ++parts_m) {
+        if (threads % parts_m != 0) continue;
+        const int64_t parts_n = threads / parts_m;
+        const int64_t rows = round_up((p.m + parts_m - 1) / parts_m, cfg.mr);
+        const int64_t cols = round_up((p.n + parts_n - 1) / parts_n, cfg.nr);
+        const double macs = static_cast<double>(rows) * cols * p.k;
+        const double packs = static_cast<double>(rows) * p.k * ((cols + cfg.nc - 1) / cfg.nc) +
+                             static_cast<double>(cols) * p.k;
+        const double cost = macs / 32.0 + packs / 4.0;
+        if (best_cost < 0 || cost < best_cost) {
+            best_cost = cost;
+            best = {parts_m, parts_n, rows, cols};
+        }
+    }
+    return best;
+}
+
+void run(const Problem& p, bool parallel) {
+    if (p.m <= 0 || p.n <= 0) return;
+    if (p.k <= 0 || p.alpha == 0.0f) {
+        scale_c(p, 0, p.m, 0, p.n);
+        return;
+    }
+    const GemmConfig& cfg = *selected_config().load(std::memory_order_relaxed);
+    const int64_t threads = parallel ? static_cast<int64_t>(host().thread_count()) : 1;
+    if (threads <= 1 || p.m * p.n * p.k < kParallelMinMacs) {
+        gemm_rectangle(cfg, p, 0, p.m, 0, p.n);
+        return;
+    }
+    const Split split = choose_split(cfg, p, threads);
+    parallel_for(static_cast<size_t>(split.parts_m * split.parts_n), 1,
+                 [&](size_t begin, size_t end) {
+                     for (size_t part = begin; part < end; ++part) {
+                         const int64_t pm = static_cast<int64_t>(part) / split.parts_n;
+                         const int64_t pn = static_cast<int64_t>(part) % split.parts_n;
+                         const int64_t m0 = std::min(p.m, pm * split.rows);
+                         const int64_t n0 = std::min(p.n, pn * split.cols);
+                         gemm_rectangle(cfg, p, m0, std::min(p.m, m0 + split.rows), n0,
+                                        std::min(p.n, n0 + split.cols));
+                     }
+                 });
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc}, true);
+}
+
+void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                  int64_t ldc) {
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc}, false);
+}
+
+bool sgemm_select_isa(GemmIsa isa) {
+    if (!cpu_has(isa)) return false;
+    selected_config().store(config_for(isa), std::memory_order_relaxed);
+    return true;
+}
+
+const char* sgemm_isa_name() {
+    return selected_config().load(std::memory_order_relaxed)->name;
+}
+
+}  // namespace dsk::cpu

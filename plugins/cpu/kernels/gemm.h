@@ -1,0 +1,43 @@
+// gemm.h - single-precision matrix multiply for the cpu kernels (Gemm, MatMul, Conv and its
+// gradients).
+//
+//     C = alpha * op(A) * op(B) + beta * C      op(A) is M x K, op(B) is K x N, C is M x N
+//
+// All matrices are row-major with leading dimensions lda/ldb/ldc (elements between rows as
+// stored: A is M x K, or K x M when trans_a). beta == 0 means C is not read (NaN in C does not
+// survive), as in BLAS.
+//
+// It is a blocked SGEMM in the BLIS style: panels of op(A) and op(B) are packed into contiguous
+// scratch, and a register-blocked micro-kernel (AVX-512 8x32 or AVX2 6x16 FMA, chosen at run
+// time from what the CPU has; a portable 4x16 otherwise) computes each tile of C. The sum over
+// K runs in a fixed order that depends only on K and the micro-kernel, never on the thread
+// count, so results are bitwise reproducible on a given machine.
+#ifndef DSK_CPU_KERNELS_GEMM_H_
+#define DSK_CPU_KERNELS_GEMM_H_
+
+#include <cstdint>
+
+namespace dsk::cpu {
+
+// Splits the work over the kernel's thread pool (host().parallel_for) when it is large enough.
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The same on the calling thread only: for kernels that already run inside parallel_for.
+void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                  int64_t ldc);
+
+// The micro-kernels, for tests and benchmarks. `automatic` is the best one the CPU runs.
+enum class GemmIsa { automatic, avx512, avx2, generic };
+
+// Selects the micro-kernel for every later call (process-wide; not for use while another thread
+// multiplies). Returns false, changing nothing, when this CPU cannot run it.
+bool sgemm_select_isa(GemmIsa isa);
+
+// "avx512", "avx2" or "generic": the micro-kernel now in use.
+const char* sgemm_isa_name();
+
+}  // namespace dsk::cpu
+
+#endif  // DSK_CPU_KERNELS_GEMM_H_

@@ -1,0 +1,183 @@
+// kernel_table.cpp - registration and lookup of the cpu kernels (see kernel_table.h).
+#include "kernel_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace dsk::cpu {
+
+//----------------------------------------------------------------------------------------------
+// KernelArgs
+//----------------------------------------------------------------------------------------------
+
+const dsk_tensor_desc& KernelArgs::input(size_t i) const {
+    if (i >= node_->input_count)
+        fail("input " + std::to_string(i) + " is missing (the node has " +
+             std::to_string(node_->input_count) + ")");
+    return tensors_[i];
+}
+
+const dsk_tensor_desc& KernelArgs::output(size_t i) const {
+    if (i >= node_->output_count)
+        fail("output " + std::to_string(i) + " is missing (the node has " +
+             std::to_string(node_->output_count) + ")");
+    return tensors_[node_->input_count + i];
+}
+
+void KernelArgs::fail(const std::string& message) const {
+    throw Error(DSK_INVALID_ARGUMENT,
+                std::string("cpu kernel ") + (node_->op ? node_->op : "?") + ": " + message);
+}
+
+void KernelArgs::expect_output_shape(size_t i, const std::vector<int64_t>& shape) const {
+    const std::vector<int64_t> actual = shape_of(output(i));
+    if (actual != shape)
+        fail("output " + std::to_string(i) + " has shape " + shape_text(actual) + " but " +
+             shape_text(shape) + " was expected (the schema's shape inference disagrees with " +
+             "the kernel)");
+}
+
+void KernelArgs::expect_rank(const dsk_tensor_desc& t, uint32_t ndim, const char* what) const {
+    if (t.ndim != ndim)
+        fail(std::string(what) + " must have " + std::to_string(ndim) + " dimensions, not " +
+             std::to_string(t.ndim) + " (shape " + shape_text(shape_of(t)) + ")");
+}
+
+int64_t KernelArgs::axis(int64_t value, int64_t ndim, const char* attribute) const {
+    if (value < -ndim || value >= std::max<int64_t>(ndim, 1))
+        fail(std::string("attribute '") + attribute + "' = " + std::to_string(value) +
+             " is out of range for a tensor of rank " + std::to_string(ndim));
+    return value < 0 ? value + ndim : value;
+}
+
+//----------------------------------------------------------------------------------------------
+// The table
+//----------------------------------------------------------------------------------------------
+
+const std::vector<const KernelDef*>& all_kernels() {
+    static const std::vector<const KernelDef*> table = [] {
+        std::vector<const KernelDef*> kernels;
+        for (std::span<const KernelDef> part :
+             {linear_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
+              activation_kernels(), elementwise_kernels(), softmax_kernels(), shape_kernels(),
+              reduce_kernels(), dropout_kernels(), gather_kernels()}) {
+            for (const KernelDef& def : part) kernels.push_back(&def);
+        }
+        return kernels;
+    }();
+    return table;
+}
+
+namespace {
+
+bool dtype_fits(uint32_t wanted, uint32_t actual) {
+    if (wanted == ANY) return dtype_size(actual) != 0;
+    return wanted == actual;
+}
+
+// Why `node` does not fit `def`, or "" when it does (also used for the error of a direct call).
+std::string mismatch(const KernelDef& def, const dsk_node_view* node,
+                     const dsk_tensor_desc* tensors) {
+    const size_t inputs = node->input_count;
+    const size_t outputs = node->output_count;
+    if (inputs < def.required_inputs || (!def.variadic && inputs > def.input_count))
+        return "takes " + std::to_string(def.required_inputs) +
+               (def.variadic                            ? " or more"
+                : def.input_count > def.required_inputs ? " to " + std::to_string(def.input_count)
+                                                        : std::string()) +
+               " inputs, not " + std::to_string(inputs);
+    if (outputs < def.required_outputs || outputs > def.output_count)
+        return "has " + std::to_string(def.required_outputs) +
+               (def.output_count > def.required_outputs ? " to " + std::to_string(def.output_count)
+                                                        : std::string()) +
+               " outputs, not " + std::to_string(outputs);
+    if (tensors == nullptr) return "no tensors";
+    for (size_t i = 0; i < inputs; ++i) {
+        const uint32_t wanted = def.inputs[std::min<size_t>(i, def.input_count - 1)];
+        if (!dtype_fits(wanted, tensors[i].dtype))
+            return "input " + std::to_string(i) + " is " + dtype_name(tensors[i].dtype) +
+                   ", the cpu kernel takes " + (wanted == ANY ? "any dtype" : dtype_name(wanted));
+    }
+    for (size_t i = 0; i < outputs; ++i) {
+        const uint32_t wanted = def.outputs[i];
+        const uint32_t actual = tensors[inputs + i].dtype;
+        if (!dtype_fits(wanted, actual))
+            return "output " + std::to_string(i) + " is " + dtype_name(actual) +
+                   ", the cpu kernel writes " + (wanted == ANY ? "any dtype" : dtype_name(wanted));
+    }
+    return {};
+}
+
+bool same_op(const KernelDef& def, const dsk_node_view* node) {
+    const bool core = node->domain == nullptr || node->domain[0] == '\0';
+    return core && node->op != nullptr && std::strcmp(def.op, node->op) == 0;
+}
+
+// Checks that every tensor with elements has host memory.
+void check_data(const KernelArgs& args) {
+    for (size_t i = 0; i < args.input_count(); ++i)
+        if (args.input(i).data == nullptr && numel(args.input(i)) != 0)
+            args.fail("input " + std::to_string(i) + " has no host memory (data is NULL)");
+    for (size_t i = 0; i < args.output_count(); ++i)
+        if (args.output(i).data == nullptr && numel(args.output(i)) != 0)
+            args.fail("output " + std::to_string(i) + " has no host memory (data is NULL)");
+}
+
+dsk_status compute_thunk(void* self, dsk_exec_context* context, const dsk_node_view* node,
+                         const dsk_tensor_desc* tensors) {
+    return compute(*static_cast<const KernelDef*>(self), context, node, tensors);
+}
+
+}  // namespace
+
+const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
+    if (node == nullptr || node->op == nullptr) return nullptr;
+    try {
+        for (const KernelDef* def : all_kernels()) {
+            if (!same_op(*def, node) || !mismatch(*def, node, tensors).empty()) continue;
+            if (def->accepts != nullptr && !def->accepts(node, tensors)) continue;
+            return def;
+        }
+    } catch (...) {
+        // Out of memory while building a message: answer "no" rather than throw.
+    }
+    return nullptr;
+}
+
+dsk_status compute(const KernelDef& def, dsk_exec_context* context, const dsk_node_view* node,
+                   const dsk_tensor_desc* tensors) noexcept {
+    return guard([&] {
+        if (node == nullptr) throw Error(DSK_INVALID_ARGUMENT, "cpu kernel: node is NULL");
+        const KernelArgs args(context, node, tensors);
+        if (!same_op(def, node))
+            args.fail(std::string("was given a node of op '") + (node->op ? node->op : "") + "'");
+        if (const std::string why = mismatch(def, node, tensors); !why.empty()) args.fail(why);
+        check_data(args);
+        def.fn(args);
+    });
+}
+
+void register_kernels(Registrar& registrar) {
+    // One dsk_op_kernel per KernelDef, in static storage (borrowed by the kernel until the
+    // plugin's shutdown; built once, also if the plugin is initialised again).
+    static const std::vector<dsk_op_kernel> kernels = [] {
+        std::vector<dsk_op_kernel> list;
+        for (const KernelDef* def : all_kernels()) {
+            dsk_op_kernel k{};
+            k.struct_size = sizeof(dsk_op_kernel);
+            k.input_dtype_count = def->input_count;
+            k.op = def->op;
+            k.domain = "";
+            k.backend = "cpu";
+            k.input_dtypes = def->inputs;
+            k.self = const_cast<KernelDef*>(def);
+            k.compute = &compute_thunk;
+            list.push_back(k);
+        }
+        return list;
+    }();
+    for (const dsk_op_kernel& k : kernels) registrar.op_kernel(k);
+}
+
+}  // namespace dsk::cpu

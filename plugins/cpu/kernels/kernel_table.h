@@ -1,0 +1,171 @@
+// kernel_table.h - how the cpu backend declares, registers and looks up its op kernels.
+//
+// Each *_kernels.cpp file writes its kernels as plain C++ functions over a KernelArgs and lists
+// them in one table:
+//
+//     void relu(const KernelArgs& args) { ... }      // throw dsk::Error to fail the node
+//
+//     const KernelDef kActivationKernels[] = {
+//         kernel("Relu", {F32}, {F32}, relu),
+//     };
+//     std::span<const KernelDef> activation_kernels() { return kActivationKernels; }
+//
+// register_kernels() turns every KernelDef into a dsk_op_kernel (one compute thunk for all of
+// them: it checks the node against the signature, runs the function under dsk::guard so that
+// nothing throws across the ABI) and has_kernel() answers the backend's supports_op from the
+// same tables, so the two cannot disagree.
+//
+// Signatures: `inputs[i]` is the dtype of input i (0 = any dtype with a known element size).
+// Inputs from `required_inputs` on are optional (Gemm's C, Conv's bias); a `variadic` kernel
+// accepts any number of inputs past the list, each of the last listed dtype (Concat). Outputs
+// after the first are optional (saved statistics, Dropout's mask) unless the op needs them.
+#ifndef DSK_CPU_KERNELS_KERNEL_TABLE_H_
+#define DSK_CPU_KERNELS_KERNEL_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <dsk/dsk_op.hpp>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace dsk::cpu {
+
+constexpr uint32_t F32 = DSK_DTYPE_F32;
+constexpr uint32_t I64 = DSK_DTYPE_I64;
+constexpr uint32_t U8 = DSK_DTYPE_U8;
+constexpr uint32_t ANY = 0;
+
+// What a kernel function sees: the node and its tensors (inputs then outputs, contiguous,
+// host-visible), for the duration of one call.
+class KernelArgs {
+  public:
+    KernelArgs(dsk_exec_context* context, const dsk_node_view* node, const dsk_tensor_desc* tensors)
+        : context_(context), node_(node), tensors_(tensors), attrs_(node) {}
+
+    const char* op() const { return node_->op; }
+    const Attrs& attrs() const { return attrs_; }
+    dsk_exec_context* context() const { return context_; }
+
+    size_t input_count() const { return node_->input_count; }
+    size_t output_count() const { return node_->output_count; }
+    bool has_input(size_t i) const { return i < node_->input_count; }
+    bool has_output(size_t i) const { return i < node_->output_count; }
+    const dsk_tensor_desc& input(size_t i) const;
+    const dsk_tensor_desc& output(size_t i) const;
+    const float* in(size_t i) const { return data_of<const float>(input(i)); }
+    float* out(size_t i) const { return data_of<float>(output(i)); }
+
+    // Throws dsk::Error(INVALID_ARGUMENT) with "cpu kernel <op>: <message>".
+    [[noreturn]] void fail(const std::string& message) const;
+    // Fails unless output `i` has exactly `shape` (what the kernel is about to write).
+    void expect_output_shape(size_t i, const std::vector<int64_t>& shape) const;
+    // Fails unless tensor `t` (named `what` in the message) has `ndim` dimensions.
+    void expect_rank(const dsk_tensor_desc& t, uint32_t ndim, const char* what) const;
+    // A possibly negative axis of a rank-`ndim` tensor, checked and made non-negative.
+    int64_t axis(int64_t value, int64_t ndim, const char* attribute = "axis") const;
+
+  private:
+    dsk_exec_context* context_;
+    const dsk_node_view* node_;
+    const dsk_tensor_desc* tensors_;
+    Attrs attrs_;
+};
+
+using KernelFn = void (*)(const KernelArgs& args);
+// Optional extra condition for supports_op (attribute values, ranks); must not throw.
+using KernelAccepts = bool (*)(const dsk_node_view* node, const dsk_tensor_desc* tensors);
+
+constexpr size_t kMaxSignature = 6;
+
+struct KernelDef {
+    const char* op;
+    uint32_t input_count;  // entries in `inputs`
+    uint32_t inputs[kMaxSignature];
+    uint32_t required_inputs;
+    bool variadic;
+    uint32_t output_count;  // entries in `outputs`: the most outputs the op has
+    uint32_t outputs[kMaxSignature];
+    uint32_t required_outputs;
+    KernelFn fn;
+    KernelAccepts accepts;
+};
+
+// A kernel whose inputs and outputs are all required.
+constexpr KernelDef kernel(const char* op, std::initializer_list<uint32_t> inputs,
+                           std::initializer_list<uint32_t> outputs, KernelFn fn,
+                           KernelAccepts accepts = nullptr) {
+    KernelDef def{op, 0, {}, 0, false, 0, {}, 0, fn, accepts};
+    for (uint32_t dtype : inputs) def.inputs[def.input_count++] = dtype;
+    for (uint32_t dtype : outputs) def.outputs[def.output_count++] = dtype;
+    def.required_inputs = def.input_count;
+    def.required_outputs = def.output_count;
+    return def;
+}
+
+// Modifiers: kernel(...) | optional_inputs_from(2) | optional_outputs_from(1) | variadic.
+struct OptionalInputsFrom {
+    uint32_t index;
+};
+struct OptionalOutputsFrom {
+    uint32_t index;
+};
+struct Variadic {};
+constexpr OptionalInputsFrom optional_inputs_from(uint32_t index) {
+    return {index};
+}
+constexpr OptionalOutputsFrom optional_outputs_from(uint32_t index) {
+    return {index};
+}
+constexpr Variadic variadic{};
+
+constexpr KernelDef operator|(KernelDef def, OptionalInputsFrom optional) {
+    def.required_inputs = optional.index;
+    return def;
+}
+constexpr KernelDef operator|(KernelDef def, OptionalOutputsFrom optional) {
+    def.required_outputs = optional.index;
+    return def;
+}
+constexpr KernelDef operator|(KernelDef def, Variadic) {
+    def.variadic = true;
+    return def;
+}
+
+// The tables, one per file.
+std::span<const KernelDef> linear_kernels();         // linear_kernels.cpp
+std::span<const KernelDef> conv_kernels();           // conv_kernels.cpp
+std::span<const KernelDef> pooling_kernels();        // pooling_kernels.cpp
+std::span<const KernelDef> normalization_kernels();  // normalization_kernels.cpp
+std::span<const KernelDef> activation_kernels();     // activation_kernels.cpp
+std::span<const KernelDef> elementwise_kernels();    // elementwise_kernels.cpp
+std::span<const KernelDef> softmax_kernels();        // softmax_kernels.cpp
+std::span<const KernelDef> shape_kernels();          // shape_kernels.cpp
+std::span<const KernelDef> reduce_kernels();         // reduce_kernels.cpp
+std::span<const KernelDef> dropout_kernels();        // dropout_kernels.cpp
+std::span<const KernelDef> gather_kernels();         // gather_kernels.cpp
+
+// Every kernel of every table, in a stable order.
+const std::vector<const KernelDef*>& all_kernels();
+
+// The kernel for this node, or nullptr: op (core domain), input/output counts and dtypes, and
+// the kernel's own `accepts` condition. Never throws.
+const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept;
+
+// supports_op of the cpu backend.
+inline bool has_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
+    return find_kernel(node, tensors) != nullptr;
+}
+
+// Registers every kernel (backend "cpu", domain ""). The dsk_op_kernel structs live in static
+// storage, as register_op_kernel requires.
+void register_kernels(Registrar& registrar);
+
+// Runs one kernel as the kernel's executor would (the dsk_op_kernel compute thunk): for tests.
+dsk_status compute(const KernelDef& def, dsk_exec_context* context, const dsk_node_view* node,
+                   const dsk_tensor_desc* tensors) noexcept;
+
+}  // namespace dsk::cpu
+
+#endif  // DSK_CPU_KERNELS_KERNEL_TABLE_H_

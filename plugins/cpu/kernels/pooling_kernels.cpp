@@ -1,0 +1,514 @@
+// pooling_kernels.cpp - MaxPool, AveragePool, GlobalAveragePool (2-D, NCHW) and their
+// gradients.
+//
+// Every (image, channel) plane is independent: planes are split over the thread pool, and the
+// gradients, which add into overlapping windows, do so within their plane in output order, so
+// results never depend on the split.
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernel_table.h"
+#include "vector_math.h"
+#include "window_geometry.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define DSK_POOL_SSE 1
+#else
+#define DSK_POOL_SSE 0
+#endif
+
+namespace dsk::cpu {
+namespace {
+
+constexpr int64_t kGrain = 16384;
+
+struct PoolShape {
+    int64_t planes;  // N * C
+    Window2d window;
+};
+
+// The pooled window of a MaxPool/AveragePool node over an NCHW input shape.
+PoolShape pool_shape(const KernelArgs& args, const std::vector<int64_t>& x_shape) {
+    if (x_shape.size() != 4)
+        args.fail("X " + shape_text(x_shape) +
+                  " must be 4-D (N, C, H, W): only 2-D pooling is implemented");
+    const std::vector<int64_t> kernel_shape = args.attrs().require_ints("kernel_shape");
+    if (kernel_shape.size() != 2) args.fail("attribute 'kernel_shape' must have 2 values");
+    if (args.attrs().get_int("ceil_mode", 0) != 0) args.fail("ceil_mode = 1 is not supported");
+    PoolShape p;
+    p.planes = x_shape[0] * x_shape[1];
+    p.window = window_2d(args, x_shape[2], x_shape[3], kernel_shape[0], kernel_shape[1]);
+    return p;
+}
+
+std::vector<int64_t> pooled_shape(const std::vector<int64_t>& x_shape, const Window2d& w) {
+    return {x_shape[0], x_shape[1], w.out_h, w.out_w};
+}
+
+// Runs body(plane) for every plane, split over the thread pool.
+template <class Body>
+void for_each_plane(int64_t planes, int64_t work_per_plane, Body&& body) {
+    const size_t grain =
+        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_plane, 1)));
+    parallel_for(static_cast<size_t>(planes), grain, [&](size_t begin, size_t end) {
+        for (size_t plane = begin; plane < end; ++plane) body(static_cast<int64_t>(plane));
+    });
+}
+
+// Runs body(plane, floats, ints) for every plane, with per-thread scratch of `floats` floats and
+// `ints` 32-bit integers.
+template <class Body>
+void for_each_plane_with_scratch(int64_t planes, int64_t work_per_plane, int64_t floats,
+                                 int64_t ints, Body&& body) {
+    const size_t grain =
+        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_plane, 1)));
+    parallel_for(static_cast<size_t>(planes), grain, [&](size_t begin, size_t end) {
+        std::vector<float> float_scratch(static_cast<size_t>(floats));
+        std::vector<int32_t> int_scratch(static_cast<size_t>(ints));
+        for (size_t plane = begin; plane < end; ++plane)
+            body(static_cast<int64_t>(plane), float_scratch.data(), int_scratch.data());
+    });
+}
+
+// What every row of every plane shares, computed once per call: the output columns each kernel
+// column reaches inside the input, and how many window rows / columns of each output are real
+// (not padding).
+struct TapRanges {
+    std::vector<int64_t> column_begin, column_end;   // per kernel column
+    std::vector<int64_t> valid_rows, valid_columns;  // per output row / column
+
+    explicit TapRanges(const Window2d& w)
+        : column_begin(static_cast<size_t>(w.kernel_w)),
+          column_end(static_cast<size_t>(w.kernel_w)),
+          valid_rows(static_cast<size_t>(w.out_h), 0),
+          valid_columns(static_cast<size_t>(w.out_w), 0) {
+        for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+            w.valid_columns(kw, &column_begin[static_cast<size_t>(kw)],
+                            &column_end[static_cast<size_t>(kw)]);
+            for (int64_t ow = column_begin[static_cast<size_t>(kw)];
+                 ow < column_end[static_cast<size_t>(kw)]; ++ow)
+                ++valid_columns[static_cast<size_t>(ow)];
+        }
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            int64_t oh0, oh1;
+            w.valid_rows(kh, &oh0, &oh1);
+            for (int64_t oh = oh0; oh < oh1; ++oh) ++valid_rows[static_cast<size_t>(oh)];
+        }
+    }
+};
+
+// y (one output plane) = the maximum of each window of x (one input plane), each row vectorized
+// across its outputs: the window's taps in order, each a strided pass. Padding never wins (-inf
+// when a window holds no input); a NaN does (PyTorch).
+DSK_CPU_VECTOR_CLONES
+void plane_max(const float* x, const Window2d& w, const int64_t* column_begin,
+               const int64_t* column_end, float* y) {
+    const int64_t sw = w.stride_w;
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        float* best = y + oh * w.out_w;
+        std::fill(best, best + w.out_w, -std::numeric_limits<float>::infinity());
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+            if (ih < 0 || ih >= w.in_h) continue;
+            const float* row = x + ih * w.in_w;
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                const int64_t shift = kw * w.dilation_w - w.pad_left;
+                for (int64_t ow = column_begin[kw]; ow < column_end[kw]; ++ow) {
+                    const float v = row[ow * sw + shift];
+                    best[ow] = v > best[ow] || v != v ? v : best[ow];
+                }
+            }
+        }
+    }
+}
+
+// The same, with index[o] = ih * W + iw of the first maximum in tap order (-1: none); a NaN wins
+// over numbers, the first NaN is kept. 32-bit indices (planes of fewer than 2^31 values, checked
+// by the callers) keep the selects in the vector lanes of the floats.
+DSK_CPU_VECTOR_CLONES
+void plane_argmax(const float* x, const Window2d& w, const int64_t* column_begin,
+                  const int64_t* column_end, float* y, int32_t* index) {
+    const int64_t sw = w.stride_w;
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        float* best = y + oh * w.out_w;
+        int32_t* at = index + oh * w.out_w;
+        std::fill(best, best + w.out_w, -std::numeric_limits<float>::infinity());
+        std::fill(at, at + w.out_w, -1);
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+            if (ih < 0 || ih >= w.in_h) continue;
+            const float* row = x + ih * w.in_w;
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                const int64_t shift = kw * w.dilation_w - w.pad_left;
+                const int32_t base = static_cast<int32_t>(ih * w.in_w + shift);
+                const int32_t step = static_cast<int32_t>(sw);
+                for (int64_t ow = column_begin[kw]; ow < column_end[kw]; ++ow) {
+                    const float v = row[ow * sw + shift];
+                    const float b = best[ow];
+                    const bool take = (at[ow] < 0) | (v > b) | ((v != v) & (b == b));
+                    best[ow] = take ? v : b;
+                    at[ow] = take ? base + static_cast<int32_t>(ow) * step : at[ow];
+                }
+            }
+        }
+    }
+}
+
+// The fast path for the usual windows (2x2, 3x3): the taps are unrolled and every output whose
+// window lies inside the input is computed branch-free in registers; outputs touching the padding
+// go through the scalar window_argmax_at. Same results as plane_max / plane_argmax.
+
+// Max and first argmax (ih * W + iw, -1 when the window is all padding) of one window.
+inline void window_argmax_at(const float* x, const Window2d& w, int64_t oh, int64_t ow, float* best,
+                             int32_t* index) {
+    float b = -std::numeric_limits<float>::infinity();
+    int32_t at = -1;
+    for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+        const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+        if (ih < 0 || ih >= w.in_h) continue;
+        for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+            const int64_t iw = ow * w.stride_w - w.pad_left + kw * w.dilation_w;
+            if (iw < 0 || iw >= w.in_w) continue;
+            const float v = x[ih * w.in_w + iw];
+            if (at < 0 || v > b || (v != v && b == b)) {
+                b = v;
+                at = static_cast<int32_t>(ih * w.in_w + iw);
+            }
+        }
+    }
+    *best = b;
+    if (index) *index = at;
+}
+
+// [begin, end) of the outputs along one axis whose whole window lies inside the input.
+void interior_range(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad,
+                    int64_t dilation, int64_t* begin, int64_t* end) {
+    const int64_t span = dilation * (kernel - 1);
+    const int64_t lo = (pad + stride - 1) / stride;
+    const int64_t hi = in - 1 - span + pad < 0 ? 0 : (in - 1 - span + pad) / stride + 1;
+    *begin = std::min(lo, out);
+    *end = std::max(*begin, std::min(hi, out));
+}
+
+template <int KH, int KW, bool kIndex>
+__attribute__((always_inline)) inline void plane_max_fixed(const float* x, const Window2d& w,
+                                                           float* y, int32_t* index) {
+    int64_t oh0, oh1, ow0, ow1;
+    interior_range(w.in_h, w.out_h, KH, w.stride_h, w.pad_top, w.dilation_h, &oh0, &oh1);
+    interior_range(w.in_w, w.out_w, KW, w.stride_w, w.pad_left, w.dilation_w, &ow0, &ow1);
+    const int64_t sw = w.stride_w;
+    const int64_t row_step = w.dilation_h * w.in_w, col_step = w.dilation_w;
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        float* out = y + oh * w.out_w;
+        int32_t* at = kIndex ? index + oh * w.out_w : nullptr;
+        const bool inside_rows = oh >= oh0 && oh < oh1;
+        const int64_t begin = inside_rows ? ow0 : w.out_w, end = inside_rows ? ow1 : w.out_w;
+        for (int64_t ow = 0; ow < begin; ++ow)
+            window_argmax_at(x, w, oh, ow, out + ow, kIndex ? at + ow : nullptr);
+        const int64_t corner = (oh * w.stride_h - w.pad_top) * w.in_w - w.pad_left;
+        for (int64_t ow = begin; ow < end; ++ow) {
+            const int64_t first = corner + ow * sw;
+            const float* window = x + first;
+            int32_t tap = 0;
+            bool nan;
+#if DSK_POOL_SSE
+            // Scalar SSE: max and compare masks, so that nothing branches on the data.
+            __m128 b = _mm_load_ss(window);
+            __m128 unordered = _mm_cmpunord_ss(b, b);
+            __m128i taps = _mm_setzero_si128();
+#pragma GCC unroll 9
+            for (int t = 1; t < KH * KW; ++t) {
+                const int32_t offset =
+                    static_cast<int32_t>((t / KW) * row_step + (t % KW) * col_step);
+                const __m128 v = _mm_load_ss(window + offset);
+                unordered = _mm_or_ps(unordered, _mm_cmpunord_ss(v, v));
+                if (kIndex) {
+                    const __m128i take = _mm_castps_si128(_mm_cmpgt_ss(v, b));
+                    taps = _mm_or_si128(_mm_and_si128(take, _mm_cvtsi32_si128(offset)),
+                                        _mm_andnot_si128(take, taps));
+                }
+                b = _mm_max_ss(v, b);  // v > b ? v : b
+            }
+            out[ow] = _mm_cvtss_f32(b);
+            tap = _mm_cvtsi128_si32(taps);
+            nan = _mm_movemask_ps(unordered) & 1;
+#else
+            float b = window[0];
+            nan = b != b;
+            for (int t = 1; t < KH * KW; ++t) {
+                const int32_t offset =
+                    static_cast<int32_t>((t / KW) * row_step + (t % KW) * col_step);
+                const float v = window[offset];
+                nan |= v != v;
+                if (v > b) b = v, tap = offset;
+            }
+            out[ow] = b;
+#endif
+            if (kIndex) at[ow] = static_cast<int32_t>(first) + tap;
+            if (nan) window_argmax_at(x, w, oh, ow, out + ow, kIndex ? at + ow : nullptr);  // rare
+        }
+        for (int64_t ow = end; ow < w.out_w; ++ow)
+            window_argmax_at(x, w, oh, ow, out + ow, kIndex ? at + ow : nullptr);
+    }
+}
+
+DSK_CPU_VECTOR_CLONES
+void plane_max_2x2(const float* x, const Window2d& w, float* y, int32_t* index) {
+    if (index)
+        plane_max_fixed<2, 2, true>(x, w, y, index);
+    else
+        plane_max_fixed<2, 2, false>(x, w, y, nullptr);
+}
+
+DSK_CPU_VECTOR_CLONES
+void plane_max_3x3(const float* x, const Window2d& w, float* y, int32_t* index) {
+    if (index)
+        plane_max_fixed<3, 3, true>(x, w, y, index);
+    else
+        plane_max_fixed<3, 3, false>(x, w, y, nullptr);
+}
+
+// y = the window maxima of one plane; index (when not null) = their first argmax.
+void pool_plane_max(const float* x, const Window2d& w, const TapRanges& taps, float* y,
+                    int32_t* index) {
+    if (w.kernel_h == 2 && w.kernel_w == 2) return plane_max_2x2(x, w, y, index);
+    if (w.kernel_h == 3 && w.kernel_w == 3) return plane_max_3x3(x, w, y, index);
+    if (index)
+        plane_argmax(x, w, taps.column_begin.data(), taps.column_end.data(), y, index);
+    else
+        plane_max(x, w, taps.column_begin.data(), taps.column_end.data(), y);
+}
+
+void expect_small_planes(const KernelArgs& args, const Window2d& w) {
+    if (w.in_h * w.in_w >= (int64_t{1} << 31))
+        args.fail("planes of 2^31 or more values are not supported");
+}
+
+void max_pool(const KernelArgs& args) {
+    const std::vector<int64_t> x_shape = shape_of(args.input(0));
+    const PoolShape p = pool_shape(args, x_shape);
+    const Window2d& w = p.window;
+    args.expect_output_shape(0, pooled_shape(x_shape, w));
+    if (args.has_output(1)) {
+        args.expect_output_shape(1, pooled_shape(x_shape, w));
+        if (args.attrs().get_int("storage_order", 0) != 0)
+            args.fail("storage_order = 1 (column-major indices) is not supported");
+        expect_small_planes(args, w);
+    }
+    const TapRanges taps(w);
+    const float* x = args.in(0);
+    float* y = args.out(0);
+    int64_t* indices = args.has_output(1) ? data_of<int64_t>(args.output(1)) : nullptr;
+    const int64_t in_plane = w.in_h * w.in_w;
+    const int64_t out_plane = w.out_h * w.out_w;
+    const int64_t work = out_plane * w.kernel_h * w.kernel_w;
+    for_each_plane_with_scratch(
+        p.planes, work, 0, indices ? out_plane : 0, [&](int64_t plane, float*, int32_t* index) {
+            const float* xp = x + plane * in_plane;
+            float* yp = y + plane * out_plane;
+            if (!indices) {
+                pool_plane_max(xp, w, taps, yp, nullptr);
+                return;
+            }
+            pool_plane_max(xp, w, taps, yp, index);
+            int64_t* at = indices + plane * out_plane;
+            for (int64_t o = 0; o < out_plane; ++o)  // ONNX: the flat NCHW index
+                at[o] = index[o] >= 0 ? plane * in_plane + index[o] : -1;
+        });
+}
+
+void max_pool_grad(const KernelArgs& args) {
+    const std::vector<int64_t> x_shape = shape_of(args.input(1));
+    const PoolShape p = pool_shape(args, x_shape);
+    const Window2d& w = p.window;
+    if (shape_of(args.input(0)) != pooled_shape(x_shape, w))
+        args.fail("dY " + shape_text(shape_of(args.input(0))) +
+                  " does not match the pooled shape " + shape_text(pooled_shape(x_shape, w)));
+    args.expect_output_shape(0, x_shape);
+    expect_small_planes(args, w);
+    const TapRanges taps(w);
+    const float* dy = args.in(0);
+    const float* x = args.in(1);
+    float* dx = args.out(0);
+    const int64_t in_plane = w.in_h * w.in_w;
+    const int64_t out_plane = w.out_h * w.out_w;
+    const int64_t work = out_plane * w.kernel_h * w.kernel_w;
+    // Scratch per thread: one plane of maxima and their 32-bit argmax indices.
+    for_each_plane_with_scratch(p.planes, work, out_plane, out_plane,
+                                [&](int64_t plane, float* best, int32_t* index) {
+                                    float* dxp = dx + plane * in_plane;
+                                    const float* dyp = dy + plane * out_plane;
+                                    pool_plane_max(x + plane * in_plane, w, taps, best, index);
+                                    std::fill(dxp, dxp + in_plane, 0.0f);
+                                    for (int64_t o = 0; o < out_plane; ++o)
+                                        if (index[o] >= 0) dxp[index[o]] += dyp[o];
+                                });
+}
+
+// inverse[o] = 1 / the divisor of output o: the window's size with count_include_pad, else the
+// number of input elements it covers (0 when it covers none).
+void average_inverses(const Window2d& w, const TapRanges& taps, bool include_pad, float* inverse) {
+    for (int64_t oh = 0; oh < w.out_h; ++oh)
+        for (int64_t ow = 0; ow < w.out_w; ++ow) {
+            const int64_t divisor = include_pad ? w.kernel_h * w.kernel_w
+                                                : taps.valid_rows[static_cast<size_t>(oh)] *
+                                                      taps.valid_columns[static_cast<size_t>(ow)];
+            inverse[oh * w.out_w + ow] = divisor > 0 ? 1.0f / static_cast<float>(divisor) : 0.0f;
+        }
+}
+
+// y (one output plane) = the sum of each window of x, times inverse.
+DSK_CPU_VECTOR_CLONES
+void plane_average(const float* x, const Window2d& w, const int64_t* column_begin,
+                   const int64_t* column_end, const float* inverse, float* y) {
+    const int64_t sw = w.stride_w;
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        float* out = y + oh * w.out_w;
+        std::fill(out, out + w.out_w, 0.0f);
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+            if (ih < 0 || ih >= w.in_h) continue;
+            const float* row = x + ih * w.in_w;
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                const int64_t shift = kw * w.dilation_w - w.pad_left;
+                for (int64_t ow = column_begin[kw]; ow < column_end[kw]; ++ow)
+                    out[ow] += row[ow * sw + shift];
+            }
+        }
+        const float* inv = inverse + oh * w.out_w;
+        for (int64_t ow = 0; ow < w.out_w; ++ow) out[ow] *= inv[ow];
+    }
+}
+
+// dx (one input plane, zeroed here) = each output's dy times inverse, added over its window.
+DSK_CPU_VECTOR_CLONES
+void plane_average_grad(const float* dy, const Window2d& w, const int64_t* column_begin,
+                        const int64_t* column_end, const float* inverse, float* dx) {
+    const int64_t sw = w.stride_w;
+    std::fill(dx, dx + w.in_h * w.in_w, 0.0f);
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        const float* g = dy + oh * w.out_w;
+        const float* inv = inverse + oh * w.out_w;
+        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+            if (ih < 0 || ih >= w.in_h) continue;
+            float* row = dx + ih * w.in_w;
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+                const int64_t shift = kw * w.dilation_w - w.pad_left;
+                for (int64_t ow = column_begin[kw]; ow < column_end[kw]; ++ow)
+                    row[ow * sw + shift] += g[ow] * inv[ow];
+            }
+        }
+    }
+}
+
+void average_pool(const KernelArgs& args) {
+    const std::vector<int64_t> x_shape = shape_of(args.input(0));
+    const PoolShape p = pool_shape(args, x_shape);
+    const Window2d& w = p.window;
+    const bool include_pad = args.attrs().get_int("count_include_pad", 0) != 0;
+    args.expect_output_shape(0, pooled_shape(x_shape, w));
+    const TapRanges taps(w);
+    std::vector<float> inverse(static_cast<size_t>(w.out_h * w.out_w));
+    average_inverses(w, taps, include_pad, inverse.data());
+    const float* x = args.in(0);
+    float* y = args.out(0);
+    const int64_t in_plane = w.in_h * w.in_w;
+    const int64_t out_plane = w.out_h * w.out_w;
+    for_each_plane(p.planes, out_plane * w.kernel_h * w.kernel_w, [&](int64_t plane) {
+        plane_average(x + plane * in_plane, w, taps.column_begin.data(), taps.column_end.data(),
+                      inverse.data(), y + plane * out_plane);
+    });
+}
+
+void average_pool_grad(const KernelArgs& args) {
+    const std::vector<int64_t> x_shape = args.attrs().require_ints("input_shape");
+    const PoolShape p = pool_shape(args, x_shape);
+    const Window2d& w = p.window;
+    const bool include_pad = args.attrs().get_int("count_include_pad", 0) != 0;
+    if (shape_of(args.input(0)) != pooled_shape(x_shape, w))
+        args.fail("dY " + shape_text(shape_of(args.input(0))) +
+                  " does not match the pooled shape " + shape_text(pooled_shape(x_shape, w)));
+    args.expect_output_shape(0, x_shape);
+    const TapRanges taps(w);
+    std::vector<float> inverse(static_cast<size_t>(w.out_h * w.out_w));
+    average_inverses(w, taps, include_pad, inverse.data());
+    const float* dy = args.in(0);
+    float* dx = args.out(0);
+    const int64_t in_plane = w.in_h * w.in_w;
+    const int64_t out_plane = w.out_h * w.out_w;
+    for_each_plane(p.planes, out_plane * w.kernel_h * w.kernel_w, [&](int64_t plane) {
+        plane_average_grad(dy + plane * out_plane, w, taps.column_begin.data(),
+                           taps.column_end.data(), inverse.data(), dx + plane * in_plane);
+    });
+}
+
+// [N, C, spatial...] -> [N, C, 1, ...]: the mean of each plane.
+std::vector<int64_t> global_pooled_shape(const KernelArgs& args,
+                                         const std::vector<int64_t>& x_shape) {
+    if (x_shape.size() < 2)
+        args.fail("X " + shape_text(x_shape) + " must have at least 2 dimensions (N, C, ...)");
+    std::vector<int64_t> shape = x_shape;
+    std::fill(shape.begin() + 2, shape.end(), 1);
+    return shape;
+}
+
+void global_average_pool(const KernelArgs& args) {
+    const std::vector<int64_t> x_shape = shape_of(args.input(0));
+    args.expect_output_shape(0, global_pooled_shape(args, x_shape));
+    const int64_t planes = x_shape[0] * x_shape[1];
+    const int64_t plane_size = planes == 0 ? 0 : numel(args.input(0)) / planes;
+    const float* x = args.in(0);
+    float* y = args.out(0);
+    for_each_plane(planes, plane_size, [&](int64_t plane) {
+        const float sum = sum_fixed_order(x + plane * plane_size, plane_size);
+        y[plane] = sum / static_cast<float>(plane_size);
+    });
+}
+
+void global_average_pool_grad(const KernelArgs& args) {
+    const std::vector<int64_t> x_shape = args.attrs().require_ints("input_shape");
+    const std::vector<int64_t> y_shape = global_pooled_shape(args, x_shape);
+    if (shape_of(args.input(0)) != y_shape)
+        args.fail("dY " + shape_text(shape_of(args.input(0))) + " must have shape " +
+                  shape_text(y_shape));
+    args.expect_output_shape(0, x_shape);
+    const int64_t planes = x_shape[0] * x_shape[1];
+    const int64_t plane_size = numel(args.output(0)) / std::max<int64_t>(planes, 1);
+    const float* dy = args.in(0);
+    float* dx = args.out(0);
+    for_each_plane(planes, plane_size, [&](int64_t plane) {
+        const float g = dy[plane] / static_cast<float>(plane_size);
+        std::fill(dx + plane * plane_size, dx + (plane + 1) * plane_size, g);
+    });
+}
+
+bool is_nchw(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    (void)node;
+    return tensors[0].ndim == 4;
+}
+
+bool x_is_nchw(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    (void)node;
+    return tensors[1].ndim == 4;
+}
+
+const KernelDef kPoolingKernels[] = {
+    kernel("MaxPool", {F32}, {F32, I64}, max_pool, is_nchw) | optional_outputs_from(1),
+    kernel("MaxPoolGrad", {F32, F32}, {F32}, max_pool_grad, x_is_nchw),
+    kernel("AveragePool", {F32}, {F32}, average_pool, is_nchw),
+    kernel("AveragePoolGrad", {F32}, {F32}, average_pool_grad),
+    kernel("GlobalAveragePool", {F32}, {F32}, global_average_pool),
+    kernel("GlobalAveragePoolGrad", {F32}, {F32}, global_average_pool_grad),
+};
+
+}  // namespace
+
+std::span<const KernelDef> pooling_kernels() {
+    return kPoolingKernels;
+}
+
+}  // namespace dsk::cpu

@@ -1,0 +1,214 @@
+// The blocked SGEMM (kernels/gemm.cpp) against a double-precision triple loop: every
+// micro-kernel this CPU runs, all four transpose combinations, odd sizes around the tile and
+// cache-block edges, padded leading dimensions, alpha/beta, and bitwise reproducibility across
+// thread counts.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "threaded_host.h"
+
+namespace {
+
+using dsk::cpu::GemmIsa;
+
+struct Case {
+    bool trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    int64_t pad = 0;  // extra elements per row of A, B and C
+};
+
+struct Problem {
+    Case c;
+    int64_t lda, ldb, ldc;
+    std::vector<float> a, b, c0;
+};
+
+Problem make_problem(const Case& c, uint32_t seed) {
+    Problem p{c, 0, 0, 0, {}, {}, {}};
+    p.lda = (c.trans_a ? c.m : c.k) + c.pad;
+    p.ldb = (c.trans_b ? c.k : c.n) + c.pad;
+    p.ldc = c.n + c.pad;
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    p.a.resize(static_cast<size_t>((c.trans_a ? c.k : c.m) * p.lda));
+    p.b.resize(static_cast<size_t>((c.trans_b ? c.n : c.k) * p.ldb));
+    p.c0.resize(static_cast<size_t>(c.m * p.ldc));
+    for (float& v : p.a) v = u(rng);
+    for (float& v : p.b) v = u(rng);
+    for (float& v : p.c0) v = u(rng);
+    return p;
+}
+
+std::vector<float> run_sgemm(const Problem& p) {
+    std::vector<float> c = p.c0;
+    dsk::cpu::sgemm(p.c.trans_a, p.c.trans_b, p.c.m, p.c.n, p.c.k, p.c.alpha, p.a.data(), p.lda,
+                    p.b.data(), p.ldb, p.c.beta, c.data(), p.ldc);
+    return c;
+}
+
+// Checks every element against the double reference, with a bound that scales with the size of
+// the terms summed; the padding between rows must be untouched.
+void check_against_reference(const Problem& p, const std::vector<float>& c) {
+    const Case& s = p.c;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < s.m; ++i) {
+        for (int64_t j = 0; j < s.n; ++j) {
+            double sum = 0.0, magnitude = 0.0;
+            for (int64_t l = 0; l < s.k; ++l) {
+                const double a = s.trans_a ? p.a[l * p.lda + i] : p.a[i * p.lda + l];
+                const double b = s.trans_b ? p.b[j * p.ldb + l] : p.b[l * p.ldb + j];
+                sum += a * b;
+                magnitude += std::fabs(a * b);
+            }
+            const double old = p.c0[i * p.ldc + j];
+            const double want = s.alpha * sum + (s.beta == 0.0f ? 0.0 : s.beta * old);
+            const double tol =
+                1e-5 * (std::fabs(s.alpha) * magnitude + std::fabs(s.beta * old)) + 1e-6;
+            if (std::fabs(c[i * p.ldc + j] - want) > tol && bad++ < 5) {
+                FAIL_CHECK("C[" << i << "][" << j << "] = " << c[i * p.ldc + j] << ", want "
+                                << want);
+            }
+        }
+        for (int64_t j = s.n; j < p.ldc; ++j) REQUIRE(c[i * p.ldc + j] == p.c0[i * p.ldc + j]);
+    }
+    CHECK(bad == 0);
+}
+
+std::vector<GemmIsa> isas_this_cpu_runs() {
+    std::vector<GemmIsa> isas;
+    for (GemmIsa isa : {GemmIsa::generic, GemmIsa::avx2, GemmIsa::avx512})
+        if (dsk::cpu::sgemm_select_isa(isa)) isas.push_back(isa);
+    dsk::cpu::sgemm_select_isa(GemmIsa::automatic);
+    return isas;
+}
+
+// Restores the automatic micro-kernel and a single thread when a test ends.
+struct IsaScope {
+    ~IsaScope() {
+        dsk::cpu::sgemm_select_isa(GemmIsa::automatic);
+        threaded_host::install(1);
+    }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "sgemm matches a double-precision reference for every micro-kernel, shape and transpose") {
+    IsaScope scope;
+    const int64_t sizes[] = {1, 2, 5, 13, 16, 17, 33, 70};
+    for (GemmIsa isa : isas_this_cpu_runs()) {
+        REQUIRE(dsk::cpu::sgemm_select_isa(isa));
+        for (uint32_t threads : {1u, 3u}) {
+            threaded_host::install(threads);
+            CAPTURE(dsk::cpu::sgemm_isa_name());
+            CAPTURE(threads);
+            uint32_t seed = 1;
+            for (int64_t m : sizes)
+                for (int64_t n : sizes)
+                    for (int64_t k : {1, 7, 64, 131})
+                        for (int t = 0; t < 4; ++t) {
+                            const Case c{(t & 1) != 0, (t & 2) != 0, m, n, k, 1.0f, 0.0f};
+                            CAPTURE(m);
+                            CAPTURE(n);
+                            CAPTURE(k);
+                            CAPTURE(t);
+                            const Problem p = make_problem(c, seed++);
+                            check_against_reference(p, run_sgemm(p));
+                        }
+        }
+    }
+}
+
+TEST_CASE("sgemm crosses the cache blocks: K, M and N larger than KC, MC and NC") {
+    IsaScope scope;
+    for (GemmIsa isa : isas_this_cpu_runs()) {
+        REQUIRE(dsk::cpu::sgemm_select_isa(isa));
+        threaded_host::install(2);
+        CAPTURE(dsk::cpu::sgemm_isa_name());
+        const Case cases[] = {
+            {false, false, 290, 1100, 530, 1.0f, 0.0f},
+            {true, true, 129, 400, 784, 0.5f, 1.0f},
+            {false, true, 128, 256, 784, 1.0f, 1.0f, 3},
+            {true, false, 300, 70, 1025, -2.0f, 0.25f, 1},
+        };
+        uint32_t seed = 100;
+        for (const Case& c : cases) {
+            CAPTURE(c.m);
+            CAPTURE(c.n);
+            CAPTURE(c.k);
+            const Problem p = make_problem(c, seed++);
+            check_against_reference(p, run_sgemm(p));
+        }
+    }
+}
+
+TEST_CASE(
+    "sgemm applies alpha and beta, leaves padding alone, and keeps C's old value out when beta is "
+    "0") {
+    IsaScope scope;
+    threaded_host::install(2);
+    uint32_t seed = 7;
+    for (float alpha : {1.0f, -0.5f, 3.0f})
+        for (float beta : {0.0f, 1.0f, 0.5f, -2.0f})
+            for (int t = 0; t < 4; ++t) {
+                const Case c{(t & 1) != 0, (t & 2) != 0, 37, 45, 29, alpha, beta, 5};
+                const Problem p = make_problem(c, seed++);
+                check_against_reference(p, run_sgemm(p));
+            }
+
+    // beta = 0: C is not read, so NaN in it does not survive (BLAS).
+    Problem p = make_problem({false, false, 20, 40, 10, 1.0f, 0.0f}, 99);
+    std::fill(p.c0.begin(), p.c0.end(), std::numeric_limits<float>::quiet_NaN());
+    const std::vector<float> c = run_sgemm(p);
+    for (float v : c) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("sgemm with K = 0 or alpha = 0 scales C by beta") {
+    IsaScope scope;
+    Problem p = make_problem({false, false, 9, 11, 0, 1.0f, 0.5f}, 3);
+    std::vector<float> c = run_sgemm(p);
+    for (size_t i = 0; i < c.size(); ++i) CHECK(c[i] == p.c0[i] * 0.5f);
+
+    p = make_problem({false, true, 9, 11, 4, 0.0f, 0.0f}, 4);
+    c = run_sgemm(p);
+    for (float v : c) CHECK(v == 0.0f);
+}
+
+TEST_CASE("sgemm results are bitwise identical whatever the thread count") {
+    IsaScope scope;
+    const Case cases[] = {{false, true, 128, 256, 784, 1.0f, 1.0f},
+                          {true, false, 784, 256, 128, 1.0f, 0.0f},
+                          {false, false, 333, 517, 300, 1.0f, 0.0f}};
+    uint32_t seed = 11;
+    for (const Case& c : cases) {
+        const Problem p = make_problem(c, seed++);
+        threaded_host::install(1);
+        const std::vector<float> one = run_sgemm(p);
+        for (uint32_t threads : {2u, 3u, 4u, 6u}) {
+            threaded_host::install(threads);
+            CHECK(run_sgemm(p) == one);
+            CHECK(run_sgemm(p) == one);  // and run to run
+        }
+        std::vector<float> serial = p.c0;
+        dsk::cpu::sgemm_serial(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, p.a.data(), p.lda,
+                               p.b.data(), p.ldb, c.beta, serial.data(), p.ldc);
+        CHECK(serial == one);
+    }
+}
+
+TEST_CASE("sgemm_select_isa refuses what the CPU cannot run and names the choice") {
+    IsaScope scope;
+    CHECK(dsk::cpu::sgemm_select_isa(GemmIsa::generic));
+    CHECK(std::string(dsk::cpu::sgemm_isa_name()) == "generic");
+    CHECK(dsk::cpu::sgemm_select_isa(GemmIsa::automatic));
+    const std::string name = dsk::cpu::sgemm_isa_name();
+    CHECK((name == "avx512" || name == "avx2" || name == "generic"));
+}

@@ -1,0 +1,1349 @@
+// The cpu kernels called through their compute thunks, as the kernel's executor calls them, with
+// a fake host table: results against double-precision references written out here (and
+// central differences of the forward ops for the gradients), the error messages, the kernel
+// table (registration and supports_op), and bitwise reproducibility across thread counts.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+#include "threaded_host.h"
+
+namespace {
+
+using dsk::Attr;
+using Shape = std::vector<int64_t>;
+
+//----------------------------------------------------------------------------------------------
+// Tensors and calls
+//----------------------------------------------------------------------------------------------
+
+struct Tensor {
+    uint32_t dtype = DSK_DTYPE_F32;
+    Shape shape;
+    std::vector<float> f;
+    std::vector<int64_t> i;
+    std::vector<uint8_t> u;
+
+    int64_t size() const {
+        return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
+    }
+    dsk_tensor_desc desc() {
+        void* data = dtype == DSK_DTYPE_F32   ? static_cast<void*>(f.data())
+                     : dtype == DSK_DTYPE_I64 ? static_cast<void*>(i.data())
+                     : dtype == DSK_DTYPE_U8  ? static_cast<void*>(u.data())
+                                              : static_cast<void*>(f.data());
+        return dsk::host_tensor(dtype, shape, data);
+    }
+};
+
+Tensor f32(const Shape& shape, std::vector<float> values = {}) {
+    Tensor t;
+    t.shape = shape;
+    t.f = values.empty() ? std::vector<float>(static_cast<size_t>(t.size()), 0.0f)
+                         : std::move(values);
+    REQUIRE(static_cast<int64_t>(t.f.size()) == t.size());
+    return t;
+}
+
+Tensor random(const Shape& shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    Tensor t = f32(shape);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(lo, hi);
+    for (float& v : t.f) v = u(rng);
+    return t;
+}
+
+Tensor i64(const Shape& shape, std::vector<int64_t> values) {
+    Tensor t;
+    t.dtype = DSK_DTYPE_I64;
+    t.shape = shape;
+    t.i = std::move(values);
+    REQUIRE(static_cast<int64_t>(t.i.size()) == t.size());
+    return t;
+}
+
+Tensor u8(const Shape& shape) {
+    Tensor t;
+    t.dtype = DSK_DTYPE_U8;
+    t.shape = shape;
+    t.u.assign(static_cast<size_t>(t.size()), 0);
+    return t;
+}
+
+// A node and its tensors, laid out as the executor hands them to a kernel.
+struct Call {
+    std::string op;
+    std::vector<Attr> attrs;
+    std::vector<dsk_attr> attr_views;
+    std::vector<uint32_t> ins, outs;
+    std::vector<dsk_tensor_desc> tensors;
+    dsk_node_view node{};
+
+    Call(const char* name, const std::vector<Attr>& attributes, const std::vector<Tensor*>& inputs,
+         const std::vector<Tensor*>& outputs)
+        : op(name), attrs(attributes) {
+        for (const Attr& a : attrs) attr_views.push_back(a.view());
+        for (Tensor* t : inputs) {
+            ins.push_back(static_cast<uint32_t>(tensors.size()));
+            tensors.push_back(t->desc());
+        }
+        for (Tensor* t : outputs) {
+            outs.push_back(static_cast<uint32_t>(tensors.size()));
+            tensors.push_back(t->desc());
+        }
+        node.struct_size = sizeof node;
+        node.op_version = 1;
+        node.op = op.c_str();
+        node.domain = "";
+        node.attrs = attr_views.data();
+        node.attr_count = attr_views.size();
+        node.inputs = ins.data();
+        node.input_count = ins.size();
+        node.outputs = outs.data();
+        node.output_count = outs.size();
+    }
+};
+
+fake_host::Outcome call(const char* op, const std::vector<Attr>& attrs,
+                        const std::vector<Tensor*>& inputs, const std::vector<Tensor*>& outputs) {
+    Call c(op, attrs, inputs, outputs);
+    const dsk::cpu::KernelDef* def = dsk::cpu::find_kernel(&c.node, c.tensors.data());
+    if (def == nullptr) {
+        // Run the first kernel of that op anyway, to see the message a wrong node gets.
+        for (const dsk::cpu::KernelDef* k : dsk::cpu::all_kernels())
+            if (op == std::string(k->op)) def = k;
+        REQUIRE_MESSAGE(def != nullptr, "no cpu kernel for " << op);
+    }
+    return fake_host::take(dsk::cpu::compute(*def, nullptr, &c.node, c.tensors.data()));
+}
+
+void run(const char* op, const std::vector<Attr>& attrs, const std::vector<Tensor*>& inputs,
+         const std::vector<Tensor*>& outputs) {
+    const fake_host::Outcome o = call(op, attrs, inputs, outputs);
+    REQUIRE_MESSAGE(o.code == DSK_OK, op << ": " << o.message);
+}
+
+void check_close(const std::vector<float>& got, const std::vector<double>& want, double rtol = 1e-5,
+                 double atol = 1e-6) {
+    REQUIRE(got.size() == want.size());
+    int bad = 0;
+    for (size_t k = 0; k < got.size(); ++k) {
+        const double tol = atol + rtol * std::fabs(want[k]);
+        const bool ok = std::fabs(got[k] - want[k]) <= tol ||
+                        (std::isnan(want[k]) && std::isnan(got[k])) ||
+                        (std::isinf(want[k]) && got[k] == want[k]);
+        if (!ok && bad++ < 5)
+            FAIL_CHECK("element " << k << ": got " << got[k] << ", want " << want[k]);
+    }
+    CHECK(bad == 0);
+}
+
+// d(sum(w * f(x)))/dx by central differences, f returning its output as floats.
+std::vector<double> numeric_gradient(const std::function<std::vector<float>(const Tensor&)>& f,
+                                     const Tensor& x, const std::vector<float>& w,
+                                     float h = 1e-2f) {
+    std::vector<double> grad(x.f.size());
+    for (size_t k = 0; k < x.f.size(); ++k) {
+        Tensor plus = x, minus = x;
+        plus.f[k] += h;
+        minus.f[k] -= h;
+        const std::vector<float> yp = f(plus), ym = f(minus);
+        double d = 0.0;
+        for (size_t j = 0; j < w.size(); ++j)
+            d += static_cast<double>(w[j]) * (double(yp[j]) - double(ym[j]));
+        grad[k] = d / (2.0 * h);
+    }
+    return grad;
+}
+
+// Row-major index helpers.
+int64_t offset4(const Shape& s, int64_t a, int64_t b, int64_t c, int64_t d) {
+    return ((a * s[1] + b) * s[2] + c) * s[3] + d;
+}
+
+struct Threads {  // restores one thread at the end of a test
+    explicit Threads(uint32_t n) { threaded_host::install(n); }
+    ~Threads() { threaded_host::install(1); }
+};
+
+}  // namespace
+
+//----------------------------------------------------------------------------------------------
+// The kernel table
+//----------------------------------------------------------------------------------------------
+
+namespace {
+// Every test case may run alone (ctest runs them one by one): the host table is there from the
+// start, one thread unless a test asks for more.
+const bool host_installed = (threaded_host::install(1), true);
+
+std::vector<dsk_op_kernel> registered;
+dsk_status record_kernel(dsk_registrar*, const dsk_op_kernel* k) {
+    registered.push_back(*k);
+    return nullptr;
+}
+}  // namespace
+
+TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md") {
+    static dsk_host_api recording = threaded_host::api();
+    recording.register_op_kernel = record_kernel;
+    dsk::detail::host_slot().store(&recording);
+    registered.clear();
+    dsk::detail::LoadState state;
+    dsk::Registrar registrar(nullptr, state);
+    dsk::cpu::register_kernels(registrar);
+    threaded_host::install(1);
+
+    std::set<std::string> ops;
+    for (const dsk_op_kernel& k : registered) {
+        CHECK(k.struct_size == sizeof(dsk_op_kernel));
+        CHECK(std::string(k.backend) == "cpu");
+        CHECK(std::string(k.domain) == "");
+        CHECK(static_cast<bool>(k.compute));
+        CHECK(k.input_dtype_count >= 1);
+        ops.insert(k.op);
+    }
+    const char* const documented[] = {"Gemm",
+                                      "MatMul",
+                                      "Conv",
+                                      "MaxPool",
+                                      "AveragePool",
+                                      "GlobalAveragePool",
+                                      "BatchNormalization",
+                                      "LayerNormalization",
+                                      "Relu",
+                                      "Sigmoid",
+                                      "Tanh",
+                                      "Gelu",
+                                      "Silu",
+                                      "HardSwish",
+                                      "HardSigmoid",
+                                      "Neg",
+                                      "Add",
+                                      "Sub",
+                                      "Mul",
+                                      "Div",
+                                      "Softmax",
+                                      "LogSoftmax",
+                                      "SoftmaxCrossEntropyLoss",
+                                      "Reshape",
+                                      "Flatten",
+                                      "Transpose",
+                                      "Concat",
+                                      "Slice",
+                                      "Dropout",
+                                      "Gather",
+                                      "ReduceSum",
+                                      "ReduceMean",
+                                      "ReduceMax",
+                                      "ActivationGrad",
+                                      "SumToShape",
+                                      "ConvGradInput",
+                                      "ConvGradWeight",
+                                      "MaxPoolGrad",
+                                      "AveragePoolGrad",
+                                      "GlobalAveragePoolGrad",
+                                      "BatchNormalizationGrad",
+                                      "LayerNormalizationGrad",
+                                      "SoftmaxGrad",
+                                      "LogSoftmaxGrad",
+                                      "SoftmaxCrossEntropyLossGrad",
+                                      "SliceGrad",
+                                      "DropoutGrad",
+                                      "GatherGrad",
+                                      "ReduceGrad"};
+    for (const char* op : documented) CHECK_MESSAGE(ops.count(op) == 1, op);
+    CHECK(ops.size() == std::size(documented));
+    CHECK(registered.size() == dsk::cpu::all_kernels().size());
+}
+
+TEST_CASE(
+    "supports_op answers from the kernel table: op, domain, counts, dtypes, attribute limits") {
+    Tensor x = random({2, 3}, 1), y = f32({2, 3});
+    auto supported = [](const char* op, const std::vector<Attr>& attrs,
+                        const std::vector<Tensor*>& in, const std::vector<Tensor*>& out,
+                        const char* domain = "") {
+        Call c(op, attrs, in, out);
+        c.node.domain = domain;
+        return dsk::cpu::has_kernel(&c.node, c.tensors.data());
+    };
+    CHECK(supported("Relu", {}, {&x}, {&y}));
+    CHECK_FALSE(supported("Relu", {}, {&x}, {&y}, "custom"));
+    CHECK_FALSE(supported("NoSuchOp", {}, {&x}, {&y}));
+    Tensor x64 = x;
+    x64.dtype = DSK_DTYPE_F64;
+    CHECK_FALSE(supported("Relu", {}, {&x64}, {&y}));
+
+    Tensor w = random({4, 3}, 2), c = f32({4}), g = f32({2, 4});
+    CHECK(supported("Gemm", {Attr("transB", 1)}, {&x, &w}, {&g}));
+    CHECK(supported("Gemm", {Attr("transB", 1)}, {&x, &w, &c}, {&g}));
+    CHECK_FALSE(supported("Gemm", {Attr("transB", 1)}, {&x, &w, &c, &c}, {&g}));
+    CHECK_FALSE(supported("Gemm", {}, {&x}, {&g}));
+
+    Tensor cat = f32({2, 12});
+    CHECK(supported("Concat", {Attr("axis", 1)}, {&x, &x, &x, &x}, {&cat}));
+
+    Tensor labels = i64({2}, {0, 1}), labels_f = f32({2}), loss = f32({});
+    CHECK(supported("SoftmaxCrossEntropyLoss", {}, {&x, &labels}, {&loss}));
+    CHECK(supported("SoftmaxCrossEntropyLoss", {}, {&x, &labels}, {&loss, &y}));
+    CHECK_FALSE(supported("SoftmaxCrossEntropyLoss", {}, {&x, &labels_f}, {&loss}));
+
+    Tensor mask = u8({2, 3}), mask_f = f32({2, 3});
+    CHECK(supported("Dropout", {}, {&x}, {&y, &mask}));
+    CHECK_FALSE(supported("Dropout", {}, {&x}, {&y, &mask_f}));
+
+    Tensor idx = i64({2}, {0, 1}), rows = f32({2, 3});
+    CHECK(supported("Gather", {}, {&x, &idx}, {&rows}));
+    CHECK(supported("Gather", {Attr("axis", 0)}, {&x, &idx}, {&rows}));
+    CHECK_FALSE(supported("Gather", {Attr("axis", 1)}, {&x, &idx}, {&rows}));
+    Tensor li = labels, lo = i64({2}, {0, 0});  // data-movement ops take any dtype
+    CHECK(supported("Reshape", {Attr("shape", Shape{2})}, {&li}, {&lo}));
+
+    Tensor x3 = random({1, 2, 3}, 3), w3 = random({1, 2, 1}, 4), y3 = f32({1, 1, 3});
+    CHECK_FALSE(supported("Conv", {}, {&x3, &w3}, {&y3}));  // 1-D convolution: not implemented
+}
+
+TEST_CASE("kernels fail with INVALID_ARGUMENT naming the op and the problem") {
+    Tensor x = random({2, 3}, 1), wrong = f32({3, 2});
+    fake_host::Outcome o = call("Relu", {}, {&x}, {&wrong});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+    CHECK(o.message.find("cpu kernel Relu") != std::string::npos);
+    CHECK(o.message.find("[3, 2]") != std::string::npos);
+
+    Tensor labels = i64({2}, {0, 3}), loss = f32({});
+    o = call("SoftmaxCrossEntropyLoss", {}, {&x, &labels}, {&loss});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+    CHECK(o.message.find("label 3 of row 1") != std::string::npos);
+
+    Tensor cat = f32({4, 3});
+    o = call("Concat", {}, {&x, &x}, {&cat});
+    CHECK(o.message.find("'axis' is required") != std::string::npos);
+
+    Tensor w = random({5, 4}, 2), y = f32({2, 5});
+    o = call("Gemm", {Attr("transB", 1)}, {&x, &w}, {&y});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+    CHECK(o.message.find("op(A)") != std::string::npos);
+
+    Tensor idx = i64({1}, {7}), rows = f32({1, 3});
+    o = call("Gather", {}, {&x, &idx}, {&rows});
+    CHECK(o.message.find("index 7") != std::string::npos);
+
+    Tensor missing = f32({2, 3});
+    std::vector<float>().swap(missing.f);  // data NULL
+    o = call("Relu", {}, {&missing}, {&wrong});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+}
+
+//----------------------------------------------------------------------------------------------
+// Gemm, MatMul
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("Gemm: transposes, alpha, beta and every broadcast shape of C") {
+    const int64_t m = 5, n = 7, k = 9;
+    for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        Tensor a = random(ta ? Shape{k, m} : Shape{m, k}, 10 + t);
+        Tensor b = random(tb ? Shape{n, k} : Shape{k, n}, 20 + t);
+        for (const Shape& cs :
+             {Shape{}, Shape{n}, Shape{1, n}, Shape{m, 1}, Shape{m, n}, Shape{1}}) {
+            Tensor c = random(cs, 30);
+            Tensor y = f32({m, n});
+            const float alpha = 0.5f, beta = -1.5f;
+            run("Gemm",
+                {Attr("transA", ta ? 1 : 0), Attr("transB", tb ? 1 : 0),
+                 Attr("alpha", double(alpha)), Attr("beta", double(beta))},
+                {&a, &b, &c}, {&y});
+            std::vector<double> want(static_cast<size_t>(m * n));
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < n; ++j) {
+                    double s = 0;
+                    for (int64_t l = 0; l < k; ++l)
+                        s += double(ta ? a.f[l * m + i] : a.f[i * k + l]) *
+                             (tb ? b.f[j * k + l] : b.f[l * n + j]);
+                    const int64_t ci = cs.size() == 2
+                                           ? (cs[0] == 1 ? 0 : i) * cs[1] + (cs[1] == 1 ? 0 : j)
+                                       : cs.size() == 1 && cs[0] == n ? j
+                                                                      : 0;
+                    want[static_cast<size_t>(i * n + j)] =
+                        alpha * s + beta * c.f[static_cast<size_t>(ci)];
+                }
+            CAPTURE(t);
+            CAPTURE(cs.size());
+            check_close(y.f, want);
+        }
+    }
+    // Without C, and MatMul.
+    Tensor a = random({3, 4}, 1), b = random({4, 2}, 2), y = f32({3, 2}), z = f32({3, 2});
+    run("Gemm", {}, {&a, &b}, {&y});
+    run("MatMul", {}, {&a, &b}, {&z});
+    std::vector<double> want(6);
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 2; ++j)
+            for (int l = 0; l < 4; ++l) want[i * 2 + j] += double(a.f[i * 4 + l]) * b.f[l * 2 + j];
+    check_close(y.f, want);
+    check_close(z.f, want);
+}
+
+//----------------------------------------------------------------------------------------------
+// Conv and its gradients
+//----------------------------------------------------------------------------------------------
+
+namespace {
+
+struct ConvCase {
+    int64_t n, c, h, w, m, kh, kw, group;
+    Shape strides, pads, dilations;
+    bool bias;
+};
+
+std::vector<Attr> conv_attrs(const ConvCase& cc) {
+    return {Attr("strides", cc.strides), Attr("pads", cc.pads), Attr("dilations", cc.dilations),
+            Attr("group", cc.group)};
+}
+
+int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t d) {
+    return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
+}
+
+// Calls f(n, m, oh, ow, ci, ih, iw, weight_index) for every product term of the convolution.
+template <class F>
+void for_each_conv_term(const ConvCase& cc, F&& f) {
+    const int64_t oh_n =
+        conv_out(cc.h, cc.kh, cc.strides[0], cc.pads[0], cc.pads[2], cc.dilations[0]);
+    const int64_t ow_n =
+        conv_out(cc.w, cc.kw, cc.strides[1], cc.pads[1], cc.pads[3], cc.dilations[1]);
+    const int64_t cg = cc.c / cc.group, mg = cc.m / cc.group;
+    for (int64_t n = 0; n < cc.n; ++n)
+        for (int64_t m = 0; m < cc.m; ++m)
+            for (int64_t oh = 0; oh < oh_n; ++oh)
+                for (int64_t ow = 0; ow < ow_n; ++ow)
+                    for (int64_t c = 0; c < cg; ++c)
+                        for (int64_t kh = 0; kh < cc.kh; ++kh)
+                            for (int64_t kw = 0; kw < cc.kw; ++kw) {
+                                const int64_t ih =
+                                    oh * cc.strides[0] - cc.pads[0] + kh * cc.dilations[0];
+                                const int64_t iw =
+                                    ow * cc.strides[1] - cc.pads[1] + kw * cc.dilations[1];
+                                if (ih < 0 || ih >= cc.h || iw < 0 || iw >= cc.w) continue;
+                                const int64_t ci = (m / mg) * cg + c;
+                                f(n, m, oh, ow, ci, ih, iw,
+                                  ((m * cg + c) * cc.kh + kh) * cc.kw + kw);
+                            }
+}
+
+Shape conv_y_shape(const ConvCase& cc) {
+    return {cc.n, cc.m,
+            conv_out(cc.h, cc.kh, cc.strides[0], cc.pads[0], cc.pads[2], cc.dilations[0]),
+            conv_out(cc.w, cc.kw, cc.strides[1], cc.pads[1], cc.pads[3], cc.dilations[1])};
+}
+
+void check_conv_case(const ConvCase& cc) {
+    const Shape xs{cc.n, cc.c, cc.h, cc.w}, ws{cc.m, cc.c / cc.group, cc.kh, cc.kw},
+        ys = conv_y_shape(cc);
+    Tensor x = random(xs, 1), w = random(ws, 2), b = random({cc.m}, 3), y = f32(ys);
+    std::vector<Tensor*> inputs{&x, &w};
+    if (cc.bias) inputs.push_back(&b);
+    run("Conv", conv_attrs(cc), inputs, {&y});
+    std::vector<double> want(y.f.size(), 0.0);
+    for (size_t i = 0; i < want.size(); ++i)
+        want[i] = cc.bias ? b.f[(i / (ys[2] * ys[3])) % cc.m] : 0.0;
+    for_each_conv_term(cc, [&](int64_t n, int64_t m, int64_t oh, int64_t ow, int64_t ci, int64_t ih,
+                               int64_t iw, int64_t wi) {
+        want[offset4(ys, n, m, oh, ow)] += double(x.f[offset4(xs, n, ci, ih, iw)]) * w.f[wi];
+    });
+    check_close(y.f, want, 1e-5, 1e-5);
+
+    // Gradients for the loss sum(dy * y).
+    Tensor dy = random(ys, 4), dx = f32(xs), dw = f32(ws);
+    std::vector<Attr> gi = conv_attrs(cc), gw = conv_attrs(cc);
+    gi.emplace_back("input_shape", xs);
+    gw.emplace_back("weight_shape", ws);
+    run("ConvGradInput", gi, {&dy, &w}, {&dx});
+    run("ConvGradWeight", gw, {&dy, &x}, {&dw});
+    std::vector<double> want_dx(dx.f.size(), 0.0), want_dw(dw.f.size(), 0.0);
+    for_each_conv_term(cc, [&](int64_t n, int64_t m, int64_t oh, int64_t ow, int64_t ci, int64_t ih,
+                               int64_t iw, int64_t wi) {
+        const double g = dy.f[offset4(ys, n, m, oh, ow)];
+        want_dx[offset4(xs, n, ci, ih, iw)] += g * w.f[wi];
+        want_dw[wi] += g * x.f[offset4(xs, n, ci, ih, iw)];
+    });
+    check_close(dx.f, want_dx, 1e-5, 1e-5);
+    check_close(dw.f, want_dw, 1e-4, 1e-4);
+}
+
+}  // namespace
+
+TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
+    const ConvCase cases[] = {
+        // general: strides, asymmetric pads, dilations
+        {2, 3, 7, 6, 4, 3, 2, 1, {2, 1}, {1, 0, 2, 1}, {1, 2}, true},
+        // the CNN's layers: 3x3 "same"
+        {3, 1, 8, 8, 5, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {2, 4, 6, 5, 6, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
+        // groups
+        {2, 4, 5, 5, 6, 3, 3, 2, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        // depthwise, with a channel multiplier, stride 2
+        {2, 3, 7, 7, 6, 3, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true},
+        {1, 4, 6, 6, 4, 5, 3, 4, {1, 1}, {2, 1, 2, 1}, {1, 1}, false},
+        {2, 3, 8, 7, 3, 3, 3, 3, {1, 2}, {2, 1, 1, 2}, {2, 1}, true},
+        // one image: fewer tasks than threads, so the SGEMM itself runs in parallel
+        {1, 3, 9, 9, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        // pointwise (1x1, the columns are the input)
+        {3, 5, 4, 3, 7, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true},
+        // 1x1 with stride (not pointwise), and more images than weight-gradient blocks
+        {11, 2, 5, 5, 3, 1, 1, 1, {2, 2}, {0, 0, 0, 0}, {1, 1}, false},
+        {10, 3, 5, 4, 2, 2, 2, 1, {1, 1}, {0, 1, 1, 0}, {1, 1}, true},
+    };
+    for (uint32_t threads : {1u, 3u}) {
+        Threads scope(threads);
+        for (const ConvCase& cc : cases) {
+            CAPTURE(cc.n);
+            CAPTURE(cc.c);
+            CAPTURE(cc.m);
+            CAPTURE(cc.group);
+            CAPTURE(threads);
+            check_conv_case(cc);
+        }
+    }
+}
+
+//----------------------------------------------------------------------------------------------
+// Pooling
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("MaxPool and MaxPoolGrad: padding never wins, the gradient goes to the first maximum") {
+    struct PoolCase {
+        int64_t kh, kw, sh, sw;
+        Shape pads;
+    };
+    // The generic path (3x2) and the unrolled 2x2 / 3x3 ones, inside and at padded edges.
+    const PoolCase cases[] = {{3, 2, 2, 2, {1, 1, 1, 0}}, {2, 2, 2, 2, {0, 0, 0, 0}},
+                              {2, 2, 1, 1, {1, 1, 1, 1}}, {3, 3, 2, 2, {1, 1, 1, 1}},
+                              {3, 3, 1, 2, {0, 1, 2, 0}}, {2, 2, 2, 2, {1, 0, 0, 1}}};
+    const Shape xs{2, 3, 7, 6};
+    for (const PoolCase& pc : cases) {
+        for (int variant = 0; variant < 3; ++variant) {
+            CAPTURE(pc.kh);
+            CAPTURE(pc.kw);
+            CAPTURE(pc.sh);
+            CAPTURE(variant);
+            Tensor x = random(xs, 5);
+            x.f[offset4(xs, 0, 0, 0, 0)] = x.f[offset4(xs, 0, 0, 0, 1)] = 5.0f;  // a tie
+            x.f[offset4(xs, 1, 2, 3, 3)] = x.f[offset4(xs, 1, 2, 4, 3)] = 5.0f;
+            if (variant == 1)
+                for (float& v : x.f) v = -std::fabs(v) - 1.0f;  // zero padding would win
+            if (variant == 2)
+                x.f[offset4(xs, 0, 1, 2, 2)] = x.f[offset4(xs, 1, 0, 5, 4)] = NAN;  // NaN wins
+            const std::vector<Attr> attrs{Attr("kernel_shape", Shape{pc.kh, pc.kw}),
+                                          Attr("strides", Shape{pc.sh, pc.sw}),
+                                          Attr("pads", pc.pads)};
+            const int64_t oh_n = (7 + pc.pads[0] + pc.pads[2] - pc.kh) / pc.sh + 1;
+            const int64_t ow_n = (6 + pc.pads[1] + pc.pads[3] - pc.kw) / pc.sw + 1;
+            const Shape ys{2, 3, oh_n, ow_n};
+            Tensor y = f32(ys), dy = random(ys, 6), dx = random(xs, 7);
+            run("MaxPool", attrs, {&x}, {&y});
+            run("MaxPoolGrad", attrs, {&dy, &x}, {&dx});
+            std::vector<double> want(y.f.size()), want_dx(dx.f.size(), 0.0);
+            for (int64_t n = 0; n < 2; ++n)
+                for (int64_t c = 0; c < 3; ++c)
+                    for (int64_t oh = 0; oh < oh_n; ++oh)
+                        for (int64_t ow = 0; ow < ow_n; ++ow) {
+                            double best = -INFINITY;
+                            int64_t at = -1;
+                            for (int64_t kh = 0; kh < pc.kh; ++kh)
+                                for (int64_t kw = 0; kw < pc.kw; ++kw) {
+                                    const int64_t ih = oh * pc.sh - pc.pads[0] + kh,
+                                                  iw = ow * pc.sw - pc.pads[1] + kw;
+                                    if (ih < 0 || ih >= 7 || iw < 0 || iw >= 6) continue;
+                                    const int64_t i = offset4(xs, n, c, ih, iw);
+                                    const bool nan = std::isnan(x.f[i]);
+                                    if (at < 0 || (!std::isnan(best) && (nan || x.f[i] > best)))
+                                        best = x.f[i], at = i;
+                                }
+                            want[offset4(ys, n, c, oh, ow)] = best;
+                            want_dx[at] += dy.f[offset4(ys, n, c, oh, ow)];
+                        }
+            check_close(y.f, want, 0, 0);
+            check_close(dx.f, want_dx, 1e-6, 1e-6);
+        }
+    }
+}
+
+TEST_CASE(
+    "AveragePool (with and without count_include_pad), GlobalAveragePool and their gradients") {
+    const Shape xs{2, 2, 5, 4};
+    Tensor x = random(xs, 7);
+    for (int include_pad = 0; include_pad < 2; ++include_pad) {
+        const std::vector<Attr> attrs{Attr("kernel_shape", Shape{2, 3}),
+                                      Attr("strides", Shape{2, 1}), Attr("pads", Shape{1, 1, 0, 1}),
+                                      Attr("count_include_pad", include_pad)};
+        const int64_t oh_n = (5 + 1 - 2) / 2 + 1, ow_n = (4 + 2 - 3) / 1 + 1;
+        const Shape ys{2, 2, oh_n, ow_n};
+        Tensor y = f32(ys);
+        run("AveragePool", attrs, {&x}, {&y});
+        std::vector<double> want(y.f.size());
+        for (int64_t p = 0; p < 4; ++p)
+            for (int64_t oh = 0; oh < oh_n; ++oh)
+                for (int64_t ow = 0; ow < ow_n; ++ow) {
+                    double s = 0;
+                    int count = 0;
+                    for (int64_t kh = 0; kh < 2; ++kh)
+                        for (int64_t kw = 0; kw < 3; ++kw) {
+                            const int64_t ih = oh * 2 - 1 + kh, iw = ow - 1 + kw;
+                            if (ih < 0 || ih >= 5 || iw < 0 || iw >= 4) continue;
+                            s += x.f[p * 20 + ih * 4 + iw];
+                            ++count;
+                        }
+                    want[(p * oh_n + oh) * ow_n + ow] = s / (include_pad ? 6 : count);
+                }
+        check_close(y.f, want);
+
+        // The gradient against central differences of the forward op.
+        Tensor dy = random(ys, 8), dx = f32(xs);
+        std::vector<Attr> grad_attrs = attrs;
+        grad_attrs.emplace_back("input_shape", xs);
+        run("AveragePoolGrad", grad_attrs, {&dy}, {&dx});
+        const auto forward = [&](const Tensor& in) {
+            Tensor xi = in, yi = f32(ys);
+            run("AveragePool", attrs, {&xi}, {&yi});
+            return yi.f;
+        };
+        check_close(dx.f, numeric_gradient(forward, x, dy.f), 1e-3, 1e-4);
+    }
+
+    Tensor y = f32({2, 2, 1, 1}), dy = random({2, 2, 1, 1}, 9), dx = f32(xs);
+    run("GlobalAveragePool", {}, {&x}, {&y});
+    run("GlobalAveragePoolGrad", {Attr("input_shape", xs)}, {&dy}, {&dx});
+    std::vector<double> want(4, 0.0), want_dx(dx.f.size());
+    for (size_t i = 0; i < x.f.size(); ++i) {
+        want[i / 20] += x.f[i] / 20.0;
+        want_dx[i] = dy.f[i / 20] / 20.0;
+    }
+    check_close(y.f, want);
+    check_close(dx.f, want_dx);
+}
+
+//----------------------------------------------------------------------------------------------
+// Normalization
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE(
+    "BatchNormalization: batch statistics, running averages updated in place, and the gradient") {
+    for (const Shape& xs : {Shape{4, 3, 2, 3}, Shape{6, 5}}) {
+        const int64_t c_n = xs[1], count = xs[0] * (xs.size() == 4 ? xs[2] * xs[3] : 1);
+        const int64_t spatial = count / xs[0];
+        Tensor x = random(xs, 11, -2, 3), scale = random({c_n}, 12, 0.5, 1.5),
+               bias = random({c_n}, 13);
+        Tensor mean = random({c_n}, 14), var = random({c_n}, 15, 0.5, 2);
+        const Tensor mean0 = mean, var0 = var;
+        Tensor y = f32(xs), saved_mean = f32({c_n}), saved_invstd = f32({c_n});
+        const std::vector<Attr> attrs{Attr("epsilon", 1e-3), Attr("momentum", 0.8),
+                                      Attr("training_mode", 1)};
+        run("BatchNormalization", attrs, {&x, &scale, &bias, &mean, &var},
+            {&y, &saved_mean, &saved_invstd});
+
+        std::vector<double> want(y.f.size()), want_mean(c_n), want_var(c_n), want_inv(c_n);
+        auto at = [&](int64_t n, int64_t c, int64_t s) { return (n * c_n + c) * spatial + s; };
+        for (int64_t c = 0; c < c_n; ++c) {
+            double s = 0, ss = 0;
+            for (int64_t n = 0; n < xs[0]; ++n)
+                for (int64_t i = 0; i < spatial; ++i) s += x.f[at(n, c, i)];
+            const double mu = s / count;
+            for (int64_t n = 0; n < xs[0]; ++n)
+                for (int64_t i = 0; i < spatial; ++i)
+                    ss += (x.f[at(n, c, i)] - mu) * (x.f[at(n, c, i)] - mu);
+            const double v = ss / count, inv = 1 / std::sqrt(v + 1e-3);
+            for (int64_t n = 0; n < xs[0]; ++n)
+                for (int64_t i = 0; i < spatial; ++i)
+                    want[at(n, c, i)] = (x.f[at(n, c, i)] - mu) * inv * scale.f[c] + bias.f[c];
+            want_mean[c] = 0.8 * mean0.f[c] + 0.2 * mu;
+            want_var[c] = 0.8 * var0.f[c] + 0.2 * v * count / (count - 1);
+            want_inv[c] = inv;
+            CHECK(saved_mean.f[c] == doctest::Approx(mu).epsilon(1e-5));
+        }
+        check_close(y.f, want, 1e-4, 1e-5);
+        check_close(mean.f, want_mean, 1e-5, 1e-6);
+        check_close(var.f, want_var, 1e-5, 1e-6);
+        check_close(saved_invstd.f, want_inv, 1e-5, 1e-6);
+
+        // Gradients of sum(dy * y) in training mode, against central differences.
+        Tensor dy = random(xs, 16), dx = f32(xs), dscale = f32({c_n}), dbias = f32({c_n});
+        run("BatchNormalizationGrad", {Attr("epsilon", 1e-3), Attr("training_mode", 1)},
+            {&dy, &x, &scale, &saved_mean, &saved_invstd}, {&dx, &dscale, &dbias});
+        auto forward_x = [&](const Tensor& in) {
+            Tensor xi = in, m = mean0, v = var0, yi = f32(xs);
+            run("BatchNormalization", attrs, {&xi, &scale, &bias, &m, &v}, {&yi});
+            return yi.f;
+        };
+        auto forward_scale = [&](const Tensor& s) {
+            Tensor si = s, m = mean0, v = var0, yi = f32(xs);
+            run("BatchNormalization", attrs, {&x, &si, &bias, &m, &v}, {&yi});
+            return yi.f;
+        };
+        check_close(dx.f, numeric_gradient(forward_x, x, dy.f), 2e-2, 2e-3);
+        check_close(dscale.f, numeric_gradient(forward_scale, scale, dy.f), 1e-2, 1e-3);
+        std::vector<double> want_db(c_n, 0.0);
+        for (size_t i = 0; i < dy.f.size(); ++i) want_db[(i / spatial) % c_n] += dy.f[i];
+        check_close(dbias.f, want_db, 1e-5, 1e-5);
+
+        // Eval mode: the running statistics, untouched; dX = dY * scale * invstd.
+        Tensor m = mean0, v = var0, ye = f32(xs), sm = f32({c_n}), si = f32({c_n});
+        run("BatchNormalization", {Attr("epsilon", 1e-3)}, {&x, &scale, &bias, &m, &v},
+            {&ye, &sm, &si});
+        CHECK(m.f == mean0.f);
+        CHECK(v.f == var0.f);
+        std::vector<double> want_eval(ye.f.size()), want_dx_eval(ye.f.size());
+        for (size_t i = 0; i < ye.f.size(); ++i) {
+            const int64_t c = static_cast<int64_t>(i / spatial) % c_n;
+            const double inv = 1 / std::sqrt(double(var0.f[c]) + 1e-3);
+            want_eval[i] = (x.f[i] - mean0.f[c]) * inv * scale.f[c] + bias.f[c];
+            want_dx_eval[i] = dy.f[i] * scale.f[c] * inv;
+        }
+        check_close(ye.f, want_eval, 1e-5, 1e-5);
+        run("BatchNormalizationGrad", {Attr("epsilon", 1e-3)}, {&dy, &x, &scale, &sm, &si},
+            {&dx, &dscale, &dbias});
+        check_close(dx.f, want_dx_eval, 1e-5, 1e-6);
+    }
+}
+
+TEST_CASE("LayerNormalization and its gradient (axis -1 and axis 1, with and without B)") {
+    for (int64_t axis : {int64_t{-1}, int64_t{1}}) {
+        const Shape xs{3, 4, 5};
+        const Shape ps = axis == -1 ? Shape{5} : Shape{4, 5};
+        const int64_t width = axis == -1 ? 5 : 20, rows = 60 / width;
+        const Shape ss = axis == -1 ? Shape{3, 4, 1} : Shape{3, 1, 1};
+        Tensor x = random(xs, 21, -2, 2), scale = random(ps, 22, 0.5, 1.5), bias = random(ps, 23);
+        Tensor y = f32(xs), mean = f32(ss), inv = f32(ss);
+        const std::vector<Attr> attrs{Attr("axis", axis), Attr("epsilon", 1e-4)};
+        run("LayerNormalization", attrs, {&x, &scale, &bias}, {&y, &mean, &inv});
+        std::vector<double> want(y.f.size());
+        for (int64_t r = 0; r < rows; ++r) {
+            double s = 0, ss2 = 0;
+            for (int64_t i = 0; i < width; ++i) s += x.f[r * width + i];
+            const double mu = s / width;
+            for (int64_t i = 0; i < width; ++i) ss2 += std::pow(x.f[r * width + i] - mu, 2);
+            const double iv = 1 / std::sqrt(ss2 / width + 1e-4);
+            for (int64_t i = 0; i < width; ++i)
+                want[r * width + i] = (x.f[r * width + i] - mu) * iv * scale.f[i] + bias.f[i];
+            CHECK(mean.f[r] == doctest::Approx(mu).epsilon(1e-5));
+            CHECK(inv.f[r] == doctest::Approx(iv).epsilon(1e-5));
+        }
+        check_close(y.f, want, 1e-4, 1e-5);
+
+        Tensor dy = random(xs, 24), dx = f32(xs), dscale = f32(ps), dbias = f32(ps);
+        run("LayerNormalizationGrad", {Attr("axis", axis)}, {&dy, &x, &scale, &mean, &inv},
+            {&dx, &dscale, &dbias});
+        auto forward_x = [&](const Tensor& in) {
+            Tensor xi = in, yi = f32(xs);
+            run("LayerNormalization", attrs, {&xi, &scale, &bias}, {&yi});
+            return yi.f;
+        };
+        auto forward_scale = [&](const Tensor& s) {
+            Tensor si = s, yi = f32(xs);
+            run("LayerNormalization", attrs, {&x, &si, &bias}, {&yi});
+            return yi.f;
+        };
+        check_close(dx.f, numeric_gradient(forward_x, x, dy.f), 2e-2, 2e-3);
+        check_close(dscale.f, numeric_gradient(forward_scale, scale, dy.f), 1e-2, 1e-3);
+        std::vector<double> want_db(static_cast<size_t>(width), 0.0);
+        for (size_t i = 0; i < dy.f.size(); ++i) want_db[i % width] += dy.f[i];
+        check_close(dbias.f, want_db, 1e-5, 1e-5);
+
+        Tensor y2 = f32(xs);
+        run("LayerNormalization", attrs, {&x, &scale}, {&y2});  // no B
+        for (size_t i = 0; i < y2.f.size(); ++i)
+            CHECK(y2.f[i] == doctest::Approx(y.f[i] - bias.f[i % width]).epsilon(1e-5));
+    }
+}
+
+//----------------------------------------------------------------------------------------------
+// Activations
+//----------------------------------------------------------------------------------------------
+
+namespace {
+
+double phi(double x) {
+    return 0.5 * (1 + std::erf(x / std::sqrt(2.0)));
+}
+double sigmoid(double x) {
+    return 1 / (1 + std::exp(-x));
+}
+
+struct ActivationCase {
+    const char* op;
+    std::vector<Attr> attrs;
+    std::function<double(double)> f, df;
+};
+
+std::vector<ActivationCase> activation_cases() {
+    const double k = std::sqrt(2 / M_PI);
+    auto gelu_tanh = [k](double x) {
+        return 0.5 * x * (1 + std::tanh(k * (x + 0.044715 * x * x * x)));
+    };
+    auto gelu_tanh_d = [k](double x) {
+        const double t = std::tanh(k * (x + 0.044715 * x * x * x));
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+    };
+    return {
+        {"Relu",
+         {},
+         [](double x) { return x > 0 ? x : 0; },
+         [](double x) { return x > 0 ? 1.0 : 0.0; }},
+        {"Sigmoid", {}, sigmoid, [](double x) { return sigmoid(x) * (1 - sigmoid(x)); }},
+        {"Tanh",
+         {},
+         [](double x) { return std::tanh(x); },
+         [](double x) { return 1 - std::pow(std::tanh(x), 2); }},
+        {"Gelu",
+         {},
+         [](double x) { return x * phi(x); },
+         [](double x) { return phi(x) + x * std::exp(-x * x / 2) / std::sqrt(2 * M_PI); }},
+        {"Gelu", {Attr("approximate", "tanh")}, gelu_tanh, gelu_tanh_d},
+        {"Silu",
+         {},
+         [](double x) { return x * sigmoid(x); },
+         [](double x) { return sigmoid(x) * (1 + x * (1 - sigmoid(x))); }},
+        {"HardSwish",
+         {},
+         [](double x) { return x * std::clamp(x / 6 + 0.5, 0.0, 1.0); },
+         [](double x) { return x < -3   ? 0.0
+                               : x <= 3 ? x / 3 + 0.5
+                                        : 1.0; }},
+        {"HardSigmoid",
+         {Attr("alpha", 0.3), Attr("beta", 0.4)},
+         [](double x) { return std::clamp(0.3 * x + 0.4, 0.0, 1.0); },
+         [](double x) { return 0.3 * x + 0.4 > 0 && 0.3 * x + 0.4 < 1 ? 0.3 : 0.0; }},
+        {"HardSigmoid",
+         {},
+         [](double x) { return std::clamp(0.2 * x + 0.5, 0.0, 1.0); },
+         [](double x) { return 0.2 * x + 0.5 > 0 && 0.2 * x + 0.5 < 1 ? 0.2 : 0.0; }},
+        {"Neg", {}, [](double x) { return -x; }, nullptr},
+    };
+}
+
+}  // namespace
+
+TEST_CASE("activations and ActivationGrad match the formulas of docs/ops.md") {
+    // Values across the interesting ranges, the tails, and a long array for the threaded split.
+    std::vector<float> values;
+    for (int i = -4000; i <= 4000; ++i) values.push_back(static_cast<float>(i) * 0.005f);
+    for (float v :
+         {-100.0f, -90.0f, -30.0f, -9.5f, 9.5f, 30.0f, 90.0f, 100.0f, 0.0f, -0.0f, 1e-6f, -1e-6f})
+        values.push_back(v);
+    const Shape shape{static_cast<int64_t>(values.size())};
+    Threads scope(3);
+    for (const ActivationCase& a : activation_cases()) {
+        const std::string name = a.op + (a.attrs.empty() ? std::string() : " with attributes");
+        CAPTURE(name);
+        Tensor x = f32(shape, values), y = f32(shape);
+        run(a.op, a.attrs, {&x}, {&y});
+        std::vector<double> want(values.size());
+        for (size_t i = 0; i < values.size(); ++i) want[i] = a.f(values[i]);
+        check_close(y.f, want, 2e-6, 1e-7);
+        if (!a.df) continue;
+
+        Tensor dy = random(shape, 31, -2, 2), dx = f32(shape);
+        std::vector<Attr> attrs = a.attrs;
+        attrs.emplace_back("activation", a.op);
+        run("ActivationGrad", attrs, {&dy, &x}, {&dx});
+        std::vector<double> want_dx(values.size());
+        for (size_t i = 0; i < values.size(); ++i) want_dx[i] = dy.f[i] * a.df(values[i]);
+        check_close(dx.f, want_dx, 2e-5, 1e-6);
+    }
+    Tensor x = f32({2}, {1, 2}), dy = f32({2}, {1, 1}), dx = f32({2});
+    const fake_host::Outcome o =
+        call("ActivationGrad", {Attr("activation", "Softplus")}, {&dy, &x}, {&dx});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+    CHECK(o.message.find("Softplus") != std::string::npos);
+}
+
+//----------------------------------------------------------------------------------------------
+// Elementwise with broadcasting
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("Add, Sub, Mul, Div broadcast like numpy") {
+    const std::pair<Shape, Shape> cases[] = {
+        {{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {4}},   {{2, 3, 4}, {3, 1}},
+        {{1, 3, 1}, {2, 1, 4}}, {{}, {2, 3}},       {{5}, {}},
+        {{2, 1, 4}, {1, 3, 1}}, {{3, 1}, {1, 5}},   {{64, 1000}, {1000}},
+        {{64, 1000}, {64, 1}},  {{70000}, {70000}}, {{1}, {1}},
+    };
+    const char* ops[] = {"Add", "Sub", "Mul", "Div"};
+    Threads scope(3);
+    uint32_t seed = 40;
+    for (const auto& [as, bs] : cases) {
+        Tensor a = random(as, seed++, 0.5f, 2.0f), b = random(bs, seed++, 0.5f, 2.0f);
+        // The broadcast shape and each operand's index for each output element.
+        const size_t rank = std::max(as.size(), bs.size());
+        Shape os(rank);
+        for (size_t k = 0; k < rank; ++k) {
+            const int64_t da = k + as.size() >= rank ? as[k + as.size() - rank] : 1;
+            const int64_t db = k + bs.size() >= rank ? bs[k + bs.size() - rank] : 1;
+            os[k] = std::max(da, db);
+        }
+        Tensor out = f32(os);
+        for (int op = 0; op < 4; ++op) {
+            CAPTURE(ops[op]);
+            CAPTURE(out.size());
+            run(ops[op], {}, {&a, &b}, {&out});
+            std::vector<double> want(out.f.size());
+            for (int64_t o = 0; o < out.size(); ++o) {
+                int64_t ia = 0, ib = 0, sa = 1, sb = 1, rest = o;
+                for (size_t k = rank; k-- > 0;) {
+                    const int64_t index = rest % os[k];
+                    rest /= os[k];
+                    if (k + as.size() >= rank) {
+                        const int64_t d = as[k + as.size() - rank];
+                        ia += (d == 1 ? 0 : index) * sa;
+                        sa *= d;
+                    }
+                    if (k + bs.size() >= rank) {
+                        const int64_t d = bs[k + bs.size() - rank];
+                        ib += (d == 1 ? 0 : index) * sb;
+                        sb *= d;
+                    }
+                }
+                const double x = a.f[ia], y = b.f[ib];
+                want[o] = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
+            }
+            check_close(out.f, want, 1e-6, 0);
+        }
+    }
+    // In place: the output may be an input.
+    Tensor a = random({100}, 1), b = random({100}, 2);
+    const Tensor a0 = a;
+    Call c("Add", {}, {&a, &b}, {&a});
+    REQUIRE(fake_host::take(dsk::cpu::compute(*dsk::cpu::find_kernel(&c.node, c.tensors.data()),
+                                              nullptr, &c.node, c.tensors.data()))
+                .code == DSK_OK);
+    for (int i = 0; i < 100; ++i) CHECK(a.f[i] == a0.f[i] + b.f[i]);
+
+    Tensor bad = f32({3}), out = f32({2, 3});
+    Tensor two = f32({2, 2});
+    const fake_host::Outcome o = call("Add", {}, {&two, &bad}, {&out});
+    CHECK(o.message.find("cannot broadcast") != std::string::npos);
+}
+
+//----------------------------------------------------------------------------------------------
+// Softmax family
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("Softmax, LogSoftmax and their gradients along any axis") {
+    const Shape xs{3, 5, 4};
+    Tensor x = random(xs, 50, -5, 5);
+    for (int64_t axis : {int64_t{-1}, int64_t{1}, int64_t{0}}) {
+        const int64_t a = axis < 0 ? axis + 3 : axis;
+        int64_t inner = 1;
+        for (int64_t k = a + 1; k < 3; ++k) inner *= xs[k];
+        const int64_t len = xs[a];
+        for (bool log : {false, true}) {
+            CAPTURE(axis);
+            CAPTURE(log);
+            Tensor y = f32(xs);
+            run(log ? "LogSoftmax" : "Softmax", {Attr("axis", axis)}, {&x}, {&y});
+            std::vector<double> want(y.f.size());
+            for (int64_t base = 0; base < x.size(); ++base) {
+                if ((base / inner) % len != 0) continue;  // the first element of each line
+                double m = -INFINITY, s = 0;
+                for (int64_t j = 0; j < len; ++j) m = std::max(m, double(x.f[base + j * inner]));
+                for (int64_t j = 0; j < len; ++j) s += std::exp(x.f[base + j * inner] - m);
+                for (int64_t j = 0; j < len; ++j) {
+                    const double v = x.f[base + j * inner] - m;
+                    want[base + j * inner] = log ? v - std::log(s) : std::exp(v) / s;
+                }
+            }
+            check_close(y.f, want, 1e-5, 1e-6);
+
+            Tensor dy = random(xs, 51), dx = f32(xs);
+            run(log ? "LogSoftmaxGrad" : "SoftmaxGrad", {Attr("axis", axis)}, {&dy, &y}, {&dx});
+            auto forward = [&](const Tensor& in) {
+                Tensor xi = in, yi = f32(xs);
+                run(log ? "LogSoftmax" : "Softmax", {Attr("axis", axis)}, {&xi}, {&yi});
+                return yi.f;
+            };
+            check_close(dx.f, numeric_gradient(forward, x, dy.f, 1e-2f), 1e-2, 1e-3);
+        }
+    }
+    // Long rows, threaded, and extreme values.
+    Threads scope(3);
+    Tensor big = random({7, 3000}, 52, -80, 80), out = f32({7, 3000});
+    big.f[5] = 1e30f;
+    run("Softmax", {}, {&big}, {&out});
+    for (int r = 0; r < 7; ++r) {
+        double s = 0;
+        for (int j = 0; j < 3000; ++j) s += out.f[r * 3000 + j];
+        CHECK(s == doctest::Approx(1.0).epsilon(1e-5));
+    }
+    CHECK(out.f[5] == 1.0f);
+}
+
+TEST_CASE("SoftmaxCrossEntropyLoss (mean and sum) and its gradient") {
+    const int64_t n = 6, c = 4;
+    Tensor scores = random({n, c}, 60, -3, 3), labels = i64({n}, {0, 3, 1, 1, 2, 0});
+    for (const char* reduction : {"mean", "sum"}) {
+        CAPTURE(reduction);
+        const bool mean = std::string(reduction) == "mean";
+        Tensor loss = f32({}), log_prob = f32({n, c});
+        run("SoftmaxCrossEntropyLoss", {Attr("reduction", reduction)}, {&scores, &labels},
+            {&loss, &log_prob});
+        double want = 0;
+        std::vector<double> want_lp(n * c);
+        for (int64_t r = 0; r < n; ++r) {
+            double m = -INFINITY, s = 0;
+            for (int64_t j = 0; j < c; ++j) m = std::max(m, double(scores.f[r * c + j]));
+            for (int64_t j = 0; j < c; ++j) s += std::exp(scores.f[r * c + j] - m);
+            for (int64_t j = 0; j < c; ++j)
+                want_lp[r * c + j] = scores.f[r * c + j] - m - std::log(s);
+            want -= want_lp[r * c + labels.i[r]];
+        }
+        if (mean) want /= n;
+        CHECK(loss.f[0] == doctest::Approx(want).epsilon(1e-5));
+        check_close(log_prob.f, want_lp, 1e-5, 1e-6);
+
+        Tensor loss_only = f32({});
+        run("SoftmaxCrossEntropyLoss", {Attr("reduction", reduction)}, {&scores, &labels},
+            {&loss_only});
+        CHECK(loss_only.f[0] == loss.f[0]);
+
+        Tensor dloss = f32({}, {0.7f}), dscores = f32({n, c});
+        run("SoftmaxCrossEntropyLossGrad", {Attr("reduction", reduction)},
+            {&dloss, &log_prob, &labels}, {&dscores});
+        auto forward = [&](const Tensor& in) {
+            Tensor si = in, l = f32({});
+            run("SoftmaxCrossEntropyLoss", {Attr("reduction", reduction)}, {&si, &labels}, {&l});
+            return l.f;
+        };
+        check_close(dscores.f, numeric_gradient(forward, scores, {0.7f}), 1e-2, 1e-4);
+    }
+}
+
+//----------------------------------------------------------------------------------------------
+// Shape ops
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("Reshape, Flatten, Transpose, Concat, Slice and SliceGrad move the right elements") {
+    Tensor x = random({2, 3, 4, 5}, 70);
+    Tensor r = f32({6, 20}), fl = f32({2, 60});
+    run("Reshape", {Attr("shape", Shape{6, 20})}, {&x}, {&r});
+    run("Flatten", {Attr("axis", 1)}, {&x}, {&fl});
+    CHECK(r.f == x.f);
+    CHECK(fl.f == x.f);
+
+    const Shape xs{2, 3, 4, 5};
+    for (const Shape& perm :
+         {Shape{3, 2, 1, 0}, Shape{0, 2, 1, 3}, Shape{1, 0, 3, 2}, Shape{0, 1, 3, 2}, Shape{}}) {
+        const Shape p = perm.empty() ? Shape{3, 2, 1, 0} : perm;
+        const Shape ys{xs[p[0]], xs[p[1]], xs[p[2]], xs[p[3]]};
+        Tensor y = f32(ys);
+        run("Transpose", perm.empty() ? std::vector<Attr>{} : std::vector<Attr>{Attr("perm", perm)},
+            {&x}, {&y});
+        std::vector<double> want(y.f.size());
+        for (int64_t a = 0; a < 2; ++a)
+            for (int64_t b = 0; b < 3; ++b)
+                for (int64_t c = 0; c < 4; ++c)
+                    for (int64_t d = 0; d < 5; ++d) {
+                        const int64_t idx[4] = {a, b, c, d};
+                        want[offset4(ys, idx[p[0]], idx[p[1]], idx[p[2]], idx[p[3]])] =
+                            x.f[offset4(xs, a, b, c, d)];
+                    }
+        check_close(y.f, want, 0, 0);
+    }
+
+    // Concat of i64 tensors along each axis.
+    Tensor a = i64({2, 2}, {1, 2, 3, 4}), b = i64({2, 1}, {5, 6}),
+           c = i64({2, 3}, {7, 8, 9, 10, 11, 12});
+    Tensor out = i64({2, 6}, std::vector<int64_t>(12, 0));
+    run("Concat", {Attr("axis", -1)}, {&a, &b, &c}, {&out});
+    CHECK(out.i == std::vector<int64_t>{1, 2, 5, 7, 8, 9, 3, 4, 6, 10, 11, 12});
+    Tensor d = i64({1, 2}, {13, 14}), rows = i64({3, 2}, std::vector<int64_t>(6, 0));
+    run("Concat", {Attr("axis", 0)}, {&a, &d}, {&rows});
+    CHECK(rows.i == std::vector<int64_t>{1, 2, 3, 4, 13, 14});
+
+    // Slice: negative starts, ends past the end, steps, a subset of axes; SliceGrad scatters back.
+    const std::vector<Attr> slice_attrs{Attr("starts", Shape{-3, 1}), Attr("ends", Shape{100, 5}),
+                                        Attr("axes", Shape{2, 3}), Attr("steps", Shape{2, 3})};
+    Tensor s = f32({2, 3, 2, 2});
+    run("Slice", slice_attrs, {&x}, {&s});
+    std::vector<double> want(s.f.size());
+    for (int64_t i = 0; i < 2; ++i)
+        for (int64_t j = 0; j < 3; ++j)
+            for (int64_t k = 0; k < 2; ++k)
+                for (int64_t l = 0; l < 2; ++l)
+                    want[offset4({2, 3, 2, 2}, i, j, k, l)] =
+                        x.f[offset4(xs, i, j, 1 + 2 * k, 1 + 3 * l)];
+    check_close(s.f, want, 0, 0);
+
+    std::vector<Attr> grad_attrs = slice_attrs;
+    grad_attrs.emplace_back("input_shape", xs);
+    Tensor dx = random(xs, 71);  // garbage that must be overwritten
+    run("SliceGrad", grad_attrs, {&s}, {&dx});
+    for (int64_t i = 0; i < x.size(); ++i) {
+        const int64_t k = (i / 5) % 4, l = i % 5;
+        const bool inside = k >= 1 && (k - 1) % 2 == 0 && l >= 1 && (l - 1) % 3 == 0;
+        CHECK(dx.f[i] == (inside ? x.f[i] : 0.0f));
+    }
+    Tensor empty = f32({2, 0, 4, 5});
+    run("Slice", {Attr("starts", Shape{2}), Attr("ends", Shape{1}), Attr("axes", Shape{1})}, {&x},
+        {&empty});
+}
+
+//----------------------------------------------------------------------------------------------
+// Reductions
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("ReduceSum, ReduceMean, ReduceMax, ReduceGrad and SumToShape") {
+    const Shape xs{3, 4, 5, 2};
+    Tensor x = random(xs, 80, -4, 4);
+    x.f[offset4(xs, 1, 2, 0, 1)] = x.f[offset4(xs, 1, 2, 3, 1)] = 9.0f;  // a tied maximum
+    const Shape axes_cases[] = {{}, {0}, {1}, {3}, {0, 2}, {1, 3}, {-1, 0}, {1, 2, 3}};
+    Threads scope(3);
+    for (const Shape& axes : axes_cases) {
+        std::vector<bool> reduce(4, axes.empty());
+        for (int64_t a : axes) reduce[a < 0 ? a + 4 : a] = true;
+        for (int keepdims = 0; keepdims < 2; ++keepdims) {
+            Shape ys;
+            for (int k = 0; k < 4; ++k)
+                if (!reduce[k])
+                    ys.push_back(xs[k]);
+                else if (keepdims)
+                    ys.push_back(1);
+            // Output index of each input element (row-major over the kept dims).
+            std::vector<int64_t> out_of(x.f.size());
+            int64_t count = 1;
+            for (int k = 0; k < 4; ++k) count *= reduce[k] ? xs[k] : 1;
+            for (int64_t i = 0; i < x.size(); ++i) {
+                int64_t rest = i, o = 0, stride = 1;
+                for (int k = 3; k >= 0; --k) {
+                    const int64_t index = rest % xs[k];
+                    rest /= xs[k];
+                    if (!reduce[k]) {
+                        o += index * stride;
+                        stride *= xs[k];
+                    }
+                }
+                out_of[i] = o;
+            }
+            const int64_t outputs = x.size() / count;
+            std::vector<Attr> attrs{Attr("keepdims", keepdims)};
+            if (!axes.empty()) attrs.emplace_back("axes", axes);
+            for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax"}) {
+                CAPTURE(op);
+                CAPTURE(axes.size());
+                CAPTURE(keepdims);
+                const std::string name = op;
+                Tensor y = f32(ys);
+                run(op, attrs, {&x}, {&y});
+                std::vector<double> want(outputs, name == "ReduceMax" ? -INFINITY : 0.0);
+                for (int64_t i = 0; i < x.size(); ++i) {
+                    double& w = want[out_of[i]];
+                    w = name == "ReduceMax" ? std::max(w, double(x.f[i])) : w + x.f[i];
+                }
+                if (name == "ReduceMean")
+                    for (double& w : want) w /= count;
+                check_close(y.f, want, 1e-5, 1e-5);
+
+                const std::string mode = name == "ReduceSum"    ? "sum"
+                                         : name == "ReduceMean" ? "mean"
+                                                                : "max";
+                std::vector<Attr> grad_attrs = attrs;
+                grad_attrs.emplace_back("mode", mode);
+                Tensor dy = random(ys, 81), dx = random(xs, 82);
+                run("ReduceGrad", grad_attrs, {&dy, &x, &y}, {&dx});
+                std::vector<double> want_dx(x.f.size(), 0.0);
+                std::vector<bool> taken(outputs, false);
+                for (int64_t i = 0; i < x.size(); ++i) {
+                    const int64_t o = out_of[i];
+                    if (mode == "max") {
+                        if (!taken[o] && x.f[i] == y.f[o]) want_dx[i] = dy.f[o], taken[o] = true;
+                    } else {
+                        want_dx[i] = dy.f[o] / (mode == "mean" ? count : 1);
+                    }
+                }
+                check_close(dx.f, want_dx, 1e-6, 1e-7);
+            }
+        }
+    }
+    // SumToShape: the gradient of broadcasting to xs.
+    for (const Shape& target :
+         {Shape{4, 1, 2}, Shape{2}, Shape{1, 1, 5, 1}, Shape{3, 4, 5, 2}, Shape{}, Shape{5, 2}}) {
+        CAPTURE(target.size());
+        Tensor y = f32(target);
+        run("SumToShape", {Attr("shape", target)}, {&x}, {&y});
+        std::vector<double> want(y.f.size(), 0.0);
+        for (int64_t i = 0; i < x.size(); ++i) {
+            int64_t rest = i, o = 0, stride = 1;
+            for (int k = 3; k >= 0; --k) {
+                const int64_t index = rest % xs[k];
+                rest /= xs[k];
+                const int64_t t = k - (4 - static_cast<int>(target.size()));
+                if (t >= 0 && target[t] != 1) {
+                    o += index * stride;
+                    stride *= target[t];
+                }
+            }
+            want[o] += x.f[i];
+        }
+        check_close(y.f, want, 1e-5, 1e-5);
+    }
+}
+
+//----------------------------------------------------------------------------------------------
+// Dropout
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE(
+    "Dropout draws a reproducible Bernoulli mask from the exec seed, independent of threads") {
+    const Shape shape{200, 500};
+    Tensor x = random(shape, 90);
+    const std::vector<Attr> attrs{Attr("ratio", 0.3), Attr("training_mode", 1)};
+    Tensor y1 = f32(shape), m1 = u8(shape);
+    threaded_host::install(1);
+    run("Dropout", attrs, {&x}, {&y1, &m1});
+    const double kept = std::count(m1.u.begin(), m1.u.end(), uint8_t{1}) / double(m1.u.size());
+    CHECK(kept == doctest::Approx(0.7).epsilon(0.01));
+    for (size_t i = 0; i < x.f.size(); ++i) {
+        REQUIRE(m1.u[i] <= 1);
+        CHECK(y1.f[i] == (m1.u[i] ? x.f[i] * (1.0f / 0.7f) : 0.0f));
+    }
+    {
+        Threads scope(3);
+        Tensor y3 = f32(shape), m3 = u8(shape), y_only = f32(shape);
+        run("Dropout", attrs, {&x}, {&y3, &m3});
+        run("Dropout", attrs, {&x}, {&y_only});
+        CHECK(m3.u == m1.u);
+        CHECK(y3.f == y1.f);
+        CHECK(y_only.f == y1.f);
+    }
+    threaded_host::seed() = 1234;
+    Tensor y2 = f32(shape), m2 = u8(shape);
+    run("Dropout", attrs, {&x}, {&y2, &m2});
+    CHECK(m2.u != m1.u);
+    threaded_host::seed() = 0x5eed;
+
+    Tensor ye = f32(shape), me = u8(shape);
+    run("Dropout", {Attr("ratio", 0.3)}, {&x}, {&ye, &me});  // training_mode 0
+    CHECK(ye.f == x.f);
+    CHECK(std::all_of(me.u.begin(), me.u.end(), [](uint8_t v) { return v == 1; }));
+
+    Tensor dy = random(shape, 91), dx = f32(shape);
+    run("DropoutGrad", {Attr("ratio", 0.3)}, {&dy, &m1}, {&dx});
+    for (size_t i = 0; i < dx.f.size(); ++i)
+        CHECK(dx.f[i] == (m1.u[i] ? dy.f[i] * (1.0f / 0.7f) : 0.0f));
+}
+
+//----------------------------------------------------------------------------------------------
+// Gather
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("Gather picks rows (negative indices from the end); GatherGrad adds rows back") {
+    Tensor data = random({5, 2, 3}, 100), idx = i64({2, 2}, {4, 0, -1, 4}), y = f32({2, 2, 2, 3});
+    run("Gather", {}, {&data, &idx}, {&y});
+    const int64_t rows[] = {4, 0, 4, 4};
+    for (int r = 0; r < 4; ++r)
+        for (int j = 0; j < 6; ++j) CHECK(y.f[r * 6 + j] == data.f[rows[r] * 6 + j]);
+
+    Tensor dy = random({2, 2, 2, 3}, 101), dd = random({5, 2, 3}, 102);
+    Threads scope(3);
+    run("GatherGrad", {Attr("input_shape", Shape{5, 2, 3})}, {&dy, &idx}, {&dd});
+    std::vector<double> want(30, 0.0);
+    for (int r = 0; r < 4; ++r)
+        for (int j = 0; j < 6; ++j) want[rows[r] * 6 + j] += dy.f[r * 6 + j];
+    check_close(dd.f, want, 1e-6, 0);
+
+    Tensor ints = i64({3, 2}, {1, 2, 3, 4, 5, 6}), which = i64({2}, {2, 0}),
+           picked = i64({2, 2}, {0, 0, 0, 0});
+    run("Gather", {Attr("axis", 0)}, {&ints, &which}, {&picked});
+    CHECK(picked.i == std::vector<int64_t>{5, 6, 1, 2});
+}
+
+//----------------------------------------------------------------------------------------------
+// Reproducibility across thread counts
+//----------------------------------------------------------------------------------------------
+
+TEST_CASE("results are bitwise identical for 1, 2 and 5 threads and any chunk order") {
+    // Every kernel whose work is split or that reduces; each runs at each thread count.
+    const Shape xs{13, 6, 9, 9};
+    Tensor x = random(xs, 110), w = random({8, 6, 3, 3}, 111), b = random({8}, 112);
+    Tensor dyc = random({13, 8, 9, 9}, 113);
+    const std::vector<Attr> conv{Attr("pads", Shape{1, 1, 1, 1})};
+    std::vector<Attr> conv_gw = conv, conv_gi = conv;
+    conv_gw.emplace_back("weight_shape", Shape{8, 6, 3, 3});
+    conv_gi.emplace_back("input_shape", xs);
+    Tensor wd = random({6, 1, 3, 3}, 114), dyd = random({13, 6, 9, 9}, 115);
+    std::vector<Attr> dw_attrs{Attr("pads", Shape{1, 1, 1, 1}), Attr("group", 6),
+                               Attr("weight_shape", Shape{6, 1, 3, 3})};
+    Tensor scale = random({6}, 116), bias = random({6}, 117), mean = f32({6}),
+           var = f32({6}, std::vector<float>(6, 1));
+    Tensor ln_scale = random({9}, 118), labels = i64({13}, {0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0});
+    Tensor scores = random({13, 6}, 119), big = random({3000, 70}, 120),
+           idx = i64({6}, {1, 1, 0, 2, 1, 0});
+
+    auto everything = [&]() {
+        std::vector<std::vector<float>> results;
+        auto keep = [&](const Tensor& t) { results.push_back(t.f); };
+        Tensor y = f32({13, 8, 9, 9}), dx = f32(xs), dw = f32({8, 6, 3, 3}),
+               ddw = f32({6, 1, 3, 3});
+        run("Conv", conv, {&x, &w, &b}, {&y});
+        run("ConvGradInput", conv_gi, {&dyc, &w}, {&dx});
+        run("ConvGradWeight", conv_gw, {&dyc, &x}, {&dw});
+        run("ConvGradWeight", dw_attrs, {&dyd, &x}, {&ddw});
+        keep(y), keep(dx), keep(dw), keep(ddw);
+        Tensor m = mean, v = var, bn = f32(xs), sm = f32({6}), si = f32({6});
+        run("BatchNormalization", {Attr("training_mode", 1)}, {&x, &scale, &bias, &m, &v},
+            {&bn, &sm, &si});
+        Tensor bdx = f32(xs), bds = f32({6}), bdb = f32({6});
+        run("BatchNormalizationGrad", {Attr("training_mode", 1)}, {&dyd, &x, &scale, &sm, &si},
+            {&bdx, &bds, &bdb});
+        keep(bn), keep(m), keep(v), keep(bdx), keep(bds), keep(bdb);
+        Tensor ln = f32(xs), lm = f32({13, 6, 9, 1}), li = f32({13, 6, 9, 1});
+        run("LayerNormalization", {}, {&x, &ln_scale}, {&ln, &lm, &li});
+        Tensor ldx = f32(xs), lds = f32({9}), ldb = f32({9});
+        run("LayerNormalizationGrad", {}, {&dyd, &x, &ln_scale, &lm, &li}, {&ldx, &lds, &ldb});
+        keep(ln), keep(ldx), keep(lds), keep(ldb);
+        Tensor rs = f32({70}), rm = f32({3000}), st = f32({6, 1, 1});
+        run("ReduceSum", {Attr("axes", Shape{0}), Attr("keepdims", 0)}, {&big}, {&rs});
+        run("ReduceMean", {Attr("axes", Shape{1}), Attr("keepdims", 0)}, {&big}, {&rm});
+        run("SumToShape", {Attr("shape", Shape{6, 1, 1})}, {&x}, {&st});
+        keep(rs), keep(rm), keep(st);
+        Tensor loss = f32({}), lp = f32({13, 6}), ds = f32({13, 6}), one = f32({}, {1.0f});
+        run("SoftmaxCrossEntropyLoss", {}, {&scores, &labels}, {&loss, &lp});
+        run("SoftmaxCrossEntropyLossGrad", {}, {&one, &lp, &labels}, {&ds});
+        keep(loss), keep(ds);
+        Tensor gd = f32({3, 70}), rows = random({6, 70}, 121);
+        run("GatherGrad", {Attr("input_shape", Shape{3, 70})}, {&rows, &idx}, {&gd});
+        keep(gd);
+        Tensor gemm = f32({3000, 6}), wt = random({6, 70}, 122);
+        run("Gemm", {Attr("transB", 1)}, {&big, &wt}, {&gemm});
+        keep(gemm);
+        return results;
+    };
+    threaded_host::install(1);
+    const auto one = everything();
+    {
+        // fake_host's parallel_for runs the chunks last to first: no result may depend on order.
+        fake_host::install();
+        const auto reversed = everything();
+        threaded_host::install(1);
+        REQUIRE(reversed.size() == one.size());
+        for (size_t k = 0; k < one.size(); ++k) CHECK(reversed[k] == one[k]);
+    }
+    for (uint32_t threads : {2u, 5u}) {
+        Threads scope(threads);
+        const auto many = everything();
+        REQUIRE(many.size() == one.size());
+        for (size_t k = 0; k < one.size(); ++k) {
+            CAPTURE(k);
+            CHECK(many[k] == one[k]);
+        }
+    }
+}
