@@ -106,6 +106,11 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
         entry.insert("kind", s.kind);
         entry.insert("plugin", s.plugin->manifest.name);
         entry.insert("plugin_version", s.plugin->manifest.version.str());
+        if (status == "ok" && kernel.stop_requested) {  // Ctrl-C after the previous stage finished
+            status = "cancelled";
+            failure_code = DSK_CANCELLED;
+            failure = "stopped on request before stage '" + s.name + "'";
+        }
         if (status != "ok") {
             entry.insert("status", "skipped");
             stage_results.push_back(std::move(entry));
@@ -126,7 +131,6 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
         }
         const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         entry.insert("wall_time_s", seconds);
-        if (!st && kernel.stop_requested) st = make_status(DSK_CANCELLED, "stopped on request");
         if (st) {
             failure_code = st->code;
             status = st->code == DSK_CANCELLED ? "cancelled" : "failed";

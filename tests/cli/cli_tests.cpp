@@ -192,7 +192,7 @@ TEST_CASE("dsk run --resume continues a stopped training run from its checkpoint
     TempDir t;
     std::ofstream(t.path / "train.toml")
         << "[[stages]]\nkind = \"train\"\nepochs = 2\nbatch_size = 32\nlog_every = 1\n"
-           "model = { name = \"mlp\", hidden = [16] }\ntrain_data = { split = \"train\", limit = 2000 }\n";
+           "model = { name = \"mlp\", hidden = [16] }\ntrain_data = { split = \"train\", limit = 16000 }\n";
     const std::string run_dir = (t.path / "run").string();
     // Ctrl-C once training is under way (the first checkpoint of epoch 1 is on disk).
     Result r = shell("'" + std::string(DSK_EXE) + "' run " + (t.path / "train.toml").string() + " --run-dir " + run_dir +
@@ -210,6 +210,6 @@ TEST_CASE("dsk run --resume continues a stopped training run from its checkpoint
     std::ifstream summary(run_dir + "/summary.json");
     std::string text((std::istreambuf_iterator<char>(summary)), std::istreambuf_iterator<char>());
     CHECK(has(text, "\"status\" : \"ok\""));
-    CHECK(has(text, "\"steps\" : 124"));  // 2 epochs of 62 batches, none repeated or lost
+    CHECK(has(text, "\"steps\" : 1000"));  // 2 epochs of 500 batches, none repeated or lost
     CHECK(dsk("run --resume " + (t.path / "nothing").string()).code != 0);
 }
