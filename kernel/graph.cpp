@@ -270,16 +270,6 @@ std::vector<dsk_value_id> dsk_graph::gradients(dsk_value_id loss, const std::vec
 namespace dsk::kernel {
 namespace {
 
-template <class F>
-dsk_status guarded(F&& f) {
-    try {
-        f();
-        return DSK_STATUS_OK;
-    } catch (...) {
-        return status_from_current_exception();
-    }
-}
-
 dsk_status null_graph() { return make_status(DSK_INVALID_ARGUMENT, "null graph"); }
 
 }  // namespace

@@ -164,7 +164,7 @@ void check_params(toml::table& table, const std::string& label, const dsk_param_
                              type_name(*node) + " " + shown(*node));
             continue;
         }
-        if ((spec.type == DSK_PARAM_INT || spec.type == DSK_PARAM_FLOAT) && spec.min_value <= spec.max_value) {
+        if ((spec.type == DSK_PARAM_INT || spec.type == DSK_PARAM_FLOAT) && (spec.flags & DSK_PARAM_BOUNDED)) {
             double v = node->is_integer() ? static_cast<double>(node->as_integer()->get()) : node->as_floating_point()->get();
             if (!(v >= spec.min_value && v <= spec.max_value)) {
                 std::ostringstream range;
@@ -403,6 +403,7 @@ Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
         if (!DSK_HAS_MEMBER(s.iface, dsk_stage_iface, validate) || !s.iface->validate) continue;
         dsk_stage_context ctx{&kernel, nullptr, &p, &s, {s.table, "stages[" + std::to_string(s.index) + "]"}, {}, {},
                               [](dsk_log_level, const std::string&, const std::string&) {}, {}, {}};
+        ctx.results_view = {&ctx.results, s.name + ".results"};  // filled and discarded
         dsk_status st = DSK_STATUS_OK;
         try {
             st = s.iface->validate(s.iface->self, &ctx);

@@ -165,12 +165,13 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
 
 void fill_stage_api(dsk_host_api& api) {
     api.stage_config = [](dsk_stage_context* ctx) -> const dsk_config* { return &ctx->config; };
-    api.stage_run_dir = [](dsk_stage_context* ctx) { return ctx->run->path().c_str(); };
+    api.stage_run_dir = [](dsk_stage_context* ctx) { return ctx->run ? ctx->run->path().c_str() : ""; };
     api.stage_log = [](dsk_stage_context* ctx, dsk_log_level level, const char* message) {
         ctx->log(level, ctx->stage->name, message ? message : "");
     };
     api.stage_metric = [](dsk_stage_context* ctx, const char* name, double value, int64_t step) -> dsk_status {
         if (!name || !*name) return make_status(DSK_INVALID_ARGUMENT, "stage_metric: empty metric name");
+        if (!ctx->run) return DSK_STATUS_OK;  // validating: metrics are discarded
         try {
             ctx->run->metric(ctx->stage->name, name, value, step,
                              std::chrono::duration<double>(Clock::now() - ctx->run_start).count());

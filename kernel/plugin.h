@@ -24,7 +24,9 @@ struct Plugin {
     std::string error;
     uint32_t abi_version = 0;  // from the descriptor, once loaded
     size_t load_order = 0;
-    std::unique_ptr<DynamicLibrary> library;
+    // Shared: a session made from this plugin's backend, kernels or schemas keeps the library
+    // loaded until it is destroyed, even after the kernel unloaded the plugin (OpenVINO SoPtr).
+    std::shared_ptr<DynamicLibrary> library;
     const dsk_plugin_descriptor* descriptor = nullptr;
     void* plugin_state = nullptr;  // what init returned, passed to shutdown
     // Lives as long as the candidate, so a plugin that keeps the pointer and registers after

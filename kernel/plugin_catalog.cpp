@@ -90,6 +90,16 @@ void dsk_kernel::discover() {
         if (p->state == PluginState::Loaded) kept.push_back(std::move(p));
     plugins.clear();
     diagnostics.clear();
+    // Whatever happens below (even an exception), loaded plugins come back into the list:
+    // their registrations are live. Those whose directory left the search path are listed last.
+    struct KeepLoaded {
+        std::vector<std::unique_ptr<Plugin>>& kept;
+        std::vector<std::unique_ptr<Plugin>>& plugins;
+        ~KeepLoaded() {
+            for (auto& k : kept)
+                if (k) plugins.push_back(std::move(k));
+        }
+    } keep_loaded{kept, plugins};
 
     std::set<std::string> seen_dirs;
     for (const auto& dir : search_path) {
@@ -101,7 +111,8 @@ void dsk_kernel::discover() {
             continue;
         }
         std::vector<fs::path> entries;
-        for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e.path());
+        // Error codes, not exceptions: loaded plugins are out of `plugins` until the end.
+        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
         if (ec) {
             diagnostics.push_back("cannot read '" + dir + "': " + ec.message());
             continue;
@@ -149,9 +160,6 @@ void dsk_kernel::discover() {
                                       "library = \"" + name + "\" beside it); ignored");
         }
     }
-    // Loaded plugins whose directory left the search path stay loaded, listed last.
-    for (auto& k : kept)
-        if (k) plugins.push_back(std::move(k));
 }
 
 Plugin* dsk_kernel::find(const std::string& name) {
@@ -267,7 +275,7 @@ void dsk_kernel::load_candidate(Plugin& plugin, std::vector<std::string>& chain)
     chain.pop_back();
 
     try {
-        plugin.library = std::make_unique<DynamicLibrary>(m.library_path);
+        plugin.library = std::make_shared<DynamicLibrary>(m.library_path);
     } catch (const Error& e) {
         plugin.fail(std::string("cannot load ") + m.library_path + ": " + e.what());
         return;

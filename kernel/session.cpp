@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -38,17 +39,6 @@ bool same_shape(const dsk_tensor_desc& a, const dsk_tensor_desc& b) {
     return true;
 }
 
-bool is_contiguous(const dsk_tensor_desc& d) {
-    int64_t stride = 1;
-    bool all_zero = true;
-    for (uint32_t i = d.ndim; i-- > 0;) {
-        all_zero &= d.strides[i] == 0;
-        if (d.shape[i] != 1 && d.strides[i] != stride) return all_zero && i == 0 ? true : false;
-        stride *= d.shape[i];
-    }
-    return true;
-}
-
 uint64_t bytes_of(const dsk_tensor_desc& d) {
     return static_cast<uint64_t>(dsk::numel(d)) * dsk::dtype_size(d.dtype);
 }
@@ -70,42 +60,63 @@ dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const std::string& d
                                        " (searched: " + kernel->search_path_text() + ")");
     }
     backend = it->second.iface;
-    bool usable = false;
-    for (const auto& d : kernel->devices)
-        if (d.backend == backend_name && d.index == 0) {
-            usable = d.info.score > 0;
-            if (!usable)
-                throw Error(DSK_UNAVAILABLE, "device " + backend_name + "#0 is unusable: " +
-                                                 (d.info.unusable_reason ? d.info.unusable_reason : ""));
+    keep_loaded(it->second.plugin);
+    try {
+        graph.kernel = kernel;
+        graph.values = g.values;
+        graph.nodes = g.nodes;
+        for (auto& node : graph.nodes) node.refresh_views();  // views into this copy, which never moves again
+        for (const auto& node : graph.nodes) {
+            kernels.push_back(choose_kernel(node));
+            auto schema = kernel->registry.op_schemas.find(node.domain.empty() ? node.op : node.domain + "." + node.op);
+            if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
         }
-    if (!usable) throw Error(DSK_UNAVAILABLE, "backend '" + backend_name + "' has no device");
-    throw_if_error(backend->device_open(backend->self, 0, &device), "opening " + backend_name + "#0");
-    throw_if_error(backend->queue_create(device, &queue), "creating a queue on " + backend_name + "#0");
 
-    graph.kernel = kernel;
-    graph.values = g.values;
-    graph.nodes = g.nodes;
-    for (auto& node : graph.nodes) node.refresh_views();  // views into this copy, which never moves again
-    for (const auto& node : graph.nodes) kernels.push_back(choose_kernel(node));
+        bool usable = false;
+        for (const auto& d : kernel->devices)
+            if (d.backend == backend_name && d.index == 0) {
+                usable = d.info.score > 0;
+                if (!usable)
+                    throw Error(DSK_UNAVAILABLE, "device " + backend_name + "#0 is unusable: " +
+                                                     (d.info.unusable_reason ? d.info.unusable_reason : ""));
+            }
+        if (!usable) throw Error(DSK_UNAVAILABLE, "backend '" + backend_name + "' has no device");
+        throw_if_error(backend->device_open(backend->self, 0, &device), "opening " + backend_name + "#0");
+        throw_if_error(backend->queue_create(device, &queue), "creating a queue on " + backend_name + "#0");
 
-    storage.resize(graph.values.size());
-    for (dsk_value_id v = 0; v < graph.values.size(); ++v) {
-        ensure_storage(v);
-        const Value& value = graph.values[v];
-        if (value.kind == ValueKind::Variable) initialise_variable(v);
-        if (value.kind == ValueKind::Constant) std::memcpy(storage[v].data, value.constant.data(), value.constant.size());
-        if (value.kind == ValueKind::Input && storage[v].bytes) std::memset(storage[v].data, 0, storage[v].bytes);
+        storage.resize(graph.values.size());
+        for (dsk_value_id v = 0; v < graph.values.size(); ++v) {
+            ensure_storage(v);
+            const Value& value = graph.values[v];
+            if (value.kind == ValueKind::Variable) initialise_variable(v);
+            if (value.kind == ValueKind::Constant) std::memcpy(storage[v].data, value.constant.data(), value.constant.size());
+            if (value.kind == ValueKind::Input && storage[v].bytes) std::memset(storage[v].data, 0, storage[v].bytes);
+        }
+    } catch (...) {
+        release();  // the destructor does not run for a constructor that throws
+        throw;
     }
 }
 
-dsk_session::~dsk_session() {
-    for (auto& s : storage)
-        if (s.buffer) backend->buffer_free(s.buffer);
-    if (queue) backend->queue_destroy(queue);
-    if (device) backend->device_close(device);
+void dsk_session::keep_loaded(const Plugin* plugin) {
+    if (plugin && plugin->library &&
+        std::find(libraries.begin(), libraries.end(), plugin->library) == libraries.end())
+        libraries.push_back(plugin->library);
 }
 
-const dsk_op_kernel* dsk_session::choose_kernel(const Node& node) const {
+void dsk_session::release() {
+    for (auto& s : storage)
+        if (s.buffer) backend->buffer_free(s.buffer);
+    storage.clear();
+    if (queue) backend->queue_destroy(queue);
+    if (device) backend->device_close(device);
+    queue = nullptr;
+    device = nullptr;
+}
+
+dsk_session::~dsk_session() { release(); }
+
+const dsk_op_kernel* dsk_session::choose_kernel(const Node& node) {
     std::vector<std::string> elsewhere;
     for (const auto& entry : kernel->registry.op_kernels) {
         const dsk_op_kernel* k = entry.iface;
@@ -117,7 +128,10 @@ const dsk_op_kernel* dsk_session::choose_kernel(const Node& node) const {
         bool match = true;
         for (size_t i = 0; i < node.inputs.size() && i < k->input_dtype_count; ++i)
             match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == graph.values[node.inputs[i]].desc.dtype;
-        if (match) return k;
+        if (match) {
+            keep_loaded(entry.plugin);
+            return k;
+        }
     }
     std::string types;
     for (dsk_value_id in : node.inputs) types += (types.empty() ? "" : ", ") + std::string(dsk::dtype_name(graph.values[in].desc.dtype));
@@ -172,7 +186,7 @@ void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
         throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': expected " + describe(value.desc) +
                                               ", given " + describe(host));
     if (!host.data && bytes_of(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': no host data");
-    if (!is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': host data must be contiguous");
+    if (!dsk::is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': host data must be contiguous");
     if (!same_shape(host, value.desc)) {
         if (value.kind == ValueKind::Variable)
             throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': expected " + describe(value.desc) +
@@ -197,7 +211,10 @@ void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
     if (host.dtype != value.desc.dtype || !same_shape(host, value.desc))
         throw Error(DSK_INVALID_ARGUMENT, "session_read: value " + std::to_string(v) + (value.name.empty() ? "" : " '" + value.name + "'") +
                                               " is " + describe(value.desc) + ", the host tensor is " + describe(host));
-    if (!is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: host data must be contiguous");
+    if (!dsk::is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: host data must be contiguous");
+    if (!host.data && bytes_of(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: no host data");
+    if (storage[v].bytes != bytes_of(host))
+        throw Error(DSK_INTERNAL, "session_read: value " + std::to_string(v) + " has no storage of its size (a failed run?)");
     std::memcpy(host.data, storage[v].data, storage[v].bytes);
 }
 
@@ -255,16 +272,6 @@ void dsk_session::run(const std::vector<dsk_value_id>& targets) {
 namespace dsk::kernel {
 namespace {
 
-template <class F>
-dsk_status guarded(F&& f) {
-    try {
-        f();
-        return DSK_STATUS_OK;
-    } catch (...) {
-        return status_from_current_exception();
-    }
-}
-
 dsk_status null_session() { return make_status(DSK_INVALID_ARGUMENT, "null session"); }
 
 }  // namespace
@@ -275,14 +282,32 @@ void fill_session_api(dsk_host_api& api) {
         if (!ctx || !graph || !out) return make_status(DSK_INVALID_ARGUMENT, "session_create: null context, graph or out");
         return guarded([&] {
             std::string name = device ? device : "";
-            if (name.empty()) {
+            if (name.empty() && ctx->pipeline && !ctx->pipeline->device_preference.empty()) {
                 // The pipeline's preference: the first preferred backend with a usable device.
-                if (ctx->pipeline)
-                    for (const auto& preferred : ctx->pipeline->device_preference)
-                        for (const auto& d : ctx->kernel->devices)
-                            if (name.empty() && d.backend == preferred && d.info.score > 0) name = preferred;
-                if (name.empty()) name = "cpu";
+                // Falling back past the first is the pipeline's `fallback` policy, never silent.
+                const auto& preference = ctx->pipeline->device_preference;
+                std::string passed_over;
+                for (const auto& preferred : preference) {
+                    for (const auto& d : ctx->kernel->devices)
+                        if (name.empty() && d.backend == preferred && d.info.score > 0) name = preferred;
+                    if (!name.empty()) break;
+                    std::string why = "no device";
+                    for (const auto& d : ctx->kernel->devices)
+                        if (d.backend == preferred) why = d.info.unusable_reason ? d.info.unusable_reason : "unusable";
+                    passed_over += (passed_over.empty() ? "" : "; ") + preferred + ": " + why;
+                }
+                const std::string& policy = ctx->pipeline->fallback;
+                if (name.empty() || name != preference.front()) {
+                    if (name.empty()) name = "cpu";
+                    const std::string message = "no usable device for the preferred backend(s) (" + passed_over +
+                                                "); running on '" + name + "'";
+                    if (policy == "error")
+                        throw Error(DSK_UNAVAILABLE, message + " is not allowed by [devices] fallback = \"error\"; "
+                                                               "set fallback = \"warn\" or \"allow\", or fix the device");
+                    if (policy == "warn" && ctx->stage) ctx->log(DSK_LOG_WARNING, ctx->stage->name, message);
+                }
             }
+            if (name.empty()) name = "cpu";  // no preference: the always-available reference backend
             *out = new dsk_session(ctx->kernel, *graph, name, seed);
         });
     };

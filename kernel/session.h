@@ -4,13 +4,19 @@
 // nodes that the targets need, in creation (topological) order.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "dynamic_library.h"
 
 #include "dsk/dsk_plugin.h"
 #include "graph.h"
 
 struct dsk_kernel;
+namespace dsk::kernel {
+struct Plugin;
+}
 
 struct dsk_exec_context {
     const dsk_session* session;
@@ -33,6 +39,8 @@ struct dsk_session {
         uint64_t bytes = 0;
     };
     std::vector<Storage> storage;                 // per value
+    // The libraries whose code this session calls (backend, kernels, schemas), kept loaded.
+    std::vector<std::shared_ptr<dsk::kernel::DynamicLibrary>> libraries;
     std::vector<const dsk_op_kernel*> kernels;    // per node
     bool shapes_dirty = false;                    // an input changed shape since the last run
 
@@ -47,10 +55,12 @@ struct dsk_session {
     dsk_tensor_desc tensor(dsk_value_id value) const;
 
 private:
+    void release();
+    void keep_loaded(const dsk::kernel::Plugin* plugin);
     void ensure_storage(dsk_value_id value);
     void initialise_variable(dsk_value_id value);
     void reinfer_shapes();
-    const dsk_op_kernel* choose_kernel(const dsk::kernel::Node& node) const;
+    const dsk_op_kernel* choose_kernel(const dsk::kernel::Node& node);
 };
 
 namespace dsk::kernel {

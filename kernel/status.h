@@ -27,6 +27,17 @@ void free_status(dsk_status status);
 void throw_if_error(dsk_status status, const std::string& context = {});
 // Converts the exception being handled (call inside a catch block) into a status.
 dsk_status status_from_current_exception();
+
+// Runs `body` for a host-table function: OK, or the status of whatever it threw.
+template <class F>
+dsk_status guarded(F&& body) noexcept {
+    try {
+        body();
+        return DSK_STATUS_OK;
+    } catch (...) {
+        return status_from_current_exception();
+    }
+}
 using dsk::status_code_name;  // one table of names, shared with the SDK wrappers
 
 }  // namespace dsk::kernel

@@ -39,6 +39,12 @@ PipelineArgs parse(const Args& args, const char* command, bool is_run) {
         return out;
     }
     if (vm.count("resume")) {  // the run directory holds the resolved pipeline
+        for (const char* other : {"pipeline", "set", "run-dir", "dry-run"})
+            if (vm.count(other)) {
+                fmt::print(stderr, "dsk run: --resume RUN_DIR reruns that directory's resolved config as it is; "
+                                   "it takes no {}\n", std::string(other) == "pipeline" ? "PIPELINE" : "--" + std::string(other));
+                return out;
+            }
         out.options.resume_dir = vm["resume"].as<std::string>();
         out.ok = true;
         return out;

@@ -69,19 +69,11 @@ uint32_t uniform_below(uint64_t bits, uint32_t n) {
     return static_cast<uint32_t>(((bits >> 32) * n) >> 32);
 }
 
-bool is_contiguous(const dsk_tensor_desc& t) {
-    int64_t expected = 1;
-    for (uint32_t i = t.ndim; i-- > 0;) {
-        if (t.shape[i] != 1 && t.strides[i] != expected) return false;
-        expected *= t.shape[i];
-    }
-    return true;
-}
 
 void check_field(const dsk_tensor_desc& t, const char* name, uint32_t dtype,
                  const std::vector<int64_t>& shape) {
     const bool ok = t.ndim <= DSK_MAX_DIMS && t.dtype == dtype && shape_of(t) == shape &&
-                    is_contiguous(t) && (t.data != nullptr || numel(t) == 0);
+                    dsk::is_contiguous(t) && (t.data != nullptr || numel(t) == 0);
     if (!ok) {
         const std::string got = t.ndim <= DSK_MAX_DIMS ? shape_text(shape_of(t)) : "(bad rank)";
         throw Error(DSK_INVALID_ARGUMENT, std::string("dataset 'idx': read: field '") + name +

@@ -20,14 +20,6 @@ std::string number(double value) {
     return text;
 }
 
-bool is_contiguous(const dsk_tensor_desc& t) {
-    int64_t expected = 1;
-    for (uint32_t i = t.ndim; i-- > 0;) {
-        if (t.shape[i] != 1 && t.strides[i] != expected) return false;
-        expected *= t.shape[i];
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -191,7 +183,7 @@ std::vector<ParamSlot> Optimizer::check_tensors(size_t count, const dsk_tensor_d
                                                "(data is NULL); this optimizer updates host "
                                                "memory only");
         }
-        if (!is_contiguous(p) || !is_contiguous(g)) {
+        if (!dsk::is_contiguous(p) || !dsk::is_contiguous(g)) {
             throw Error(DSK_INVALID_ARGUMENT,
                         what + " or its gradient is not contiguous (row-major strides)");
         }
@@ -329,7 +321,7 @@ dsk_status optimizer_create(void* self, const dsk_config* hyper, dsk_optimizer**
     });
 }
 
-dsk_status optimizer_step(dsk_optimizer* opt, dsk_exec_context* /*ctx*/, size_t count,
+dsk_status optimizer_step(dsk_optimizer* opt, dsk_session* /*session: host tensors only so far*/, size_t count,
                           const dsk_tensor_desc* params, const dsk_tensor_desc* grads) {
     return guard([&] { from_handle(opt)->step(count, params, grads); });
 }

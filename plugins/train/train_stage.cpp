@@ -170,7 +170,7 @@ void run(StageContext& ctx) {
                 params[i] = session.tensor(train_model.trainable[i]);
                 grads[i] = session.tensor(train_model.gradients[i]);
             }
-            check(opt.iface->step(opt.instance, nullptr, params.size(), params.data(), grads.data()), "optimizer step");
+            check(opt.iface->step(opt.instance, session.raw(), params.size(), params.data(), grads.data()), "optimizer step");
             ++state.step;
             float loss = 0;
             session.read(train_model.loss, host_tensor(DSK_DTYPE_F32, {}, &loss));

@@ -49,8 +49,8 @@ const char* const ratio_default = "0.5";
 #endif
 const dsk_param_spec params[] = {
     {sizeof(dsk_param_spec), DSK_PARAM_STRING, DSK_PARAM_REQUIRED, "message", "what to echo", nullptr, 0, -1, nullptr},
-    {sizeof(dsk_param_spec), DSK_PARAM_INT, 0, "count", "how many times", count_default, 1, 10, nullptr},
-    {sizeof(dsk_param_spec), DSK_PARAM_FLOAT, 0, "ratio", "a fraction", ratio_default, 0, 1, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_INT, DSK_PARAM_BOUNDED, "count", "how many times", count_default, 1, 10, nullptr},
+    {sizeof(dsk_param_spec), DSK_PARAM_FLOAT, DSK_PARAM_BOUNDED, "ratio", "a fraction", ratio_default, 0, 1, nullptr},
     {sizeof(dsk_param_spec), DSK_PARAM_STRING, 0, "mode", "how", "\"fast\"", 0, -1, modes},
     {sizeof(dsk_param_spec), DSK_PARAM_BOOL, 0, "fail", "fail on purpose", "false", 0, -1, nullptr},
     {sizeof(dsk_param_spec), DSK_PARAM_BOOL, 0, "wait_for_stop", "run until asked to stop", "false", 0, -1, nullptr},

@@ -190,6 +190,7 @@ typedef enum dsk_param_type {
 } dsk_param_type;
 
 #define DSK_PARAM_REQUIRED 1u
+#define DSK_PARAM_BOUNDED 2u /* min_value / max_value apply (a zeroed spec is unbounded) */
 
 /* One key a provider accepts in its pipeline section (a stage's keys, a search's options...).
  * The kernel validates a whole pipeline against these before anything runs: unknown keys, types,
@@ -198,11 +199,11 @@ typedef enum dsk_param_type {
 typedef struct dsk_param_spec {
     uint32_t struct_size;
     uint32_t type;  /* dsk_param_type */
-    uint32_t flags; /* DSK_PARAM_REQUIRED */
+    uint32_t flags; /* DSK_PARAM_REQUIRED, DSK_PARAM_BOUNDED */
     const char* name;
     const char* description;
     const char* default_value;   /* a TOML literal ("0.1", "\"sgd\"", "[1, 2]") or NULL */
-    double min_value, max_value; /* inclusive bounds for INT/FLOAT, used when min <= max */
+    double min_value, max_value; /* inclusive bounds for INT/FLOAT, with DSK_PARAM_BOUNDED */
     const char* const* choices;  /* STRING: NULL-terminated list of allowed values, or NULL */
 } dsk_param_spec;
 
@@ -380,8 +381,9 @@ typedef struct dsk_optimizer_iface {
     size_t param_count;
     /* `hyper` is borrowed for the call. The caller owns *out and releases it with destroy. */
     dsk_status (*create)(void* self, const dsk_config* hyper, dsk_optimizer** out);
-    /* One update of `count` parameters in place from their gradients. */
-    dsk_status (*step)(dsk_optimizer* opt, dsk_exec_context* ctx, size_t count,
+    /* One update of `count` parameters in place from their gradients. `session` holds them
+     * (their device and memory; NULL for host tensors the caller owns). */
+    dsk_status (*step)(dsk_optimizer* opt, dsk_session* session, size_t count,
                        const dsk_tensor_desc* params, const dsk_tensor_desc* grads);
     /* Sets / reads a hyperparameter between steps ("lr"; the stage sets "total_steps" and
      * "steps_per_epoch" before training so that schedules can be computed). */

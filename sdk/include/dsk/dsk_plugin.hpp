@@ -337,9 +337,10 @@ private:
 constexpr dsk_param_spec param(dsk_param_type type, const char* name, const char* description,
                                const char* default_value = nullptr, double min_value = 1,
                                double max_value = 0, const char* const* choices = nullptr) {
-    // min_value > max_value: no bounds (the ABI checks bounds only when min <= max).
-    return dsk_param_spec{sizeof(dsk_param_spec), static_cast<uint32_t>(type), 0u, name,
-                          description, default_value, min_value, max_value, choices};
+    // min_value > max_value: no bounds; otherwise DSK_PARAM_BOUNDED.
+    return dsk_param_spec{sizeof(dsk_param_spec), static_cast<uint32_t>(type),
+                          min_value <= max_value ? DSK_PARAM_BOUNDED : 0u, name, description,
+                          default_value, min_value, max_value, choices};
 }
 
 constexpr dsk_param_spec param_bool(const char* name, const char* description,

@@ -58,6 +58,17 @@ inline void set_contiguous(dsk_tensor_desc& t, uint32_t dtype, const std::vector
     }
 }
 
+// Row-major with no gaps: strides[i] is the product of the later dimensions (dimensions of size 1
+// may have any stride).
+inline bool is_contiguous(const dsk_tensor_desc& t) {
+    int64_t stride = 1;
+    for (uint32_t i = t.ndim; i-- > 0;) {
+        if (t.shape[i] != 1 && t.strides[i] != stride) return false;
+        stride *= t.shape[i];
+    }
+    return true;
+}
+
 // A host tensor descriptor over caller-owned memory.
 inline dsk_tensor_desc host_tensor(uint32_t dtype, const std::vector<int64_t>& shape, void* data) {
     dsk_tensor_desc t{};
