@@ -69,9 +69,18 @@ constexpr double kFiniteDifferenceEps = 1e-3;
 // one, would let x +- eps change the branch: 4 eps leaves room for f32 rounding too.
 constexpr double kKinkMargin = 4 * kFiniteDifferenceEps;
 
-// The backends under test. cpu is the reference every other backend must match.
+// The backends under test: cpu, which must always load (it is the reference), then every other
+// device backend found on the plugin search path (a vendor's plugin is tested by putting it on
+// DSK_PLUGIN_PATH). Backends that cannot run here are skipped with their reason.
 const std::vector<std::string>& backends() {
-    static const std::vector<std::string> names = {"cpu"};
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> out = {"cpu"};
+        dsk::Kernel kernel;
+        kernel.load_all();
+        for (const auto& d : kernel.devices())
+            if (std::find(out.begin(), out.end(), d.backend) == out.end()) out.push_back(d.backend);
+        return out;
+    }();
     return names;
 }
 

@@ -10,6 +10,7 @@
 //   FAKE_NO_ENTRY              does not export dsk_plugin_query
 //   FAKE_QUERY_RETURNS_NULL    dsk_plugin_query refuses the kernel
 //   FAKE_BAD_DEFAULTS          its schema's defaults break its own types and ranges
+//   FAKE_UNUSABLE_BACKEND      also a device backend "fake-npu" whose one device is unusable
 // The stage itself ("echo") has a schema with every parameter type, for validation tests.
 #include <dsk/dsk_plugin.h>
 
@@ -94,8 +95,52 @@ dsk_status run(void*, dsk_stage_context* ctx) {
     return DSK_STATUS_OK;
 }
 
+// Validation-time checks: also uses the parts of the context that only matter while running
+// (metrics, results, the run directory), which must be harmless then.
+dsk_status validate(void*, dsk_stage_context* ctx) {
+    if (dsk_status s = host->stage_metric(ctx, "validated", 1, 0)) return s;
+    if (dsk_status s = host->config_set_int(host->stage_results(ctx), "validated", 1)) return s;
+    if (*host->stage_run_dir(ctx) != '\0') return host->status_create(DSK_INTERNAL, "a run directory while validating");
+    const char* message = "";
+    if (host->config_get_string(host->stage_config(ctx), "message", &message) == nullptr &&
+        std::string(message) == "invalid!")
+        return host->status_create(DSK_INVALID_ARGUMENT, "message may not be 'invalid!' (the echo stage's own check)");
+    return nullptr;
+}
+
 extern const dsk_stage_iface stage = {sizeof(dsk_stage_iface), FAKE_REGISTER_KIND, "echoes its message", nullptr,
-                               params, sizeof(params) / sizeof(params[0]), run};
+                               params, sizeof(params) / sizeof(params[0]), run, validate};
+
+#ifdef FAKE_UNUSABLE_BACKEND
+// A backend as a vendor plugin without its driver would show: one device, score 0, a reason.
+dsk_status no_driver() { return host->status_create(DSK_UNAVAILABLE, "fake-npu: no driver loaded"); }
+const dsk_backend_iface backend = {
+    sizeof(dsk_backend_iface), "fake-npu", nullptr,
+    [](void*, uint32_t* n) -> dsk_status { *n = 1; return nullptr; },
+    [](void*, uint32_t, dsk_device_info* info) -> dsk_status {
+        info->type = DSK_DEVICE_NPU;
+        info->name = "Fake NPU";
+        info->description = "a test backend";
+        info->score = 0;
+        info->unusable_reason = "no fake-npu driver is installed (install the vendor driver)";
+        return nullptr;
+    },
+    [](void*, uint32_t, dsk_device**) { return no_driver(); },
+    [](dsk_device*) {},
+    [](dsk_device*, uint64_t, uint64_t, uint32_t, dsk_buffer**) { return no_driver(); },
+    [](dsk_buffer*) {},
+    nullptr,
+    [](dsk_device*, dsk_queue**) { return no_driver(); },
+    [](dsk_queue*) {},
+    [](dsk_queue*, const void*, dsk_buffer*, uint64_t, uint64_t) { return no_driver(); },
+    [](dsk_queue*, dsk_buffer*, uint64_t, void*, uint64_t) { return no_driver(); },
+    nullptr,
+    [](dsk_queue*, dsk_fence**) { return no_driver(); },
+    [](dsk_fence*, uint64_t) { return no_driver(); },
+    [](dsk_fence*) {},
+    [](dsk_device*, const dsk_node_view*, const dsk_tensor_desc*) -> int32_t { return 0; },
+    nullptr, nullptr, nullptr, nullptr};
+#endif
 
 dsk_status init(const dsk_host_api* h, dsk_registrar* reg, void** out_state) {
     host = h;
@@ -107,6 +152,9 @@ dsk_status init(const dsk_host_api* h, dsk_registrar* reg, void** out_state) {
 #ifdef FAKE_USES_DEPENDENCY
     if (fake_dependency_answer() != 42) return h->status_create(DSK_INTERNAL, "wrong answer");
 #endif
+#ifdef FAKE_UNUSABLE_BACKEND
+    if (dsk_status s = h->register_backend(reg, &backend)) return s;
+#endif
     return h->register_stage(reg, &stage);
 }
 
@@ -114,7 +162,11 @@ const char* const provides[] = {"stage:" FAKE_STAGE_KIND,
 #ifdef FAKE_EXTRA_PROVIDES
                                 FAKE_EXTRA_PROVIDES,
 #endif
+#ifdef FAKE_UNUSABLE_BACKEND
+                                "device:fake-npu",
+#endif
                                 nullptr};
+
 
 const dsk_plugin_descriptor descriptor = {sizeof(dsk_plugin_descriptor), FAKE_ABI, DSK_PLUGIN_NAME,
                                           FAKE_DESCRIPTOR_VERSION, "a fake plugin for tests", provides, init,

@@ -245,3 +245,35 @@ TEST_CASE("model and optimizer tables are validated against their providers befo
     }
     CHECK_FALSE(fs::exists(f.dir / "run"));
 }
+
+TEST_CASE("device preference falls back only as [devices] fallback allows - never silently") {
+    PipelineFixture f;
+    auto pipeline = [&](const std::string& policy) {
+        return "[devices]\nprefer = [\"fake-npu\", \"cpu\"]\nfallback = \"" + policy + "\"\n" + tiny_training(1);
+    };
+    dsk::Kernel kernel;
+    kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/unusable_backend");
+    try {
+        kernel.run(options(f, pipeline("error"), "error"));
+        FAIL("fallback = error must refuse the cpu");
+    } catch (const dsk::Error& e) {
+        CHECK(e.code() == DSK_UNAVAILABLE);
+        CHECK(has(e.what(), "fake-npu: no fake-npu driver is installed"));
+        CHECK(has(e.what(), "fallback = \"error\""));
+    }
+    std::vector<std::string> warnings;
+    dsk::RunOptions warn = options(f, pipeline("warn"), "warn");
+    warn.on_log = [&](dsk_log_level level, const std::string& line) {
+        if (level == DSK_LOG_WARNING) warnings.push_back(line);
+    };
+    kernel.run(warn);
+    REQUIRE(!warnings.empty());
+    CHECK(has(warnings[0], "running on 'cpu'"));
+    CHECK(has(read_file(f.dir / "warn" / "log.txt"), "no usable device for the preferred backend"));
+    CHECK(has(read_file(f.dir / "warn" / "summary.json"), "\"status\" : \"ok\""));
+    warnings.clear();
+    dsk::RunOptions allow = options(f, pipeline("allow"), "allow");
+    allow.on_log = warn.on_log;
+    kernel.run(allow);
+    CHECK(warnings.empty());
+}

@@ -100,6 +100,13 @@ TEST_CASE("--set overrides any key - with the same checks - by index or stage na
     CHECK(has(f.validation_error(body, {"stages.0.kind=ecoh"}), "no plugin provides stage kind 'ecoh'"));
 }
 
+TEST_CASE("a stage's own validate() runs before anything and may use its whole context") {
+    PipelineFixture f;
+    std::string e = f.validation_error("[[stages]]\nkind = \"echo\"\nmessage = \"invalid!\"\n");
+    CHECK(has(e, "p.toml:3:1: stages[0] (echo): message may not be 'invalid!' (the echo stage's own check)"));
+    CHECK(f.validation_error("[[stages]]\nkind = \"echo\"\nmessage = \"fine\"\n") == "");
+}
+
 TEST_CASE("a missing pipeline file is NOT_FOUND") {
     dsk::Kernel kernel;
     dsk::RunOptions options;
