@@ -41,7 +41,9 @@ DSK_API uint32_t dsk_abi_version(void);
 
 /* Creates a kernel with an empty registry. Nothing is loaded until asked. Caller owns *out. */
 DSK_API dsk_status_code dsk_kernel_create(dsk_kernel** out_kernel);
-/* Unloads every plugin (after releasing what they made) and frees the kernel. NULL is fine. */
+/* Unloads every plugin (calling each one's shutdown) and frees the kernel. NULL is fine.
+ * Destroy graphs and sessions first; a session still alive keeps the libraries whose code it
+ * calls loaded, so destroying it afterwards does not crash, but its plugins are shut down. */
 DSK_API void dsk_kernel_destroy(dsk_kernel* kernel);
 
 /* The message of the last failed call on this kernel ("" if none); valid until the next call. */

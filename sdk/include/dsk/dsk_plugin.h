@@ -715,8 +715,9 @@ typedef struct dsk_plugin_descriptor {
      * plugin may keep per-load state in *out_state (passed back to shutdown). A non-NULL
      * status fails the load; the plugin's message is shown to the user as is. */
     dsk_status (*init)(const dsk_host_api* host, dsk_registrar* reg, void** out_state);
-    /* Optional. Called once before the library is unloaded, after every object the plugin
-     * created has been released. */
+    /* Optional. Called once when the kernel unloads the plugin; the library itself stays mapped
+     * while a session still uses its code. Keep the interfaces that sessions call (backend,
+     * kernels, schemas) in static storage so they outlive shutdown. */
     void (*shutdown)(void* state);
 } dsk_plugin_descriptor;
 
