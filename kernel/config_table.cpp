@@ -252,7 +252,7 @@ void fill_config_api(dsk_host_api& api) {
         toml::node* node = find_path(*cfg->table, key);
         if (!node || !node->is_table()) return nullptr;
         auto& slot = cfg->sections[key];
-        if (!slot) slot = std::make_unique<dsk_config>(dsk_config{node->as_table(), key_name(cfg, key), {}});
+        if (!slot) slot = std::make_unique<dsk_config>(node->as_table(), key_name(cfg, key));
         slot->table = node->as_table();  // the table may have moved since (defaults filled in)
         return slot.get();
     };

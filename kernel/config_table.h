@@ -14,6 +14,8 @@
 
 // Borrowed view of a table owned elsewhere (a pipeline, a results table).
 struct dsk_config {
+    dsk_config(toml::table* t = nullptr, std::string prefix = {}) : table(t), path_prefix(std::move(prefix)) {}
+
     toml::table* table = nullptr;
     std::string path_prefix;  // "stages[0]": how messages name keys of this table
     // Views of sub-tables handed out by config_table, owned here.

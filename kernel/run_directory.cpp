@@ -1,15 +1,12 @@
 #include "run_directory.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 
+#include "dsk/dsk_file.hpp"
 #include "status.h"
 
 namespace fs = std::filesystem;
@@ -61,29 +58,7 @@ RunDirectory::RunDirectory(const std::string& requested, const std::string& pipe
 }
 
 void RunDirectory::write_atomic(const std::string& file_name, const std::string& content) const {
-    const std::string target = path_ + "/" + file_name;
-    const std::string temp = target + ".tmp";
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(errno));
-    size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(err));
-        }
-        done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0)
-        throw Error(DSK_UNAVAILABLE, "cannot flush " + temp + ": " + std::strerror(errno));
-    if (std::rename(temp.c_str(), target.c_str()) != 0)
-        throw Error(DSK_UNAVAILABLE, "cannot rename " + temp + " to " + target + ": " + std::strerror(errno));
-    // Make the rename itself durable.
-    if (int dir = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-        ::fsync(dir);
-        ::close(dir);
-    }
+    dsk::write_file_atomically(path_ + "/" + file_name, {{content.data(), content.size()}});
 }
 
 void RunDirectory::log(dsk_log_level level, const std::string& source, const std::string& message) {
@@ -128,6 +103,7 @@ const char* log_level_name(dsk_log_level level) {
         case DSK_LOG_INFO: return "info";
         case DSK_LOG_WARNING: return "warning";
         case DSK_LOG_ERROR: return "error";
+        case DSK_LOG_PROGRESS: return "progress";
     }
     return "info";
 }

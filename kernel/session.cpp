@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "dsk/dsk_random.hpp"
 #include "dsk/dsk_tensor.hpp"
 #include "kernel.h"
 #include "pipeline.h"
@@ -15,12 +16,7 @@ using namespace dsk::kernel;
 
 namespace {
 
-uint64_t splitmix64(uint64_t& state) {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+using dsk::splitmix64;  // variable initialisation and exec_seed draw from it
 
 uint64_t fnv1a(const std::string& s) {
     uint64_t h = 0xcbf29ce484222325ull;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <dsk/dsk_op.hpp>
+#include <dsk/dsk_random.hpp>
 #include <iterator>
 
 namespace dsk::idx {
@@ -53,16 +54,12 @@ std::string hint_for(const IdxOptions& o, const char* key, bool explicit_path) {
            "set images/labels";
 }
 
-// The counter-based generator of the augmentation: SplitMix64's output function applied to
-// (key, counter), so every draw depends only on the seed, the position and the draw number.
-uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+// The counter-based generator of the augmentation: draw (position, draw) of a SplitMix64 stream
+// keyed by the finalised seed, so every draw depends only on the seed, the position and the
+// draw number (README.md, "Normalisation and augmentation").
 uint64_t random_bits(uint64_t seed, uint64_t position, uint64_t draw) {
     constexpr uint64_t kDrawsPerSample = 4;
-    return mix64(mix64(seed) + (position * kDrawsPerSample + draw + 1) * 0x9e3779b97f4a7c15ull);
+    return dsk::mix(dsk::splitmix64_finalize(seed), position * kDrawsPerSample + draw);
 }
 // Uniform in [0, n) from the high 32 bits (bias below 2^-32 * n: nothing to see here).
 uint32_t uniform_below(uint64_t bits, uint32_t n) {

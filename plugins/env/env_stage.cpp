@@ -65,7 +65,8 @@ Stage env_stage() {
             {param_bool("include_plugins", "list every plugin the kernel knows", "true"),
              param_bool("include_devices", "list every device of the loaded backends", "true"),
              param_int("min_usable_devices", "fail unless at least this many devices are usable", "0", 0, 1024)},
-            run};
+            run,
+            {}};
 }
 
 }  // namespace dsk::env

@@ -1,4 +1,7 @@
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "layers.h"
 #include "zoo.h"
@@ -6,9 +9,45 @@
 namespace dsk::models {
 namespace {
 
-const std::vector<std::string> kTypes = {"linear",  "conv",          "batchnorm", "activation", "maxpool",
-                                         "avgpool", "globalavgpool", "flatten",   "dropout",    "relu",
-                                         "gelu",    "silu",          "tanh",      "sigmoid",    "hardswish"};
+// Each layer type and the keys it accepts besides `type` (docs/training.md lists the same).
+const std::vector<std::pair<std::string, std::vector<std::string>>> kTypes = {
+    {"linear", {"out", "bias"}},
+    {"conv", {"out", "kernel", "stride", "padding", "groups", "bias"}},
+    {"batchnorm", {}},
+    {"activation", {"kind"}},
+    {"maxpool", {"kernel", "stride", "padding"}},
+    {"avgpool", {"kernel", "stride", "padding"}},
+    {"globalavgpool", {}},
+    {"flatten", {}},
+    {"dropout", {"p"}},
+    {"relu", {}},
+    {"gelu", {}},
+    {"silu", {}},
+    {"tanh", {}},
+    {"sigmoid", {}},
+    {"hardswish", {}},
+};
+
+// Throws for an unknown type, or a key the type does not take (a misspelt `kernal` or a
+// dropout's `ratio` would otherwise be ignored silently).
+// The model's own config view has no prefix, so messages name keys as the stage sees them.
+void check_layer(const Config& layer, size_t index, const std::string& type) {
+    const std::string name = "model.layers." + std::to_string(index);
+    auto it = std::find_if(kTypes.begin(), kTypes.end(), [&](const auto& t) { return t.first == type; });
+    if (it == kTypes.end()) {
+        std::string known;
+        for (const auto& t : kTypes) known += (known.empty() ? "" : ", ") + t.first;
+        throw Error(DSK_INVALID_ARGUMENT, name + ".type = \"" + type + "\" is not a layer type (" + known + ")");
+    }
+    const std::vector<std::string>& accepted = it->second;
+    for (const std::string& key : layer.keys()) {
+        if (key == "type" || std::find(accepted.begin(), accepted.end(), key) != accepted.end()) continue;
+        std::string keys = "type";
+        for (const auto& k : accepted) keys += ", " + k;
+        throw Error(DSK_INVALID_ARGUMENT, name + "." + key + ": a " + type + " layer has no key '" + key +
+                                              "' (it accepts: " + keys + ")");
+    }
+}
 
 }  // namespace
 
@@ -25,18 +64,20 @@ Model sequential_model() {
             [](dsk_graph* graph, const Config& config, dsk_value_id x, int64_t classes, bool training) {
                 Layers l(graph, training);
                 const size_t count = config.size("layers");
-                if (count == 0) throw Error(DSK_INVALID_ARGUMENT, config.path("layers") + " is empty");
+                if (count == 0) throw Error(DSK_INVALID_ARGUMENT, "model.layers is empty");
                 for (size_t i = 0; i < count; ++i) {
                     const Config layer = config.section("layers." + std::to_string(i));
                     const std::string type = layer.get<std::string>("type");
-                    const std::string name = "layers." + std::to_string(i);
+                    check_layer(layer, i, type);
+                    const std::string name = "layers." + std::to_string(i);  // variables' prefix
+                    const std::string where = "model." + name;             // for messages
                     auto integer = [&](const char* key, int64_t fallback) { return layer.get_or<int64_t>(key, fallback); };
                     if (type == "linear") {
                         int64_t out = integer("out", i + 1 == count ? classes : 0);
-                        if (out <= 0) throw Error(DSK_INVALID_ARGUMENT, layer.path("out") + " is required (only the last linear layer may omit it)");
+                        if (out <= 0) throw Error(DSK_INVALID_ARGUMENT, where + ".out is required (only the last linear layer may omit it)");
                         x = l.linear(name, x, out, layer.get_or("bias", true));
                     } else if (type == "conv") {
-                        x = l.conv(name, x, integer("out", 0) > 0 ? integer("out", 0) : throw Error(DSK_INVALID_ARGUMENT, layer.path("out") + " is required"),
+                        x = l.conv(name, x, integer("out", 0) > 0 ? integer("out", 0) : throw Error(DSK_INVALID_ARGUMENT, where + ".out is required"),
                                    integer("kernel", 3), integer("stride", 1), integer("padding", -1), integer("groups", 1),
                                    layer.get_or("bias", true));
                     } else if (type == "batchnorm") {
@@ -53,16 +94,12 @@ Model sequential_model() {
                         x = l.flatten(x);
                     } else if (type == "dropout") {
                         x = l.dropout(x, layer.get_or("p", 0.5));
-                    } else if (std::find(kTypes.begin(), kTypes.end(), type) != kTypes.end()) {
+                    } else {  // relu, gelu, ...: check_layer accepted the type
                         x = l.activation(type, x);
-                    } else {
-                        std::string known;
-                        for (const auto& t : kTypes) known += (known.empty() ? "" : ", ") + t;
-                        throw Error(DSK_INVALID_ARGUMENT, layer.path("type") + " = \"" + type + "\" is not a layer type (" + known + ")");
                     }
                 }
                 if (Graph(graph).shape(x).size() != 2 || Graph(graph).shape(x)[1] != classes)
-                    throw Error(DSK_INVALID_ARGUMENT, config.path("layers") + ": the last layer gives " +
+                    throw Error(DSK_INVALID_ARGUMENT, "model.layers: the last layer gives " +
                                                           shape_text(Graph(graph).shape(x)) + ", not [N, " +
                                                           std::to_string(classes) + "] logits; end with a linear layer");
                 return x;

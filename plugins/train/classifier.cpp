@@ -46,6 +46,15 @@ Classifier::Classifier(const StageContext& ctx, const Config& stage, const std::
         gradients.assign(trainable.size(), DSK_VALUE_NONE);
         check(host().graph_gradients(graph.raw(), loss, trainable.data(), trainable.size(), gradients.data()),
               "differentiating the loss");
+        for (size_t i = 0; i < trainable.size(); ++i) {
+            if (gradients[i] != DSK_VALUE_NONE) continue;
+            std::string name;
+            for (const auto& [variable, id] : variables)
+                if (id == trainable[i]) name = variable;
+            throw Error(DSK_INVALID_ARGUMENT, "model '" + model_name + "': the loss does not depend on trainable variable '" +
+                                                  name + "', so it has no gradient; use it in the model or create it "
+                                                  "without DSK_VARIABLE_TRAINABLE");
+        }
     }
 }
 

@@ -43,4 +43,12 @@ void DatasetReader::read(const std::vector<uint64_t>& indices, uint64_t seed, fl
     check(iface_->read(dataset_, indices.data(), indices.size(), seed, fields), ("reading " + key_).c_str());
 }
 
+void DatasetReader::check_labels(const std::vector<uint64_t>& indices, const int64_t* labels, int64_t classes) const {
+    for (size_t i = 0; i < indices.size(); ++i)
+        if (labels[i] < 0 || labels[i] >= classes)
+            throw Error(DSK_DATA_LOSS, key_ + ": label " + std::to_string(labels[i]) + " of sample " + std::to_string(indices[i]) +
+                                           " is outside [0, " + std::to_string(classes) +
+                                           "); set `classes` to the dataset's number of classes");
+}
+
 }  // namespace dsk::train

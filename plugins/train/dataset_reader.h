@@ -23,6 +23,9 @@ public:
     // Reads samples `indices` into `images` (count x image_size floats) and `labels`; `seed` != 0
     // enables augmentation with that randomness.
     void read(const std::vector<uint64_t>& indices, uint64_t seed, float* images, int64_t* labels) const;
+    // Throws DATA_LOSS naming the dataset key, the sample and `classes` for a label outside
+    // [0, classes): call it before running a graph, whose loss kernel would fail without the hint.
+    void check_labels(const std::vector<uint64_t>& indices, const int64_t* labels, int64_t classes) const;
 
 private:
     const dsk_dataset_iface* iface_ = nullptr;

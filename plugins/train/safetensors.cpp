@@ -1,14 +1,14 @@
 #include "safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
 #include <fstream>
 
 #include <dsk/dsk_error.hpp>
+#include <dsk/dsk_file.hpp>
+#include <dsk/dsk_tensor.hpp>
 
 namespace dsk::train {
 namespace {
@@ -96,8 +96,13 @@ private:
             skip();
             size_t start = i_;
             while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '-')) ++i_;
-            if (start == i_) corrupt(path_, "expected an integer at byte " + std::to_string(start));
-            out.push_back(std::stoll(s_.substr(start, i_ - start)));
+            if (start == i_) corrupt(path_, "expected an integer at byte " + std::to_string(start) + " of the header");
+            int64_t value = 0;
+            const auto [end, error] = std::from_chars(s_.data() + start, s_.data() + i_, value);
+            if (error != std::errc() || end != s_.data() + i_)
+                corrupt(path_, "'" + s_.substr(start, i_ - start) + "' at byte " + std::to_string(start) +
+                                   " of the header is not a 64-bit integer");
+            out.push_back(value);
             if (peek() != ',') break;
             ++i_;
         }
@@ -110,12 +115,12 @@ private:
         while (i_ < s_.size() && s_[i_] != '"') {
             if (s_[i_] == '\\' && i_ + 1 < s_.size()) {
                 ++i_;
-                if (s_[i_] == 'u' && i_ + 4 < s_.size()) {
-                    out += static_cast<char>(std::stoi(s_.substr(i_ + 1, 4), nullptr, 16));
-                    i_ += 5;
+                if (s_[i_] == 'u') {
+                    append_utf8(out, code_point());
                     continue;
                 }
-                out += s_[i_] == 'n' ? '\n' : s_[i_] == 't' ? '\t' : s_[i_];
+                const char c = s_[i_];
+                out += c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == 'b' ? '\b' : c == 'f' ? '\f' : c;
                 ++i_;
                 continue;
             }
@@ -124,6 +129,45 @@ private:
         if (i_ >= s_.size()) corrupt(path_, "unterminated string in the header");
         ++i_;
         return out;
+    }
+    // The code point of a \uXXXX escape (i_ at the 'u'), joining a UTF-16 surrogate pair.
+    uint32_t code_point() {
+        uint32_t high = hex4();
+        if (high < 0xd800 || high > 0xdfff) return high;
+        if (high <= 0xdbff && s_.compare(i_, 2, "\\u") == 0) {
+            ++i_;
+            const uint32_t low = hex4();
+            if (low >= 0xdc00 && low <= 0xdfff) return 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
+        }
+        corrupt(path_, "unpaired UTF-16 surrogate before byte " + std::to_string(i_) + " of the header");
+    }
+    // The 4 hex digits after the 'u' at i_; leaves i_ after them.
+    uint32_t hex4() {
+        const size_t at = i_ + 1;
+        uint32_t value = 0;
+        const char* last = s_.data() + std::min(at + 4, s_.size());
+        const auto [end, error] = std::from_chars(s_.data() + std::min(at, s_.size()), last, value, 16);
+        if (error != std::errc() || static_cast<size_t>(end - s_.data()) != at + 4)
+            corrupt(path_, "bad \\u escape at byte " + std::to_string(at - 2) + " of the header (needs 4 hex digits)");
+        i_ = at + 4;
+        return value;
+    }
+    static void append_utf8(std::string& out, uint32_t c) {
+        if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else if (c < 0x800) {
+            out += static_cast<char>(0xc0 | (c >> 6));
+            out += static_cast<char>(0x80 | (c & 0x3f));
+        } else if (c < 0x10000) {
+            out += static_cast<char>(0xe0 | (c >> 12));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+            out += static_cast<char>(0x80 | (c & 0x3f));
+        } else {
+            out += static_cast<char>(0xf0 | (c >> 18));
+            out += static_cast<char>(0x80 | ((c >> 12) & 0x3f));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+            out += static_cast<char>(0x80 | (c & 0x3f));
+        }
     }
     void skip() {
         while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
@@ -152,7 +196,7 @@ size_t dtype_bytes(const std::string& dtype) {
 
 }  // namespace
 
-void write_safetensors(const std::string& path, const SafetensorsFile& file) {
+void write_safetensors(const std::vector<std::string>& paths, const SafetensorsFile& file) {
     std::string header = "{";
     if (!file.metadata.empty()) {
         header += "\"__metadata__\":{";
@@ -173,37 +217,15 @@ void write_safetensors(const std::string& path, const SafetensorsFile& file) {
     header += "}";
     while (header.size() % 8) header += ' ';  // the data starts 8-byte aligned
 
-    const std::string temp = path + ".tmp";
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(errno));
-    auto put = [&](const void* data, size_t size) {
-        const char* p = static_cast<const char*>(data);
-        while (size) {
-            ssize_t n = ::write(fd, p, size);
-            if (n < 0) {
-                int err = errno;
-                ::close(fd);
-                ::unlink(temp.c_str());
-                throw Error(DSK_UNAVAILABLE, "cannot write " + temp + ": " + std::strerror(err));
-            }
-            p += n;
-            size -= static_cast<size_t>(n);
-        }
-    };
-    uint64_t n = header.size();
-    uint8_t le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<uint8_t>(n >> (8 * i));
-    put(le, 8);
-    put(header.data(), header.size());
-    for (const auto& [name, t] : file.tensors) put(t.data.data(), t.data.size());
-    if (::fsync(fd) != 0 || ::close(fd) != 0) throw Error(DSK_UNAVAILABLE, "cannot flush " + temp + ": " + std::strerror(errno));
-    if (std::rename(temp.c_str(), path.c_str()) != 0)
-        throw Error(DSK_UNAVAILABLE, "cannot rename " + temp + " to " + path + ": " + std::strerror(errno));
-    const std::string dir = std::filesystem::path(path).parent_path().string();
-    if (int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
-        ::fsync(d);
-        ::close(d);
-    }
+    uint8_t length[8];
+    for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
+    std::vector<std::pair<const void*, size_t>> chunks = {{length, sizeof length}, {header.data(), header.size()}};
+    for (const auto& [name, t] : file.tensors) chunks.emplace_back(t.data.data(), t.data.size());
+    for (const auto& path : paths) write_file_atomically(path, chunks);
+}
+
+void write_safetensors(const std::string& path, const SafetensorsFile& file) {
+    write_safetensors(std::vector<std::string>{path}, file);
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
@@ -222,9 +244,14 @@ SafetensorsFile read_safetensors(const std::string& path) {
     for (auto& [name, t] : file.tensors) {
         auto [begin, end] = parser.offsets[name];
         if (end > data_size) corrupt(path, "tensor '" + name + "' runs past the end of the file (truncated?)");
-        int64_t count = 1;
-        for (int64_t d : t.shape) count *= d;
-        if (dtype_bytes(t.dtype) && static_cast<uint64_t>(count) * dtype_bytes(t.dtype) != end - begin)
+        uint64_t count = 1;
+        for (int64_t d : t.shape) {
+            if (d < 0) corrupt(path, "tensor '" + name + "' has shape " + shape_text(t.shape) + ", with a negative size");
+            if (d > 0 && count > data_size / static_cast<uint64_t>(d))
+                corrupt(path, "tensor '" + name + "' has shape " + shape_text(t.shape) + ", larger than the file");
+            count *= static_cast<uint64_t>(d);
+        }
+        if (dtype_bytes(t.dtype) && count * dtype_bytes(t.dtype) != end - begin)
             corrupt(path, "tensor '" + name + "' has " + std::to_string(end - begin) + " bytes for its shape");
         t.data.assign(bytes.begin() + static_cast<ptrdiff_t>(8 + n + begin), bytes.begin() + static_cast<ptrdiff_t>(8 + n + end));
     }

@@ -21,10 +21,14 @@ struct SafetensorsFile {
     std::map<std::string, std::string> metadata;
 };
 
-// Writes atomically: a temporary file beside `path`, fsync, rename, fsync of the directory, so
-// a crash leaves either the old file or the new one. Throws dsk::Error naming the path.
+// Writes atomically (dsk::write_file_atomically: a temporary file beside `path`, fsync, rename,
+// fsync of the directory), so a crash leaves either the old file or the new one. Throws
+// dsk::Error(UNAVAILABLE) naming the path.
 void write_safetensors(const std::string& path, const SafetensorsFile& file);
-// Throws dsk::Error(DATA_LOSS) naming the path and what is wrong for a malformed file.
+// The same bytes to each path in turn (each written atomically): serialised once.
+void write_safetensors(const std::vector<std::string>& paths, const SafetensorsFile& file);
+// Throws dsk::Error(NOT_FOUND) for a missing file and dsk::Error(DATA_LOSS) naming the path and
+// what is wrong (the byte of the header, the tensor) for a malformed one.
 SafetensorsFile read_safetensors(const std::string& path);
 
 }  // namespace dsk::train

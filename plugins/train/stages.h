@@ -11,9 +11,6 @@ namespace dsk::train {
 Stage train_stage();
 Stage evaluate_stage();
 
-// splitmix64: the counter-based generator behind shuffling and augmentation seeds.
-uint64_t mix(uint64_t a, uint64_t b);
-
 // Runs every check, then throws one Error with all their messages (one per line), so that
 // validation reports every problem at once.
 void validate_all(const std::vector<std::function<void()>>& checks);

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <numeric>
 
+#include <dsk/dsk_random.hpp>
+
 #include "checkpoint.h"
 #include "evaluation.h"
 #include "stages.h"
@@ -13,13 +15,6 @@
 namespace fs = std::filesystem;
 
 namespace dsk::train {
-
-uint64_t mix(uint64_t a, uint64_t b) {
-    uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 void validate_all(const std::vector<std::function<void()>>& checks) {
     std::string messages;
@@ -115,6 +110,8 @@ void run(StageContext& ctx) {
     check(opt.iface->set_hyperparameter(opt.instance, "total_steps", static_cast<double>(batches * epochs)));
 
     const fs::path checkpoints = fs::path(ctx.run_dir()) / stage_name / "checkpoints";
+    // A run directory is new or empty unless resumed, so an existing folder means a resume.
+    const bool resuming = fs::exists(checkpoints);
     fs::create_directories(checkpoints);
     const std::string last = (checkpoints / "last.safetensors").string();
     TrainingState state;
@@ -123,11 +120,14 @@ void run(StageContext& ctx) {
         session.set_run_count(state.session_runs);
         ctx.info("resuming from " + last + ": epoch " + std::to_string(state.epoch) + ", batch " +
                  std::to_string(state.batch) + ", step " + std::to_string(state.step));
+    } else if (resuming) {
+        ctx.info("resuming: " + checkpoints.string() + " holds no last.safetensors (the run stopped before its first "
+                 "checkpoint; checkpoint_every = " + std::to_string(checkpoint_every) + "), so training starts from scratch");
     }
-    auto save = [&](const std::string& path) {
+    // Serialises once; at the end of an epoch writes the epoch's file, then last.safetensors.
+    auto save = [&](const std::vector<std::string>& paths) {
         state.session_runs = session.run_count();
-        save_checkpoint(path, train_model, session, {opt.iface, opt.instance}, state, model_name);
-        if (path != last) save_checkpoint(last, train_model, session, {opt.iface, opt.instance}, state, model_name);
+        save_checkpoint(paths, train_model, session, {opt.iface, opt.instance}, state, model_name);
     };
 
     ctx.info("model " + model_name + ": " + std::to_string(train_model.parameter_count) + " parameters; " +
@@ -143,19 +143,26 @@ void run(StageContext& ctx) {
     const int64_t log_every = stage.get<int64_t>("log_every");
 
     Evaluation final_eval;
-    std::vector<double> history_accuracy, history_loss;
-    double train_loss = 0, images_per_second = 0;
+    double images_per_second = 0;
+    const bool already_trained = state.epoch >= epochs;  // resumed after the last epoch
     const auto stage_start = Clock::now();
-    if (state.epoch < epochs) ctx.info("epoch  train_loss  test_loss  test_acc    time_s     img/s");
+    if (!already_trained) ctx.info("epoch  train_loss  test_loss  test_acc    time_s     img/s");
     for (int64_t epoch = state.epoch; epoch < epochs; ++epoch) {
         const std::vector<uint64_t> order = permutation(train_data.size(), seed, epoch);
         const auto epoch_start = Clock::now();
-        double loss_sum = 0;
-        int64_t loss_count = 0;
+        // The epoch so far: non-zero only when resuming mid-epoch, so that its train_loss and
+        // images_per_second cover the whole epoch, as in an uninterrupted run.
+        double loss_sum = state.epoch_loss_sum;
+        int64_t loss_count = state.epoch_loss_count;
+        const double earlier_seconds = state.epoch_seconds;
+        auto epoch_seconds = [&] { return earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count(); };
         for (int64_t b = state.batch; b < batches; ++b) {
             if (ctx.should_stop()) {
                 state.batch = b;
-                save(last);
+                state.epoch_loss_sum = loss_sum;
+                state.epoch_loss_count = loss_count;
+                state.epoch_seconds = epoch_seconds();
+                save({last});
                 throw Error(DSK_CANCELLED, "stopped at epoch " + std::to_string(epoch + 1) + ", batch " +
                                                std::to_string(b) + "; checkpoint " + last +
                                                " (continue with dsk run --resume " + ctx.run_dir() + ")");
@@ -163,6 +170,7 @@ void run(StageContext& ctx) {
             std::vector<uint64_t> indices(order.begin() + b * batch, order.begin() + (b + 1) * batch);
             train_data.read(indices, mix(mix(seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(b)) | 1,
                             images.data(), labels.data());
+            train_data.check_labels(indices, labels.data(), classes);
             session.write(train_model.images, host_tensor(DSK_DTYPE_F32, image_shape, images.data()));
             session.write(train_model.labels, host_tensor(DSK_DTYPE_I64, {batch}, labels.data()));
             session.run(targets);
@@ -180,7 +188,7 @@ void run(StageContext& ctx) {
             loss_sum += loss;
             ++loss_count;
             if ((b + 1) % log_every == 0 || b + 1 == batches) {
-                const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+                const double seconds = epoch_seconds();
                 char text[160];
                 std::snprintf(text, sizeof text, "epoch %lld/%lld  batch %lld/%lld  loss %.4f  lr %.2g  %.0f img/s",
                               static_cast<long long>(epoch + 1), static_cast<long long>(epochs), static_cast<long long>(b + 1),
@@ -189,11 +197,15 @@ void run(StageContext& ctx) {
                 ctx.progress(static_cast<double>(epoch * batches + b + 1) / static_cast<double>(epochs * batches), text);
             }
         }
-        const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-        train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : 0.0;
+        const double seconds = epoch_seconds();
+        const double train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : 0.0;
         images_per_second = static_cast<double>(loss_count * batch) / std::max(seconds, 1e-9);
         state.epoch = epoch + 1;
         state.batch = 0;
+        state.epoch_loss_sum = 0;
+        state.epoch_loss_count = 0;
+        state.epoch_seconds = 0;
+        state.train_loss = train_loss;
         ctx.metric("train_loss", train_loss, epoch + 1);
         ctx.metric("images_per_second", images_per_second, epoch + 1);
         ctx.metric("epoch_time_s", seconds, epoch + 1);
@@ -201,8 +213,8 @@ void run(StageContext& ctx) {
         if (test_data) {
             copy_variables(train_model, session, *eval_model, *eval_session);
             final_eval = evaluate(*eval_model, *eval_session, *test_data, classes, eval_batch);
-            history_accuracy.push_back(final_eval.accuracy);
-            history_loss.push_back(final_eval.loss);
+            state.test_accuracy_by_epoch.push_back(final_eval.accuracy);
+            state.test_loss_by_epoch.push_back(final_eval.loss);
             ctx.metric("test_accuracy", final_eval.accuracy, epoch + 1);
             ctx.metric("test_loss", final_eval.loss, epoch + 1);
             std::snprintf(line, sizeof line, "%5lld  %10.4f  %9.4f  %8.4f  %8.1f  %8.0f", static_cast<long long>(epoch + 1),
@@ -215,10 +227,10 @@ void run(StageContext& ctx) {
         if ((checkpoint_every > 0 && state.epoch % checkpoint_every == 0) || state.epoch == epochs) {
             char name[64];
             std::snprintf(name, sizeof name, "epoch-%04lld.safetensors", static_cast<long long>(state.epoch));
-            save((checkpoints / name).string());
+            save({(checkpoints / name).string(), last});
         }
     }
-    if (history_accuracy.empty() && test_data) {  // resumed after the last epoch: report it again
+    if (already_trained && test_data) {  // resumed after the last epoch: report it again
         copy_variables(train_model, session, *eval_model, *eval_session);
         final_eval = evaluate(*eval_model, *eval_session, *test_data, classes, eval_batch);
     }
@@ -226,10 +238,10 @@ void run(StageContext& ctx) {
     Table results = ctx.results();
     if (test_data) {
         final_eval.write_results(results);
-        results.set("test_accuracy_by_epoch", history_accuracy);
-        results.set("test_loss_by_epoch", history_loss);
+        results.set("test_accuracy_by_epoch", state.test_accuracy_by_epoch);
+        results.set("test_loss_by_epoch", state.test_loss_by_epoch);
     }
-    results.set("train_loss", train_loss);
+    results.set("train_loss", state.train_loss);
     results.set("epochs", epochs);
     results.set("steps", state.step);
     results.set("images_per_second", images_per_second);

@@ -13,13 +13,15 @@ namespace {
 
 const char* kFashion = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 
-// A train stage on the first `limit` images, with a test set of 200.
+// A train stage on the first `limit` images, with a test set of 200. Dropout and augmentation
+// are on, so that determinism and resume cover the session's run counter (dropout) and the
+// augmentation seeds, not only shuffling.
 std::string tiny_training(int epochs, const std::string& extra = "") {
     return "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = " + std::to_string(epochs) +
            "\nbatch_size = 32\nseed = 7\nlog_every = 2\ncheckpoint_every = 1\n"
-           "model = { name = \"mlp\", hidden = [32] }\n"
+           "model = { name = \"mlp\", hidden = [32], dropout = 0.2 }\n"
            "optimizer = { name = \"adam\", lr = 0.003 }\n"
-           "train_data = { split = \"train\", limit = 320 }\n"
+           "train_data = { split = \"train\", limit = 320, random_crop_padding = 2, horizontal_flip = true }\n"
            "test_data = { split = \"test\", limit = 200 }\n" +
            extra;
 }
@@ -32,6 +34,16 @@ std::vector<double> metric_values(const fs::path& run, const std::string& name) 
     while (std::getline(in, line))
         if (has(line, key)) out.push_back(std::stod(line.substr(line.find("\"value\": ") + 9)));
     return out;
+}
+
+// The text of a result in summary.json: a number, or an array with its brackets.
+std::string summary_value(const fs::path& run, const std::string& key) {
+    const std::string summary = read_file(run / "summary.json");
+    const size_t at = summary.find("\"" + key + "\" : ");
+    if (at == std::string::npos) return "(no " + key + ")";
+    const size_t begin = at + key.size() + 5;
+    const size_t end = summary[begin] == '[' ? summary.find(']', begin) + 1 : summary.find_first_of(",\n", begin);
+    return summary.substr(begin, end - begin);
 }
 
 dsk::RunOptions options(const PipelineFixture& f, const std::string& body, const std::string& run) {
@@ -70,7 +82,6 @@ TEST_CASE("the same seed gives bitwise the same weights") {
     const auto b = read_file(f.dir / "b" / "train" / "checkpoints" / "last.safetensors");
     REQUIRE(a.size() > 1000);
     CHECK(a == b);
-    kernel.run(options(f, tiny_training(2) + "", "c"));
     dsk::RunOptions other = options(f, tiny_training(2), "d");
     other.overrides = {"stages.train.seed=8"};
     kernel.run(other);
@@ -102,13 +113,46 @@ TEST_CASE("a run stopped mid-epoch resumes to exactly the uninterrupted weights"
     CHECK(has(read_file(f.dir / "stopped" / "summary.json"), "\"status\" : \"ok\""));
     CHECK(read_file(f.dir / "stopped" / "train" / "checkpoints" / "last.safetensors") ==
           read_file(f.dir / "full" / "train" / "checkpoints" / "last.safetensors"));
+    // The results, too: the history of every epoch, and the stopped epoch's loss over all its
+    // batches (from the checkpoint), not only over those after the resume.
+    for (const char* key : {"test_accuracy_by_epoch", "test_loss_by_epoch", "train_loss", "steps", "test_accuracy"}) {
+        CAPTURE(key);
+        CHECK(summary_value(f.dir / "stopped", key) == summary_value(f.dir / "full", key));
+    }
+    CHECK(summary_value(f.dir / "full", "test_accuracy_by_epoch").size() > 10);  // three numbers
+    const auto full_losses = metric_values(f.dir / "full", "train_loss");
+    CHECK(full_losses.size() == 3);
+    CHECK(metric_values(f.dir / "stopped", "train_loss") == full_losses);
+    CHECK(metric_values(f.dir / "stopped", "images_per_second").size() == 3);
+}
+
+TEST_CASE("resuming a run that left no checkpoint starts training from scratch and says so") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    // checkpoint_every = 0 and a run killed before the end: the stage's folder exists and holds no checkpoint.
+    dsk::RunOptions o = options(f, tiny_training(1), "killed");
+    o.overrides = {"stages.train.checkpoint_every=0"};
+    kernel.run(o);
+    fs::remove(f.dir / "killed" / "train" / "checkpoints" / "last.safetensors");
+    fs::remove(f.dir / "killed" / "train" / "checkpoints" / "epoch-0001.safetensors");
+    std::vector<std::string> lines;
+    dsk::RunOptions resume;
+    resume.resume_dir = (f.dir / "killed").string();
+    resume.on_log = [&](dsk_log_level level, const std::string& line) {
+        if (level == DSK_LOG_INFO) lines.push_back(line);
+    };
+    kernel.run(resume);
+    bool said = false;
+    for (const auto& line : lines) said = said || has(line, "training starts from scratch");
+    CHECK(said);
+    CHECK(fs::exists(f.dir / "killed" / "train" / "checkpoints" / "last.safetensors"));
 }
 
 TEST_CASE("evaluating the last checkpoint reproduces the accuracy training reported") {
     PipelineFixture f;
     dsk::Kernel kernel;
     kernel.run(options(f, tiny_training(2,
-                                        "[[stages]]\nkind = \"evaluate\"\nmodel = { name = \"mlp\", hidden = [32] }\n"
+                                        "[[stages]]\nkind = \"evaluate\"\nmodel = { name = \"mlp\", hidden = [32], dropout = 0.2 }\n"
                                         "test_data = { split = \"test\", limit = 200 }\n"),
                        "run"));
     auto accuracy = metric_values(f.dir / "run", "test_accuracy");
@@ -137,15 +181,15 @@ TEST_CASE("a checkpoint of another model is refused by name") {
 
 namespace {
 
-// Writes an IDX file (gzipped when the name ends in .gz) from a header and a body size.
-void write_idx(const fs::path& path, uint32_t magic, std::vector<uint32_t> dims, size_t body_bytes) {
+// Writes an IDX file from a header and a body size, every body byte `fill`.
+void write_idx(const fs::path& path, uint32_t magic, std::vector<uint32_t> dims, size_t body_bytes, char fill = '\1') {
     std::string bytes;
     auto be = [&](uint32_t v) {
         for (int s = 24; s >= 0; s -= 8) bytes += static_cast<char>((v >> s) & 0xff);
     };
     be(magic);
     for (uint32_t d : dims) be(d);
-    bytes += std::string(body_bytes, '\1');
+    bytes += std::string(body_bytes, fill);
     std::ofstream(path, std::ios::binary) << bytes;
 }
 
@@ -190,8 +234,15 @@ TEST_CASE("bad data files give named errors and no result") {
     SUBCASE("label and image counts differ") {
         write_idx(images, 0x803, {12, 28, 28}, 12 * 784);
         std::string e = data_error(f, images, labels);
-        CHECK(has(e, "12"));
-        CHECK(has(e, "10"));
+        CHECK(has(e, images + " holds 12 images"));
+        CHECK(has(e, labels + " holds 10 labels"));
+    }
+    SUBCASE("a label outside classes") {  // named before the loss kernel runs into it
+        write_idx(images, 0x803, {10, 28, 28}, 10 * 784);
+        write_idx(labels, 0x801, {10}, 10, '\x0c');
+        std::string e = data_error(f, images, labels);
+        CHECK(has(e, "train_data: label 12 of sample"));
+        CHECK(has(e, "is outside [0, 10); set `classes`"));
     }
 }
 

@@ -8,20 +8,14 @@
 #include <cstdint>
 #include <string>
 
+#include <dsk/dsk_random.hpp>
+
 #include "kernel_table.h"
 
 namespace dsk::cpu {
 namespace {
 
 constexpr size_t kGrain = 16384;
-
-// The i-th output of a SplitMix64 stream started at `seed`.
-inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
-    uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 float dropout_ratio(const KernelArgs& args) {
     const double ratio = args.attrs().get_float("ratio", 0.5);
@@ -59,7 +53,7 @@ void dropout(const KernelArgs& args) {
     const float scale = keep_scale(ratio);
     parallel_for(total, kGrain, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) {
-            const bool keep = (splitmix64(seed, i) >> 32) >= threshold;
+            const bool keep = (dsk::mix(seed, i) >> 32) >= threshold;
             y[i] = keep ? x[i] * scale : 0.0f;
             if (mask) mask[i] = keep ? 1 : 0;
         }
