@@ -163,3 +163,4 @@ inline Outcome take(dsk_status status) {
 }
 
 }  // namespace fake_host
+

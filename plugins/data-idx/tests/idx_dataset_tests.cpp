@@ -2,6 +2,8 @@
 // images/labels checks, and the C interface (open/info/read/close) with a fake config.
 #include <doctest/doctest.h>
 
+#include "error_of.h"  // tests/support
+
 #include <cmath>
 #include <cstring>
 #include <dsk/dsk_op.hpp>
@@ -18,16 +20,7 @@ using namespace idx_test;
 
 namespace {
 
-template <class F>
-dsk::Error error_of(F&& body) {
-    try {
-        body();
-    } catch (const dsk::Error& e) {
-        return e;
-    }
-    FAIL("expected a dsk::Error");
-    return dsk::Error(DSK_INTERNAL, "");
-}
+using test_support::error_of;
 
 struct HostInstalled {
     HostInstalled() { fake_host::install(); }

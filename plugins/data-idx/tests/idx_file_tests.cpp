@@ -1,6 +1,8 @@
 // One IDX file: parsing raw and gzipped files, and every error a user can meet.
 #include <doctest/doctest.h>
 
+#include "error_of.h"  // tests/support
+
 #include <string>
 
 #include "../idx_file.h"
@@ -14,16 +16,7 @@ namespace {
 const std::string kHint = "install the Debian package dataset-fashion-mnist or set images/labels";
 const std::string kRefetch = "download it again or reinstall the package that ships it";
 
-template <class F>
-dsk::Error error_of(F&& body) {
-    try {
-        body();
-    } catch (const dsk::Error& e) {
-        return e;
-    }
-    FAIL("expected a dsk::Error");
-    return dsk::Error(DSK_INTERNAL, "");
-}
+using test_support::error_of;
 
 }  // namespace
 

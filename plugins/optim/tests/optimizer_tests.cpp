@@ -3,6 +3,8 @@
 // interface thunks. Internals are called directly, with the fake host table of fake_host.h.
 #include <doctest/doctest.h>
 
+#include "error_of.h"  // tests/support
+
 #include <cmath>
 #include <cstring>
 #include <dsk/dsk_op.hpp>
@@ -113,16 +115,7 @@ Stream saved(const Optimizer& opt) {
     return s;
 }
 
-template <class F>
-dsk::Error error_of(F&& body) {
-    try {
-        body();
-    } catch (const dsk::Error& e) {
-        return e;
-    }
-    FAIL("expected a dsk::Error");
-    return dsk::Error(DSK_INTERNAL, "");
-}
+using test_support::error_of;
 
 struct HostInstalled {
     HostInstalled() { fake_host::install(); }

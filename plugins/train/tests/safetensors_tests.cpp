@@ -4,6 +4,8 @@
 // a failed write leaves no temporary file behind.
 #include <doctest/doctest.h>
 
+#include "error_of.h"  // tests/support
+
 #include <unistd.h>
 
 #include <cstring>
@@ -48,16 +50,7 @@ std::string safetensors_bytes(const std::string& header, const std::string& data
     return out + header + data;
 }
 
-template <class F>
-dsk::Error error_of(F&& body) {
-    try {
-        body();
-    } catch (const dsk::Error& e) {
-        return e;
-    }
-    FAIL("expected a dsk::Error");
-    return dsk::Error(DSK_INTERNAL, "");
-}
+using test_support::error_of;
 
 // What reading `bytes` as a file reports; it must be DATA_LOSS naming the file.
 std::string corrupt_message(const TempDir& dir, const std::string& bytes) {
