@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "dsk/dsk_file.hpp"
+#include "dsk/dsk_json.hpp"
 #include "status.h"
 
 namespace fs = std::filesystem;
@@ -71,30 +72,8 @@ void RunDirectory::metric(const std::string& stage, const std::string& name, dou
     char number[64];
     if (std::isfinite(value)) std::snprintf(number, sizeof number, "%.17g", value);
     else std::snprintf(number, sizeof number, "null");
-    metrics_ << "{\"stage\": " << json_quote(stage) << ", \"name\": " << json_quote(name) << ", \"step\": " << step
+    metrics_ << "{\"stage\": " << dsk::json_quote(stage) << ", \"name\": " << dsk::json_quote(name) << ", \"step\": " << step
              << ", \"value\": " << number << ", \"time_s\": " << seconds << "}" << std::endl;
-}
-
-std::string json_quote(const std::string& text) {
-    std::string out = "\"";
-    for (unsigned char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
 }
 
 const char* log_level_name(dsk_log_level level) {

@@ -29,7 +29,6 @@ private:
     std::ofstream log_, metrics_;
 };
 
-std::string json_quote(const std::string& text);
 const char* log_level_name(dsk_log_level level);
 
 }  // namespace dsk::kernel

@@ -7,26 +7,12 @@
 #include <fstream>
 
 #include <dsk/dsk_error.hpp>
+#include <dsk/dsk_json.hpp>
 #include <dsk/dsk_file.hpp>
 #include <dsk/dsk_tensor.hpp>
 
 namespace dsk::train {
 namespace {
-
-std::string quote(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
-}
 
 [[noreturn]] void corrupt(const std::string& path, const std::string& what) {
     throw Error(DSK_DATA_LOSS, path + ": not a valid safetensors file: " + what);
@@ -202,14 +188,14 @@ void write_safetensors(const std::vector<std::string>& paths, const SafetensorsF
         header += "\"__metadata__\":{";
         bool first = true;
         for (const auto& [k, v] : file.metadata) {
-            header += (first ? "" : ",") + quote(k) + ":" + quote(v);
+            header += (first ? "" : ",") + dsk::json_quote(k) + ":" + dsk::json_quote(v);
             first = false;
         }
         header += "}";
     }
     uint64_t offset = 0;
     for (const auto& [name, t] : file.tensors) {
-        header += (header.size() > 1 ? "," : "") + quote(name) + ":{\"dtype\":" + quote(t.dtype) + ",\"shape\":[";
+        header += (header.size() > 1 ? "," : "") + dsk::json_quote(name) + ":{\"dtype\":" + dsk::json_quote(t.dtype) + ",\"shape\":[";
         for (size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
         header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t.data.size()) + "]}";
         offset += t.data.size();
