@@ -663,7 +663,8 @@ typedef struct dsk_host_api {
      * schemas' gradient rules. out_grads[i] = DSK_VALUE_NONE when wrt[i] does not affect loss. */
     dsk_status (*graph_gradients)(dsk_graph* graph, dsk_value_id loss, const dsk_value_id* wrt,
                                   size_t count, dsk_value_id* out_grads);
-    /* The variables, in creation order; the name is owned by the graph. */
+    /* The variables, in creation order; the name is owned by the graph and valid until the
+     * graph is next changed (copy it before adding values or nodes). */
     size_t (*graph_variable_count)(dsk_graph* graph);
     dsk_status (*graph_variable_at)(dsk_graph* graph, size_t index, dsk_value_id* out_value,
                                     const char** out_name, uint32_t* out_flags);
