@@ -224,7 +224,17 @@ dsk_tensor_desc dsk_session::tensor(dsk_value_id v) const {
 }
 
 void dsk_session::reinfer_shapes() {
-    for (auto& node : graph.nodes) infer_node_shapes(node, graph.values);
+    for (auto& node : graph.nodes) {
+        try {
+            infer_node_shapes(node, graph.values);
+        } catch (const Error& e) {
+            // Gradient nodes carry the shapes they were built for (e.g. ConvGradInput's
+            // input_shape): a graph with them runs at the batch size it was built with.
+            throw Error(e.code(), std::string(e.what()) +
+                                      " (after an input changed shape: graphs with gradient nodes run only at the "
+                                      "shapes they were built for; build another graph for another batch size)");
+        }
+    }
     for (dsk_value_id v = 0; v < graph.values.size(); ++v) ensure_storage(v);
     shapes_dirty = false;
 }

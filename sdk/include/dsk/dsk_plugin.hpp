@@ -426,8 +426,8 @@ public:
     }
 
     // Every plugin and device the kernel knows, as the C structs (struct_size set to this
-    // header's sizes). What they point to stays owned by the kernel: plugin strings until it is
-    // destroyed, a device entry's `info` and strings until the next plugin load.
+    // header's sizes). What they point to stays owned by the kernel, valid until the next plugin
+    // discovery or load (copy what you keep).
     std::vector<dsk_plugin_info> plugins() const {
         std::vector<dsk_plugin_info> infos(host().plugin_count(context_));
         for (size_t i = 0; i < infos.size(); ++i) {
