@@ -102,8 +102,12 @@ dsk_status validate(void*, dsk_stage_context* ctx) {
     if (dsk_status s = host->config_set_int(host->stage_results(ctx), "validated", 1)) return s;
     if (*host->stage_run_dir(ctx) != '\0') return host->status_create(DSK_INTERNAL, "a run directory while validating");
     const char* message = "";
-    if (host->config_get_string(host->stage_config(ctx), "message", &message) == nullptr &&
-        std::string(message) == "invalid!")
+    dsk_status missing = host->config_get_string(host->stage_config(ctx), "message", &message);
+    if (missing) {  // reported by the kernel's own check of required keys
+        host->status_free(missing);
+        return nullptr;
+    }
+    if (std::string(message) == "invalid!")
         return host->status_create(DSK_INVALID_ARGUMENT, "message may not be 'invalid!' (the echo stage's own check)");
     return nullptr;
 }
