@@ -1,0 +1,221 @@
+// dsk_bench: times forward passes and GEMMs through the host C API, for scripts/bench.
+//
+//   dsk_bench mlp  --batch 256          MLP 784-256-128-10 forward (Gemm, Relu)
+//   dsk_bench cnn  --batch 1            the CNN of configs/cnn.toml, forward in eval mode
+//   dsk_bench gemm --n 1024             one Gemm node, C[n, n] = A[n, n] B[n, n]
+//   options: --warmup-s S (0.3)  --rep-s S (0.5)  --reps R (5)  --device NAME (cpu)
+//
+// The graph is built with dsk_kernel_graph_create and dsk::Graph (dsk_op.hpp), placed on the
+// device with dsk_kernel_session_create, and run after a warm-up in R repetitions of about
+// --rep-s seconds each. Prints one JSON object on stdout: the seconds per run of every
+// repetition (the caller picks the best or the median). Threads: the kernel's OpenMP pool
+// (OMP_NUM_THREADS).
+//
+// What one timed run includes: inference writes the input batch into the session, runs the
+// graph and reads the logits back (what a serving program does); gemm runs the node on its two
+// variables (A and B stay in the session, nothing is copied).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dsk/dsk.h"
+#include "dsk/dsk_op.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+    std::string what;
+    int64_t batch = 1;
+    int64_t n = 1024;
+    double warmup_s = 0.3;
+    double rep_s = 0.5;
+    int reps = 5;
+    std::string device = "cpu";
+};
+
+[[noreturn]] void usage(const std::string& message) {
+    std::fprintf(stderr,
+                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm [--batch N] [--n N] [--warmup-s S] [--rep-s S] [--reps R] "
+                 "[--device NAME]\n",
+                 message.c_str());
+    std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    if (argc < 2) usage("missing the case");
+    o.what = argv[1];
+    if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm") usage("unknown case '" + o.what + "'");
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (i + 1 >= argc) usage("missing the value of " + a);
+        const char* v = argv[++i];
+        if (a == "--batch") o.batch = std::atoll(v);
+        else if (a == "--n") o.n = std::atoll(v);
+        else if (a == "--warmup-s") o.warmup_s = std::atof(v);
+        else if (a == "--rep-s") o.rep_s = std::atof(v);
+        else if (a == "--reps") o.reps = std::atoi(v);
+        else if (a == "--device") o.device = v;
+        else usage("unknown option " + a);
+    }
+    if (o.batch < 1 || o.n < 1 || o.reps < 1) usage("batch, n and reps must be positive");
+    return o;
+}
+
+void check_code(dsk_kernel* k, dsk_status_code code, const char* what) {
+    if (code != DSK_OK) throw std::runtime_error(std::string(what) + ": " + dsk_kernel_last_error(k));
+}
+
+// y = x W^T + b, with PyTorch's default initialisation bounds (as plugins/models does).
+dsk_value_id linear(const dsk::Graph& g, const std::string& name, dsk_value_id x, int64_t out) {
+    const int64_t in = g.shape(x).at(1);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    dsk_value_id w = g.variable(name + ".weight", {out, in}, "uniform", bound);
+    dsk_value_id b = g.variable(name + ".bias", {out}, "uniform", bound);
+    return g.node("Gemm", {x, w, b}, {dsk::Attr("transB", 1)});
+}
+
+// 3x3 "same" convolution with bias.
+dsk_value_id conv3x3(const dsk::Graph& g, const std::string& name, dsk_value_id x, int64_t out) {
+    const int64_t in = g.shape(x).at(1);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in * 9));
+    dsk_value_id w = g.variable(name + ".weight", {out, in, 3, 3}, "uniform", bound);
+    dsk_value_id b = g.variable(name + ".bias", {out}, "uniform", bound);
+    return g.nodes("Conv", {x, w, b},
+                   {dsk::Attr("strides", std::vector<int64_t>{1, 1}), dsk::Attr("pads", std::vector<int64_t>{1, 1, 1, 1})}, 1)[0];
+}
+
+dsk_value_id maxpool2(const dsk::Graph& g, dsk_value_id x) {
+    return g.node("MaxPool", {x},
+                  {dsk::Attr("kernel_shape", std::vector<int64_t>{2, 2}), dsk::Attr("strides", std::vector<int64_t>{2, 2})});
+}
+
+// The MLP of configs/quickstart.toml: 784-256-128-10.
+dsk_value_id build_mlp(const dsk::Graph& g, dsk_value_id x) {
+    dsk_value_id h = g.node("Relu", {linear(g, "fc1", x, 256)});
+    h = g.node("Relu", {linear(g, "fc2", h, 128)});
+    return linear(g, "fc3", h, 10);
+}
+
+// The CNN of configs/cnn.toml (plugins/models/cnn.cpp) in eval mode: dropout is the identity.
+dsk_value_id build_cnn(const dsk::Graph& g, dsk_value_id x) {
+    dsk_value_id h = maxpool2(g, g.node("Relu", {conv3x3(g, "conv1", x, 32)}));
+    h = maxpool2(g, g.node("Relu", {conv3x3(g, "conv2", h, 64)}));
+    h = g.node("Flatten", {h}, {dsk::Attr("axis", 1)});
+    h = g.node("Relu", {linear(g, "fc1", h, 128)});
+    h = g.nodes("Dropout", {h}, {dsk::Attr("ratio", 0.25), dsk::Attr("training_mode", 0)}, 2)[0];
+    return linear(g, "fc2", h, 10);
+}
+
+int run(const Options& o) {
+    dsk_kernel* k = nullptr;
+    if (dsk_kernel_create(&k) != DSK_OK) throw std::runtime_error("dsk_kernel_create failed");
+    // dsk_op.hpp's helpers call dsk::host(); in a host program the table comes from dsk_host().
+    dsk::detail::host_slot().store(dsk_host(), std::memory_order_release);
+    const dsk_host_api& host = *dsk_host();
+
+    dsk_graph* graph = nullptr;
+    check_code(k, dsk_kernel_graph_create(k, &graph), "dsk_kernel_graph_create");
+    dsk::Graph g(graph);
+
+    dsk_value_id input = DSK_VALUE_NONE, output = DSK_VALUE_NONE;
+    std::vector<int64_t> in_shape;
+    try {
+        if (o.what == "gemm") {
+            dsk_value_id a = g.variable("A", {o.n, o.n}, "uniform", 1.0, 0);
+            dsk_value_id b = g.variable("B", {o.n, o.n}, "uniform", 1.0, 0);
+            output = g.node("Gemm", {a, b});
+        } else {
+            in_shape = o.what == "mlp" ? std::vector<int64_t>{o.batch, 784} : std::vector<int64_t>{o.batch, 1, 28, 28};
+            input = g.input("images", DSK_DTYPE_F32, in_shape);
+            output = o.what == "mlp" ? build_mlp(g, input) : build_cnn(g, input);
+        }
+    } catch (const dsk::Error& e) {
+        host.graph_destroy(graph);
+        throw std::runtime_error(std::string("building the graph: ") + e.what() + " (" + dsk_kernel_last_error(k) + ")");
+    }
+
+    dsk_session* session_raw = nullptr;
+    const dsk_status_code code = dsk_kernel_session_create(k, graph, o.device.c_str(), 1, &session_raw);
+    host.graph_destroy(graph);
+    check_code(k, code, "dsk_kernel_session_create");
+
+    std::vector<float> x;
+    if (!in_shape.empty()) {
+        size_t count = 1;
+        for (int64_t d : in_shape) count *= static_cast<size_t>(d);
+        x.resize(count);
+        std::mt19937 rng(7);
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        for (float& v : x) v = u(rng);
+    }
+    const std::vector<int64_t> out_shape =
+        o.what == "gemm" ? std::vector<int64_t>{o.n, o.n} : std::vector<int64_t>{o.batch, 10};
+    std::vector<float> y(o.what == "gemm" ? 0 : static_cast<size_t>(o.batch * 10));
+    const std::vector<dsk_value_id> targets = {output};
+
+    auto once = [&] {
+        if (input != DSK_VALUE_NONE) {
+            const dsk_tensor_desc d = dsk::host_tensor(DSK_DTYPE_F32, in_shape, x.data());
+            dsk::check(host.session_write(session_raw, input, &d));
+        }
+        dsk::check(host.session_run(session_raw, targets.data(), targets.size()));
+        if (!y.empty()) {
+            const dsk_tensor_desc d = dsk::host_tensor(DSK_DTYPE_F32, out_shape, y.data());
+            dsk::check(host.session_read(session_raw, output, &d));
+        }
+    };
+    auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+
+    int64_t warmup_runs = 0;
+    const auto w0 = Clock::now();
+    do {
+        once();
+        ++warmup_runs;
+    } while (seconds_since(w0) < o.warmup_s || warmup_runs < 3);
+    const double estimate = seconds_since(w0) / static_cast<double>(warmup_runs);
+    const int64_t runs_per_rep = std::max<int64_t>(1, static_cast<int64_t>(o.rep_s / std::max(estimate, 1e-9)));
+
+    std::vector<double> per_run;
+    for (int r = 0; r < o.reps; ++r) {
+        const auto t0 = Clock::now();
+        for (int64_t i = 0; i < runs_per_rep; ++i) once();
+        per_run.push_back(seconds_since(t0) / static_cast<double>(runs_per_rep));
+    }
+    double checksum = 0;
+    for (float v : y) checksum += v;
+
+    std::printf("{\"case\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"batch\": %lld, \"n\": %lld, "
+                "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, "
+                "\"seconds_per_run\": [",
+                o.what.c_str(), o.device.c_str(), host.thread_count(), static_cast<long long>(o.what == "gemm" ? 0 : o.batch),
+                static_cast<long long>(o.what == "gemm" ? o.n : 0), static_cast<long long>(warmup_runs),
+                static_cast<long long>(runs_per_rep), checksum);
+    for (size_t i = 0; i < per_run.size(); ++i) std::printf("%s%.9g", i ? ", " : "", per_run[i]);
+    std::printf("]}\n");
+
+    host.session_destroy(session_raw);
+    dsk_kernel_destroy(k);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options o = parse(argc, argv);
+    try {
+        return run(o);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dsk_bench: %s\n", e.what());
+        return 1;
+    }
+}
