@@ -1,6 +1,8 @@
 // The dsk command line, run as a user runs it: output and exit codes of every command.
 #include <doctest/doctest.h>
 
+#include "temp_dir.h"  // tests/support
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,15 +38,8 @@ const std::string kConfigs = std::string(DSK_SOURCE_DIR) + "/configs";
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int n = 0;
-        path = fs::temp_directory_path() / ("dsk-cli-tests-" + std::to_string(getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
+struct TempDir : test_support::TempDir {
+    TempDir() : test_support::TempDir("dsk-cli-tests") {}
 };
 
 }  // namespace

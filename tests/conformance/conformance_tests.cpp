@@ -36,6 +36,7 @@
 
 #include <dsk/dsk.h>
 #include <dsk/dsk.hpp>
+#include <dsk/dsk_random.hpp>
 #include <dsk/dsk_tensor.hpp>
 
 #include <algorithm>
@@ -507,18 +508,13 @@ const std::vector<OpCase>& op_cases() {
 // Inputs
 //==============================================================================================
 
-// splitmix64: a fixed generator, so every platform draws the same inputs.
+// SplitMix64 (dsk_random.hpp): a fixed generator, so every platform draws the same inputs.
 struct Random {
     uint64_t state;
     explicit Random(const std::string& seed_text) : state(0xcbf29ce484222325ull) {
         for (unsigned char ch : seed_text) state = (state ^ ch) * 0x100000001b3ull;  // FNV-1a
     }
-    uint64_t next() {
-        uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
+    uint64_t next() { return dsk::splitmix64(state); }
     double uniform(double low, double high) {
         return low + (high - low) * static_cast<double>(next() >> 11) * 0x1.0p-53;
     }

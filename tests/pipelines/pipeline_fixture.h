@@ -7,19 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
+
+#include "temp_dir.h"  // tests/support
 
 struct PipelineFixture {
-    std::filesystem::path dir;
-
-    PipelineFixture() {
-        static int n = 0;
-        dir = std::filesystem::temp_directory_path() /
-              ("dsk-pipeline-tests-" + std::to_string(getpid()) + "-" + std::to_string(n++));
-        std::filesystem::remove_all(dir);
-        std::filesystem::create_directories(dir);
-    }
-    ~PipelineFixture() { std::filesystem::remove_all(dir); }
+    test_support::TempDir temp{"dsk-pipeline-tests"};
+    const std::filesystem::path dir = temp.path;
 
     // A pipeline whose [plugins] path names the fake echo plugin, followed by `body`.
     std::string write(const std::string& body, const std::string& name = "p.toml") const {

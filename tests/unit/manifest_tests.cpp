@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
 
 #include "manifest.h"
+#include "temp_dir.h"  // tests/support
 #include "status.h"
 
 using namespace dsk::kernel;
@@ -14,10 +14,9 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string write_manifest(const std::string& text) {
+    static const test_support::TempDir dir("dsk-manifest-tests");  // removed at exit
     static int n = 0;
-    fs::path dir = fs::temp_directory_path() / ("dsk-manifest-tests-" + std::to_string(getpid()));
-    fs::create_directories(dir);
-    fs::path file = dir / ("m" + std::to_string(n++) + ".plugin.toml");
+    fs::path file = dir.path / ("m" + std::to_string(n++) + ".plugin.toml");
     std::ofstream(file) << text;
     return file.string();
 }

@@ -11,22 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"  // tests/support
+
 namespace idx_test {
 
 using Bytes = std::vector<uint8_t>;
 
-struct TempDir {
+// A temporary directory; `path` as a string, as the tests here join it by hand.
+struct TempDir : test_support::TempDir {
+    TempDir() : test_support::TempDir("dsk-idx"), path(test_support::TempDir::path.string()) {}
     std::string path;
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "dsk-idx-XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
 };
 
 inline void put_u32(Bytes& out, uint32_t v) {

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "error_of.h"  // tests/support
+#include "temp_dir.h"
 
 #include <unistd.h>
 
@@ -22,16 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int n = 0;
-        path = fs::temp_directory_path() / ("dsk-train-tests-" + std::to_string(getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test_support::TempDir {
+    TempDir() : test_support::TempDir("dsk-train-tests") {}
 };
 
 std::string read_bytes(const std::string& path) {
