@@ -345,6 +345,7 @@ void fill_session_api(dsk_host_api& api) {
                          (static_cast<uint64_t>(ctx->node) * 0x8cb92ba72f3d8dd7ull);
         return splitmix64(state);
     };
+    api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* { return ctx->session->queue; };
 }
 
 }  // namespace dsk::kernel

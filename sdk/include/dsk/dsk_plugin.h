@@ -51,7 +51,7 @@ extern "C" {
  *============================================================================================*/
 
 #define DSK_ABI_VERSION_MAJOR 1
-#define DSK_ABI_VERSION_MINOR 0
+#define DSK_ABI_VERSION_MINOR 1
 #define DSK_MAKE_ABI_VERSION(major, minor) ((uint32_t)(((major) << 16) | ((minor)&0xffffu)))
 #define DSK_ABI_VERSION DSK_MAKE_ABI_VERSION(DSK_ABI_VERSION_MAJOR, DSK_ABI_VERSION_MINOR)
 #define DSK_ABI_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -695,6 +695,12 @@ typedef struct dsk_host_api {
     /* For kernels: a seed for this node in this run (from the session seed, the run count and
      * the node), so random ops (dropout) are reproducible. */
     uint64_t (*exec_seed)(dsk_exec_context* ctx);
+
+    /* ABI 1.1. For kernels: the queue of this node's device in this session. A backend whose
+     * kernels run asynchronously (a GPU) records the node's work on it; the kernel flushes the
+     * queue and waits on the fence before the host touches the results (session_read, the end
+     * of session_run). Borrowed: valid during the compute call. */
+    dsk_queue* (*exec_queue)(dsk_exec_context* ctx);
 
     /* Append new members here only. */
 } dsk_host_api;
