@@ -343,6 +343,9 @@ void fence_destroy(dsk_fence* fence) { delete from_handle(fence); }
 // registers, so placement and execution cannot disagree.
 int32_t supports_op(dsk_device* /*device*/, const dsk_node_view* node,
                     const dsk_tensor_desc* tensors) {
+    // Ops of this plugin's table: what its kernels accept. Any other op has its kernel in
+    // another plugin (an optimizer's update, say): host code, which this device runs.
+    if (!has_op(node)) return 1;
     return has_kernel(node, tensors) ? 1 : 0;
 }
 

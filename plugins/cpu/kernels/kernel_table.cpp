@@ -131,6 +131,13 @@ dsk_status compute_thunk(void* self, dsk_exec_context* context, const dsk_node_v
 
 }  // namespace
 
+bool has_op(const dsk_node_view* node) noexcept {
+    if (node == nullptr || node->op == nullptr) return false;
+    for (const KernelDef* def : all_kernels())
+        if (same_op(*def, node)) return true;
+    return false;
+}
+
 const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
     if (node == nullptr || node->op == nullptr) return nullptr;
     try {

@@ -149,6 +149,9 @@ std::span<const KernelDef> gather_kernels();         // gather_kernels.cpp
 // Every kernel of every table, in a stable order.
 const std::vector<const KernelDef*>& all_kernels();
 
+// Whether this table has any kernel for the node's op (whatever its inputs).
+bool has_op(const dsk_node_view* node) noexcept;
+
 // The kernel for this node, or nullptr: op (core domain), input/output counts and dtypes, and
 // the kernel's own `accepts` condition. Never throws.
 const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept;
