@@ -33,10 +33,25 @@ fs::path pipeline_file_of(const Config& stage) {
     return {};
 }
 
+// The base pipeline the journal of a resumed study recorded, or "" when there is none.
+std::string base_from_journal(const fs::path& journal) {
+    if (!fs::exists(journal)) return {};
+    for (const JsonValue& e : Journal::read(journal.string(), nullptr))
+        if (const JsonValue* kind = e.find("event"); kind && kind->string == "study") return e.find("base")->string;
+    return {};
+}
+
+// The base pipeline, absolute. A resumed run reads its pipeline from <run dir>/config.toml, away
+// from the folder the relative path was written for: then the study journal beside it has the
+// path the study started with.
 fs::path resolve_base(const Config& stage) {
     const fs::path given = stage.get<std::string>("pipeline");
     if (given.is_absolute()) return given;
     const fs::path file = pipeline_file_of(stage);
+    if (file.filename() == "config.toml") {
+        const std::string recorded = base_from_journal(file.parent_path() / stage.get<std::string>("name") / "journal.jsonl");
+        if (!recorded.empty()) return recorded;
+    }
     return fs::absolute(file.empty() ? given : file.parent_path() / given).lexically_normal();
 }
 
@@ -140,13 +155,8 @@ void run(StageContext& ctx) {
         const std::string d = fs::path(p.manifest_path).parent_path().string();
         if (std::find(s.plugin_dirs.begin(), s.plugin_dirs.end(), d) == s.plugin_dirs.end()) s.plugin_dirs.push_back(d);
     }
-    // The base pipeline: from the journal when resuming (the run's config.toml has moved away from
-    // the file the relative path was written in), else resolved now.
     const fs::path journal = fs::path(s.dir) / "journal.jsonl";
-    if (fs::exists(journal)) {
-        for (const JsonValue& e : Journal::read(journal.string(), nullptr))
-            if (const JsonValue* kind = e.find("event"); kind && kind->string == "study") s.base = e.find("base")->string;
-    }
+    s.base = base_from_journal(journal);
     if (s.base.empty()) s.base = resolve_base(stage).string();
     if (!fs::exists(journal)) {
         fs::create_directories(s.dir);
