@@ -1,4 +1,4 @@
-// The `hpo` stage kind (hpo_stage.cpp): keys, validation, and the run that drives a Study.
+// The stage kinds of this plugin: `hpo` (hpo_stage.cpp) and `nas` (nas_stage.cpp).
 #pragma once
 
 #include <dsk/dsk_plugin.hpp>
@@ -6,5 +6,6 @@
 namespace dsk::hpo {
 
 Stage hpo_stage();
+Stage nas_stage();  // nas_stage.cpp
 
 }  // namespace dsk::hpo

@@ -169,6 +169,16 @@ std::string last_line(const fs::path& log) {
     return last;
 }
 
+std::vector<std::string> trial_settings(const StudySettings& s, const search::Space& space, const search::Assignment& a) {
+    if (s.trial_settings) return s.trial_settings(a);
+    std::vector<std::string> out;
+    for (const search::Param& p : space.params()) {
+        const auto it = a.find(p.name);
+        if (it != a.end()) out.push_back(p.key + "=" + it->second.literal());
+    }
+    return out;
+}
+
 struct Running {
     uint64_t id;
     std::unique_ptr<TrialProcess> process;
@@ -240,6 +250,25 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
     for (const auto& [id, r] : trials)
         if (r.state == "complete" && better(r.objective, best)) best = r.objective, best_id = id;
 
+    // Journals the end of a trial and tells the searches. A pruned trial's value is its last
+    // intermediate one (what it was judged on).
+    auto record_end = [&](TrialRecord& r, const std::string& state, const std::string& error) {
+        r.state = state;
+        r.error = error;
+        journal.append("{\"event\": \"end\", \"trial\": " + std::to_string(r.id) + ", \"state\": " + json_quote(r.state) +
+                       ", \"objective\": " + number_json(r.objective) + ", \"steps\": " + std::to_string(r.steps) +
+                       ", \"wall_s\": " + number_json(r.wall_s) + ", \"error\": " + json_quote(r.error) + "}");
+        searches.complete(r.id, r.state, r.objective);
+        if (r.state == "complete") {
+            if (better(r.objective, best)) best = r.objective, best_id = r.id;
+            ctx.metric("objective", r.objective, static_cast<int64_t>(r.id));
+            ctx.metric("best_objective", best, static_cast<int64_t>(r.id));
+        }
+        ctx.info("trial " + std::to_string(r.id) + " " + r.state +
+                 (std::isfinite(r.objective) ? " " + s.objective + "=" + search::Value::float_literal(r.objective) : std::string()) +
+                 (r.error.empty() ? "" : ": " + r.error));
+    };
+
     auto launch = [&](uint64_t id, bool resume) {
         const fs::path trial_dir = dir / trial_dir_name(id);
         std::vector<std::string> argv{s.worker};
@@ -250,10 +279,7 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
             fs::remove_all(trial_dir);
             argv.insert(argv.end(), {"run", s.base});
             for (const std::string& o : s.overrides) argv.insert(argv.end(), {"--set", o});
-            for (const search::Param& p : space.params()) {
-                const auto it = trials[id].params.find(p.name);
-                if (it != trials[id].params.end()) argv.insert(argv.end(), {"--set", p.key + "=" + it->second.literal()});
-            }
+            for (const std::string& setting : trial_settings(s, space, trials[id].params)) argv.insert(argv.end(), {"--set", setting});
             argv.insert(argv.end(), {"--run-dir", trial_dir.string()});
         }
         const std::string log = (dir / (trial_dir_name(id) + ".log")).string();
@@ -285,19 +311,7 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
                                                                     : "exit code " + std::to_string(code) + ": " +
                                                                           last_line(dir / (trial_dir_name(run.id) + ".log"));
         }
-        journal.append("{\"event\": \"end\", \"trial\": " + std::to_string(r.id) + ", \"state\": " + json_quote(r.state) +
-                       ", \"objective\": " + number_json(r.objective) + ", \"steps\": " + std::to_string(r.steps) +
-                       ", \"wall_s\": " + number_json(r.wall_s) + ", \"error\": " + json_quote(r.error) + "}");
-        // A pruned trial's value is its last intermediate one (what it was judged on).
-        searches.complete(r.id, r.state, r.state == "pruned" ? r.objective : r.objective);
-        if (r.state == "complete") {
-            if (better(r.objective, best)) best = r.objective, best_id = r.id;
-            ctx.metric("objective", r.objective, static_cast<int64_t>(r.id));
-            ctx.metric("best_objective", best, static_cast<int64_t>(r.id));
-        }
-        ctx.info("trial " + std::to_string(r.id) + " " + r.state +
-                 (std::isfinite(r.objective) ? " " + s.objective + "=" + search::Value::float_literal(r.objective) : std::string()) +
-                 (r.error.empty() ? "" : ": " + r.error));
+        record_end(r, r.state, r.error);
     };
 
     auto started_count = [&] { return static_cast<int64_t>(trials.size()); };
@@ -334,6 +348,11 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
             r.params = a;
             trials[id] = r;
             journal.append("{\"event\": \"suggest\", \"trial\": " + std::to_string(id) + ", \"params\": " + params_json(space, a) + "}");
+            const std::string reason = s.reject ? s.reject(a) : std::string();
+            if (!reason.empty()) {
+                record_end(trials[id], "failed", reason);
+                continue;
+            }
             launch(id, false);
         }
         if (running.empty()) break;

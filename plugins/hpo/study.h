@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ struct StudySettings {
     int64_t trials = 0, workers = 1;
     double timeout_s = 0;
     uint64_t seed = 0;
+    // The `--set key=value` settings of a trial; default: each parameter's key = its value.
+    std::function<std::vector<std::string>(const search::Assignment&)> trial_settings;
+    // A reason not to run an assignment at all (the trial is recorded failed with it), or "".
+    std::function<std::string(const search::Assignment&)> reject;
 };
 
 struct TrialRecord {

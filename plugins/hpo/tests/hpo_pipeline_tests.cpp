@@ -194,3 +194,58 @@ TEST_CASE("validation names a missing base pipeline and a scheduler used as stra
     CHECK(has(r.output, "strategy 'asha' does not propose trials"));
     CHECK(has(r.output, "scheduler = { name = \"asha\" }"));
 }
+
+TEST_CASE("a nas study trains sequential architectures and skips those over max_parameters") {
+    Study s;
+    std::ofstream(s.temp.path / "base.toml") << kBase;
+    // Grid: depth 1 or 2 times width1 4 or 64. With depth 1 and width 64 the head alone has
+    // 64*14*14*10 weights (> 50000): that one is not trained.
+    std::ofstream(s.temp.path / "nas.toml") << R"([pipeline]
+name = "nas-test"
+[[stages]]
+kind = "nas"
+pipeline = "base.toml"
+trials = 4
+max_parameters = 50000
+strategy = { name = "grid" }
+[stages.space]
+depth = { type = "int", low = 1, high = 2 }
+op1 = { type = "categorical", choices = ["conv3x3"] }
+width1 = { type = "categorical", choices = [4, 64] }
+op2 = { type = "categorical", choices = ["dwsep3x3"], condition = { depth = 2 } }
+width2 = { type = "categorical", choices = [6], condition = { op2 = "dwsep3x3" } }
+activation = { type = "categorical", choices = ["gelu"] }
+batch_norm = { type = "categorical", choices = [true] }
+)";
+    const Result r = run_dsk("run " + (s.temp.path / "nas.toml").string() + " --run-dir " + s.run.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    s.study = s.run / "nas";
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 4);
+    size_t trained = 0;
+    for (const dsk::JsonValue& t : trials.items) {
+        const bool deep = t.find("params")->find("depth")->number == 2;
+        const bool wide = t.find("params")->find("width1")->number == 64;
+        CHECK(t.find("state")->string == (wide && !deep ? "failed" : "complete"));
+        if (wide && !deep) {
+            CHECK(has(t.find("error")->string, "has 126218 parameters, more than max_parameters = 50000"));
+            continue;
+        }
+        // The parameter count the stage computed is the one the model really has:
+        // conv 1->w (10w) + bn (2w); depth 2: dwsep w->6 (10w + 6w + 6) + bn (12); linear to 10.
+        ++trained;
+        char dir[16];
+        std::snprintf(dir, sizeof dir, "%04d", static_cast<int>(t.find("trial")->number));
+        const dsk::JsonValue trial_summary = dsk::json_parse(read_text(s.study / "trials" / dir / "summary.json"));
+        const double real = trial_summary.find("stages")->items.at(0).find("results")->find("parameters")->number;
+        const double w = wide ? 64 : 4;
+        const double expected = deep ? 12 * w + 16 * w + 6 + 12 + 6 * 7 * 7 * 10 + 10 : 12 * w + w * 14 * 14 * 10 + 10;
+        CHECK(real == expected);
+    }
+    CHECK(trained == 3);
+    const std::string arch = read_text(s.study / "best_architecture.toml");
+    CHECK(has(arch, "layers = [{ type = \"conv\", out = 4, kernel = 3, padding = 1 }, { type = \"batchnorm\" }"));
+    CHECK(has(arch, "kind = \"gelu\""));
+    CHECK(run_dsk("validate " + (s.study / "best.toml").string()).code == 0);
+}

@@ -104,3 +104,23 @@ m = { type = "float", low = 0.1, high = 1.0, condition = { o = "sgd" } }
     CHECK_THROWS_WITH(read("o = \"rmsprop\""), doctest::Contains("not one of its choices"));
     CHECK_THROWS_WITH(read("o = \"adam\"\nx = 1"), doctest::Contains("'x', which is not in the space"));
 }
+
+TEST_CASE("a condition lists values of a numeric parent or names one array choice") {
+    install_host();
+    toml::table t = toml::parse(std::string_view(R"(
+depth = { type = "int", low = 1, high = 3 }
+op3 = { type = "categorical", choices = ["conv", "skip"], condition = { depth = [2, 3] } }
+hidden = { type = "categorical", choices = [[128], [256, 128]] }
+dropout = { type = "float", low = 0.0, high = 0.5, condition = { hidden = [256, 128] } }
+)"));
+    dsk_config c{&t};
+    const Space space = Space::parse(dsk::Config(&c));
+    const auto& op3 = *space.find("op3");
+    REQUIRE(op3.parent_values.size() == 2);
+    CHECK(space.active(op3, {{"depth", Value::of_int(3)}}));
+    CHECK_FALSE(space.active(op3, {{"depth", Value::of_int(1)}}));
+    const auto& dropout = *space.find("dropout");
+    REQUIRE(dropout.parent_values.size() == 1);
+    CHECK(space.active(dropout, {{"hidden", dropout.parent_values[0]}}));
+    CHECK_FALSE(space.active(dropout, {{"hidden", space.find("hidden")->choices[0]}}));
+}

@@ -242,9 +242,18 @@ public:
                 throw Error(DSK_INVALID_ARGUMENT, "search space: the conditions form a cycle (a parameter depends on itself)");
             }
         }
-        for (const Param& p : space.params_) {
+        for (Param& p : space.params_) {
             if (p.parent.empty()) continue;
             const Param& parent = *space.find(p.parent);
+            // `{ depth = [2, 3] }` lists values of a scalar parent; only a parent whose choices are
+            // arrays takes an array of numbers as one value.
+            const bool array_choices = parent.type == ParamType::Categorical && parent.choices.front().type == DSK_VALUE_ARRAY;
+            if (!array_choices && p.parent_values.size() == 1 && p.parent_values.front().type == DSK_VALUE_ARRAY) {
+                const Value list = p.parent_values.front();
+                p.parent_values.clear();
+                for (double x : list.numbers)
+                    p.parent_values.push_back(list.integers ? Value::of_int(static_cast<int64_t>(x)) : Value::of_float(x));
+            }
             for (const Value& v : p.parent_values) {
                 const bool ok = parent.type == ParamType::Categorical
                                     ? parent.choice_index(v) < parent.choices.size()
