@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "dsk/dsk_random.hpp"
 #include "dsk/dsk_tensor.hpp"
 #include "kernel.h"
 #include "pipeline.h"
+#include "placement.h"
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
@@ -35,62 +37,66 @@ bool same_shape(const dsk_tensor_desc& a, const dsk_tensor_desc& b) {
     return true;
 }
 
-uint64_t bytes_of(const dsk_tensor_desc& d) {
-    return static_cast<uint64_t>(dsk::numel(d)) * dsk::dtype_size(d.dtype);
-}
-
 }  // namespace
 
-dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const std::string& device_name, uint64_t s)
-    : kernel(k), backend_name(device_name), seed(s) {
-    auto it = kernel->registry.backends.find(backend_name);
-    if (it == kernel->registry.backends.end()) {
-        if (Plugin* provider = kernel->find_provider("device", backend_name))
-            kernel->load(provider->manifest.name, *VersionRange::parse("*"));
-        it = kernel->registry.backends.find(backend_name);
-    }
-    if (it == kernel->registry.backends.end()) {
-        std::vector<std::string> known;
-        for (const auto& [name, e] : kernel->registry.backends) known.push_back(name);
-        throw Error(DSK_NOT_FOUND, "no device backend named '" + backend_name + "'" + did_you_mean(backend_name, known) +
-                                       " (searched: " + kernel->search_path_text() + ")");
-    }
-    backend = it->second.iface;
-    keep_loaded(it->second.plugin);
+dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const DevicePreference& preference, uint64_t s)
+    : kernel(k), seed(s), preference_(preference) {
     try {
         graph.kernel = kernel;
         graph.values = g.values;
         graph.nodes = g.nodes;
         for (auto& node : graph.nodes) node.refresh_views();  // views into this copy, which never moves again
         for (const auto& node : graph.nodes) {
-            kernels.push_back(choose_kernel(node));
             auto schema = kernel->registry.op_schemas.find(node.domain.empty() ? node.op : node.domain + "." + node.op);
             if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
         }
-
-        bool usable = false;
-        for (const auto& d : kernel->devices)
-            if (d.backend == backend_name && d.index == 0) {
-                usable = d.info.score > 0;
-                if (!usable)
-                    throw Error(DSK_UNAVAILABLE, "device " + backend_name + "#0 is unusable: " +
-                                                     (d.info.unusable_reason ? d.info.unusable_reason : ""));
-            }
-        if (!usable) throw Error(DSK_UNAVAILABLE, "backend '" + backend_name + "' has no device");
-        throw_if_error(backend->device_open(backend->self, 0, &device), "opening " + backend_name + "#0");
-        throw_if_error(backend->queue_create(device, &queue), "creating a queue on " + backend_name + "#0");
-
+        // Fused schemas: the plans may use them.
+        for (const char* fused : {"FusedGemm", "FusedConv"}) {
+            auto schema = kernel->registry.op_schemas.find(fused);
+            if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
+        }
+        open_devices(preference);
+        place(preference);
         storage.resize(graph.values.size());
         for (dsk_value_id v = 0; v < graph.values.size(); ++v) {
+            if (!persistent(v)) continue;
             ensure_storage(v);
             const Value& value = graph.values[v];
             if (value.kind == ValueKind::Variable) initialise_variable(v);
-            if (value.kind == ValueKind::Constant) std::memcpy(storage[v].data, value.constant.data(), value.constant.size());
-            if (value.kind == ValueKind::Input && storage[v].bytes) std::memset(storage[v].data, 0, storage[v].bytes);
+            if (value.kind == ValueKind::Constant) copy_in(storage[v], value.constant.data());
+            if (value.kind == ValueKind::Input && storage[v].bytes) copy_in(storage[v], std::vector<uint8_t>(storage[v].bytes).data());
         }
     } catch (...) {
         release();  // the destructor does not run for a constructor that throws
         throw;
+    }
+}
+
+void dsk_session::open_devices(const DevicePreference& preference) {
+    for (const std::string& name : preference.backends) {
+        auto it = kernel->registry.backends.find(name);
+        if (it == kernel->registry.backends.end())
+            throw Error(DSK_NOT_FOUND, "no device backend named '" + name + "' (searched: " + kernel->search_path_text() + ")");
+        keep_loaded(it->second.plugin);
+        // The backend's best usable device.
+        const DeviceRecord* best = nullptr;
+        for (const auto& d : kernel->devices)
+            if (d.backend == name && d.info.score > 0 && (!best || d.info.score > best->info.score)) best = &d;
+        if (!best) {
+            std::string why = "no device";
+            for (const auto& d : kernel->devices)
+                if (d.backend == name) why = d.info.unusable_reason ? d.info.unusable_reason : "unusable";
+            throw Error(DSK_UNAVAILABLE, "device backend '" + name + "' has no usable device: " + why);
+        }
+        Device device;
+        device.name = name;
+        device.backend = it->second.iface;
+        device.host_memory = best->info.type == DSK_DEVICE_CPU;
+        devices.push_back(device);  // before opening, so that release() closes what was opened
+        Device& opened = devices.back();
+        const std::string where = name + "#" + std::to_string(best->index);
+        throw_if_error(opened.backend->device_open(opened.backend->self, best->index, &opened.device), "opening " + where);
+        throw_if_error(opened.backend->queue_create(opened.device, &opened.queue), "creating a queue on " + where);
     }
 }
 
@@ -100,56 +106,147 @@ void dsk_session::keep_loaded(const Plugin* plugin) {
         libraries.push_back(plugin->library);
 }
 
+void dsk_session::free_storage(Storage& s) {
+    if (s.buffer && s.owned) devices[s.device].backend->buffer_free(s.buffer);
+    s = Storage{};
+}
+
+void dsk_session::release_plans() {
+    for (auto& plan : plans)
+        for (auto& b : plan->buffers) free_storage(b);
+    plans.clear();
+    last_plan = nullptr;
+}
+
 void dsk_session::release() {
-    for (auto& s : storage)
-        if (s.buffer) backend->buffer_free(s.buffer);
+    release_plans();
+    for (auto& s : storage) free_storage(s);
     storage.clear();
-    if (queue) backend->queue_destroy(queue);
-    if (device) backend->device_close(device);
-    queue = nullptr;
-    device = nullptr;
+    for (auto& d : devices) {
+        if (d.queue) d.backend->queue_destroy(d.queue);
+        if (d.device) d.backend->device_close(d.device);
+        d.queue = nullptr;
+        d.device = nullptr;
+    }
 }
 
 dsk_session::~dsk_session() { release(); }
 
-const dsk_op_kernel* dsk_session::choose_kernel(const Node& node) {
-    std::vector<std::string> elsewhere;
-    for (const auto& entry : kernel->registry.op_kernels) {
-        const dsk_op_kernel* k = entry.iface;
-        if (node.op != k->op || node.domain != (k->domain ? k->domain : "")) continue;
-        if (backend_name != k->backend) {
-            elsewhere.push_back(k->backend);
-            continue;
-        }
-        bool match = true;
-        for (size_t i = 0; i < node.inputs.size() && i < k->input_dtype_count; ++i)
-            match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == graph.values[node.inputs[i]].desc.dtype;
-        if (match) {
-            keep_loaded(entry.plugin);
-            return k;
-        }
+const std::string& dsk_session::node_backend(uint32_t node) const { return devices.at(node_device.at(node)).name; }
+
+bool dsk_session::persistent(dsk_value_id v) const { return graph.values[v].kind != ValueKind::NodeOutput; }
+
+void dsk_session::place(const DevicePreference& preference) {
+    std::vector<OpenDevice> open;
+    for (const auto& d : devices) open.push_back({d.name, d.backend, d.device});
+    std::vector<const Node*> nodes;
+    for (const auto& node : graph.nodes) nodes.push_back(&node);
+    NodePlacement placed = place_nodes(kernel->registry, open, nodes, graph.values, preference.policy);
+    kernels.clear();
+    for (const auto* k : placed.kernels) {
+        keep_loaded(k->plugin);
+        kernels.push_back(k->iface);
     }
-    std::string types;
-    for (dsk_value_id in : node.inputs) types += (types.empty() ? "" : ", ") + std::string(dsk::dtype_name(graph.values[in].desc.dtype));
-    std::string where = elsewhere.empty() ? "no backend has one" : "backends with one: ";
-    for (size_t i = 0; i < elsewhere.size(); ++i) where += (i ? ", " : "") + elsewhere[i];
-    throw Error(DSK_UNIMPLEMENTED, "no " + backend_name + " kernel for op " + node.op + " with inputs (" + types + "); " +
-                                       where + " (kernels come from plugins providing kernel:<op>@<backend> or kernel:*)");
+    node_device = placed.devices;
+    placement = std::move(placed.report);
+
+    // Home of each input, variable and constant: where it is first read (for the session's
+    // life, so that its data stays where the work is).
+    if (home_.empty()) {
+        home_.assign(graph.values.size(), UINT32_MAX);
+        for (uint32_t n = 0; n < graph.nodes.size(); ++n)
+            for (dsk_value_id in : graph.nodes[n].inputs)
+                if (home_[in] == UINT32_MAX) home_[in] = node_device[n];
+        for (auto& h : home_)
+            if (h == UINT32_MAX) h = 0;
+    }
+}
+
+void dsk_session::allocate(Storage& s, uint64_t bytes, uint32_t device_index) {
+    const Device& device = devices[device_index];
+    s = Storage{};
+    s.device = device_index;
+    throw_if_error(device.backend->buffer_alloc(device.device, bytes, 64, device.host_memory ? DSK_BUFFER_HOST_VISIBLE : 0u, &s.buffer),
+                   "allocating " + std::to_string(bytes) + " bytes on " + device.name);
+    s.owned = true;
+    s.bytes = bytes;
+    if (!device.backend->buffer_map || device.backend->buffer_map(s.buffer, &s.data) != DSK_STATUS_OK) s.data = nullptr;
+    if (device.host_memory && !s.data && bytes)
+        throw Error(DSK_INTERNAL, "backend '" + device.name + "' says its device computes on host memory (DSK_DEVICE_CPU) "
+                                                              "but gives no host address for a buffer (buffer_map)");
 }
 
 void dsk_session::ensure_storage(dsk_value_id v) {
     Storage& s = storage[v];
-    const uint64_t bytes = bytes_of(graph.values[v].desc);
-    if (s.buffer && s.bytes == bytes) return;
-    if (s.buffer) backend->buffer_free(s.buffer);
-    s = Storage{};
-    throw_if_error(backend->buffer_alloc(device, bytes, 64, DSK_BUFFER_HOST_VISIBLE, &s.buffer),
-                   "allocating " + std::to_string(bytes) + " bytes on " + backend_name);
-    s.bytes = bytes;
-    if (!backend->buffer_map || backend->buffer_map(s.buffer, &s.data) != DSK_STATUS_OK || (!s.data && bytes))
-        throw Error(DSK_UNIMPLEMENTED, "backend '" + backend_name +
-                                           "' gives no host-visible memory; sessions on device-only memory come with "
-                                           "device placement");
+    const uint64_t bytes = dsk::byte_size(graph.values[v].desc);
+    if (s.buffer && s.bytes == bytes && s.device == home_[v]) return;
+    free_storage(s);
+    allocate(s, bytes, home_[v]);
+}
+
+const Storage& dsk_session::storage_of(dsk_value_id v) const {
+    graph.value(v);  // range check
+    if (persistent(v)) return storage[v];
+    if (last_plan && last_plan->transient[v].bytes) {
+        if (std::binary_search(last_plan->targets.begin(), last_plan->targets.end(), v)) return last_plan->transient[v];
+    }
+    if (dsk::byte_size(graph.values[v].desc) == 0) return last_plan ? last_plan->transient[v] : storage[v];
+    throw Error(DSK_FAILED_PRECONDITION, "value " + std::to_string(v) + " (" + graph.nodes[graph.values[v].producer].op +
+                                             " output) was not a target of the last run: only targets are kept after "
+                                             "a run (the others share memory); list it in the run's targets");
+}
+
+void dsk_session::finish(uint32_t d) {
+    Device& device = devices[d];
+    if (!device.pending) return;
+    device.pending = false;
+    dsk_fence* fence = nullptr;
+    throw_if_error(device.backend->queue_flush(device.queue, &fence), "submitting work to " + device.name);
+    dsk_status st = device.backend->fence_wait(fence, DSK_WAIT_INFINITE);
+    device.backend->fence_destroy(fence);
+    throw_if_error(st, "waiting for " + device.name);
+}
+
+void dsk_session::copy_in(const Storage& s, const void* host) {
+    if (!s.bytes) return;
+    if (s.data) {
+        std::memcpy(s.data, host, s.bytes);
+        return;
+    }
+    Device& device = devices[s.device];
+    throw_if_error(device.backend->copy_to_device(device.queue, host, s.buffer, s.offset, s.bytes), "copying to " + device.name);
+    device.pending = true;
+    finish(s.device);  // the host data is borrowed only for this call
+}
+
+void dsk_session::copy_out(const Storage& s, void* host) {
+    if (!s.bytes) return;
+    finish(s.device);
+    if (s.data) {
+        std::memcpy(host, s.data, s.bytes);
+        return;
+    }
+    Device& device = devices[s.device];
+    throw_if_error(device.backend->copy_to_host(device.queue, s.buffer, s.offset, host, s.bytes), "copying from " + device.name);
+    device.pending = true;
+    finish(s.device);
+}
+
+void dsk_session::refresh_replica(Replica& r) {
+    if (r.fresh_in_run == runs) return;
+    const Storage& home = persistent(r.value) ? storage[r.value] : last_plan->transient[r.value];
+    if (home.data && !devices[home.device].pending) {
+        copy_in(r.storage, home.data);
+    } else if (r.storage.data) {
+        copy_out(home, r.storage.data);
+    } else {
+        std::vector<uint8_t> staging(home.bytes);
+        copy_out(home, staging.data());
+        copy_in(r.storage, staging.data());
+    }
+    r.fresh_in_run = runs;
+    ++transfers;
+    transfer_bytes += home.bytes;
 }
 
 void dsk_session::initialise_variable(dsk_value_id v) {
@@ -157,7 +254,7 @@ void dsk_session::initialise_variable(dsk_value_id v) {
     const int64_t n = dsk::numel(value.desc);
     if (value.desc.dtype != DSK_DTYPE_F32)
         throw Error(DSK_UNIMPLEMENTED, "variable '" + value.name + "': only f32 variables are initialised");
-    float* p = static_cast<float*>(storage[v].data);
+    std::vector<float> p(static_cast<size_t>(n));
     uint64_t state = seed ^ fnv1a(value.name);  // by name: adding a variable never reshuffles the others
     const double scale = value.scale;
     for (int64_t i = 0; i < n; ++i) {
@@ -172,6 +269,7 @@ void dsk_session::initialise_variable(dsk_value_id v) {
             p[i] = static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2) * scale);
         }
     }
+    copy_in(storage[v], p.data());
 }
 
 void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
@@ -181,13 +279,13 @@ void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
     if (host.dtype != value.desc.dtype || host.ndim > DSK_MAX_DIMS)
         throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': expected " + describe(value.desc) +
                                               ", given " + describe(host));
-    if (!host.data && bytes_of(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': no host data");
+    if (!host.data && dsk::byte_size(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': no host data");
     if (!dsk::is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': host data must be contiguous");
     if (!same_shape(host, value.desc)) {
         if (value.kind == ValueKind::Variable)
             throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': expected " + describe(value.desc) +
                                                   ", given " + describe(host));
-        // A new batch size: shapes are inferred again before the next run.
+        // A new batch size: shapes are inferred again, and plans rebuilt, before the next run.
         Value& mutable_value = graph.values[v];
         mutable_value.desc.ndim = host.ndim;
         for (uint32_t i = 0; i < host.ndim; ++i) mutable_value.desc.shape[i] = host.shape[i];
@@ -199,7 +297,7 @@ void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
         ensure_storage(v);
         shapes_dirty = true;
     }
-    std::memcpy(storage[v].data, host.data, storage[v].bytes);
+    copy_in(storage[v], host.data);
 }
 
 void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
@@ -208,20 +306,23 @@ void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
         throw Error(DSK_INVALID_ARGUMENT, "session_read: value " + std::to_string(v) + (value.name.empty() ? "" : " '" + value.name + "'") +
                                               " is " + describe(value.desc) + ", the host tensor is " + describe(host));
     if (!dsk::is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: host data must be contiguous");
-    if (!host.data && bytes_of(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: no host data");
-    if (storage[v].bytes != bytes_of(host))
+    if (!host.data && dsk::byte_size(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: no host data");
+    const Storage& s = storage_of(v);
+    if (s.bytes != dsk::byte_size(host))
         throw Error(DSK_INTERNAL, "session_read: value " + std::to_string(v) + " has no storage of its size (a failed run?)");
-    std::memcpy(host.data, storage[v].data, storage[v].bytes);
+    copy_out(s, host.data);
 }
 
-dsk_tensor_desc dsk_session::tensor(dsk_value_id v) const {
-    dsk_tensor_desc d = graph.value(v).desc;
-    d.device = device;
-    d.buffer = storage[v].buffer;
-    d.offset = 0;
-    d.data = storage[v].data;
+dsk_tensor_desc dsk_session::view(dsk_value_id v, const Storage& s) const {
+    dsk_tensor_desc d = graph.values[v].desc;
+    d.device = devices[s.device].device;
+    d.buffer = s.buffer;
+    d.offset = s.offset;
+    d.data = s.data;
     return d;
 }
+
+dsk_tensor_desc dsk_session::tensor(dsk_value_id v) const { return view(v, storage_of(v)); }
 
 void dsk_session::reinfer_shapes() {
     for (auto& node : graph.nodes) {
@@ -235,41 +336,70 @@ void dsk_session::reinfer_shapes() {
                                       "shapes they were built for; build another graph for another batch size)");
         }
     }
-    for (dsk_value_id v = 0; v < graph.values.size(); ++v) ensure_storage(v);
+    release_plans();
+    place(preference_);  // a backend may answer supports_op differently for other shapes
+    for (dsk_value_id v = 0; v < graph.values.size(); ++v)
+        if (persistent(v)) ensure_storage(v);
     shapes_dirty = false;
+}
+
+ExecutionPlan& dsk_session::plan_for(std::vector<dsk_value_id> targets) {
+    for (dsk_value_id t : targets) graph.value(t);  // range check
+    std::sort(targets.begin(), targets.end());
+    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+    for (auto& plan : plans)
+        if (plan->targets == targets) return *plan;
+    plans.push_back(build_plan(targets));
+    if (explain) explain(plans.back()->passes.text() + "\n" + plans.back()->placement.text());
+    return *plans.back();
+}
+
+std::vector<dsk_value_id> dsk_session::sinks() const {
+    std::vector<bool> read(graph.values.size(), false);
+    for (const auto& node : graph.nodes)
+        for (dsk_value_id in : node.inputs) read[in] = true;
+    std::vector<dsk_value_id> out;
+    for (dsk_value_id v = 0; v < graph.values.size(); ++v)
+        if (!read[v] && !persistent(v)) out.push_back(v);
+    return out;
 }
 
 void dsk_session::run(const std::vector<dsk_value_id>& targets) {
     if (shapes_dirty) reinfer_shapes();
-    std::vector<bool> needed(graph.values.size(), false);
-    for (dsk_value_id t : targets) {
-        graph.value(t);
-        needed[t] = true;
-    }
-    std::vector<bool> run_node(graph.nodes.size(), false);
-    for (size_t n = graph.nodes.size(); n-- > 0;) {
-        const Node& node = graph.nodes[n];
-        for (dsk_value_id out : node.outputs) run_node[n] = run_node[n] || needed[out];
-        if (run_node[n])
-            for (dsk_value_id in : node.inputs) needed[in] = true;
-    }
+    ExecutionPlan& plan = plan_for(targets);
+    last_plan = &plan;
     std::vector<dsk_tensor_desc> tensors;
-    for (uint32_t n = 0; n < graph.nodes.size(); ++n) {
-        if (!run_node[n]) continue;
-        const Node& node = graph.nodes[n];
+    for (PlanStep& step : plan.steps) {
+        if (step.once && plan.runs > 0) continue;
+        const Node& node = step.node;
+        const uint32_t d = step.device;
         tensors.clear();
-        for (dsk_value_id in : node.inputs) tensors.push_back(tensor(in));
-        for (dsk_value_id out : node.outputs) tensors.push_back(tensor(out));
-        dsk_exec_context ctx{this, n};
-        const dsk_op_kernel* k = kernels[n];
+        for (size_t i = 0; i < node.inputs.size(); ++i) {
+            const dsk_value_id in = node.inputs[i];
+            const int32_t r = step.input_replica[i];
+            if (r < 0) {
+                const Storage& s = persistent(in) ? storage[in] : plan.transient[in];
+                if (s.device != d) finish(s.device);  // produced on another host-memory device
+                tensors.push_back(view(in, s));
+            } else {
+                refresh_replica(plan.replicas[r]);
+                tensors.push_back(view(in, plan.replicas[r].storage));
+            }
+        }
+        for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
+        dsk_exec_context ctx{this, step.origin, d};
+        const dsk_op_kernel* k = step.kernel;
         dsk_status st = DSK_STATUS_OK;
         try {
             st = k->compute(k->self, &ctx, &node.view, tensors.data());
         } catch (...) {  // a kernel without the C++ wrapper let an exception escape
             st = status_from_current_exception();
         }
-        throw_if_error(st, "node " + std::to_string(n) + " (" + node.op + ") on " + backend_name);
+        if (!devices[d].host_memory) devices[d].pending = true;
+        throw_if_error(st, "node " + std::to_string(step.origin) + " (" + node.op + ") on " + devices[d].name);
     }
+    for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
+    ++plan.runs;
     ++runs;
 }
 
@@ -280,6 +410,33 @@ namespace {
 
 dsk_status null_session() { return make_status(DSK_INVALID_ARGUMENT, "null session"); }
 
+// Tells the stage's run where the session's nodes went and what its default plan (every result
+// computed) looks like: the log (a warning under "warn" when nodes fell back), `dsk run
+// --explain` (which also gets the plans built later, for other targets), and the stage's entry
+// in summary.json. The session is destroyed before the stage returns, so the log it keeps for
+// --explain outlives it never.
+void report_session(dsk_stage_context& ctx, dsk_session& session, const DevicePreference& preference) {
+    const ExecutionPlan& plan = session.plan_for(session.sinks());
+    session.placement.transfers = plan.placement.transfers;
+    const PlacementReport& report = session.placement;
+    const std::string text = "session of " + std::to_string(session.graph.nodes.size()) + " nodes, " + report.text() +
+                             "\n" + plan.passes.text();
+    if (ctx.log && ctx.stage) {
+        const bool fell_back = !report.fallbacks.empty() && preference.policy == "warn";
+        ctx.log(fell_back ? DSK_LOG_WARNING : ctx.explain ? DSK_LOG_INFO : DSK_LOG_DEBUG, ctx.stage->name, text);
+        if (ctx.explain) {
+            session.explain = [log = ctx.log, stage = ctx.stage->name](const std::string& plan_text) {
+                log(DSK_LOG_INFO, stage, "new plan for other targets: " + plan_text);
+            };
+        }
+    }
+    toml::table entry = report.table();
+    entry.insert("nodes_total", static_cast<int64_t>(session.graph.nodes.size()));
+    entry.insert("automatic", preference.automatic);
+    entry.insert("default_plan", plan.passes.table());
+    ctx.sessions.push_back(std::move(entry));
+}
+
 }  // namespace
 
 void fill_session_api(dsk_host_api& api) {
@@ -287,34 +444,10 @@ void fill_session_api(dsk_host_api& api) {
                             dsk_session** out) -> dsk_status {
         if (!ctx || !graph || !out) return make_status(DSK_INVALID_ARGUMENT, "session_create: null context, graph or out");
         return guarded([&] {
-            std::string name = device ? device : "";
-            if (name.empty() && ctx->pipeline && !ctx->pipeline->device_preference.empty()) {
-                // The pipeline's preference: the first preferred backend with a usable device.
-                // Falling back past the first is the pipeline's `fallback` policy, never silent.
-                const auto& preference = ctx->pipeline->device_preference;
-                std::string passed_over;
-                for (const auto& preferred : preference) {
-                    for (const auto& d : ctx->kernel->devices)
-                        if (name.empty() && d.backend == preferred && d.info.score > 0) name = preferred;
-                    if (!name.empty()) break;
-                    std::string why = "no device";
-                    for (const auto& d : ctx->kernel->devices)
-                        if (d.backend == preferred) why = d.info.unusable_reason ? d.info.unusable_reason : "unusable";
-                    passed_over += (passed_over.empty() ? "" : "; ") + preferred + ": " + why;
-                }
-                const std::string& policy = ctx->pipeline->fallback;
-                if (name.empty() || name != preference.front()) {
-                    if (name.empty()) name = "cpu";
-                    const std::string message = "no usable device for the preferred backend(s) (" + passed_over +
-                                                "); running on '" + name + "'";
-                    if (policy == "error")
-                        throw Error(DSK_UNAVAILABLE, message + " is not allowed by [devices] fallback = \"error\"; "
-                                                               "set fallback = \"warn\" or \"allow\", or fix the device");
-                    if (policy == "warn" && ctx->stage) ctx->log(DSK_LOG_WARNING, ctx->stage->name, message);
-                }
-            }
-            if (name.empty()) name = "cpu";  // no preference: the always-available reference backend
-            *out = new dsk_session(ctx->kernel, *graph, name, seed);
+            DevicePreference preference = resolve_preference(*ctx->kernel, ctx, device ? device : "");
+            auto session = std::make_unique<dsk_session>(ctx->kernel, *graph, preference, seed);
+            report_session(*ctx, *session, preference);
+            *out = session.release();
         });
     };
     api.session_destroy = [](dsk_session* s) { delete s; };
@@ -345,7 +478,9 @@ void fill_session_api(dsk_host_api& api) {
                          (static_cast<uint64_t>(ctx->node) * 0x8cb92ba72f3d8dd7ull);
         return splitmix64(state);
     };
-    api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* { return ctx->session->queue; };
+    api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* {
+        return ctx->session->devices[ctx->device].queue;
+    };
 }
 
 }  // namespace dsk::kernel

@@ -1,9 +1,12 @@
-// struct dsk_session: a graph placed on one device. It owns a copy of the graph, one buffer per
-// value (allocated through the backend; variables and constants for the session's life, the rest
-// reallocated only when shapes change), and the kernel chosen for each node. Runs execute the
-// nodes that the targets need, in creation (topological) order.
+// struct dsk_session: a graph placed on one or more devices. It owns a copy of the graph, the
+// opened devices (one queue each), a buffer for each input, variable and constant on the
+// value's home device (for the session's life), and one execution plan per set of targets it
+// was run with (execution_plan.h: dead code removed, fused, folded, memory planned). A run
+// replays the plan of its targets; devices with work in flight are flushed and waited for
+// before it returns.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,7 +14,9 @@
 #include "dynamic_library.h"
 
 #include "dsk/dsk_plugin.h"
+#include "execution_plan.h"
 #include "graph.h"
+#include "placement.h"
 
 struct dsk_kernel;
 namespace dsk::kernel {
@@ -20,31 +25,43 @@ struct Plugin;
 
 struct dsk_exec_context {
     const dsk_session* session;
-    uint32_t node;
+    uint32_t node;    // the graph node (exec_seed)
+    uint32_t device;  // index in session->devices (exec_queue)
 };
 
 struct dsk_session {
+    struct Device {
+        std::string name;
+        const dsk_backend_iface* backend = nullptr;
+        dsk_device* device = nullptr;
+        dsk_queue* queue = nullptr;
+        bool host_memory = false;  // DSK_DEVICE_CPU: kernels use `data`, memory is shared
+        bool pending = false;      // work enqueued since the last flush
+    };
+    using Storage = dsk::kernel::Storage;
+
     dsk_kernel* kernel = nullptr;
-    const dsk_backend_iface* backend = nullptr;
-    std::string backend_name;
-    dsk_device* device = nullptr;
-    dsk_queue* queue = nullptr;
     uint64_t seed = 0;
     uint64_t runs = 0;
     dsk_graph graph{};
-
-    struct Storage {
-        dsk_buffer* buffer = nullptr;
-        void* data = nullptr;
-        uint64_t bytes = 0;
-    };
-    std::vector<Storage> storage;                 // per value
-    // The libraries whose code this session calls (backend, kernels, schemas), kept loaded.
+    std::vector<Device> devices;                  // in preference order
+    std::vector<Storage> storage;                 // per value: inputs, variables, constants
+    std::vector<const dsk_op_kernel*> kernels;    // per graph node
+    std::vector<uint32_t> node_device;            // per graph node
+    dsk::kernel::PlacementReport placement;       // of the whole graph, with the default plan's transfers
+    std::string placement_json;                   // dsk_session_placement_json's storage
+    std::vector<std::unique_ptr<dsk::kernel::ExecutionPlan>> plans;
+    const dsk::kernel::ExecutionPlan* last_plan = nullptr;
+    uint64_t transfers = 0, transfer_bytes = 0;   // totals over the session's life
+    // Receives a plan's report when it is built (dsk run --explain); may be empty.
+    std::function<void(const std::string&)> explain;
+    // The libraries whose code this session calls (backends, kernels, schemas), kept loaded.
     std::vector<std::shared_ptr<dsk::kernel::DynamicLibrary>> libraries;
-    std::vector<const dsk_op_kernel*> kernels;    // per node
     bool shapes_dirty = false;                    // an input changed shape since the last run
 
-    dsk_session(dsk_kernel* kernel, const dsk_graph& graph, const std::string& device, uint64_t seed);
+    // Places `graph` on the backends of `preference` (the first that can run each node).
+    dsk_session(dsk_kernel* kernel, const dsk_graph& graph, const dsk::kernel::DevicePreference& preference,
+                uint64_t seed);
     ~dsk_session();
     dsk_session(const dsk_session&) = delete;
     dsk_session& operator=(const dsk_session&) = delete;
@@ -53,17 +70,35 @@ struct dsk_session {
     void read(dsk_value_id value, const dsk_tensor_desc& host);
     void run(const std::vector<dsk_value_id>& targets);
     dsk_tensor_desc tensor(dsk_value_id value) const;
+    const std::string& node_backend(uint32_t node) const;
+    // The plan for these targets (built on first use). Sinks: the values nothing reads.
+    dsk::kernel::ExecutionPlan& plan_for(std::vector<dsk_value_id> targets);
+    std::vector<dsk_value_id> sinks() const;
 
 private:
+    dsk::kernel::DevicePreference preference_;
+    std::vector<uint32_t> home_;  // per value: the device its storage is on
     void release();
+    void release_plans();
+    void open_devices(const dsk::kernel::DevicePreference& preference);
     void keep_loaded(const dsk::kernel::Plugin* plugin);
+    void place(const dsk::kernel::DevicePreference& preference);
+    std::unique_ptr<dsk::kernel::ExecutionPlan> build_plan(const std::vector<dsk_value_id>& targets);
+    void allocate(Storage& s, uint64_t bytes, uint32_t device);
+    void free_storage(Storage& s);
     void ensure_storage(dsk_value_id value);
+    bool persistent(dsk_value_id value) const;
+    const Storage& storage_of(dsk_value_id value) const;
     void initialise_variable(dsk_value_id value);
     void reinfer_shapes();
-    const dsk_op_kernel* choose_kernel(const dsk::kernel::Node& node);
+    void refresh_replica(dsk::kernel::Replica& r);
+    void finish(uint32_t device);  // flushes the device's queue and waits, if work is pending
+    void copy_in(const Storage& s, const void* host);
+    void copy_out(const Storage& s, void* host);
+    dsk_tensor_desc view(dsk_value_id value, const Storage& s) const;
 };
 
 namespace dsk::kernel {
-// The host table's session_* members and exec_seed.
+// The host table's session_* members, exec_seed and exec_queue.
 void fill_session_api(dsk_host_api& api);
 }  // namespace dsk::kernel
