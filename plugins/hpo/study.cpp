@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "journal.h"
@@ -242,6 +243,7 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
 
     const auto start = Clock::now();
     std::vector<Running> running;
+    std::set<uint64_t> interrupted;  // trials resumed after an interruption in this run
     bool exhausted = false, cancelled = false;
     uint64_t next_id = trials.empty() ? 0 : trials.rbegin()->first + 1;
     double best = NAN;
@@ -299,6 +301,13 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
         if (cancelled && !r.pruning) return;  // interrupted by the user: stays unfinished, resumable
         std::string status, error;
         const double value = objective_of(trial_dir / "summary.json", s, &status, &error);
+        // Interrupted from outside (Ctrl-C reaches the trials before this loop sees the stop
+        // request): not a failure. It is resumed from its checkpoint, once per run of the study.
+        if (!r.pruning && (code == 130 || status == "cancelled") && interrupted.insert(run.id).second) {
+            ctx.info("trial " + std::to_string(run.id) + " was interrupted; it continues from its checkpoint");
+            unfinished.push_back(run.id);
+            return;
+        }
         if (r.pruning) {
             r.state = "pruned";
             r.error.clear();
