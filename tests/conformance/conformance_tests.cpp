@@ -756,7 +756,7 @@ std::unique_ptr<Session> open_session(Graph& graph, const std::string& backend, 
         auto session = std::make_unique<Session>(s);
         const char* placed = dsk_session_node_backend(s, 0);
         if (backend != "cpu" && (!placed || placed != backend)) {
-            WARN_MESSAGE(false, "skipped on backend " << backend << " (it does not take the op): " << dsk_session_placement_json(s));
+            WARN_MESSAGE(false, "skipped on backend " << backend << " (it does not take the op): " << std::string(dsk_session_placement_json(s)));
             return nullptr;
         }
         return session;

@@ -21,6 +21,6 @@ int dsk_abi_layout_c_sizes_match(void) {
         && sizeof(dsk_model_iface) == 56
         && sizeof(dsk_plugin_info) == 72
         && sizeof(dsk_device_entry) == 32
-        && sizeof(dsk_host_api) == 504
+        && sizeof(dsk_host_api) == 528
         && sizeof(dsk_plugin_descriptor) == 56;
 }
