@@ -1,0 +1,227 @@
+// conv_kernels.cpp - Conv, ConvGradInput and ConvGradWeight (2-D, NCHW, groups, strides,
+// dilations, asymmetric pads) on oneDNN's convolution primitives, over plain NCHW / OIHW memory.
+#include <string>
+#include <vector>
+
+#include "dnnl_tensors.h"
+#include "kernels/onednn_kernel_table.h"
+#include "kernels/window_geometry.h"
+#include "primitive_cache.h"
+
+namespace dsk::onednn {
+namespace {
+
+using cpu::Window2d;
+
+// The convolution's geometry in oneDNN's terms. X [N, C, H, W], W [M, C/group, kH, kW],
+// Y [N, M, oH, oW].
+struct ConvGeometry {
+    Dims x, w, y;
+    int64_t group;
+    Window2d window;
+
+    memory::desc x_desc() const { return plain(x); }
+    memory::desc y_desc() const { return plain(y); }
+    // OIHW, or GOIHW with O = M / group: the same bytes as dsk's [M, C/group, kH, kW].
+    memory::desc w_desc() const {
+        if (group == 1) return plain(w);
+        return plain({group, w[0] / group, w[1], w[2], w[3]});
+    }
+    Dims strides() const { return {window.stride_h, window.stride_w}; }
+    // oneDNN counts dilation from 0 (no dilation), ONNX from 1.
+    Dims dilations() const { return {window.dilation_h - 1, window.dilation_w - 1}; }
+    Dims pads_begin() const { return {window.pad_top, window.pad_left}; }
+    Dims pads_end() const { return {window.pad_bottom, window.pad_right}; }
+};
+
+ConvGeometry conv_geometry(const KernelArgs& args, const Dims& x, const Dims& w) {
+    if (x.size() != 4 || w.size() != 4) args.fail("X and W must be 4-D (NCHW, MCHW)");
+    ConvGeometry g;
+    g.x = x;
+    g.w = w;
+    g.group = args.attrs().get_int("group", 1);
+    if (g.group < 1 || x[1] % g.group != 0 || w[0] % g.group != 0 || w[1] * g.group != x[1])
+        args.fail("group " + std::to_string(g.group) + " does not fit X " + shape_text(x) +
+                  " and W " + shape_text(w) + " (C and M must be multiples of group, W's second "
+                  "dimension C / group)");
+    g.window = cpu::window_2d(args, x[2], x[3], w[2], w[3]);
+    g.y = {x[0], w[0], g.window.out_h, g.window.out_w};
+    return g;
+}
+
+Dims shape_attribute(const KernelArgs& args, const char* name) {
+    const std::vector<int64_t> shape = args.attrs().require_ints(name);
+    if (shape.size() != 4) args.fail(std::string("attribute '") + name + "' must have 4 values");
+    return Dims(shape.begin(), shape.end());
+}
+
+dnnl::convolution_forward::desc forward_desc(const ConvGeometry& g, dnnl::prop_kind kind,
+                                             const memory::desc* bias) {
+    if (bias != nullptr)
+        return {kind, dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), *bias,
+                g.y_desc(), g.strides(), g.dilations(), g.pads_begin(), g.pads_end()};
+    return {kind, dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), g.y_desc(),
+            g.strides(), g.dilations(), g.pads_begin(), g.pads_end()};
+}
+
+//----------------------------------------------------------------------------------------------
+// Conv
+//----------------------------------------------------------------------------------------------
+
+struct ConvPlan {
+    dnnl::convolution_forward primitive;
+    ConvGeometry geometry;
+    memory::desc bias;
+};
+
+void conv(const KernelArgs& args) {
+    const bool with_bias = args.has_input(2);
+    auto plan = cached<ConvPlan>(cache_key(args), [&] {
+        ConvGeometry g = conv_geometry(args, dims_of(args.input(0)), dims_of(args.input(1)));
+        if (with_bias && (args.input(2).ndim != 1 || args.input(2).shape[0] != g.w[0]))
+            args.fail("B must be [" + std::to_string(g.w[0]) + "], one value per output channel");
+        args.expect_output_shape(0, g.y);
+        return with_dnnl(args, "creating the primitive", [&] {
+            ConvPlan p;
+            p.geometry = g;
+            p.bias = plain({g.w[0]});
+            const auto desc = forward_desc(g, dnnl::prop_kind::forward_inference,
+                                           with_bias ? &p.bias : nullptr);
+            p.primitive = dnnl::convolution_forward(
+                dnnl::convolution_forward::primitive_desc(desc, engine()));
+            return p;
+        });
+    });
+    const ConvGeometry& g = plan->geometry;
+    std::unordered_map<int, memory> arguments = {
+        {DNNL_ARG_SRC, wrap(g.x_desc(), args.in(0))},
+        {DNNL_ARG_WEIGHTS, wrap(g.w_desc(), args.in(1))},
+        {DNNL_ARG_DST, wrap(g.y_desc(), args.out(0))}};
+    if (with_bias) arguments.emplace(DNNL_ARG_BIAS, wrap(plan->bias, args.in(2)));
+    execute(args, plan->primitive, arguments);
+}
+
+//----------------------------------------------------------------------------------------------
+// ConvGradInput: dY, W -> dX (input_shape); ConvGradWeight: dY, X -> dW (weight_shape)
+//----------------------------------------------------------------------------------------------
+
+struct ConvGradInputPlan {
+    dnnl::convolution_backward_data primitive;
+    ConvGeometry geometry;
+};
+
+void conv_grad_input(const KernelArgs& args) {
+    auto plan = cached<ConvGradInputPlan>(cache_key(args), [&] {
+        const ConvGeometry g =
+            conv_geometry(args, shape_attribute(args, "input_shape"), dims_of(args.input(1)));
+        if (dims_of(args.input(0)) != g.y)
+            args.fail("dY is " + shape_text(shape_of(args.input(0))) + " but the convolution of " +
+                      shape_text(g.x) + " gives " + shape_text(g.y));
+        args.expect_output_shape(0, g.x);
+        return with_dnnl(args, "creating the primitive", [&] {
+            const auto hint = dnnl::convolution_forward::primitive_desc(
+                forward_desc(g, dnnl::prop_kind::forward_training, nullptr), engine());
+            const dnnl::convolution_backward_data::desc desc(
+                dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), g.y_desc(),
+                g.strides(), g.dilations(), g.pads_begin(), g.pads_end());
+            return ConvGradInputPlan{
+                dnnl::convolution_backward_data(
+                    dnnl::convolution_backward_data::primitive_desc(desc, engine(), hint)),
+                g};
+        });
+    });
+    const ConvGeometry& g = plan->geometry;
+    execute(args, plan->primitive,
+            {{DNNL_ARG_DIFF_DST, wrap(g.y_desc(), args.in(0))},
+             {DNNL_ARG_WEIGHTS, wrap(g.w_desc(), args.in(1))},
+             {DNNL_ARG_DIFF_SRC, wrap(g.x_desc(), args.out(0))}});
+}
+
+struct ConvGradWeightPlan {
+    dnnl::convolution_backward_weights primitive;
+    ConvGeometry geometry;
+};
+
+void conv_grad_weight(const KernelArgs& args) {
+    auto plan = cached<ConvGradWeightPlan>(cache_key(args), [&] {
+        const ConvGeometry g =
+            conv_geometry(args, dims_of(args.input(1)), shape_attribute(args, "weight_shape"));
+        if (dims_of(args.input(0)) != g.y)
+            args.fail("dY is " + shape_text(shape_of(args.input(0))) + " but the convolution of " +
+                      shape_text(g.x) + " gives " + shape_text(g.y));
+        args.expect_output_shape(0, g.w);
+        return with_dnnl(args, "creating the primitive", [&] {
+            const auto hint = dnnl::convolution_forward::primitive_desc(
+                forward_desc(g, dnnl::prop_kind::forward_training, nullptr), engine());
+            const dnnl::convolution_backward_weights::desc desc(
+                dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), g.y_desc(),
+                g.strides(), g.dilations(), g.pads_begin(), g.pads_end());
+            return ConvGradWeightPlan{
+                dnnl::convolution_backward_weights(
+                    dnnl::convolution_backward_weights::primitive_desc(desc, engine(), hint)),
+                g};
+        });
+    });
+    const ConvGeometry& g = plan->geometry;
+    execute(args, plan->primitive,
+            {{DNNL_ARG_DIFF_DST, wrap(g.y_desc(), args.in(0))},
+             {DNNL_ARG_SRC, wrap(g.x_desc(), args.in(1))},
+             {DNNL_ARG_DIFF_WEIGHTS, wrap(g.w_desc(), args.out(0))}});
+}
+
+//----------------------------------------------------------------------------------------------
+// What the primitives take
+//----------------------------------------------------------------------------------------------
+
+// X [N, C, H, W] and W [M, C/group, kH, kW] with the group dividing C and M; B (if any) [M].
+bool conv_fits(const dsk_node_view* node, const dsk_tensor_desc* x, const dsk_tensor_desc* w,
+               const dsk_tensor_desc* b) {
+    return accepts_if([&] {
+        if (x->ndim != 4 || w->ndim != 4) return false;
+        const int64_t group = Attrs(node).get_int("group", 1);
+        if (group < 1 || x->shape[1] % group != 0 || w->shape[0] % group != 0 ||
+            w->shape[1] * group != x->shape[1])
+            return false;
+        return b == nullptr || (b->ndim == 1 && b->shape[0] == w->shape[0]);
+    });
+}
+
+dsk_tensor_desc shape_only(const std::vector<int64_t>& shape) {
+    dsk_tensor_desc t{};
+    set_contiguous(t, DSK_DTYPE_F32, shape);
+    return t;
+}
+
+bool conv_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    return conv_fits(node, &tensors[0], &tensors[1], node->input_count > 2 ? &tensors[2] : nullptr);
+}
+
+bool conv_grad_input_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    return accepts_if([&] {
+        const std::vector<int64_t> x = Attrs(node).get_ints("input_shape", {});
+        if (x.size() != 4) return false;
+        const dsk_tensor_desc xd = shape_only(x);
+        return conv_fits(node, &xd, &tensors[1], nullptr) && tensors[0].ndim == 4;
+    });
+}
+
+bool conv_grad_weight_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    return accepts_if([&] {
+        const std::vector<int64_t> w = Attrs(node).get_ints("weight_shape", {});
+        if (w.size() != 4) return false;
+        const dsk_tensor_desc wd = shape_only(w);
+        return conv_fits(node, &tensors[1], &wd, nullptr) && tensors[0].ndim == 4;
+    });
+}
+
+const KernelDef kConvKernels[] = {
+    kernel("Conv", {F32, F32, F32}, {F32}, conv, conv_accepts) | optional_inputs_from(2),
+    kernel("ConvGradInput", {F32, F32}, {F32}, conv_grad_input, conv_grad_input_accepts),
+    kernel("ConvGradWeight", {F32, F32}, {F32}, conv_grad_weight, conv_grad_weight_accepts),
+};
+
+}  // namespace
+
+std::span<const KernelDef> conv_kernels() { return kConvKernels; }
+
+}  // namespace dsk::onednn
