@@ -5,7 +5,8 @@ namespace dsk::onednn {
 
 const cpu::KernelTable& kernel_table() {
     static const cpu::KernelTable table(
-        "onednn", {matmul_kernels(), conv_kernels()});
+        "onednn", {matmul_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
+                   eltwise_kernels(), softmax_kernels()});
     return table;
 }
 
