@@ -1,6 +1,6 @@
 // normalization_kernels.cpp - BatchNormalization (inference and training, with the running
 // statistics update of docs/ops.md) and BatchNormalizationGrad on oneDNN's batch normalization
-// primitives. X [N, C, ...] of any rank is seen as [N, C, spatial] (the same memory).
+// primitives. X [N, C, ...] of rank above 5 is seen as [N, C, spatial] (the same memory).
 // LayerNormalization stays on cpu.
 #include <cmath>
 #include <string>
@@ -17,16 +17,20 @@ using Flags = dnnl::normalization_flags;
 
 struct ChannelShape {
     int64_t batch, channels, spatial;
+    Dims dims;  // X's own dims up to 5-D (oneDNN's limit for batch norm), else [N, C, spatial]
     int64_t count() const { return batch * spatial; }
-    memory::desc data() const { return plain({batch, channels, spatial}); }
+    memory::desc data() const { return plain(dims); }
     memory::desc vector() const { return plain({channels}); }
 };
 
 ChannelShape channel_shape(const KernelArgs& args, const dsk_tensor_desc& x) {
     if (x.ndim < 2)
         args.fail("X " + shape_text(shape_of(x)) + " must have at least 2 dimensions (N, C, ...)");
-    ChannelShape s{x.shape[0], x.shape[1], 1};
+    ChannelShape s{x.shape[0], x.shape[1], 1, {}};
     for (uint32_t k = 2; k < x.ndim; ++k) s.spatial *= x.shape[k];
+    // The flat [N, C, spatial] view is the same memory, but oneDNN's optimised implementations
+    // take NCHW and NCDHW, not a 3-D view of them.
+    s.dims = x.ndim <= 5 ? dims_of(x) : Dims{s.batch, s.channels, s.spatial};
     return s;
 }
 
@@ -151,10 +155,13 @@ void batch_norm_grad(const KernelArgs& args) {
         var[c] = static_cast<float>(1.0 / (static_cast<double>(invstd[c]) * invstd[c]) - epsilon);
     std::vector<float> unused_dscale(args.has_output(1) ? 0 : channels);
     std::vector<float> unused_dbias(args.has_output(2) ? 0 : channels);
+    std::vector<float> unused_shift(channels);
     execute(args, plan->primitive,
             {{DNNL_ARG_DIFF_DST, wrap(s.data(), args.in(0))},
              {DNNL_ARG_SRC, wrap(s.data(), args.in(1))},
              {DNNL_ARG_SCALE, wrap(s.vector(), args.in(2))},
+             // Not read by the backward pass, but oneDNN 2.6 checks it is there with use_shift.
+             {DNNL_ARG_SHIFT, wrap(s.vector(), unused_shift.data())},
              {DNNL_ARG_MEAN, wrap(s.vector(), args.in(3))},
              {DNNL_ARG_VARIANCE, wrap(s.vector(), var.data())},
              {DNNL_ARG_DIFF_SRC, wrap(s.data(), args.out(0))},

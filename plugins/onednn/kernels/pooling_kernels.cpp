@@ -124,8 +124,16 @@ void pool_grad(const KernelArgs& args, bool max) {
                 p.forward = dnnl::pooling_v2_forward(hint);
                 p.workspace = hint.workspace_desc();
             }
-            p.backward = dnnl::pooling_v2_backward(
-                dnnl::pooling_v2_backward::primitive_desc(desc, engine(), hint));
+            dnnl::pooling_v2_backward::primitive_desc backward(desc, engine(), hint);
+            // The argmax workspace is each implementation's own format: oneDNN 2.6 may offer a
+            // backward implementation (jit) other than the forward's (simple_nchw) first.
+            if (max)
+                while (backward.impl_info_str() != hint.impl_info_str())
+                    if (!backward.next_impl())
+                        args.fail(std::string("oneDNN has no max pooling backward implementation "
+                                              "matching the forward's (") +
+                                  hint.impl_info_str() + ")");
+            p.backward = dnnl::pooling_v2_backward(backward);
             return p;
         });
     });
@@ -133,10 +141,10 @@ void pool_grad(const KernelArgs& args, bool max) {
     std::unordered_map<int, memory> arguments = {
         {DNNL_ARG_DIFF_DST, wrap(g.y_desc(), args.in(0))},
         {DNNL_ARG_DIFF_SRC, wrap(g.x_desc(), args.out(0))}};
+    // MaxPoolGrad: the forward's Y and argmax, for this call only.
+    std::vector<float> y(max ? static_cast<size_t>(g.y[0] * g.y[1] * g.y[2] * g.y[3]) : 0);
+    std::vector<uint8_t> workspace(max ? plan->workspace.get_size() : 0);
     if (max) {
-        // The forward's Y and argmax, for this call only.
-        std::vector<float> y(static_cast<size_t>(g.y[0] * g.y[1] * g.y[2] * g.y[3]));
-        std::vector<uint8_t> workspace(plan->workspace.get_size());
         const memory ws = wrap(plan->workspace, workspace.data());
         execute(args, plan->forward,
                 {{DNNL_ARG_SRC, wrap(g.x_desc(), args.in(1))},

@@ -1,0 +1,195 @@
+// Every onednn kernel against the cpu plugin's kernel for the same node (the reference backend,
+// itself checked against float64 in tests/conformance): forward ops, and the backward ops that
+// the conformance suite can only reach through mixed placement. Inputs the op updates in place
+// (BatchNormalization's running statistics) are compared after the run too.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/onednn_kernel_table.h"
+#include "node_call.h"
+#include "threaded_host.h"
+
+namespace {
+
+using namespace onednn_tests;
+
+const bool host_installed = (threaded_host::install(1), true);
+
+void expect_close(const Tensor& got, const Tensor& want, double tolerance, const std::string& what) {
+    REQUIRE(got.f.size() == want.f.size());
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t k = 0; k < got.f.size(); ++k) {
+        const double diff = std::fabs(double(got.f[k]) - double(want.f[k]));
+        const double allowed = tolerance * std::max(1.0, std::fabs(double(want.f[k])));
+        worst = std::max(worst, diff);
+        if (!(diff <= allowed) && bad++ < 3)
+            FAIL_CHECK(what << " element " << k << ": onednn " << got.f[k] << ", cpu " << want.f[k]);
+    }
+    CHECK_MESSAGE(bad == 0, what << ": " << bad << " elements differ (worst " << worst << ")");
+}
+
+// Runs `op` on cpu and on onednn with copies of the same inputs and compares every output and
+// every input (in-place updates) within `tolerance` relative to max(1, |cpu|).
+void same_as_cpu(const char* op, const std::vector<Attr>& attrs, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs, double tolerance = 1e-5) {
+    std::vector<Tensor> cpu_in = inputs, cpu_out = outputs, dnn_in = inputs, dnn_out = outputs;
+    run_on(dsk::cpu::cpu_kernel_table(), op, attrs, cpu_in, cpu_out);
+    run_on(dsk::onednn::kernel_table(), op, attrs, dnn_in, dnn_out);
+    for (size_t i = 0; i < outputs.size(); ++i)
+        expect_close(dnn_out[i], cpu_out[i], tolerance, std::string(op) + " output " + std::to_string(i));
+    for (size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i].dtype == DSK_DTYPE_F32)
+            expect_close(dnn_in[i], cpu_in[i], tolerance, std::string(op) + " input " + std::to_string(i) + " after the run");
+}
+
+const std::vector<int64_t> kPads1 = {1, 1, 1, 1};
+
+}  // namespace
+
+TEST_CASE("onednn MatMul and Gemm match cpu") {
+    same_as_cpu("MatMul", {}, {f32({17, 33}, 1), f32({33, 9}, 2)}, {f32({17, 9})});
+    same_as_cpu("MatMul", {}, {f32({130, 300}, 3), f32({300, 70}, 4)}, {f32({130, 70})}, 1e-4);
+    // C as the primitive's bias (alpha = beta = 1, C a row).
+    same_as_cpu("Gemm", {Attr("transB", 1)}, {f32({8, 20}, 5), f32({12, 20}, 6), f32({12}, 7)}, {f32({8, 12})});
+    // C written into Y first (a column, alpha and beta, transposed A).
+    same_as_cpu("Gemm", {Attr("transA", 1), Attr("alpha", 0.5), Attr("beta", 2.0)},
+                {f32({20, 8}, 8), f32({20, 12}, 9), f32({8, 1}, 10)}, {f32({8, 12})});
+    same_as_cpu("Gemm", {Attr("beta", 0.0)}, {f32({3, 4}, 11), f32({4, 5}, 12), f32({}, 13)}, {f32({3, 5})});
+    same_as_cpu("Gemm", {Attr("alpha", -1.5)}, {f32({3, 4}, 14), f32({4, 5}, 15), f32({}, 16)}, {f32({3, 5})});
+    same_as_cpu("Gemm", {}, {f32({6, 4}, 17), f32({4, 5}, 18), f32({6, 5}, 19)}, {f32({6, 5})});
+    same_as_cpu("Gemm", {}, {f32({6, 4}, 20), f32({4, 5}, 21)}, {f32({6, 5})});
+}
+
+TEST_CASE("onednn Conv and its gradients match cpu") {
+    struct Case {
+        Shape x, w, y;
+        std::vector<Attr> attrs;
+    };
+    const std::vector<int64_t> strides2 = {2, 2}, asymmetric = {1, 0, 2, 1}, dilations = {2, 1};
+    const std::vector<Case> cases = {
+        {{2, 3, 7, 7}, {4, 3, 3, 3}, {2, 4, 7, 7}, {Attr("pads", kPads1)}},
+        {{1, 2, 7, 6}, {3, 2, 3, 3}, {1, 3, 4, 3}, {Attr("strides", strides2), Attr("pads", asymmetric)}},
+        {{1, 2, 9, 9}, {2, 2, 3, 3}, {1, 2, 7, 9}, {Attr("dilations", dilations), Attr("pads", kPads1)}},
+        {{2, 4, 6, 6}, {6, 2, 3, 3}, {2, 6, 4, 4}, {Attr("group", 2)}},
+        {{2, 8, 10, 10}, {8, 1, 3, 3}, {2, 8, 10, 10}, {Attr("group", 8), Attr("pads", kPads1)}},
+        {{2, 16, 12, 12}, {32, 16, 1, 1}, {2, 32, 12, 12}, {}},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.x);
+        CAPTURE(c.w);
+        same_as_cpu("Conv", c.attrs, {f32(c.x, 1), f32(c.w, 2), f32({c.w[0]}, 3)}, {f32(c.y)}, 1e-4);
+        same_as_cpu("Conv", c.attrs, {f32(c.x, 4), f32(c.w, 5)}, {f32(c.y)}, 1e-4);
+        std::vector<Attr> grad_input = c.attrs, grad_weight = c.attrs;
+        grad_input.emplace_back("input_shape", c.x);
+        grad_weight.emplace_back("weight_shape", c.w);
+        same_as_cpu("ConvGradInput", grad_input, {f32(c.y, 6), f32(c.w, 7)}, {f32(c.x)}, 1e-4);
+        same_as_cpu("ConvGradWeight", grad_weight, {f32(c.y, 8), f32(c.x, 9)}, {f32(c.w)}, 1e-4);
+    }
+}
+
+TEST_CASE("onednn pooling and its gradients match cpu") {
+    const std::vector<int64_t> k3 = {3, 3}, k2 = {2, 2}, s2 = {2, 2}, asymmetric = {0, 1, 1, 0};
+    struct Case {
+        Shape x, y;
+        std::vector<Attr> attrs;
+    };
+    const std::vector<Case> cases = {
+        {{2, 3, 6, 6}, {2, 3, 3, 3}, {Attr("kernel_shape", k2), Attr("strides", s2)}},
+        {{1, 2, 5, 5}, {1, 2, 5, 5}, {Attr("kernel_shape", k3), Attr("pads", kPads1)}},
+        {{1, 2, 7, 6}, {1, 2, 3, 3}, {Attr("kernel_shape", k3), Attr("strides", s2), Attr("pads", asymmetric)}},
+        {{2, 8, 40, 40}, {2, 8, 20, 20}, {Attr("kernel_shape", k3), Attr("strides", s2), Attr("pads", kPads1)}},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.x);
+        // Distinct values: one maximum per window, so the gradient's target is the same.
+        Tensor x = f32(c.x);
+        for (size_t k = 0; k < x.f.size(); ++k) x.f[k] = static_cast<float>((k * 7919) % 10007) * 0.01f - 50.0f;
+        same_as_cpu("MaxPool", c.attrs, {x}, {f32(c.y)});
+        same_as_cpu("MaxPoolGrad", c.attrs, {f32(c.y, 1), x}, {f32(c.x)});
+        for (int include_pad : {0, 1}) {
+            CAPTURE(include_pad);
+            std::vector<Attr> attrs = c.attrs;
+            attrs.emplace_back("count_include_pad", include_pad);
+            same_as_cpu("AveragePool", attrs, {f32(c.x, 2)}, {f32(c.y)});
+            attrs.emplace_back("input_shape", c.x);
+            same_as_cpu("AveragePoolGrad", attrs, {f32(c.y, 3)}, {f32(c.x)});
+        }
+    }
+}
+
+TEST_CASE("onednn BatchNormalization and its gradient match cpu") {
+    for (const Shape& x : {Shape{2, 3, 4, 4}, Shape{6, 3}, Shape{3, 2, 5}, Shape{4, 3, 20, 20}}) {
+        CAPTURE(x);
+        const Shape c = {x[1]};
+        const std::vector<Tensor> inputs = {f32(x, 1, -2, 2), f32(c, 2, 0.5f, 1.5f), f32(c, 3),
+                                            f32(c, 4, -0.5f, 0.5f), f32(c, 5, 0.5f, 2)};
+        for (int training : {0, 1}) {
+            CAPTURE(training);
+            const std::vector<Attr> attrs = {Attr("training_mode", training), Attr("momentum", 0.8),
+                                             Attr("epsilon", 1e-3)};
+            same_as_cpu("BatchNormalization", attrs, inputs, {f32(x), f32(c), f32(c)}, 1e-4);
+            same_as_cpu("BatchNormalization", attrs, inputs, {f32(x)}, 1e-4);
+            // The saved statistics the forward gives.
+            std::vector<Tensor> in = inputs, out = {f32(x), f32(c), f32(c)};
+            run_on(dsk::cpu::cpu_kernel_table(), "BatchNormalization", attrs, in, out);
+            same_as_cpu("BatchNormalizationGrad", attrs, {f32(x, 6), inputs[0], inputs[1], out[1], out[2]},
+                        {f32(x), f32(c), f32(c)}, 1e-4);
+            same_as_cpu("BatchNormalizationGrad", attrs, {f32(x, 6), inputs[0], inputs[1], out[1], out[2]},
+                        {f32(x)}, 1e-4);
+        }
+    }
+}
+
+TEST_CASE("onednn activations and ActivationGrad match cpu") {
+    const Shape shape = {3, 37};
+    struct Case {
+        const char* name;
+        std::vector<Attr> attrs;
+    };
+    const std::vector<Case> cases = {{"Relu", {}},      {"Sigmoid", {}}, {"Tanh", {}}, {"Silu", {}},
+                                     {"HardSwish", {}}, {"Gelu", {}},    {"Gelu", {Attr("approximate", "tanh")}}};
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        // Away from the kinks (0 for Relu, +-3 for HardSwish), where the derivative jumps.
+        Tensor x = f32(shape, 1, -6, 6);
+        for (float& v : x.f)
+            if (std::fabs(v) < 0.01f || std::fabs(std::fabs(v) - 3.0f) < 0.01f) v += 0.05f;
+        same_as_cpu(c.name, c.attrs, {x}, {f32(shape)}, 1e-5);
+        std::vector<Attr> grad_attrs = c.attrs;
+        grad_attrs.emplace_back("activation", c.name);
+        same_as_cpu("ActivationGrad", grad_attrs, {f32(shape, 2), x}, {f32(shape)}, 1e-5);
+    }
+    same_as_cpu("Neg", {}, {f32(shape, 3)}, {f32(shape)}, 0);
+    // Large and small arguments, where a careless formula overflows.
+    same_as_cpu("Sigmoid", {}, {f32({50, 700}, 4, -30, 30)}, {f32({50, 700})}, 1e-5);
+    same_as_cpu("Tanh", {}, {f32({50, 700}, 5, -30, 30)}, {f32({50, 700})}, 1e-5);
+}
+
+TEST_CASE("onednn Softmax LogSoftmax and their gradients match cpu") {
+    struct Case {
+        Shape x;
+        int64_t axis;
+    };
+    for (const Case& c : {Case{{4, 7}, -1}, Case{{2, 5, 3}, 1}, Case{{6, 4}, 0}, Case{{2, 3, 4, 2}, -2},
+                          Case{{300, 130}, 1}}) {
+        CAPTURE(c.x);
+        CAPTURE(c.axis);
+        const std::vector<Attr> attrs = {Attr("axis", c.axis)};
+        for (const char* op : {"Softmax", "LogSoftmax"}) {
+            CAPTURE(op);
+            const Tensor x = f32(c.x, 1, -3, 3);
+            same_as_cpu(op, attrs, {x}, {f32(c.x)}, 1e-5);
+            std::vector<Tensor> in = {x}, out = {f32(c.x)};
+            run_on(dsk::cpu::cpu_kernel_table(), op, attrs, in, out);
+            const std::string grad = std::string(op) + "Grad";
+            same_as_cpu(grad.c_str(), attrs, {f32(c.x, 2), out[0]}, {f32(c.x)}, 1e-5);
+        }
+    }
+    // exp(100) overflows f32: only a max-subtracted softmax gets these right.
+    same_as_cpu("Softmax", {}, {f32({3, 10}, 3, -100, 100)}, {f32({3, 10})}, 1e-5);
+    same_as_cpu("LogSoftmax", {}, {f32({3, 10}, 4, -100, 100)}, {f32({3, 10})}, 1e-5);
+}
