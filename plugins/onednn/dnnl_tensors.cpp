@@ -44,6 +44,45 @@ memory wrap(const memory::desc& desc, const void* data) {
     return memory(desc, engine(), const_cast<void*>(data));
 }
 
+namespace {
+
+Relayout relayout(const memory::desc& plain, const memory::desc& chosen, bool input) {
+    Relayout r;
+    r.plain = plain;
+    r.chosen = chosen;
+    r.needed = plain != chosen;
+    if (r.needed)
+        r.reorder = input ? dnnl::reorder(dnnl::reorder::primitive_desc(engine(), plain, engine(), chosen))
+                          : dnnl::reorder(dnnl::reorder::primitive_desc(engine(), chosen, engine(), plain));
+    return r;
+}
+
+}  // namespace
+
+Relayout input_relayout(const memory::desc& plain, const memory::desc& chosen) {
+    return relayout(plain, chosen, true);
+}
+
+Relayout output_relayout(const memory::desc& plain, const memory::desc& chosen) {
+    return relayout(plain, chosen, false);
+}
+
+Staged::Staged(const cpu::KernelArgs& args, const Relayout& layout, const void* data, bool input)
+    : args_(args), layout_(layout), data_(const_cast<void*>(data)) {
+    if (!layout.needed) {
+        memory_ = wrap(layout.plain, data);
+        return;
+    }
+    buffer_.resize(layout.chosen.get_size());
+    memory_ = wrap(layout.chosen, buffer_.data());
+    if (input) execute(args, layout.reorder, {{DNNL_ARG_FROM, wrap(layout.plain, data)}, {DNNL_ARG_TO, memory_}});
+}
+
+void Staged::finish() {
+    if (layout_.needed)
+        execute(args_, layout_.reorder, {{DNNL_ARG_FROM, memory_}, {DNNL_ARG_TO, wrap(layout_.plain, data_)}});
+}
+
 void execute(const cpu::KernelArgs& args, const dnnl::primitive& primitive,
              const std::unordered_map<int, memory>& arguments) {
     with_dnnl(args, "running the primitive", [&] {

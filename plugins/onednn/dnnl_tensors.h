@@ -51,6 +51,34 @@ decltype(auto) with_dnnl(const cpu::KernelArgs& args, const char* what, F&& body
     }
 }
 
+// A tensor in the layout a primitive chose for it (created with format_tag::any), with the
+// reorder between that layout and dsk's plain one. Built with the plan; `needed` is false when
+// the primitive takes the plain layout itself.
+struct Relayout {
+    memory::desc plain, chosen;
+    dnnl::reorder reorder;  // plain -> chosen for an input, chosen -> plain for an output
+    bool needed = false;
+};
+Relayout input_relayout(const memory::desc& plain, const memory::desc& chosen);
+Relayout output_relayout(const memory::desc& plain, const memory::desc& chosen);
+
+// Per call: the memory a primitive reads or writes for one tensor, in its chosen layout. For an
+// input it reorders the tensor's data into a buffer of its own (or wraps the data when no
+// reorder is needed); for an output finish() reorders the buffer into the tensor's data.
+class Staged {
+  public:
+    Staged(const cpu::KernelArgs& args, const Relayout& layout, const void* data, bool input);
+    const memory& get() const { return memory_; }
+    void finish();  // outputs: copy back into the tensor (after the primitive ran)
+
+  private:
+    const cpu::KernelArgs& args_;
+    const Relayout& layout_;
+    void* data_;
+    std::vector<uint8_t> buffer_;
+    memory memory_;
+};
+
 // Executes a primitive on this thread's stream and waits for it.
 void execute(const cpu::KernelArgs& args, const dnnl::primitive& primitive,
              const std::unordered_map<int, memory>& arguments);

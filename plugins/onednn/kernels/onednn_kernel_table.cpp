@@ -6,7 +6,7 @@ namespace dsk::onednn {
 const cpu::KernelTable& kernel_table() {
     static const cpu::KernelTable table(
         "onednn", {matmul_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
-                   eltwise_kernels(), softmax_kernels()});
+                   eltwise_kernels(), softmax_kernels(), integer_kernels()});
     return table;
 }
 

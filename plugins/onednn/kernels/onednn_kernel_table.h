@@ -29,6 +29,7 @@ std::span<const KernelDef> pooling_kernels();        // pooling_kernels.cpp
 std::span<const KernelDef> normalization_kernels();  // normalization_kernels.cpp
 std::span<const KernelDef> eltwise_kernels();        // eltwise_kernels.cpp
 std::span<const KernelDef> softmax_kernels();        // softmax_kernels.cpp
+std::span<const KernelDef> integer_kernels();        // integer_kernels.cpp
 
 // Every onednn kernel, registered for backend "onednn".
 const cpu::KernelTable& kernel_table();

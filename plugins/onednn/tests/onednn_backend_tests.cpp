@@ -105,6 +105,21 @@ TEST_CASE("onednn supports_op answers what its kernels handle") {
     CHECK(d.supports("BatchNormalizationGrad", {Attr("training_mode", 0)}, bn_grad, {f32({2, 3})}));
     CHECK_FALSE(d.supports("BatchNormalizationGrad", {}, {f32({6}), f32({6}), f32({1}), f32({1}), f32({1})},
                            {f32({6})}));  // X without a channel dimension
+    // int8: u8 or i8 activations, i8 weights (u8 weights stay on cpu); zero points of the
+    // tensor's dtype, per tensor (or per row / column / output channel where ONNX allows it).
+    const Tensor a8 = bytes(DSK_DTYPE_U8, {4, 8}, 1, 0, 255), b8 = bytes(DSK_DTYPE_I8, {8, 3}, 2, -128, 127);
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    const bool vnni = isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+                      isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
+    if (vnni) {  // where oneDNN's int8 products are exact (integer_kernels.cpp)
+        CHECK(d.supports("MatMulInteger", {}, {a8, b8}, {i32({4, 3})}));
+        CHECK(d.supports("MatMulInteger", {}, {a8, b8, bytes(DSK_DTYPE_U8, {4}, 3, 0, 9), bytes(DSK_DTYPE_I8, {3}, 4, 0, 9)},
+                         {i32({4, 3})}));
+        CHECK(d.supports("ConvInteger", {}, {bytes(DSK_DTYPE_U8, {1, 2, 4, 4}, 1, 0, 9), bytes(DSK_DTYPE_I8, {3, 2, 3, 3}, 1, 0, 9)},
+                         {i32({1, 3, 2, 2})}));
+    }
+    CHECK_FALSE(d.supports("MatMulInteger", {}, {a8, bytes(DSK_DTYPE_U8, {8, 3}, 2, 0, 255)}, {i32({4, 3})}));
+    CHECK_FALSE(d.supports("MatMulInteger", {}, {a8, b8, bytes(DSK_DTYPE_U8, {2}, 3, 0, 9)}, {i32({4, 3})}));
     // Ops the backend has no kernel for: placed on cpu.
     for (const char* op : {"Add", "ReduceSum", "LayerNormalization", "GlobalAveragePool", "Transpose"})
         CHECK_FALSE_MESSAGE(d.supports(op, {}, {f32({2, 3}), f32({2, 3})}, {f32({2, 3})}), op);

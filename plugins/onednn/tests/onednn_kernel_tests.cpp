@@ -193,3 +193,67 @@ TEST_CASE("onednn Softmax LogSoftmax and their gradients match cpu") {
     same_as_cpu("Softmax", {}, {f32({3, 10}, 3, -100, 100)}, {f32({3, 10})}, 1e-5);
     same_as_cpu("LogSoftmax", {}, {f32({3, 10}, 4, -100, 100)}, {f32({3, 10})}, 1e-5);
 }
+
+//----------------------------------------------------------------------------------------------
+// int8: exact, so onednn must give the cpu reference's i32 results bit for bit
+//----------------------------------------------------------------------------------------------
+
+namespace {
+
+void exact_as_cpu(const char* op, const std::vector<Attr>& attrs, const std::vector<Tensor>& inputs, const Shape& y) {
+    std::vector<Tensor> cpu_in = inputs, dnn_in = inputs, cpu_out = {i32(y)}, dnn_out = {i32(y)};
+    run_on(dsk::cpu::cpu_kernel_table(), op, attrs, cpu_in, cpu_out);
+    run_on(dsk::onednn::kernel_table(), op, attrs, dnn_in, dnn_out);
+    size_t bad = 0;
+    for (size_t k = 0; k < cpu_out[0].i.size(); ++k)
+        if (dnn_out[0].i[k] != cpu_out[0].i[k] && bad++ < 3)
+            FAIL_CHECK(op << " element " << k << ": onednn " << dnn_out[0].i[k] << ", cpu " << cpu_out[0].i[k]);
+    CHECK_MESSAGE(bad == 0, op << ": " << bad << " elements differ");
+}
+
+Tensor scalar(uint32_t dtype, int value) {
+    Tensor t = bytes(dtype, {}, 1, 0, 0);
+    t.b[0] = static_cast<int8_t>(value);
+    return t;
+}
+
+}  // namespace
+
+TEST_CASE("onednn MatMulInteger is exact against the cpu reference") {
+    constexpr uint32_t U8 = DSK_DTYPE_U8, I8 = DSK_DTYPE_I8;
+    for (const Shape& mkn : {Shape{5, 37, 11}, Shape{64, 300, 96}, Shape{128, 1024, 64}}) {
+        CAPTURE(mkn);
+        const int64_t m = mkn[0], k = mkn[1], n = mkn[2];
+        const Tensor a = bytes(U8, {m, k}, 1, 0, 255), b = bytes(I8, {k, n}, 2, -128, 127);
+        exact_as_cpu("MatMulInteger", {}, {a, b}, {m, n});
+        exact_as_cpu("MatMulInteger", {}, {a, b, scalar(U8, 128), scalar(I8, -7)}, {m, n});
+        // Per row of A and per column of B.
+        exact_as_cpu("MatMulInteger", {}, {a, b, bytes(U8, {m}, 3, 0, 255), bytes(I8, {n}, 4, -128, 127)}, {m, n});
+        exact_as_cpu("MatMulInteger", {}, {bytes(I8, {m, k}, 5, -128, 127), b, scalar(I8, -3)}, {m, n});
+    }
+}
+
+TEST_CASE("onednn ConvInteger is exact against the cpu reference") {
+    constexpr uint32_t U8 = DSK_DTYPE_U8, I8 = DSK_DTYPE_I8;
+    const std::vector<int64_t> pads1 = {1, 1, 1, 1}, strides2 = {2, 2};
+    struct Case {
+        Shape x, w, y;
+        std::vector<Attr> attrs;
+    };
+    const std::vector<Case> cases = {
+        {{2, 3, 6, 6}, {4, 3, 3, 3}, {2, 4, 6, 6}, {Attr("pads", pads1)}},
+        {{1, 16, 14, 14}, {32, 16, 3, 3}, {1, 32, 7, 7}, {Attr("pads", pads1), Attr("strides", strides2)}},
+        {{2, 8, 9, 9}, {8, 4, 3, 3}, {2, 8, 9, 9}, {Attr("group", 2), Attr("pads", pads1)}},
+        {{2, 32, 8, 8}, {64, 32, 1, 1}, {2, 64, 8, 8}, {}},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.x);
+        CAPTURE(c.w);
+        const Tensor x = bytes(U8, c.x, 1, 0, 255), w = bytes(I8, c.w, 2, -128, 127);
+        exact_as_cpu("ConvInteger", c.attrs, {x, w}, c.y);
+        exact_as_cpu("ConvInteger", c.attrs, {x, w, scalar(U8, 100)}, c.y);
+        exact_as_cpu("ConvInteger", c.attrs, {x, w, scalar(U8, 100), bytes(I8, {c.w[0]}, 3, -5, 5)}, c.y);
+        exact_as_cpu("ConvInteger", c.attrs, {x, w, scalar(U8, 0), scalar(I8, 0)}, c.y);
+        exact_as_cpu("ConvInteger", c.attrs, {bytes(I8, c.x, 4, -128, 127), w, scalar(I8, -9)}, c.y);
+    }
+}
