@@ -1,9 +1,14 @@
-// conv_kernels.cpp - Conv, ConvGradInput and ConvGradWeight (2-D, NCHW, groups, strides,
-// dilations, asymmetric pads) on oneDNN's convolution primitives, over plain NCHW / OIHW memory.
+// conv_kernels.cpp - Conv, FusedConv (Conv + activation, made by the kernel's fusion pass: the
+// activation is an eltwise post-op), ConvGradInput and ConvGradWeight (2-D, NCHW, groups,
+// strides, dilations, asymmetric pads) on oneDNN's convolution primitives, over plain NCHW /
+// OIHW memory.
+#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "dnnl_tensors.h"
+#include "kernels/eltwise_algorithms.h"
 #include "kernels/onednn_kernel_table.h"
 #include "kernels/window_geometry.h"
 #include "primitive_cache.h"
@@ -72,33 +77,68 @@ struct ConvPlan {
     dnnl::convolution_forward primitive;
     ConvGeometry geometry;
     memory::desc bias;
+    // FusedConv with its pre-activation output Z (kept for the activation's gradient): the
+    // convolution writes Z and this eltwise computes Y from it.
+    dnnl::eltwise_forward activation;
+    bool separate_activation = false;
 };
 
-void conv(const KernelArgs& args) {
+// FusedConv's activation ("" = none), or nothing for Conv.
+std::optional<Eltwise> fused_activation(const KernelArgs& args) {
+    if (std::strcmp(args.op(), "FusedConv") != 0) return std::nullopt;
+    const std::string name = args.attrs().get_string("activation", "");
+    if (name.empty()) return std::nullopt;
+    const std::optional<Eltwise> e = eltwise_for(name, args.attrs());
+    if (!e) args.fail("activation \"" + name + "\" has no oneDNN eltwise algorithm here");
+    return e;
+}
+
+void conv(const KernelArgs& args) {  // Conv and FusedConv
     const bool with_bias = args.has_input(2);
+    const std::optional<Eltwise> activation = fused_activation(args);
+    const bool with_z = activation && args.has_output(1);
     auto plan = cached<ConvPlan>(cache_key(args), [&] {
         ConvGeometry g = conv_geometry(args, dims_of(args.input(0)), dims_of(args.input(1)));
         if (with_bias && (args.input(2).ndim != 1 || args.input(2).shape[0] != g.w[0]))
             args.fail("B must be [" + std::to_string(g.w[0]) + "], one value per output channel");
         args.expect_output_shape(0, g.y);
+        if (with_z) args.expect_output_shape(1, g.y);
         return with_dnnl(args, "creating the primitive", [&] {
             ConvPlan p;
             p.geometry = g;
             p.bias = plain({g.w[0]});
             const auto desc = forward_desc(g, dnnl::prop_kind::forward_inference,
                                            with_bias ? &p.bias : nullptr);
+            dnnl::primitive_attr attr;
+            p.separate_activation = with_z;
+            if (activation && !with_z) {
+                dnnl::post_ops ops;
+                ops.append_eltwise(1.0f, activation->algorithm, activation->alpha, activation->beta);
+                attr.set_post_ops(ops);
+            }
             p.primitive = dnnl::convolution_forward(
-                dnnl::convolution_forward::primitive_desc(desc, engine()));
+                dnnl::convolution_forward::primitive_desc(desc, attr, engine()));
+            if (with_z)
+                p.activation = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(
+                    dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference,
+                                                activation->algorithm, g.y_desc(),
+                                                activation->alpha, activation->beta),
+                    engine()));
             return p;
         });
     });
     const ConvGeometry& g = plan->geometry;
+    // With Z, the convolution goes to Z and the activation from there to Y.
+    float* y = plan->separate_activation ? args.out(1) : args.out(0);
     std::unordered_map<int, memory> arguments = {
         {DNNL_ARG_SRC, wrap(g.x_desc(), args.in(0))},
         {DNNL_ARG_WEIGHTS, wrap(g.w_desc(), args.in(1))},
-        {DNNL_ARG_DST, wrap(g.y_desc(), args.out(0))}};
+        {DNNL_ARG_DST, wrap(g.y_desc(), y)}};
     if (with_bias) arguments.emplace(DNNL_ARG_BIAS, wrap(plan->bias, args.in(2)));
     execute(args, plan->primitive, arguments);
+    if (plan->separate_activation)
+        execute(args, plan->activation,
+                {{DNNL_ARG_SRC, wrap(g.y_desc(), y)}, {DNNL_ARG_DST, wrap(g.y_desc(), args.out(0))}});
 }
 
 //----------------------------------------------------------------------------------------------
@@ -196,6 +236,15 @@ bool conv_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
     return conv_fits(node, &tensors[0], &tensors[1], node->input_count > 2 ? &tensors[2] : nullptr);
 }
 
+bool fused_conv_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    return conv_accepts(node, tensors) && accepts_if([&] {
+               const Attrs attrs(node);
+               const std::string name = attrs.get_string("activation", "");
+               if (name.empty()) return node->output_count == 1;  // Z only comes with an activation
+               return name != "Neg" && eltwise_for(name, attrs).has_value();
+           });
+}
+
 bool conv_grad_input_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
     return accepts_if([&] {
         const std::vector<int64_t> x = Attrs(node).get_ints("input_shape", {});
@@ -216,6 +265,9 @@ bool conv_grad_weight_accepts(const dsk_node_view* node, const dsk_tensor_desc* 
 
 const KernelDef kConvKernels[] = {
     kernel("Conv", {F32, F32, F32}, {F32}, conv, conv_accepts) | optional_inputs_from(2),
+    // Outputs: Y = activation(Conv), and optionally Z = the Conv before the activation.
+    kernel("FusedConv", {F32, F32, F32}, {F32, F32}, conv, fused_conv_accepts) |
+        optional_inputs_from(2) | optional_outputs_from(1),
     kernel("ConvGradInput", {F32, F32}, {F32}, conv_grad_input, conv_grad_input_accepts),
     kernel("ConvGradWeight", {F32, F32}, {F32}, conv_grad_weight, conv_grad_weight_accepts),
 };

@@ -1,12 +1,17 @@
-// matmul_kernels.cpp - MatMul and Gemm (ONNX: Y = alpha * op(A) * op(B) + beta * C) on oneDNN's
-// matmul primitive, over the tensors' row-major memory (transposes are strides, not copies).
+// matmul_kernels.cpp - MatMul, Gemm (ONNX: Y = alpha * op(A) * op(B) + beta * C) and FusedGemm
+// (Gemm + activation, made by the kernel's fusion pass) on oneDNN's matmul primitive, over the
+// tensors' row-major memory (transposes are strides, not copies). FusedGemm's activation is an
+// eltwise post-op: applied to each tile of Y while it is still in registers.
 //
 // Weights stay in the plain layout: they are graph variables that an optimizer updates in place
 // between runs, so a blocked copy (format_tag::any) would have to be made again on every call.
 // hosts/bench and scripts/bench measure what that costs against oneDNN's preferred layout.
+#include <cstring>
+#include <optional>
 #include <string>
 
 #include "dnnl_tensors.h"
+#include "kernels/eltwise_algorithms.h"
 #include "kernels/onednn_kernel_table.h"
 #include "primitive_cache.h"
 
@@ -18,6 +23,10 @@ struct MatMulPlan {
     memory::desc a, b, c, y;
     bool bias = false;    // C ([N] or [1, N]) is added as the primitive's bias
     bool prefill = false; // Y is filled with beta * C first and added by a sum post-op
+    // FusedGemm with its pre-activation output Z (kept for the activation's gradient): the
+    // matmul writes Z and this eltwise computes Y from it.
+    dnnl::eltwise_forward activation;
+    bool separate_activation = false;
 };
 
 struct GemmShape {
@@ -63,8 +72,21 @@ void fill_beta_c(const float* c, const Dims& c2, float beta, float* y, int64_t m
     });
 }
 
+// FusedGemm's activation ("" = none), or nothing for Gemm and MatMul.
+std::optional<Eltwise> fused_activation(const KernelArgs& args) {
+    if (std::strcmp(args.op(), "FusedGemm") != 0) return std::nullopt;
+    const std::string name = args.attrs().get_string("activation", "");
+    if (name.empty()) return std::nullopt;
+    const std::optional<Eltwise> e = eltwise_for(name, args.attrs());
+    if (!e) args.fail("activation \"" + name + "\" has no oneDNN eltwise algorithm here");
+    return e;
+}
+
 void run_matmul(const KernelArgs& args, bool gemm) {
     const GemmShape s = gemm_shape(args, gemm);
+    const std::optional<Eltwise> activation = fused_activation(args);
+    const bool with_z = activation && args.has_output(1);
+    if (with_z) args.expect_output_shape(1, {s.m, s.n});
     const float alpha = gemm ? static_cast<float>(args.attrs().get_float("alpha", 1.0)) : 1.0f;
     const float beta = gemm ? static_cast<float>(args.attrs().get_float("beta", 1.0)) : 1.0f;
     const bool with_c = gemm && args.has_input(2) && beta != 0.0f;
@@ -83,11 +105,18 @@ void run_matmul(const KernelArgs& args, bool gemm) {
             p.bias = with_c && alpha == 1.0f && beta == 1.0f && c2[0] == 1 && c2[1] == s.n;
             p.prefill = with_c && !p.bias;
             if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
-            if (p.prefill) {
-                dnnl::post_ops ops;
-                ops.append_sum(1.0f);
-                attr.set_post_ops(ops);
-            }
+            dnnl::post_ops ops;
+            if (p.prefill) ops.append_sum(1.0f);
+            p.separate_activation = with_z;
+            if (activation && !with_z)
+                ops.append_eltwise(1.0f, activation->algorithm, activation->alpha, activation->beta);
+            if (ops.len() > 0) attr.set_post_ops(ops);
+            if (with_z)
+                p.activation = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(
+                    dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference,
+                                                activation->algorithm, p.y, activation->alpha,
+                                                activation->beta),
+                    engine()));
             if (p.bias) p.c = plain(c2);
             const dnnl::matmul::desc desc =
                 p.bias ? dnnl::matmul::desc(p.a, p.b, p.c, p.y) : dnnl::matmul::desc(p.a, p.b, p.y);
@@ -96,17 +125,21 @@ void run_matmul(const KernelArgs& args, bool gemm) {
         });
     });
 
-    float* y = args.out(0);
+    // With Z, the product goes to Z and the activation from there to Y.
+    float* y = plan->separate_activation ? args.out(1) : args.out(0);
     if (plan->prefill) fill_beta_c(args.in(2), c2, beta, y, s.m, s.n);
     std::unordered_map<int, memory> arguments = {{DNNL_ARG_SRC, wrap(plan->a, args.in(0))},
                                                   {DNNL_ARG_WEIGHTS, wrap(plan->b, args.in(1))},
                                                   {DNNL_ARG_DST, wrap(plan->y, y)}};
     if (plan->bias) arguments.emplace(DNNL_ARG_BIAS, wrap(plan->c, args.in(2)));
     execute(args, plan->primitive, arguments);
+    if (plan->separate_activation)
+        execute(args, plan->activation,
+                {{DNNL_ARG_SRC, wrap(plan->y, y)}, {DNNL_ARG_DST, wrap(plan->y, args.out(0))}});
 }
 
 void matmul(const KernelArgs& args) { run_matmul(args, false); }
-void gemm(const KernelArgs& args) { run_matmul(args, true); }
+void gemm(const KernelArgs& args) { run_matmul(args, true); }  // Gemm and FusedGemm
 
 // 2-D A and B, and a C of at most 2 dimensions (the broadcasts are checked when it runs).
 bool matmul_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
@@ -114,8 +147,21 @@ bool matmul_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
            (node->input_count < 3 || tensors[2].ndim <= 2);
 }
 
+// FusedGemm: Gemm's limits, and an activation oneDNN has an eltwise algorithm for.
+bool fused_gemm_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    return matmul_2d(node, tensors) && accepts_if([&] {
+               const Attrs attrs(node);
+               const std::string name = attrs.get_string("activation", "");
+               if (name.empty()) return node->output_count == 1;  // Z only comes with an activation
+               return name != "Neg" && eltwise_for(name, attrs).has_value();
+           });
+}
+
 const KernelDef kMatMulKernels[] = {
     kernel("Gemm", {F32, F32, F32}, {F32}, gemm, matmul_2d) | optional_inputs_from(2),
+    // Outputs: Y = activation(Gemm), and optionally Z = the Gemm before the activation.
+    kernel("FusedGemm", {F32, F32, F32}, {F32, F32}, gemm, fused_gemm_accepts) |
+        optional_inputs_from(2) | optional_outputs_from(1),
     kernel("MatMul", {F32, F32}, {F32}, matmul, matmul_2d),
 };
 

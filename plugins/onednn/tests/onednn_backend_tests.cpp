@@ -105,6 +105,11 @@ TEST_CASE("onednn supports_op answers what its kernels handle") {
     CHECK(d.supports("BatchNormalizationGrad", {Attr("training_mode", 0)}, bn_grad, {f32({2, 3})}));
     CHECK_FALSE(d.supports("BatchNormalizationGrad", {}, {f32({6}), f32({6}), f32({1}), f32({1}), f32({1})},
                            {f32({6})}));  // X without a channel dimension
+    // Fused ops: any activation with an eltwise algorithm; HardSigmoid (no algorithm) stays unfused.
+    CHECK(d.supports("FusedGemm", {Attr("activation", "Relu")}, {f32({2, 3}), f32({3, 4}), f32({4})}, {f32({2, 4}), f32({2, 4})}));
+    CHECK(d.supports("FusedConv", {Attr("activation", "Silu")}, {f32({1, 2, 4, 4}), f32({3, 2, 3, 3})}, {f32({1, 3, 2, 2})}));
+    CHECK_FALSE(d.supports("FusedGemm", {Attr("activation", "HardSigmoid")}, {f32({2, 3}), f32({3, 4})}, {f32({2, 4})}));
+    CHECK_FALSE(d.supports("FusedConv", {Attr("activation", "Neg")}, {f32({1, 2, 4, 4}), f32({3, 2, 3, 3})}, {f32({1, 3, 2, 2})}));
     // int8: u8 or i8 activations, i8 weights (u8 weights stay on cpu); zero points of the
     // tensor's dtype, per tensor (or per row / column / output channel where ONNX allows it).
     const Tensor a8 = bytes(DSK_DTYPE_U8, {4, 8}, 1, 0, 255), b8 = bytes(DSK_DTYPE_I8, {8, 3}, 2, -128, 127);

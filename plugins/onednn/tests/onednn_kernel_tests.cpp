@@ -257,3 +257,46 @@ TEST_CASE("onednn ConvInteger is exact against the cpu reference") {
         exact_as_cpu("ConvInteger", c.attrs, {bytes(I8, c.x, 4, -128, 127), w, scalar(I8, -9)}, c.y);
     }
 }
+
+//----------------------------------------------------------------------------------------------
+// FusedGemm / FusedConv (the kernel's fusion pass): activation(Gemm or Conv), and the optional
+// pre-activation output, against cpu's Gemm or Conv followed by cpu's activation
+//----------------------------------------------------------------------------------------------
+
+namespace {
+
+// Runs `head` then `activation` on cpu, and the fused op on onednn with one and two outputs.
+void fused_matches_unfused(const char* fused, const char* head, const std::vector<Attr>& head_attrs,
+                           const std::vector<Tensor>& inputs, const Shape& y_shape, const char* activation) {
+    CAPTURE(activation);
+    std::vector<Tensor> in = inputs, z = {f32(y_shape)}, y = {f32(y_shape)};
+    run_on(dsk::cpu::cpu_kernel_table(), head, head_attrs, in, z);
+    run_on(dsk::cpu::cpu_kernel_table(), activation, {}, z, y);
+    std::vector<Attr> attrs = head_attrs;
+    attrs.emplace_back("activation", activation);
+    for (size_t outputs : {1, 2}) {
+        CAPTURE(outputs);
+        std::vector<Tensor> fused_in = inputs, fused_out(outputs, f32(y_shape));
+        run_on(dsk::onednn::kernel_table(), fused, attrs, fused_in, fused_out);
+        expect_close(fused_out[0], y[0], 1e-4, std::string(fused) + " Y");
+        if (outputs == 2) expect_close(fused_out[1], z[0], 1e-4, std::string(fused) + " Z (pre-activation)");
+    }
+}
+
+}  // namespace
+
+TEST_CASE("onednn FusedGemm and FusedConv match cpu's op followed by the activation") {
+    for (const char* activation : {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish"}) {
+        // The bias path and the C-written-first path of Gemm.
+        fused_matches_unfused("FusedGemm", "Gemm", {Attr("transB", 1)}, {f32({16, 40}, 1, -2, 2), f32({24, 40}, 2), f32({24}, 3)},
+                              {16, 24}, activation);
+        fused_matches_unfused("FusedGemm", "Gemm", {Attr("alpha", 0.5), Attr("beta", 2.0)},
+                              {f32({16, 40}, 4, -2, 2), f32({40, 24}, 5), f32({16, 1}, 6)}, {16, 24}, activation);
+        fused_matches_unfused("FusedConv", "Conv", {Attr("pads", kPads1)}, {f32({2, 3, 8, 8}, 7, -2, 2), f32({5, 3, 3, 3}, 8), f32({5}, 9)},
+                              {2, 5, 8, 8}, activation);
+    }
+    // No activation: the op itself.
+    same_as_cpu("Gemm", {}, {f32({3, 4}, 10), f32({4, 5}, 11)}, {f32({3, 5})});
+    std::vector<Tensor> in = {f32({3, 4}, 10), f32({4, 5}, 11)}, out = {f32({3, 5})};
+    run_on(dsk::onednn::kernel_table(), "FusedGemm", {Attr("activation", "")}, in, out);
+}
