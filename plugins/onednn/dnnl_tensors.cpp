@@ -1,6 +1,8 @@
 // dnnl_tensors.cpp - see dnnl_tensors.h.
 #include "dnnl_tensors.h"
 
+#include <omp.h>
+
 #include "primitive_cache.h"
 
 namespace dsk::onednn {
@@ -81,6 +83,19 @@ Staged::Staged(const cpu::KernelArgs& args, const Relayout& layout, const void* 
 void Staged::finish() {
     if (layout_.needed)
         execute(args_, layout_.reorder, {{DNNL_ARG_FROM, memory_}, {DNNL_ARG_TO, wrap(layout_.plain, data_)}});
+}
+
+ThreadsFor::ThreadsFor(int64_t work) {
+    // Inside a parallel region oneDNN runs serially anyway; leave the setting alone there.
+    if (work >= kSerialWork || omp_in_parallel()) return;
+    const int threads = omp_get_max_threads();
+    if (threads <= 1) return;
+    saved_ = threads;
+    omp_set_num_threads(1);
+}
+
+ThreadsFor::~ThreadsFor() {
+    if (saved_ > 0) omp_set_num_threads(saved_);
 }
 
 void execute(const cpu::KernelArgs& args, const dnnl::primitive& primitive,

@@ -79,6 +79,26 @@ class Staged {
     memory memory_;
 };
 
+// oneDNN runs every primitive on all the threads of the OpenMP pool (the kernel's pool too). For
+// a small problem, waking the second thread and meeting it at the barrier costs more than the
+// work itself (a batch-1 MLP layer, a bias-sized eltwise): this guard makes the primitives
+// created and run in its scope use the calling thread only, when `work` (multiply-adds, or
+// elements for memory-bound ops) is below kSerialWork. oneDNN sizes its partitioning by the
+// thread count at creation and runs with the count at execution, so a kernel holds the guard
+// around both (the plan's key is the shape, so one shape is always on the same side).
+constexpr int64_t kSerialWork = int64_t{1} << 16;
+
+class ThreadsFor {
+  public:
+    explicit ThreadsFor(int64_t work);
+    ~ThreadsFor();
+    ThreadsFor(const ThreadsFor&) = delete;
+    ThreadsFor& operator=(const ThreadsFor&) = delete;
+
+  private:
+    int saved_ = 0;  // 0: nothing changed
+};
+
 // Executes a primitive on this thread's stream and waits for it.
 void execute(const cpu::KernelArgs& args, const dnnl::primitive& primitive,
              const std::unordered_map<int, memory>& arguments);

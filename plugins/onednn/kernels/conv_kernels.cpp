@@ -93,7 +93,13 @@ std::optional<Eltwise> fused_activation(const KernelArgs& args) {
     return e;
 }
 
+// Multiply-adds of a convolution: every element of Y (or dY) takes C/group * kH * kW of them.
+int64_t conv_work(const dsk_tensor_desc& y, const dsk_tensor_desc& w) {
+    return numel(y) * (w.ndim == 4 ? w.shape[1] * w.shape[2] * w.shape[3] : 1);
+}
+
 void conv(const KernelArgs& args) {  // Conv and FusedConv
+    const ThreadsFor threads(conv_work(args.output(0), args.input(1)));
     const bool with_bias = args.has_input(2);
     const std::optional<Eltwise> activation = fused_activation(args);
     const bool with_z = activation && args.has_output(1);
@@ -151,6 +157,7 @@ struct ConvGradInputPlan {
 };
 
 void conv_grad_input(const KernelArgs& args) {
+    const ThreadsFor threads(conv_work(args.input(0), args.input(1)));
     auto plan = cached<ConvGradInputPlan>(cache_key(args), [&] {
         const ConvGeometry g =
             conv_geometry(args, shape_attribute(args, "input_shape"), dims_of(args.input(1)));
@@ -183,6 +190,7 @@ struct ConvGradWeightPlan {
 };
 
 void conv_grad_weight(const KernelArgs& args) {
+    const ThreadsFor threads(conv_work(args.input(0), args.output(0)));
     auto plan = cached<ConvGradWeightPlan>(cache_key(args), [&] {
         const ConvGeometry g =
             conv_geometry(args, dims_of(args.input(1)), shape_attribute(args, "weight_shape"));

@@ -24,6 +24,7 @@ struct EltwisePlan {
 };
 
 void activation(const KernelArgs& args) {
+    const ThreadsFor threads(numel(args.input(0)));
     auto plan = cached<EltwisePlan>(cache_key(args), [&] {
         const Eltwise e = algorithm_of(args, args.op());
         args.expect_output_shape(0, shape_of(args.input(0)));
@@ -48,6 +49,7 @@ struct EltwiseGradPlan {
 
 // dY, X -> dX = dY * f'(X)
 void activation_grad(const KernelArgs& args) {
+    const ThreadsFor threads(numel(args.input(0)));
     auto plan = cached<EltwiseGradPlan>(cache_key(args), [&] {
         const std::string name = args.attrs().get_string("activation", "");
         if (name == "Neg") args.fail("Neg has no ActivationGrad (its gradient is Neg of dY)");

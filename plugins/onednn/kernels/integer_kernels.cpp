@@ -77,6 +77,7 @@ void matmul_integer(const KernelArgs& args) {
     args.expect_rank(a, 2, "A");
     args.expect_rank(b, 2, "B");
     const int64_t m = a.shape[0], k = a.shape[1], n = b.shape[1];
+    const ThreadsFor threads(m * n * k);
     auto plan = cached<MatMulIntegerPlan>(cache_key(args), [&] {
         if (b.shape[0] != k)
             args.fail("A " + shape_text(shape_of(a)) + " and B " + shape_text(shape_of(b)) + " do not chain");
@@ -161,6 +162,7 @@ memory::desc any_layout(const Dims& dims, memory::data_type type) {
 void conv_integer(const KernelArgs& args) {
     const dsk_tensor_desc& x = args.input(0);
     const dsk_tensor_desc& w = args.input(1);
+    const ThreadsFor threads(numel(args.output(0)) * (w.ndim == 4 ? w.shape[1] * w.shape[2] * w.shape[3] : 1));
     // Whether the w_zero_point is all zero depends on its values, not only on the key.
     const std::vector<int32_t> zw = zero_points(args, 3, args.input(1).shape[0], "w_zero_point");
     const std::string key = cache_key(args) + (zw.empty() ? "" : "|wzp");

@@ -84,6 +84,7 @@ std::optional<Eltwise> fused_activation(const KernelArgs& args) {
 
 void run_matmul(const KernelArgs& args, bool gemm) {
     const GemmShape s = gemm_shape(args, gemm);
+    const ThreadsFor threads(s.m * s.n * s.k);
     const std::optional<Eltwise> activation = fused_activation(args);
     const bool with_z = activation && args.has_output(1);
     if (with_z) args.expect_output_shape(1, {s.m, s.n});

@@ -51,6 +51,7 @@ struct BatchNormPlan {
 };
 
 void batch_norm(const KernelArgs& args) {
+    const ThreadsFor threads(numel(args.input(0)));
     const bool training = args.attrs().get_int("training_mode", 0) != 0;
     const double epsilon = args.attrs().get_float("epsilon", 1e-5);
     const double momentum = args.attrs().get_float("momentum", 0.9);
@@ -119,6 +120,7 @@ struct BatchNormGradPlan {
 };
 
 void batch_norm_grad(const KernelArgs& args) {
+    const ThreadsFor threads(numel(args.input(0)));
     const bool training = args.attrs().get_int("training_mode", 0) != 0;
     const double epsilon = args.attrs().get_float("epsilon", 1e-5);
     auto plan = cached<BatchNormGradPlan>(cache_key(args), [&] {

@@ -67,6 +67,7 @@ struct PoolPlan {
 };
 
 void pool(const KernelArgs& args, bool max) {
+    const ThreadsFor threads(numel(args.input(0)));
     auto plan = cached<PoolPlan>(cache_key(args), [&] {
         const PoolGeometry g = pool_geometry(args, dims_of(args.input(0)));
         args.expect_output_shape(0, g.y);
@@ -99,6 +100,7 @@ struct PoolGradPlan {
 };
 
 void pool_grad(const KernelArgs& args, bool max) {
+    const ThreadsFor threads(numel(args.output(0)));
     auto plan = cached<PoolGradPlan>(cache_key(args), [&] {
         const Dims x = max ? dims_of(args.input(1)) : [&] {
             const std::vector<int64_t> shape = args.attrs().require_ints("input_shape");

@@ -24,6 +24,7 @@ struct SoftmaxPlan {
 };
 
 void softmax(const KernelArgs& args) {
+    const ThreadsFor threads(numel(args.input(0)));
     auto plan = cached<SoftmaxPlan>(cache_key(args), [&] {
         const dsk_tensor_desc& x = args.input(0);
         const int64_t axis = args.axis(args.attrs().get_int("axis", -1), x.ndim);
@@ -51,6 +52,7 @@ struct SoftmaxGradPlan {
 
 // dY, Y -> dX (Y is the forward's output)
 void softmax_grad(const KernelArgs& args) {
+    const ThreadsFor threads(numel(args.input(0)));
     auto plan = cached<SoftmaxGradPlan>(cache_key(args), [&] {
         const dsk_tensor_desc& y = args.input(1);
         if (shape_of(args.input(0)) != shape_of(y)) args.fail("dY and Y must have the same shape");
