@@ -1,6 +1,8 @@
 // primitive_cache.cpp - see primitive_cache.h.
 #include "primitive_cache.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace dsk::onednn {
@@ -18,21 +20,37 @@ Cache& cache() {
     return *instance;
 }
 
+// Appends without temporaries: the key is built on every kernel call.
+void append_int(std::string& key, int64_t value) {
+    char text[24];
+    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+    key.append(text, end);
+}
+
 void append_attr(std::string& key, const dsk_attr& a) {
-    key += a.name != nullptr ? a.name : "";
+    if (a.name != nullptr) key += a.name;
     switch (a.type) {
-        case DSK_ATTR_INT: key += "=i" + std::to_string(a.i); break;
+        case DSK_ATTR_INT:
+            key += "=i";
+            append_int(key, a.i);
+            break;
         case DSK_ATTR_FLOAT: {
             char text[40];
-            std::snprintf(text, sizeof text, "=f%a", a.f);  // exact: hexadecimal
-            key += text;
+            const int n = std::snprintf(text, sizeof text, "=f%a", a.f);  // exact: hexadecimal
+            key.append(text, static_cast<size_t>(std::max(n, 0)));
             break;
         }
-        case DSK_ATTR_STRING: key += "=s" + std::string(a.s != nullptr ? a.s : ""); break;
+        case DSK_ATTR_STRING:
+            key += "=s";
+            if (a.s != nullptr) key += a.s;
+            break;
         case DSK_ATTR_INTS:
             key += "=[";
-            for (size_t k = 0; k < a.count; ++k) key += std::to_string(a.ints[k]) + ",";
-            key += "]";
+            for (size_t k = 0; k < a.count; ++k) {
+                append_int(key, a.ints[k]);
+                key += ',';
+            }
+            key += ']';
             break;
         default: key += "=?"; break;  // FLOATS: no op of this backend takes them
     }
@@ -40,8 +58,12 @@ void append_attr(std::string& key, const dsk_attr& a) {
 }
 
 void append_tensor(std::string& key, const dsk_tensor_desc& t) {
-    key += std::to_string(t.dtype) + ":";
-    for (uint32_t d = 0; d < t.ndim; ++d) key += std::to_string(t.shape[d]) + "x";
+    append_int(key, t.dtype);
+    key += ':';
+    for (uint32_t d = 0; d < t.ndim; ++d) {
+        append_int(key, t.shape[d]);
+        key += 'x';
+    }
     key += ';';
 }
 
@@ -58,7 +80,9 @@ dnnl::stream& stream() {
 }
 
 std::string cache_key(const cpu::KernelArgs& args) {
-    std::string key = args.op();
+    std::string key;
+    key.reserve(160);
+    key += args.op();
     key += '|';
     for (size_t i = 0; i < args.input_count(); ++i) append_tensor(key, args.input(i));
     key += '|';
