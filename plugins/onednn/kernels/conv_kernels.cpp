@@ -1,7 +1,15 @@
 // conv_kernels.cpp - Conv, FusedConv (Conv + activation, made by the kernel's fusion pass: the
 // activation is an eltwise post-op), ConvGradInput and ConvGradWeight (2-D, NCHW, groups,
-// strides, dilations, asymmetric pads) on oneDNN's convolution primitives, over plain NCHW /
-// OIHW memory.
+// strides, dilations, asymmetric pads) on oneDNN's convolution primitives.
+//
+// Layouts: with 16 or more input channels per group, the primitives get the layouts they choose
+// (format_tag::any: blocked nChw16c and the like, oneDNN's direct jit / brgemm convolutions) and
+// the tensors are reordered in and out on every call; below that they work on dsk's plain
+// NCHW / OIHW memory (oneDNN then uses im2col + GEMM). Measured on the 2-core Zen 4 machine, one
+// thread, batch 128, 3x3 "same": 32 -> 64 channels at 14x14, the blocked layouts with their
+// reorders take forward 11.6 ms instead of 14.7, backward data 10.5 instead of 17.9, backward
+// weights 11.8 instead of 14.8; 1 -> 32 at 28x28, plain is faster (forward 6.6 ms against 9.2,
+// backward data 2.9 against 12.3).
 #include <cstring>
 #include <optional>
 #include <string>
@@ -20,11 +28,15 @@ using cpu::Window2d;
 
 // The convolution's geometry in oneDNN's terms. X [N, C, H, W], W [M, C/group, kH, kW],
 // Y [N, M, oH, oW].
+constexpr int64_t kBlockedChannels = 16;
+
 struct ConvGeometry {
     Dims x, w, y;
     int64_t group;
     Window2d window;
 
+    // Whether the primitives choose their layouts (see the top of the file).
+    bool blocked() const { return w[1] >= kBlockedChannels; }
     memory::desc x_desc() const { return plain(x); }
     memory::desc y_desc() const { return plain(y); }
     // OIHW, or GOIHW with O = M / group: the same bytes as dsk's [M, C/group, kH, kW].
@@ -37,6 +49,16 @@ struct ConvGeometry {
     Dims dilations() const { return {window.dilation_h - 1, window.dilation_w - 1}; }
     Dims pads_begin() const { return {window.pad_top, window.pad_left}; }
     Dims pads_end() const { return {window.pad_bottom, window.pad_right}; }
+    // What a primitive descriptor is created with: format_tag::any when blocked().
+    memory::desc x_wanted() const { return wanted(x_desc()); }
+    memory::desc w_wanted() const { return wanted(w_desc()); }
+    memory::desc y_wanted() const { return wanted(y_desc()); }
+
+  private:
+    memory::desc wanted(const memory::desc& plain_desc) const {
+        if (!blocked()) return plain_desc;
+        return memory::desc(plain_desc.dims(), memory::data_type::f32, memory::format_tag::any);
+    }
 };
 
 ConvGeometry conv_geometry(const KernelArgs& args, const Dims& x, const Dims& w) {
@@ -63,9 +85,9 @@ Dims shape_attribute(const KernelArgs& args, const char* name) {
 dnnl::convolution_forward::desc forward_desc(const ConvGeometry& g, dnnl::prop_kind kind,
                                              const memory::desc* bias) {
     if (bias != nullptr)
-        return {kind, dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), *bias,
-                g.y_desc(), g.strides(), g.dilations(), g.pads_begin(), g.pads_end()};
-    return {kind, dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), g.y_desc(),
+        return {kind, dnnl::algorithm::convolution_direct, g.x_wanted(), g.w_wanted(), *bias,
+                g.y_wanted(), g.strides(), g.dilations(), g.pads_begin(), g.pads_end()};
+    return {kind, dnnl::algorithm::convolution_direct, g.x_wanted(), g.w_wanted(), g.y_wanted(),
             g.strides(), g.dilations(), g.pads_begin(), g.pads_end()};
 }
 
@@ -76,6 +98,7 @@ dnnl::convolution_forward::desc forward_desc(const ConvGeometry& g, dnnl::prop_k
 struct ConvPlan {
     dnnl::convolution_forward primitive;
     ConvGeometry geometry;
+    Relayout x, w, y;
     memory::desc bias;
     // FusedConv with its pre-activation output Z (kept for the activation's gradient): the
     // convolution writes Z and this eltwise computes Y from it.
@@ -122,8 +145,11 @@ void conv(const KernelArgs& args) {  // Conv and FusedConv
                 ops.append_eltwise(1.0f, activation->algorithm, activation->alpha, activation->beta);
                 attr.set_post_ops(ops);
             }
-            p.primitive = dnnl::convolution_forward(
-                dnnl::convolution_forward::primitive_desc(desc, attr, engine()));
+            const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
+            p.primitive = dnnl::convolution_forward(pd);
+            p.x = input_relayout(g.x_desc(), pd.src_desc());
+            p.w = input_relayout(g.w_desc(), pd.weights_desc());
+            p.y = output_relayout(g.y_desc(), pd.dst_desc());
             if (with_z)
                 p.activation = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(
                     dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference,
@@ -136,12 +162,13 @@ void conv(const KernelArgs& args) {  // Conv and FusedConv
     const ConvGeometry& g = plan->geometry;
     // With Z, the convolution goes to Z and the activation from there to Y.
     float* y = plan->separate_activation ? args.out(1) : args.out(0);
+    Staged x(args, plan->x, args.in(0), true), w(args, plan->w, args.in(1), true);
+    Staged y_out(args, plan->y, y, false);
     std::unordered_map<int, memory> arguments = {
-        {DNNL_ARG_SRC, wrap(g.x_desc(), args.in(0))},
-        {DNNL_ARG_WEIGHTS, wrap(g.w_desc(), args.in(1))},
-        {DNNL_ARG_DST, wrap(g.y_desc(), y)}};
+        {DNNL_ARG_SRC, x.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DST, y_out.get()}};
     if (with_bias) arguments.emplace(DNNL_ARG_BIAS, wrap(plan->bias, args.in(2)));
     execute(args, plan->primitive, arguments);
+    y_out.finish();
     if (plan->separate_activation)
         execute(args, plan->activation,
                 {{DNNL_ARG_SRC, wrap(g.y_desc(), y)}, {DNNL_ARG_DST, wrap(g.y_desc(), args.out(0))}});
@@ -153,7 +180,7 @@ void conv(const KernelArgs& args) {  // Conv and FusedConv
 
 struct ConvGradInputPlan {
     dnnl::convolution_backward_data primitive;
-    ConvGeometry geometry;
+    Relayout dy, w, dx;
 };
 
 void conv_grad_input(const KernelArgs& args) {
@@ -169,24 +196,25 @@ void conv_grad_input(const KernelArgs& args) {
             const auto hint = dnnl::convolution_forward::primitive_desc(
                 forward_desc(g, dnnl::prop_kind::forward_training, nullptr), engine());
             const dnnl::convolution_backward_data::desc desc(
-                dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), g.y_desc(),
+                dnnl::algorithm::convolution_direct, g.x_wanted(), g.w_wanted(), g.y_wanted(),
                 g.strides(), g.dilations(), g.pads_begin(), g.pads_end());
-            return ConvGradInputPlan{
-                dnnl::convolution_backward_data(
-                    dnnl::convolution_backward_data::primitive_desc(desc, engine(), hint)),
-                g};
+            const dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), hint);
+            return ConvGradInputPlan{dnnl::convolution_backward_data(pd),
+                                     input_relayout(g.y_desc(), pd.diff_dst_desc()),
+                                     input_relayout(g.w_desc(), pd.weights_desc()),
+                                     output_relayout(g.x_desc(), pd.diff_src_desc())};
         });
     });
-    const ConvGeometry& g = plan->geometry;
+    Staged dy(args, plan->dy, args.in(0), true), w(args, plan->w, args.in(1), true);
+    Staged dx(args, plan->dx, args.out(0), false);
     execute(args, plan->primitive,
-            {{DNNL_ARG_DIFF_DST, wrap(g.y_desc(), args.in(0))},
-             {DNNL_ARG_WEIGHTS, wrap(g.w_desc(), args.in(1))},
-             {DNNL_ARG_DIFF_SRC, wrap(g.x_desc(), args.out(0))}});
+            {{DNNL_ARG_DIFF_DST, dy.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DIFF_SRC, dx.get()}});
+    dx.finish();
 }
 
 struct ConvGradWeightPlan {
     dnnl::convolution_backward_weights primitive;
-    ConvGeometry geometry;
+    Relayout dy, x, dw;
 };
 
 void conv_grad_weight(const KernelArgs& args) {
@@ -202,19 +230,20 @@ void conv_grad_weight(const KernelArgs& args) {
             const auto hint = dnnl::convolution_forward::primitive_desc(
                 forward_desc(g, dnnl::prop_kind::forward_training, nullptr), engine());
             const dnnl::convolution_backward_weights::desc desc(
-                dnnl::algorithm::convolution_direct, g.x_desc(), g.w_desc(), g.y_desc(),
+                dnnl::algorithm::convolution_direct, g.x_wanted(), g.w_wanted(), g.y_wanted(),
                 g.strides(), g.dilations(), g.pads_begin(), g.pads_end());
-            return ConvGradWeightPlan{
-                dnnl::convolution_backward_weights(
-                    dnnl::convolution_backward_weights::primitive_desc(desc, engine(), hint)),
-                g};
+            const dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), hint);
+            return ConvGradWeightPlan{dnnl::convolution_backward_weights(pd),
+                                      input_relayout(g.y_desc(), pd.diff_dst_desc()),
+                                      input_relayout(g.x_desc(), pd.src_desc()),
+                                      output_relayout(g.w_desc(), pd.diff_weights_desc())};
         });
     });
-    const ConvGeometry& g = plan->geometry;
+    Staged dy(args, plan->dy, args.in(0), true), x(args, plan->x, args.in(1), true);
+    Staged dw(args, plan->dw, args.out(0), false);
     execute(args, plan->primitive,
-            {{DNNL_ARG_DIFF_DST, wrap(g.y_desc(), args.in(0))},
-             {DNNL_ARG_SRC, wrap(g.x_desc(), args.in(1))},
-             {DNNL_ARG_DIFF_WEIGHTS, wrap(g.w_desc(), args.out(0))}});
+            {{DNNL_ARG_DIFF_DST, dy.get()}, {DNNL_ARG_SRC, x.get()}, {DNNL_ARG_DIFF_WEIGHTS, dw.get()}});
+    dw.finish();
 }
 
 //----------------------------------------------------------------------------------------------
