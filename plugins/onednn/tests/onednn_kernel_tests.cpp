@@ -303,3 +303,47 @@ TEST_CASE("onednn FusedGemm and FusedConv match cpu's op followed by the activat
     std::vector<Tensor> in = {f32({3, 4}, 10), f32({4, 5}, 11)}, out = {f32({3, 5})};
     run_on(dsk::onednn::kernel_table(), "FusedGemm", {Attr("activation", "")}, in, out);
 }
+
+TEST_CASE("onednn activations and ActivationGrad may write over their input 0") {
+    // Execution plans may give an activation's output the memory of input 0 (docs/abi.md).
+    const Shape shape = {4, 33};
+    for (const char* name : {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "Neg"}) {
+        CAPTURE(name);
+        const Tensor x = f32(shape, 1, -4, 4);
+        std::vector<Tensor> in = {x}, want = {f32(shape)};
+        run_on(dsk::cpu::cpu_kernel_table(), name, {}, in, want);
+        Tensor shared = x;
+        std::vector<Tensor> none;
+        Call c(name, {}, none, none);  // a node whose input and output are one tensor
+        const dsk_tensor_desc t = shared.desc();
+        std::vector<dsk_tensor_desc> tensors = {t, t};
+        const uint32_t in_index = 0, out_index = 1;
+        c.node.inputs = &in_index;
+        c.node.input_count = 1;
+        c.node.outputs = &out_index;
+        c.node.output_count = 1;
+        const dsk::cpu::KernelDef* def = dsk::onednn::kernel_table().find(&c.node, tensors.data());
+        REQUIRE(def != nullptr);
+        REQUIRE(fake_host::take(dsk::onednn::kernel_table().compute(*def, nullptr, &c.node, tensors.data())).code == DSK_OK);
+        expect_close(shared, want[0], 1e-5, std::string(name) + " in place");
+        if (std::string(name) == "Neg") continue;
+        // ActivationGrad: dX over dY.
+        const Tensor dy = f32(shape, 2);
+        std::vector<Tensor> grad_in = {dy, x}, grad_want = {f32(shape)};
+        run_on(dsk::cpu::cpu_kernel_table(), "ActivationGrad", {Attr("activation", name)}, grad_in, grad_want);
+        Tensor dy_shared = dy;
+        Tensor x_copy = x;
+        const std::vector<Attr> attrs = {Attr("activation", name)};
+        Call g("ActivationGrad", attrs, none, none);
+        std::vector<dsk_tensor_desc> grad_tensors = {dy_shared.desc(), x_copy.desc(), dy_shared.desc()};
+        const uint32_t grad_inputs[] = {0, 1}, grad_output = 2;
+        g.node.inputs = grad_inputs;
+        g.node.input_count = 2;
+        g.node.outputs = &grad_output;
+        g.node.output_count = 1;
+        const dsk::cpu::KernelDef* grad_def = dsk::onednn::kernel_table().find(&g.node, grad_tensors.data());
+        REQUIRE(grad_def != nullptr);
+        REQUIRE(fake_host::take(dsk::onednn::kernel_table().compute(*grad_def, nullptr, &g.node, grad_tensors.data())).code == DSK_OK);
+        expect_close(dy_shared, grad_want[0], 1e-5, std::string(name) + " ActivationGrad in place");
+    }
+}
