@@ -143,9 +143,14 @@ void matmul(const KernelArgs& args) { run_matmul(args, false); }
 void gemm(const KernelArgs& args) { run_matmul(args, true); }  // Gemm and FusedGemm
 
 // 2-D A and B, and a C of at most 2 dimensions (the broadcasts are checked when it runs).
+// One row (M = 1, a batch-1 linear layer) stays on cpu: oneDNN 2.6's matmul is a poor GEMV,
+// half as fast as cpu's dot products (one thread, y = W x: 34 against 16 us for W 256x784,
+// 8 against 3 us for 128x256; computing Y^T = W x^T instead was slower still).
 bool matmul_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
-    return tensors[0].ndim == 2 && tensors[1].ndim == 2 &&
-           (node->input_count < 3 || tensors[2].ndim <= 2);
+    if (tensors[0].ndim != 2 || tensors[1].ndim != 2) return false;
+    const bool trans_a = accepts_if([&] { return Attrs(node).get_int("transA", 0) != 0; });
+    const int64_t m = trans_a ? tensors[0].shape[1] : tensors[0].shape[0];
+    return m > 1 && (node->input_count < 3 || tensors[2].ndim <= 2);
 }
 
 // FusedGemm: Gemm's limits, and an activation oneDNN has an eltwise algorithm for.

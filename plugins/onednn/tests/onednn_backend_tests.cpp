@@ -81,6 +81,10 @@ TEST_CASE("onednn supports_op answers what its kernels handle") {
     CHECK(d.supports("MatMul", {}, {f32({2, 3}), f32({3, 4})}, {f32({2, 4})}));
     CHECK(d.supports("Gemm", {}, {f32({2, 3}), f32({3, 4}), f32({4})}, {f32({2, 4})}));
     CHECK_FALSE(d.supports("MatMul", {}, {f32({2, 2, 3}), f32({3, 4})}, {f32({2, 2, 4})}));  // 3-D
+    // One row (a GEMV) is faster on cpu.
+    CHECK_FALSE(d.supports("Gemm", {Attr("transB", 1)}, {f32({1, 8}), f32({4, 8}), f32({4})}, {f32({1, 4})}));
+    CHECK_FALSE(d.supports("Gemm", {Attr("transA", 1)}, {f32({8, 1}), f32({8, 4})}, {f32({1, 4})}));
+    CHECK(d.supports("Gemm", {Attr("transA", 1)}, {f32({8, 2}), f32({8, 4})}, {f32({2, 4})}));
     CHECK_FALSE(d.supports("MatMul", {}, {i32({2, 3}), i32({3, 4})}, {i32({2, 4})}));       // dtype
     CHECK(d.supports("Conv", {Attr("group", 2)}, {f32({1, 4, 5, 5}), f32({6, 2, 3, 3})}, {f32({1, 6, 3, 3})}));
     CHECK_FALSE(d.supports("Conv", {Attr("group", 3)}, {f32({1, 4, 5, 5}), f32({6, 2, 3, 3})}, {f32({1, 6, 3, 3})}));
