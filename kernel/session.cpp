@@ -10,6 +10,7 @@
 #include "kernel.h"
 #include "pipeline.h"
 #include "placement.h"
+#include "semver.h"
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
@@ -137,6 +138,19 @@ const std::string& dsk_session::node_backend(uint32_t node) const { return devic
 bool dsk_session::persistent(dsk_value_id v) const { return graph.values[v].kind != ValueKind::NodeOutput; }
 
 void dsk_session::place(const DevicePreference& preference) {
+    // Kernels come from whichever plugin provides "kernel:<op>@<backend>": load those not
+    // loaded yet (an optimizer's update kernels, a vendor's extra kernels), as schemas are.
+    for (const auto& node : graph.nodes)
+        for (const auto& d : devices)
+            if (!find_kernel(kernel->registry, node, graph.values, d.name))
+                if (Plugin* provider = kernel->find_provider("kernel", node.op + "@" + d.name))
+                    if (provider->state == PluginState::Available) {
+                        try {
+                            kernel->load(provider->manifest.name, *VersionRange::parse("*"));
+                        } catch (const Error&) {
+                            // Reported by `dsk doctor`; placement then says no kernel was found.
+                        }
+                    }
     std::vector<OpenDevice> open;
     for (const auto& d : devices) open.push_back({d.name, d.backend, d.device});
     std::vector<const Node*> nodes;

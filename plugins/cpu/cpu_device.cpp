@@ -381,6 +381,9 @@ int32_t supports_op(dsk_device* device, const dsk_node_view* node,
 }
 
 bool cpu_supports(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
+    // Ops of this plugin's table: what its kernels accept. Any other op has its kernel in
+    // another plugin (an optimizer's update, say): host code, which this device runs.
+    if (!has_op(node)) return true;
     return has_kernel(node, tensors);
 }
 

@@ -402,6 +402,29 @@ std::vector<OpCase> build_cases() {
          .attrs = {Attr::ints("starts", {1, 0}), Attr::ints("ends", {5, 7}), Attr::ints("axes", {2, 0}),
                    Attr::ints("steps", {3, 2})}});
 
+    //--- Optimizer updates (in place on the parameter and the state: graph variables) ----------
+    const double bc2 = std::sqrt(1 - 0.999 * 0.999);  // step 2
+    auto adam = [&](const char* name, double l2, double decay) {
+        add({.op = "AdamUpdate", .name = name,
+             .inputs = {f32("constants", {9}, fixed({0.9, 0.1, 0.999, 0.001, 1e-8, l2, decay, 0.01 / (1 - 0.81), bc2})),
+                        running("X", {3, 70}, uniform(-1, 1)), f32("G", {3, 70}), running("M", {3, 70}, uniform(-0.1, 0.1)),
+                        running("V", {3, 70}, uniform(0, 0.05))},
+             .gradients = false});
+    };
+    adam("Adam", 0, 1);
+    adam("Adam with L2 weight decay", 0.01, 1);
+    adam("AdamW", 0, 0.999);
+    auto sgd = [&](const char* name, std::vector<double> constants, bool momentum) {
+        std::vector<InputSpec> inputs = {f32("constants", {6}, fixed(std::move(constants))), running("X", {5, 9}, uniform(-1, 1)),
+                                         f32("G", {5, 9})};
+        if (momentum) inputs.push_back(running("B", {5, 9}, uniform(-0.1, 0.1)));
+        add({.op = "SGDUpdate", .name = name, .inputs = inputs, .gradients = false});
+    };
+    sgd("plain with weight decay", {0.1, 0, 1, 0.01, 0, 0}, false);
+    sgd("momentum first step", {0.1, 0.9, 1, 0, 1, 0}, true);
+    sgd("momentum dampening", {0.05, 0.9, 0.5, 0, 0, 0}, true);
+    sgd("nesterov", {0.1, 0.9, 1, 0.001, 0, 1}, true);
+
     //--- Dropout (eval), Gather, reductions -----------------------------------------------------
     add({.op = "Dropout", .name = "eval with mask", .inputs = {f32("X", {4, 5})}, .outputs = 2});
     add({.op = "Dropout", .name = "eval ratio 0.3 training_mode 0", .inputs = {f32("X", {3, 37})},
@@ -1030,9 +1053,11 @@ std::vector<std::string> documented_forward_ops() {
     std::ifstream doc(DSK_OPS_DOC);
     std::vector<std::string> ops;
     std::string line;
+    bool forward = true;  // the backward ops' section is skipped; the optimizer updates count
     while (std::getline(doc, line)) {
-        if (line.find("backward ops") != std::string::npos) break;
-        if (line.rfind("| `", 0) != 0) continue;
+        if (line.find("backward ops") != std::string::npos) forward = false;
+        if (line.rfind("## Optimizer updates", 0) == 0) forward = true;
+        if (!forward || line.rfind("| `", 0) != 0) continue;
         const std::string first = line.substr(0, line.find('|', 1));
         for (size_t open = first.find('`'); open != std::string::npos; open = first.find('`', open + 1)) {
             const size_t close = first.find('`', open + 1);
@@ -1092,6 +1117,8 @@ TEST_CASE("Transpose matches the reference") { check_op("Transpose"); }
 TEST_CASE("Concat matches the reference") { check_op("Concat"); }
 TEST_CASE("Slice matches the reference") { check_op("Slice"); }
 TEST_CASE("Dropout in eval mode matches the reference") { check_op("Dropout"); }
+TEST_CASE("AdamUpdate matches the reference") { check_op("AdamUpdate"); }
+TEST_CASE("SGDUpdate matches the reference") { check_op("SGDUpdate"); }
 // Training mode draws the mask from host->exec_seed (session seed, run count, node): check the
 // relation between X, Y and the mask, the keep rate, DropoutGrad, and that the mask is a
 // function of the seed and the run count only.

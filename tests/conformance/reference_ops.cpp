@@ -709,6 +709,42 @@ std::vector<Tensor> conv_integer(const std::vector<Tensor>& in, const Attrs& att
 
 using Forward = std::function<std::vector<Tensor>(std::vector<Tensor>&, const Attrs&)>;
 
+// AdamUpdate(constants, X, G, M, V) in place; the token output is 0.
+std::vector<Tensor> adam_update(std::vector<Tensor>& in) {
+    expect_inputs("AdamUpdate", in, 5, 5);
+    const auto& c = in[0].data;
+    for (size_t j = 0; j < in[1].data.size(); ++j) {
+        double& p = in[1].data[j];
+        double grad = in[2].data[j];
+        double& m = in[3].data[j];
+        double& v = in[4].data[j];
+        if (c[5] != 0) grad += c[5] * p;
+        if (c[6] != 1) p *= c[6];
+        m = c[0] * m + c[1] * grad;
+        v = c[2] * v + c[3] * grad * grad;
+        p -= c[7] * m / (std::sqrt(v) / c[8] + c[4]);
+    }
+    return {Tensor({}, 0.0)};
+}
+
+// SGDUpdate(constants, X, G, [B]) in place; the token output is 0.
+std::vector<Tensor> sgd_update(std::vector<Tensor>& in) {
+    expect_inputs("SGDUpdate", in, 3, 4);
+    const auto& c = in[0].data;
+    for (size_t j = 0; j < in[1].data.size(); ++j) {
+        double& p = in[1].data[j];
+        double d = in[2].data[j];
+        if (c[3] != 0) d += c[3] * p;
+        if (in.size() == 4) {
+            double& b = in[3].data[j];
+            b = c[4] != 0 ? d : c[1] * b + c[2] * d;
+            d = c[5] != 0 ? d + c[1] * b : b;
+        }
+        p -= c[0] * d;
+    }
+    return {Tensor({}, 0.0)};
+}
+
 const std::map<std::string, Forward>& table() {
     static const std::map<std::string, Forward> ops = [] {
         std::map<std::string, Forward> t;
@@ -719,6 +755,8 @@ const std::map<std::string, Forward>& table() {
         t["AveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, false); };
         t["GlobalAveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return global_average_pool(in, a); };
         t["BatchNormalization"] = [](std::vector<Tensor>& in, const Attrs& a) { return batch_normalization(in, a); };
+        t["AdamUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return adam_update(in); };
+        t["SGDUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return sgd_update(in); };
         t["LayerNormalization"] = [](std::vector<Tensor>& in, const Attrs& a) { return layer_normalization(in, a); };
         for (const char* op : {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid", "Neg"})
             t[op] = [name = std::string(op)](std::vector<Tensor>& in, const Attrs& a) { return unary(name, in, a); };

@@ -378,3 +378,17 @@ TEST_CASE("execution = eager gives the results of the compiled plan - summary.js
         CHECK(has(e.what(), "is not one of \"graph\", \"eager\""));
     }
 }
+
+TEST_CASE("the optimizer's update in the graph gives bitwise the weights of its host step - its state is checkpointed") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(2), "graph"));
+    kernel.run(options(f, tiny_training(2, "update = \"host\"\n"), "host"));
+    // Same arithmetic (plugins/optim/update_kernels.cpp): the losses agree to the last digit.
+    CHECK(summary_value(f.dir / "graph", "test_loss") == summary_value(f.dir / "host", "test_loss"));
+    CHECK(summary_value(f.dir / "graph", "train_loss") == summary_value(f.dir / "host", "train_loss"));
+    const std::string checkpoint = read_file(f.dir / "graph" / "train" / "checkpoints" / "last.safetensors");
+    CHECK(has(checkpoint, ".adam.state0"));  // Adam's moments live in graph variables
+    CHECK(has(checkpoint, ".adam.state1"));
+    CHECK_FALSE(has(read_file(f.dir / "host" / "train" / "checkpoints" / "last.safetensors"), ".adam.state0"));
+}

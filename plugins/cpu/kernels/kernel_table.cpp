@@ -147,6 +147,13 @@ dsk_status KernelTable::compute_thunk(void* self, dsk_exec_context* context,
     return entry.table->compute(*entry.def, context, node, tensors);
 }
 
+bool KernelTable::has_op(const dsk_node_view* node) const noexcept {
+    if (node == nullptr || node->op == nullptr) return false;
+    for (const KernelDef* def : defs_)
+        if (same_op(*def, node)) return true;
+    return false;
+}
+
 const KernelDef* KernelTable::find(const dsk_node_view* node,
                                    const dsk_tensor_desc* tensors) const noexcept {
     if (node == nullptr || node->op == nullptr) return nullptr;

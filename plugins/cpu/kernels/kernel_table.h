@@ -170,6 +170,8 @@ class KernelTable {
     // The kernel for this node, or nullptr: op (core domain), input/output counts and dtypes,
     // and the kernel's own `accepts` condition. The backend's supports_op. Never throws.
     const KernelDef* find(const dsk_node_view* node, const dsk_tensor_desc* tensors) const noexcept;
+    // Whether the table has any kernel for the node's op (whatever its inputs).
+    bool has_op(const dsk_node_view* node) const noexcept;
     // Registers every kernel for this backend (domain "").
     void register_all(Registrar& registrar) const;
     // Runs one kernel as the kernel's executor would (the dsk_op_kernel compute thunk).
@@ -199,6 +201,9 @@ inline const KernelDef* find_kernel(const dsk_node_view* node,
                                     const dsk_tensor_desc* tensors) noexcept {
     return cpu_kernel_table().find(node, tensors);
 }
+
+// Whether the cpu table has any kernel for the node's op (whatever its inputs).
+inline bool has_op(const dsk_node_view* node) noexcept { return cpu_kernel_table().has_op(node); }
 
 // supports_op of the cpu backend.
 inline bool has_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {

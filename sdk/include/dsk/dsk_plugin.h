@@ -392,6 +392,21 @@ typedef struct dsk_optimizer_iface {
     dsk_status (*state_save)(dsk_optimizer* opt, dsk_write_fn write, void* user);
     dsk_status (*state_load)(dsk_optimizer* opt, dsk_read_fn read, void* user);
     void (*destroy)(dsk_optimizer* opt);
+
+    /* ABI 1.1, optional (NULL: only `step`). The update as graph nodes, so that it runs on the
+     * device that holds the parameters, inside the compiled training step, with no copy of
+     * parameters or state to the host. Adds to `graph` nodes that update params[i] in place
+     * from grads[i] (value ids in `graph`), with the optimizer's state as graph variables named
+     * "<parameter>.<optimizer>.<state>" (so checkpoints of the graph's variables hold it), and
+     * writes out_updates[i]: a value that a run must target for params[i] to be updated. After
+     * this call the optimizer is in graph mode: `step` refuses, state_save/load keep only the
+     * optimizer's own scalars (the step count), and before each run that performs an update
+     * the caller calls `feed_update`, which writes this step's constants (learning rate from
+     * the schedule, bias corrections) into the session and counts the step. */
+    dsk_status (*build_update)(dsk_optimizer* opt, dsk_graph* graph, size_t count,
+                               const dsk_value_id* params, const dsk_value_id* grads,
+                               dsk_value_id* out_updates);
+    dsk_status (*feed_update)(dsk_optimizer* opt, dsk_session* session);
 } dsk_optimizer_iface;
 
 /*==============================================================================================
