@@ -401,7 +401,7 @@ void dsk_session::run(const std::vector<dsk_value_id>& targets) {
             }
         }
         for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
-        dsk_exec_context ctx{this, step.origin, d};
+        dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue};
         const dsk_op_kernel* k = step.kernel;
         dsk_status st = DSK_STATUS_OK;
         try {
@@ -488,12 +488,12 @@ void fill_session_api(dsk_host_api& api) {
         return DSK_STATUS_OK;
     };
     api.exec_seed = [](dsk_exec_context* ctx) -> uint64_t {
-        uint64_t state = ctx->session->seed ^ (ctx->session->runs * 0xd1b54a32d192ed03ull) ^
+        uint64_t state = ctx->seed ^ (ctx->runs * 0xd1b54a32d192ed03ull) ^
                          (static_cast<uint64_t>(ctx->node) * 0x8cb92ba72f3d8dd7ull);
         return splitmix64(state);
     };
     api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* {
-        return ctx->session->devices[ctx->device].queue;
+        return ctx->queue;
     };
 }
 
