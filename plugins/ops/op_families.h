@@ -19,5 +19,6 @@ void register_reduce_ops(Registrar& reg);   // ReduceSum, ReduceMean, ReduceMax,
 void register_dropout_ops(Registrar& reg);  // Dropout, DropoutGrad
 void register_gather_ops(Registrar& reg);   // Gather, GatherGrad
 void register_optimizer_ops(Registrar& reg);  // AdamUpdate, SGDUpdate
+void register_integer_ops(Registrar& reg);  // MatMulInteger, ConvInteger (integer_ops.cpp)
 
 }  // namespace dsk::ops
