@@ -18,5 +18,6 @@ void register_shape_ops(Registrar& reg);    // Reshape, Flatten, Transpose, Conc
 void register_reduce_ops(Registrar& reg);   // ReduceSum, ReduceMean, ReduceMax, ReduceGrad
 void register_dropout_ops(Registrar& reg);  // Dropout, DropoutGrad
 void register_gather_ops(Registrar& reg);   // Gather, GatherGrad
+void register_fused_ops(Registrar& reg);    // FusedGemm, FusedConv (made by the fusion pass)
 
 }  // namespace dsk::ops

@@ -415,6 +415,60 @@ std::vector<OpCase> build_cases() {
         add({.op = op, .name = "spatial axes of 4-D", .inputs = {x({2, 3, 4, 5})}, .attrs = {Attr::ints("axes", {2, 3})}});
         add({.op = op, .name = "long rows", .inputs = {x({3, 131})}, .attrs = {Attr::ints("axes", {1})}});
     }
+    //--- FusedGemm, FusedConv --------------------------------------------------------------------
+    // Made by the fusion pass after autodiff: no gradient rule, so forward only. Every activation
+    // (and "", none), with and without the bias input, with and without the pre-activation Z.
+    for (const char* activation : {"", "Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid"}) {
+        for (const bool bias : {true, false}) {
+            for (const bool with_z : {true, false}) {
+                const std::string name = std::string(activation[0] ? activation : "no activation") +
+                                         (bias ? " with bias" : " without bias") + (with_z ? " with Z" : " Y only");
+                const Attrs attrs = {Attr::text("activation", activation)};
+                const size_t outputs = with_z ? 2 : 1;
+                std::vector<InputSpec> gemm_inputs = {f32("A", {5, 7}, uniform(-2, 2)), f32("B", {7, 9})};
+                if (bias) gemm_inputs.push_back(f32("C", {9}));
+                add({.op = "FusedGemm", .name = name, .inputs = gemm_inputs, .attrs = attrs, .outputs = outputs,
+                     .gradients = false});
+                std::vector<InputSpec> conv_inputs = {f32("X", {2, 3, 6, 5}, uniform(-2, 2)), f32("W", {4, 3, 3, 3})};
+                if (bias) conv_inputs.push_back(f32("B", {4}));
+                add({.op = "FusedConv", .name = name, .inputs = conv_inputs,
+                     .attrs = {Attr::text("activation", activation), Attr::ints("pads", {1, 1, 1, 1})},
+                     .outputs = outputs, .gradients = false});
+            }
+        }
+    }
+    add({.op = "FusedGemm", .name = "HardSigmoid activation_alpha 0.5 activation_beta 0.3",
+         .inputs = {f32("A", {4, 6}, uniform(-2, 2)), f32("B", {6, 3}), f32("C", {3})},
+         .attrs = {Attr::text("activation", "HardSigmoid"), Attr::real("activation_alpha", 0.5),
+                   Attr::real("activation_beta", 0.3)},
+         .outputs = 2, .gradients = false});
+    add({.op = "FusedGemm", .name = "no activation attribute", .inputs = {f32("A", {3, 4}), f32("B", {4, 5}), f32("C", {5})},
+         .gradients = false, .rebatch = 6, .batch_inputs = {0}});
+    add({.op = "FusedGemm", .name = "Relu transA transB alpha beta C [M 1]",
+         .inputs = {f32("A", {6, 4}), f32("B", {5, 6}), f32("C", {4, 1})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::integer("transA", 1), Attr::integer("transB", 1),
+                   Attr::real("alpha", 0.5), Attr::real("beta", 2.0)},
+         .outputs = 2, .gradients = false});
+    add({.op = "FusedGemm", .name = "Tanh C [M N] beta 0.5", .inputs = {f32("A", {3, 5}), f32("B", {5, 4}), f32("C", {3, 4})},
+         .attrs = {Attr::text("activation", "Tanh"), Attr::real("beta", 0.5)}, .outputs = 2, .gradients = false});
+    add({.op = "FusedGemm", .name = "Silu C scalar row vector A", .inputs = {f32("A", {1, 8}), f32("B", {8, 6}), f32("C", {})},
+         .attrs = {Attr::text("activation", "Silu")}, .outputs = 2, .gradients = false});
+    add({.op = "FusedConv", .name = "Relu strides 2 group 2",
+         .inputs = {f32("X", {2, 4, 7, 7}, uniform(-2, 2)), f32("W", {6, 2, 3, 3}), f32("B", {6})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::integer("group", 2), Attr::ints("strides", {2, 2})},
+         .outputs = 2, .gradients = false, .rebatch = 3, .batch_inputs = {0}});
+    add({.op = "FusedConv", .name = "HardSwish depthwise pads 1",
+         .inputs = {f32("X", {2, 4, 6, 6}, uniform(-3, 3)), f32("W", {4, 1, 3, 3}), f32("B", {4})},
+         .attrs = {Attr::text("activation", "HardSwish"), Attr::integer("group", 4), Attr::ints("pads", {1, 1, 1, 1})},
+         .outputs = 2, .gradients = false});
+    add({.op = "FusedConv", .name = "Sigmoid 1x1", .inputs = {f32("X", {2, 5, 3, 4}), f32("W", {3, 5, 1, 1}), f32("B", {3})},
+         .attrs = {Attr::text("activation", "Sigmoid")}, .gradients = false});
+    add({.op = "FusedConv", .name = "HardSigmoid activation_alpha 0.4 activation_beta 0.6",
+         .inputs = {f32("X", {1, 2, 5, 5}, uniform(-2, 2)), f32("W", {3, 2, 3, 3})},
+         .attrs = {Attr::text("activation", "HardSigmoid"), Attr::real("activation_alpha", 0.4),
+                   Attr::real("activation_beta", 0.6)},
+         .outputs = 2, .gradients = false});
+
     //--- Large cases ----------------------------------------------------------------------------
     // Sized past the cpu backend's thresholds, so that its blocked and threaded paths run: SGEMM
     // cache blocks (mc 126 rows, kc 256, nc 384 columns with AVX-512) and threads from 64^3
@@ -450,6 +504,19 @@ std::vector<OpCase> build_cases() {
     add({.op = "Conv", .name = "depthwise 16 channels 32x32",
          .inputs = {f32("X", {2, 16, 32, 32}), f32("W", {16, 1, 3, 3}), f32("B", {16})},
          .attrs = {Attr::integer("group", 16), Attr::ints("pads", {1, 1, 1, 1})}, .fd_samples = 24});
+    // The epilogue on every tile of the blocked and threaded SGEMM, partial tiles included; K > 256
+    // sums over more than one K slice.
+    add({.op = "FusedGemm", .name = "Gelu blocked threaded 130x300x400",
+         .inputs = {f32("A", {130, 300}), f32("B", {400, 300}), f32("C", {400})},
+         .attrs = {Attr::text("activation", "Gelu"), Attr::integer("transB", 1)}, .outputs = 2, .tolerance = 1e-3,
+         .gradients = false});
+    add({.op = "FusedConv", .name = "Relu parallel SGEMM 40x14x14 to 64 channels",
+         .inputs = {f32("X", {1, 40, 14, 14}), f32("W", {64, 40, 3, 3}), f32("B", {64})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::ints("pads", {1, 1, 1, 1})}, .outputs = 2,
+         .tolerance = 1e-3, .gradients = false});
+    add({.op = "FusedConv", .name = "Silu batch 6 split over threads",
+         .inputs = {f32("X", {6, 3, 12, 12}), f32("W", {16, 3, 3, 3}), f32("B", {16})},
+         .attrs = {Attr::text("activation", "Silu"), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false});
     add({.op = "MaxPool", .name = "3x3 strides 2 on 2x8x40x40", .inputs = {f32("X", {2, 8, 40, 40}, distinct(-200, 200))},
          .attrs = {Attr::ints("kernel_shape", {3, 3}), Attr::ints("strides", {2, 2}), Attr::ints("pads", {1, 1, 1, 1})},
          .fd_samples = 24});
@@ -1008,6 +1075,8 @@ TEST_CASE("every forward op of docs/ops.md has a reference and conformance cases
 TEST_CASE("Gemm matches the reference") { check_op("Gemm"); }
 TEST_CASE("MatMul matches the reference") { check_op("MatMul"); }
 TEST_CASE("Conv matches the reference") { check_op("Conv"); }
+TEST_CASE("FusedGemm matches the reference") { check_op("FusedGemm"); }
+TEST_CASE("FusedConv matches the reference") { check_op("FusedConv"); }
 TEST_CASE("MaxPool matches the reference") { check_op("MaxPool"); }
 TEST_CASE("AveragePool matches the reference") { check_op("AveragePool"); }
 TEST_CASE("GlobalAveragePool matches the reference") { check_op("GlobalAveragePool"); }

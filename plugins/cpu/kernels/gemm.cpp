@@ -377,6 +377,7 @@ struct Problem {
     int64_t ldb;
     float* c;
     int64_t ldc;
+    const GemmEpilogue* epilogue;  // null: none
 };
 
 int64_t round_up(int64_t value, int64_t multiple) {
@@ -416,8 +417,10 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
         const int64_t nc = std::min(cfg.nc, n1 - jc);
         for (int64_t pc = 0; pc < p.k; pc += kc_max) {
             const int64_t kc = std::min(kc_max, p.k - pc);
-            // The first slice applies beta; later ones add to what is there.
+            // The first slice applies beta; later ones add to what is there. After the last one
+            // each tile is final and goes through the epilogue at once.
             const float beta = pc == 0 ? p.beta : 1.0f;
+            const GemmEpilogue* epilogue = pc + kc == p.k ? p.epilogue : nullptr;
             cfg.pack_b(p.b, p.ldb, p.trans_b, pc, kc, jc, nc, packed_b.data());
             for (int64_t ic = m0; ic < m1; ic += cfg.mc) {
                 const int64_t mc = std::min(cfg.mc, m1 - ic);
@@ -431,6 +434,9 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
                         float* c_tile = p.c + (ic + ir) * p.ldc + jc + jr;
                         if (rows == cfg.mr && cols == cfg.nr) {
                             cfg.kernel(kc, a_panel, b_panel, c_tile, p.ldc, p.alpha, beta);
+                            if (epilogue)
+                                epilogue->apply(epilogue->context, ic + ir, jc + jr, rows, cols,
+                                                c_tile, p.ldc);
                             continue;
                         }
                         // A partial tile: compute it whole, then merge the part that exists.
@@ -445,6 +451,9 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
                                     row[j] = p.alpha * e[j] + beta * row[j];
                             }
                         }
+                        if (epilogue)
+                            epilogue->apply(epilogue->context, ic + ir, jc + jr, rows, cols, c_tile,
+                                            p.ldc);
                     }
                 }
             }
@@ -492,6 +501,7 @@ void run(const Problem& p, bool parallel) {
     if (p.m <= 0 || p.n <= 0) return;
     if (p.k <= 0 || p.alpha == 0.0f) {
         scale_c(p, 0, p.m, 0, p.n);
+        if (p.epilogue) p.epilogue->apply(p.epilogue->context, 0, 0, p.m, p.n, p.c, p.ldc);
         return;
     }
     const GemmConfig& cfg = *selected_config().load(std::memory_order_relaxed);
@@ -517,14 +527,15 @@ void run(const Problem& p, bool parallel) {
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc}, true);
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+           const GemmEpilogue* epilogue) {
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue}, true);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                  int64_t ldc) {
-    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc}, false);
+                  int64_t ldc, const GemmEpilogue* epilogue) {
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue}, false);
 }
 
 bool sgemm_select_isa(GemmIsa isa) {

@@ -61,7 +61,7 @@ const std::vector<const KernelDef*>& all_kernels() {
         for (std::span<const KernelDef> part :
              {linear_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
               activation_kernels(), elementwise_kernels(), softmax_kernels(), shape_kernels(),
-              reduce_kernels(), dropout_kernels(), gather_kernels()}) {
+              reduce_kernels(), dropout_kernels(), gather_kernels(), fused_kernels()}) {
             for (const KernelDef& def : part) kernels.push_back(&def);
         }
         return kernels;

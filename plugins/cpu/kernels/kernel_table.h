@@ -145,6 +145,7 @@ std::span<const KernelDef> shape_kernels();          // shape_kernels.cpp
 std::span<const KernelDef> reduce_kernels();         // reduce_kernels.cpp
 std::span<const KernelDef> dropout_kernels();        // dropout_kernels.cpp
 std::span<const KernelDef> gather_kernels();         // gather_kernels.cpp
+std::span<const KernelDef> fused_kernels();          // fused_kernels.cpp
 
 // Every kernel of every table, in a stable order.
 const std::vector<const KernelDef*>& all_kernels();
