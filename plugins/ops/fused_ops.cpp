@@ -37,12 +37,12 @@ void infer_fused_conv(ShapeContext& ctx) {
 }  // namespace
 
 void register_fused_ops(Registrar& reg) {
-    define_op(reg, "FusedGemm",
-              "Z = Gemm(A, B, [C]), Y = activation(Z) (activation \"\": Y = Z); outputs Y, [Z]",
-              {2, 3, 1, 2},
-              {"transA", "transB", "alpha", "beta", "activation", "activation_alpha",
-               "activation_beta"},
-              infer_fused_gemm, nullptr);
+    define_op(
+        reg, "FusedGemm",
+        "Z = Gemm(A, B, [C]), Y = activation(Z) (activation \"\": Y = Z); outputs Y, [Z]",
+        {2, 3, 1, 2},
+        {"transA", "transB", "alpha", "beta", "activation", "activation_alpha", "activation_beta"},
+        infer_fused_gemm, nullptr);
     define_op(reg, "FusedConv",
               "Z = Conv(X, W, [B]), Y = activation(Z) (activation \"\": Y = Z); outputs Y, [Z]",
               {2, 3, 1, 2},

@@ -228,7 +228,8 @@ void conv_depthwise(const ConvGeometry& g, const float* x, const float* weights,
         float* out = y + plane * g.out_plane();
         depthwise_plane(x + (n * g.in_c + c) * g.in_plane(), weights + m * kk,
                         bias ? bias[m] : 0.0f, g.w, out);
-        if (epilogue) OutputEpilogue::apply(epilogue, plane, 0, 1, g.out_plane(), out, g.out_plane());
+        if (epilogue)
+            OutputEpilogue::apply(epilogue, plane, 0, 1, g.out_plane(), out, g.out_plane());
     });
 }
 

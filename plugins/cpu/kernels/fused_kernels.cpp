@@ -19,8 +19,9 @@ std::optional<ActivationParams> fused_activation(const KernelArgs& args) {
     const std::string name = args.attrs().get_string("activation", "");
     if (name.empty()) return std::nullopt;
     if (name == "Neg")
-        args.fail("activation = \"Neg\" is not fusable (Relu, Sigmoid, Tanh, Gelu, Silu, "
-                  "HardSwish, HardSigmoid or \"\")");
+        args.fail(
+            "activation = \"Neg\" is not fusable (Relu, Sigmoid, Tanh, Gelu, Silu, "
+            "HardSwish, HardSigmoid or \"\")");
     return activation_params(args, name, "activation_alpha", "activation_beta");
 }
 

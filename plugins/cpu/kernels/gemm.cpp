@@ -4,6 +4,8 @@
 // slice of op(B) into NR-wide column panels; for each MC-high block of rows, pack op(A) into
 // MR-high row panels; then run the MR x NR micro-kernel over every tile of the block. The packed
 // B block stays in L2 and one B micro-panel in L1 while the micro-kernel walks down the A panels.
+// In the last K slice, each tile goes through the caller's epilogue (gemm.h) as soon as the
+// micro-kernel has stored it.
 //
 // Threads: C is cut into as many rectangles as there are threads (along M, N or both, whichever
 // packs least and balances best); each thread runs the serial loop nest on its rectangle with its

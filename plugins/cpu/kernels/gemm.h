@@ -29,8 +29,8 @@ namespace dsk::cpu {
 // exactly one call, on the thread that computed it; calls of one sgemm may run concurrently.
 // `context` is the epilogue's own data, borrowed for the call to sgemm.
 struct GemmEpilogue {
-    void (*apply)(const void* context, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
-                  float* c, int64_t ldc);
+    void (*apply)(const void* context, int64_t i0, int64_t j0, int64_t rows, int64_t cols, float* c,
+                  int64_t ldc);
     const void* context;
 };
 

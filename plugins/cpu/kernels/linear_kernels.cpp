@@ -17,8 +17,8 @@ namespace {
 constexpr int64_t kGrain = 16384;
 
 // Y = beta * C broadcast to [M, N] (C: [], [1], [N], [1, N], [M, 1], [M, N], ...). Y may be C.
-void fill_broadcast(const KernelArgs& args, float beta, float* y, int64_t m, int64_t n,
-                    int64_t cm, int64_t cn) {
+void fill_broadcast(const KernelArgs& args, float beta, float* y, int64_t m, int64_t n, int64_t cm,
+                    int64_t cn) {
     const float* c = args.in(2);
     const int64_t row_step = cm == 1 ? 0 : cn;
     const size_t grain =

@@ -266,8 +266,11 @@ TEST_CASE("sgemm runs the epilogue once on every element of C after its last K s
             const std::vector<float> plain = run_sgemm(p);
             for (uint32_t threads : {1u, 3u}) {
                 threaded_host::install(threads);
-                Recorder recorder{p.ldc, std::vector<int>(p.c0.size(), 0),
-                                  std::vector<float>(p.c0.size(), 0.0f), {}, {}};
+                Recorder recorder{p.ldc,
+                                  std::vector<int>(p.c0.size(), 0),
+                                  std::vector<float>(p.c0.size(), 0.0f),
+                                  {},
+                                  {}};
                 const dsk::cpu::GemmEpilogue epilogue{&Recorder::apply, &recorder};
                 std::vector<float> got = p.c0;
                 dsk::cpu::sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, p.a.data(), p.lda,

@@ -1365,7 +1365,8 @@ struct FusedActivation {
 
 std::vector<FusedActivation> fused_activations() {
     std::vector<FusedActivation> all;
-    for (const char* op : {"", "Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid"})
+    for (const char* op :
+         {"", "Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid"})
         all.push_back({op, {}, {Attr("activation", op)}});
     all.push_back({"HardSigmoid",
                    {Attr("alpha", 0.4), Attr("beta", 0.3)},
@@ -1391,7 +1392,8 @@ void check_fused_equals_unfused(const char* op, const char* fused_op,
         std::vector<Attr> fused_attrs = attrs;
         fused_attrs.insert(fused_attrs.end(), a.fused.begin(), a.fused.end());
         // Poisoned outputs: every element must be written.
-        Tensor fy = f32(y_shape, std::vector<float>(y.f.size(), std::nanf(""))), fz = fy, fy_only = fy;
+        Tensor fy = f32(y_shape, std::vector<float>(y.f.size(), std::nanf(""))), fz = fy,
+               fy_only = fy;
         run(fused_op, fused_attrs, inputs, {&fy, &fz});
         run(fused_op, fused_attrs, inputs, {&fy_only});
         CHECK(fy.f == y.f);
@@ -1453,7 +1455,9 @@ TEST_CASE("FusedConv gives bitwise Conv then the activation for every activation
         {"3x3 pads 1 with bias", {pads}, {&x, &w, &bias}, {3, 8, 9, 9}},
         {"3x3 without bias", {}, {&x, &w}, {3, 8, 7, 7}},
         {"batch 1 K 288 parallel SGEMM", {pads}, {&x1, &w1, &bias1}, {1, 64, 14, 14}},
-        {"group 2 strides 2", {Attr("group", 2), Attr("strides", Shape{2, 2})}, {&x, &wg, &bias},
+        {"group 2 strides 2",
+         {Attr("group", 2), Attr("strides", Shape{2, 2})},
+         {&x, &wg, &bias},
          {3, 8, 4, 4}},
         {"depthwise", {Attr("group", 6), pads}, {&x, &wd, &bd}, {3, 6, 9, 9}},
         {"depthwise without bias", {Attr("group", 6)}, {&x, &wd}, {3, 6, 7, 7}},
