@@ -300,3 +300,47 @@ TEST_CASE("sgemm runs the epilogue once on every element of C after its last K s
         }
     }
 }
+
+TEST_CASE(
+    "sgemm with 1 to 4 rows reads B in place: every transpose, alpha, beta, padding, threads") {
+    IsaScope scope;
+    uint32_t seed = 300;
+    for (GemmIsa isa : isas_this_cpu_runs()) {
+        REQUIRE(dsk::cpu::sgemm_select_isa(isa));
+        CAPTURE(dsk::cpu::sgemm_isa_name());
+        // 5 rows: just past the few-rows path. N around its blocks of 4 and 64 columns, K around
+        // the 16 lanes of a vector.
+        for (int64_t m : {1, 2, 3, 4, 5})
+            for (int64_t n : {1, 3, 4, 5, 63, 64, 65, 130})
+                for (int64_t k : {1, 15, 16, 17, 300})
+                    for (int t = 0; t < 4; ++t) {
+                        CAPTURE(m);
+                        CAPTURE(n);
+                        CAPTURE(k);
+                        CAPTURE(t);
+                        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+                        const Problem plain = make_problem({ta, tb, m, n, k, 1.0f, 0.0f}, seed++);
+                        threaded_host::install(1);
+                        check_against_reference(plain, run_sgemm(plain));
+                        const Problem scaled =
+                            make_problem({ta, tb, m, n, k, -0.5f, 2.0f, 3}, seed++);
+                        const std::vector<float> one = run_sgemm(scaled);
+                        check_against_reference(scaled, one);
+                        threaded_host::install(3);
+                        CHECK(run_sgemm(scaled) == one);
+                    }
+        // Large enough for the threads to split the columns (blocks of 64, the last one partial).
+        for (int t = 0; t < 4; ++t) {
+            CAPTURE(t);
+            const Problem p =
+                make_problem({(t & 1) != 0, (t & 2) != 0, 3, 400, 784, 1.0f, 1.0f, 1}, seed++);
+            threaded_host::install(1);
+            const std::vector<float> one = run_sgemm(p);
+            check_against_reference(p, one);
+            for (uint32_t threads : {2u, 3u}) {
+                threaded_host::install(threads);
+                CHECK(run_sgemm(p) == one);
+            }
+        }
+    }
+}
