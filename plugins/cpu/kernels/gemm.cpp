@@ -650,6 +650,10 @@ Split choose_split(const GemmConfig& cfg, const Problem& p, int64_t threads) {
     return best;
 }
 
+// Few rows are bound by reading B: threads (each reading its share of B, in its own core's cache)
+// pay off from smaller products than in the blocked path.
+constexpr int64_t kFewRowsParallelMinMacs = int64_t{64} * 1024;
+
 // op(A) copied to m rows of K contiguous values, then the columns of C in blocks of 64 split over
 // the threads (every element is computed the same way whatever the split).
 void run_few_rows(const GemmConfig& cfg, const Problem& p, int64_t threads) {
@@ -658,7 +662,7 @@ void run_few_rows(const GemmConfig& cfg, const Problem& p, int64_t threads) {
     for (int64_t i = 0; i < p.m; ++i)
         for (int64_t l = 0; l < p.k; ++l)
             a[i * p.k + l] = p.trans_a ? p.a[l * p.lda + i] : p.a[i * p.lda + l];
-    if (threads <= 1 || p.m * p.n * p.k < kParallelMinMacs) {
+    if (threads <= 1 || p.m * p.n * p.k < kFewRowsParallelMinMacs) {
         cfg.few_rows(p, a, 0, p.n);
         return;
     }
