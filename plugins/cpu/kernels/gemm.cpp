@@ -330,6 +330,7 @@ template <int M>
 __attribute__((target("avx512f,fma"))) void few_rows_dots(const Problem& p, const float* a,
                                                           int64_t n0, int64_t n1) {
     constexpr int kCols = 4;
+    constexpr int64_t kEpilogueCols = 64;  // the epilogue's block: fewer calls, still in L1
     const int64_t k = p.k;
     const __mmask16 tail = static_cast<__mmask16>((1u << (k % 16)) - 1);
     for (int64_t j = n0; j < n1; j += kCols) {
@@ -371,7 +372,11 @@ __attribute__((target("avx512f,fma"))) void few_rows_dots(const Problem& p, cons
                 row[c] = p.beta == 0.0f ? sum : sum + p.beta * row[c];
             }
         }
-        if (p.epilogue) p.epilogue->apply(p.epilogue->context, 0, j, M, cols, p.c + j, p.ldc);
+        const int64_t done = j + cols;
+        if (p.epilogue && (done == n1 || (done - n0) % kEpilogueCols == 0)) {
+            const int64_t from = done - 1 - (done - 1 - n0) % kEpilogueCols;
+            p.epilogue->apply(p.epilogue->context, 0, from, M, done - from, p.c + from, p.ldc);
+        }
     }
 }
 

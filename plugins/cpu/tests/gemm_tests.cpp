@@ -251,6 +251,7 @@ TEST_CASE("sgemm runs the epilogue once on every element of C after its last K s
         {false, false, 37, 45, 29, 1.0f, 0.0f, 3},  // partial tiles, padded rows
         {false, true, 130, 400, 784, 0.5f, 1.0f},   // several K slices and column blocks
         {true, false, 1, 256, 784, 1.0f, 0.0f},     // one row (batch 1)
+        {false, true, 3, 130, 40, 1.0f, 0.5f},      // few rows, B^T: dot products
         {false, false, 9, 11, 0, 1.0f, 0.5f},       // K = 0: C = beta * C, then the epilogue
     };
     uint32_t seed = 21;
