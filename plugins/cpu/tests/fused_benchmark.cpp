@@ -3,7 +3,8 @@
 // compute thunks on an OpenMP pool like the kernel's. Not a test: run it by hand on a quiet
 // machine, e.g.
 //
-//     OMP_NUM_THREADS=2 build/bin/dsk_cpu_fused_benchmark
+//     OMP_NUM_THREADS=2 build/bin/dsk_cpu_fused_benchmark               # every layer
+//     OMP_NUM_THREADS=2 build/bin/dsk_cpu_fused_benchmark "Conv 1->32"  # layers named so
 //
 // For each layer: the time of Gemm/Conv (with bias) followed by Relu into a second tensor, as an
 // unfused graph runs them; of the fused node with Y only (inference); of the fused node that also
@@ -113,10 +114,17 @@ std::vector<double> best_times(const std::vector<std::function<void()>>& variant
     return best;
 }
 
+// Only the layers whose name contains this (the program's argument; empty: all).
+std::string& layer_filter() {
+    static std::string filter;
+    return filter;
+}
+
 // Times op+Relu, the fused op with Y only, and with Y and Z, on the given inputs.
 void compare(const char* what, const char* op, const char* fused_op,
              const std::vector<dsk::Attr>& attrs, const std::vector<std::pair<Shape, float*>>& in,
              const Shape& y_shape) {
+    if (std::string(what).find(layer_filter()) == std::string::npos) return;
     int64_t n = 1;
     for (int64_t d : y_shape) n *= d;
     std::vector<float> z(static_cast<size_t>(n)), y(z.size()), fy(z.size()), fz(z.size());
@@ -138,7 +146,8 @@ void compare(const char* what, const char* op, const char* fused_op,
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc > 1) layer_filter() = argv[1];
     openmp_host::install();
     std::printf("%d threads; times in us per call (best of 25 interleaved rounds)\n",
                 omp_get_max_threads());
