@@ -1077,6 +1077,32 @@ TEST_CASE("MatMul matches the reference") { check_op("MatMul"); }
 TEST_CASE("Conv matches the reference") { check_op("Conv"); }
 TEST_CASE("FusedGemm matches the reference") { check_op("FusedGemm"); }
 TEST_CASE("FusedConv matches the reference") { check_op("FusedConv"); }
+// The schemas' own checks, which the cases above (all valid nodes) do not reach: the activation
+// is one of the fusable ones, and there is no gradient (the fusion pass runs after autodiff).
+TEST_CASE("FusedGemm and FusedConv refuse other activations and have no gradient") {
+    auto message_of = [](auto&& add) {
+        try {
+            add();
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    Graph graph;
+    const dsk_value_id a = graph.input(f32("A", {2, 3})), b = graph.input(f32("B", {3, 4}));
+    const dsk_value_id x = graph.input(f32("X", {1, 2, 5, 5})), w = graph.input(f32("W", {3, 2, 3, 3}));
+    for (const char* activation : {"Neg", "Softplus"}) {
+        const std::string gemm = message_of([&] { graph.node("FusedGemm", {a, b}, {Attr::text("activation", activation)}, 1); });
+        CHECK_MESSAGE(gemm.find(std::string("activation = \"") + activation + "\" is not one of") != std::string::npos, gemm);
+        const std::string conv = message_of([&] { graph.node("FusedConv", {x, w}, {Attr::text("activation", activation)}, 2); });
+        CHECK_MESSAGE(conv.find(std::string("activation = \"") + activation + "\" is not one of") != std::string::npos, conv);
+    }
+    const std::vector<dsk_value_id> yz = graph.node("FusedGemm", {a, b}, {Attr::text("activation", "Tanh")}, 2);
+    const dsk_value_id loss = graph.node("ReduceSum", {yz[0]}, {Attr::integer("keepdims", 0)}, 1)[0];
+    const std::string no_gradient = message_of([&] { graph.gradients(loss, {a}); });
+    CHECK_MESSAGE(no_gradient.find("FusedGemm") != std::string::npos, no_gradient);
+    CHECK_MESSAGE(no_gradient.find("no gradient rule") != std::string::npos, no_gradient);
+}
 TEST_CASE("MaxPool matches the reference") { check_op("MaxPool"); }
 TEST_CASE("AveragePool matches the reference") { check_op("AveragePool"); }
 TEST_CASE("GlobalAveragePool matches the reference") { check_op("GlobalAveragePool"); }
