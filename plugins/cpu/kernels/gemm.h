@@ -11,7 +11,8 @@
 // scratch, and a register-blocked micro-kernel (AVX-512 8x32 or AVX2 6x16 FMA, chosen at run
 // time from what the CPU has; a portable 4x16 otherwise) computes each tile of C. The sum over
 // K runs in a fixed order that depends only on K and the micro-kernel, never on the thread
-// count, so results are bitwise reproducible on a given machine.
+// count, so results are bitwise reproducible on a given machine. With 1 to 4 rows (inference at a
+// small batch) and AVX-512, op(B) is read in place instead (no packing, no padded rows).
 //
 // An optional epilogue runs on each tile of C as soon as its sum over K is complete (right after
 // the micro-kernel's last K slice for that tile, while the tile is still in L1): the fused
