@@ -94,16 +94,19 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         step.origin = s.origin;
         step.fused_from = std::move(s.fused_from);
         step.device = s.device;
-        if (step.fused_from.empty()) {
-            step.kernel = kernels[step.origin];
-        } else {
-            const auto* k = kernel_on(kernel->registry, open[step.device], step.node, graph.values);
-            keep_loaded(k->plugin);
-            step.kernel = k->iface;
-        }
         p.steps.push_back(std::move(step));
     }
-    for (auto& step : p.steps) step.node.refresh_views();  // the vector no longer moves
+    for (auto& step : p.steps) {
+        step.node.refresh_views();  // the moves left the views pointing at the old strings
+        if (step.fused_from.empty()) {
+            step.kernel = kernels[step.origin];
+            continue;
+        }
+        const auto* k = kernel_on(kernel->registry, open[step.device], step.node, graph.values);
+        if (!k) throw Error(DSK_INTERNAL, "the fused " + step.node.op + " lost its kernel on " + open[step.device].name);
+        keep_loaded(k->plugin);
+        step.kernel = k->iface;
+    }
     p.passes.steps = p.steps.size();
 
     // 4. Constant folding: steps that read only constants (or folded results) run once.

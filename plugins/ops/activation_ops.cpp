@@ -2,6 +2,7 @@
 // ActivationGrad, the one backward op of all the activations (dX = dY * f'(X)).
 #include "op_definition.h"
 #include "op_families.h"
+#include "shared_inference.h"
 
 namespace dsk::ops {
 namespace {
@@ -33,14 +34,7 @@ void infer_neg(ShapeContext& ctx) {
 // dY, X -> dX [X].
 void infer_activation_grad(ShapeContext& ctx) {
     if (!ctx.attrs().has("activation")) ctx.fail("attribute 'activation' is required");
-    const std::string activation = ctx.attrs().get_string("activation", "");
-    bool known = false;
-    std::string list;
-    for (const char* name : kActivations) {
-        known = known || activation == name;
-        list += (list.empty() ? "" : ", ") + std::string(name);
-    }
-    if (!known) ctx.fail("activation = \"" + activation + "\" is not one of " + list);
+    expect_activation(ctx, "activation", ctx.attrs().get_string("activation", ""));
     check_approximate(ctx);
     ctx.expect_floating(0, "dY");
     ctx.expect_same_dtype(0, "dY", 1, "X");
@@ -61,6 +55,18 @@ void gradient_neg(GradientContext& ctx) {
 }
 
 }  // namespace
+
+void expect_activation(const ShapeContext& ctx, const char* attribute,
+                       const std::string& activation) {
+    bool known = false;
+    std::string list;
+    for (const char* name : kActivations) {
+        known = known || activation == name;
+        list += (list.empty() ? "" : ", ") + std::string(name);
+    }
+    if (!known)
+        ctx.fail(std::string(attribute) + " = \"" + activation + "\" is not one of " + list);
+}
 
 void register_activation_ops(Registrar& reg) {
     define_op(reg, "Relu", "max(x, 0)", {1, 1, 1, 1}, {}, infer_activation, gradient_activation);

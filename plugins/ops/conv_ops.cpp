@@ -1,6 +1,7 @@
 // Conv (2-D cross-correlation, ONNX Conv) and its backward ops ConvGradInput, ConvGradWeight.
 #include "op_definition.h"
 #include "op_families.h"
+#include "shared_inference.h"
 
 #include "conv_shape.h"
 
@@ -27,7 +28,6 @@ Shape conv_output_shape(const ShapeContext& ctx, const Shape& x, const char* x_n
     return {x[0], w[0], hw[0], hw[1]};
 }
 
-namespace {
 
 void infer_conv(ShapeContext& ctx) {
     ctx.expect_floating(0, "X");
@@ -39,6 +39,8 @@ void infer_conv(ShapeContext& ctx) {
     }
     ctx.set_output(0, ctx.dtype(0), y);
 }
+
+namespace {
 
 // dX [input_shape] from dY and W.
 void infer_conv_grad_input(ShapeContext& ctx) {

@@ -1,9 +1,9 @@
 // Gemm and MatMul: shape inference and the gradient as Gemm nodes with swapped transposes.
 #include "op_definition.h"
 #include "op_families.h"
+#include "shared_inference.h"
 
 namespace dsk::ops {
-namespace {
 
 // Y = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
 void infer_gemm(ShapeContext& ctx) {
@@ -32,6 +32,8 @@ void infer_gemm(ShapeContext& ctx) {
     }
     ctx.set_output(0, ctx.dtype(0), y);
 }
+
+namespace {
 
 void infer_matmul(ShapeContext& ctx) {
     ctx.expect_rank(0, "A", 2);

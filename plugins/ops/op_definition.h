@@ -52,6 +52,8 @@ class ShapeContext {
     // Writes output i: dtype, shape and row-major strides. Does nothing for an optional output
     // the node does not have (i >= output_count()).
     void set_output(size_t i, uint32_t dtype, const Shape& shape) const;
+    // Output i as set_output wrote it (i < output_count()).
+    const dsk_tensor_desc& output(size_t i) const { return tensors_[node_->input_count + i]; }
 
     [[noreturn]] void fail(const std::string& message) const;
 

@@ -20,5 +20,6 @@ void register_dropout_ops(Registrar& reg);  // Dropout, DropoutGrad
 void register_gather_ops(Registrar& reg);   // Gather, GatherGrad
 void register_optimizer_ops(Registrar& reg);  // AdamUpdate, SGDUpdate
 void register_integer_ops(Registrar& reg);  // MatMulInteger, ConvInteger (integer_ops.cpp)
+void register_fused_ops(Registrar& reg);    // FusedGemm, FusedConv (made by the fusion pass)
 
 }  // namespace dsk::ops

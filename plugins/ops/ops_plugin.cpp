@@ -16,6 +16,7 @@ static void register_ops(dsk::Registrar& reg) {
     dsk::ops::register_gather_ops(reg);
     dsk::ops::register_optimizer_ops(reg);
     dsk::ops::register_integer_ops(reg);
+    dsk::ops::register_fused_ops(reg);
 }
 
 static const char* const provides[] = {"op:*", nullptr};

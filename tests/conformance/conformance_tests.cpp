@@ -485,6 +485,59 @@ std::vector<OpCase> build_cases() {
          .attrs = {Attr::ints("dilations", {2, 2}), Attr::ints("pads", {2, 2, 2, 2})}, .tolerance = 0, .gradients = false});
     add({.op = "ConvInteger", .name = "i8 X", .inputs = {i8("X", {1, 3, 5, 5}, wei8), i8("W", {2, 3, 1, 1}, wei8)},
          .tolerance = 0, .gradients = false});
+    //--- FusedGemm, FusedConv --------------------------------------------------------------------
+    // Made by the fusion pass after autodiff: no gradient rule, so forward only. Every activation
+    // (and "", none), with and without the bias input, with and without the pre-activation Z.
+    for (const char* activation : {"", "Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid"}) {
+        for (const bool bias : {true, false}) {
+            for (const bool with_z : {true, false}) {
+                const std::string name = std::string(activation[0] ? activation : "no activation") +
+                                         (bias ? " with bias" : " without bias") + (with_z ? " with Z" : " Y only");
+                const Attrs attrs = {Attr::text("activation", activation)};
+                const size_t outputs = with_z ? 2 : 1;
+                std::vector<InputSpec> gemm_inputs = {f32("A", {5, 7}, uniform(-2, 2)), f32("B", {7, 9})};
+                if (bias) gemm_inputs.push_back(f32("C", {9}));
+                add({.op = "FusedGemm", .name = name, .inputs = gemm_inputs, .attrs = attrs, .outputs = outputs,
+                     .gradients = false});
+                std::vector<InputSpec> conv_inputs = {f32("X", {2, 3, 6, 5}, uniform(-2, 2)), f32("W", {4, 3, 3, 3})};
+                if (bias) conv_inputs.push_back(f32("B", {4}));
+                add({.op = "FusedConv", .name = name, .inputs = conv_inputs,
+                     .attrs = {Attr::text("activation", activation), Attr::ints("pads", {1, 1, 1, 1})},
+                     .outputs = outputs, .gradients = false});
+            }
+        }
+    }
+    add({.op = "FusedGemm", .name = "HardSigmoid activation_alpha 0.5 activation_beta 0.3",
+         .inputs = {f32("A", {4, 6}, uniform(-2, 2)), f32("B", {6, 3}), f32("C", {3})},
+         .attrs = {Attr::text("activation", "HardSigmoid"), Attr::real("activation_alpha", 0.5),
+                   Attr::real("activation_beta", 0.3)},
+         .outputs = 2, .gradients = false});
+    add({.op = "FusedGemm", .name = "no activation attribute", .inputs = {f32("A", {3, 4}), f32("B", {4, 5}), f32("C", {5})},
+         .gradients = false, .rebatch = 6, .batch_inputs = {0}});
+    add({.op = "FusedGemm", .name = "Relu transA transB alpha beta C [M 1]",
+         .inputs = {f32("A", {6, 4}), f32("B", {5, 6}), f32("C", {4, 1})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::integer("transA", 1), Attr::integer("transB", 1),
+                   Attr::real("alpha", 0.5), Attr::real("beta", 2.0)},
+         .outputs = 2, .gradients = false});
+    add({.op = "FusedGemm", .name = "Tanh C [M N] beta 0.5", .inputs = {f32("A", {3, 5}), f32("B", {5, 4}), f32("C", {3, 4})},
+         .attrs = {Attr::text("activation", "Tanh"), Attr::real("beta", 0.5)}, .outputs = 2, .gradients = false});
+    add({.op = "FusedGemm", .name = "Silu C scalar row vector A", .inputs = {f32("A", {1, 8}), f32("B", {8, 6}), f32("C", {})},
+         .attrs = {Attr::text("activation", "Silu")}, .outputs = 2, .gradients = false});
+    add({.op = "FusedConv", .name = "Relu strides 2 group 2",
+         .inputs = {f32("X", {2, 4, 7, 7}, uniform(-2, 2)), f32("W", {6, 2, 3, 3}), f32("B", {6})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::integer("group", 2), Attr::ints("strides", {2, 2})},
+         .outputs = 2, .gradients = false, .rebatch = 3, .batch_inputs = {0}});
+    add({.op = "FusedConv", .name = "HardSwish depthwise pads 1",
+         .inputs = {f32("X", {2, 4, 6, 6}, uniform(-3, 3)), f32("W", {4, 1, 3, 3}), f32("B", {4})},
+         .attrs = {Attr::text("activation", "HardSwish"), Attr::integer("group", 4), Attr::ints("pads", {1, 1, 1, 1})},
+         .outputs = 2, .gradients = false});
+    add({.op = "FusedConv", .name = "Sigmoid 1x1", .inputs = {f32("X", {2, 5, 3, 4}), f32("W", {3, 5, 1, 1}), f32("B", {3})},
+         .attrs = {Attr::text("activation", "Sigmoid")}, .gradients = false});
+    add({.op = "FusedConv", .name = "HardSigmoid activation_alpha 0.4 activation_beta 0.6",
+         .inputs = {f32("X", {1, 2, 5, 5}, uniform(-2, 2)), f32("W", {3, 2, 3, 3})},
+         .attrs = {Attr::text("activation", "HardSigmoid"), Attr::real("activation_alpha", 0.4),
+                   Attr::real("activation_beta", 0.6)},
+         .outputs = 2, .gradients = false});
 
     //--- Large cases ----------------------------------------------------------------------------
     // Sized past the cpu backend's thresholds, so that its blocked and threaded paths run: SGEMM
@@ -521,6 +574,19 @@ std::vector<OpCase> build_cases() {
     add({.op = "Conv", .name = "depthwise 16 channels 32x32",
          .inputs = {f32("X", {2, 16, 32, 32}), f32("W", {16, 1, 3, 3}), f32("B", {16})},
          .attrs = {Attr::integer("group", 16), Attr::ints("pads", {1, 1, 1, 1})}, .fd_samples = 24});
+    // The epilogue on every tile of the blocked and threaded SGEMM, partial tiles included; K > 256
+    // sums over more than one K slice.
+    add({.op = "FusedGemm", .name = "Gelu blocked threaded 130x300x400",
+         .inputs = {f32("A", {130, 300}), f32("B", {400, 300}), f32("C", {400})},
+         .attrs = {Attr::text("activation", "Gelu"), Attr::integer("transB", 1)}, .outputs = 2, .tolerance = 1e-3,
+         .gradients = false});
+    add({.op = "FusedConv", .name = "Relu parallel SGEMM 40x14x14 to 64 channels",
+         .inputs = {f32("X", {1, 40, 14, 14}), f32("W", {64, 40, 3, 3}), f32("B", {64})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::ints("pads", {1, 1, 1, 1})}, .outputs = 2,
+         .tolerance = 1e-3, .gradients = false});
+    add({.op = "FusedConv", .name = "Silu batch 6 split over threads",
+         .inputs = {f32("X", {6, 3, 12, 12}), f32("W", {16, 3, 3, 3}), f32("B", {16})},
+         .attrs = {Attr::text("activation", "Silu"), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false});
     add({.op = "MaxPool", .name = "3x3 strides 2 on 2x8x40x40", .inputs = {f32("X", {2, 8, 40, 40}, distinct(-200, 200))},
          .attrs = {Attr::ints("kernel_shape", {3, 3}), Attr::ints("strides", {2, 2}), Attr::ints("pads", {1, 1, 1, 1})},
          .fd_samples = 24});
@@ -1091,6 +1157,34 @@ TEST_CASE("every forward op of docs/ops.md has a reference and conformance cases
 TEST_CASE("Gemm matches the reference") { check_op("Gemm"); }
 TEST_CASE("MatMul matches the reference") { check_op("MatMul"); }
 TEST_CASE("Conv matches the reference") { check_op("Conv"); }
+TEST_CASE("FusedGemm matches the reference") { check_op("FusedGemm"); }
+TEST_CASE("FusedConv matches the reference") { check_op("FusedConv"); }
+// The schemas' own checks, which the cases above (all valid nodes) do not reach: the activation
+// is one of the fusable ones, and there is no gradient (the fusion pass runs after autodiff).
+TEST_CASE("FusedGemm and FusedConv refuse other activations and have no gradient") {
+    auto message_of = [](auto&& add) {
+        try {
+            add();
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    Graph graph;
+    const dsk_value_id a = graph.input(f32("A", {2, 3})), b = graph.input(f32("B", {3, 4}));
+    const dsk_value_id x = graph.input(f32("X", {1, 2, 5, 5})), w = graph.input(f32("W", {3, 2, 3, 3}));
+    for (const char* activation : {"Neg", "Softplus"}) {
+        const std::string gemm = message_of([&] { graph.node("FusedGemm", {a, b}, {Attr::text("activation", activation)}, 1); });
+        CHECK_MESSAGE(gemm.find(std::string("activation = \"") + activation + "\" is not one of") != std::string::npos, gemm);
+        const std::string conv = message_of([&] { graph.node("FusedConv", {x, w}, {Attr::text("activation", activation)}, 2); });
+        CHECK_MESSAGE(conv.find(std::string("activation = \"") + activation + "\" is not one of") != std::string::npos, conv);
+    }
+    const std::vector<dsk_value_id> yz = graph.node("FusedGemm", {a, b}, {Attr::text("activation", "Tanh")}, 2);
+    const dsk_value_id loss = graph.node("ReduceSum", {yz[0]}, {Attr::integer("keepdims", 0)}, 1)[0];
+    const std::string no_gradient = message_of([&] { graph.gradients(loss, {a}); });
+    CHECK_MESSAGE(no_gradient.find("FusedGemm") != std::string::npos, no_gradient);
+    CHECK_MESSAGE(no_gradient.find("no gradient rule") != std::string::npos, no_gradient);
+}
 TEST_CASE("MaxPool matches the reference") { check_op("MaxPool"); }
 TEST_CASE("AveragePool matches the reference") { check_op("AveragePool"); }
 TEST_CASE("GlobalAveragePool matches the reference") { check_op("GlobalAveragePool"); }

@@ -678,7 +678,6 @@ std::vector<Tensor> reduce(const std::string& op, const std::vector<Tensor>& in,
 //==============================================================================================
 // Quantized: MatMulInteger, ConvInteger
 //==============================================================================================
-
 // `t` minus its zero point `z` (a scalar or [1], or one per index of `axis` of t).
 Tensor minus_zero_point(const char* op, const Tensor& t, const Tensor& z, size_t axis) {
     Tensor shifted = t;
@@ -705,6 +704,20 @@ std::vector<Tensor> conv_integer(const std::vector<Tensor>& in, const Attrs& att
     const Tensor x = in.size() > 2 ? minus_zero_point("ConvInteger", in[0], in[2], 0) : in[0];
     const Tensor w = in.size() > 3 ? minus_zero_point("ConvInteger", in[1], in[3], 0) : in[1];
     return conv({x, w}, attrs);
+}
+
+//==============================================================================================
+// FusedGemm, FusedConv: the reference Gemm or Conv, then the reference activation
+//==============================================================================================
+
+std::vector<Tensor> fused(const std::string& op, const std::vector<Tensor>& in, const Attrs& attrs) {
+    const Tensor z = (op == "FusedConv" ? conv(in, attrs) : gemm(in, attrs))[0];
+    const std::string activation = get_string(attrs, "activation", "");
+    if (activation.empty()) return {z, z};
+    if (activation == "Neg") fail(op, "Neg is not an activation it fuses");
+    const Attrs hard_sigmoid = {Attr::real("alpha", get_float(attrs, "activation_alpha", 0.2)),
+                                Attr::real("beta", get_float(attrs, "activation_beta", 0.5))};
+    return {unary(activation, {z}, hard_sigmoid)[0], z};
 }
 
 using Forward = std::function<std::vector<Tensor>(std::vector<Tensor>&, const Attrs&)>;
@@ -751,6 +764,8 @@ const std::map<std::string, Forward>& table() {
         t["Gemm"] = [](std::vector<Tensor>& in, const Attrs& a) { return gemm(in, a); };
         t["MatMul"] = [](std::vector<Tensor>& in, const Attrs& a) { return matmul(in, a); };
         t["Conv"] = [](std::vector<Tensor>& in, const Attrs& a) { return conv(in, a); };
+        for (const char* op : {"FusedGemm", "FusedConv"})
+            t[op] = [name = std::string(op)](std::vector<Tensor>& in, const Attrs& a) { return fused(name, in, a); };
         t["MaxPool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, true); };
         t["AveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, false); };
         t["GlobalAveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return global_average_pool(in, a); };

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "activation_functions.h"
 #include "kernel_table.h"
 #include "vector_math.h"
 
@@ -15,65 +16,66 @@ namespace {
 
 constexpr size_t kGrain = 16384;
 
-enum class Activation { relu, sigmoid, tanh, gelu, gelu_tanh, silu, hard_swish, hard_sigmoid, neg };
-
-struct ActivationParams {
-    Activation kind;
-    float alpha = 0.0f;  // HardSigmoid
-    float beta = 0.0f;
-};
-
 constexpr float kSqrt2OverPi = 0.7978845608028654f;  // sqrt(2 / pi)
 constexpr float kGeluCubic = 0.044715f;
 constexpr float kInvSqrt2 = 0.7071067811865476f;
 constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1 / sqrt(2 pi)
 
-// y[i] = f(x[i]) for i in [0, n). x and y may be the same array.
+}  // namespace
+
+// One switch per row; each case is a loop the compiler vectorizes.
 DSK_CPU_VECTOR_CLONES
-void activation_map(ActivationParams p, const float* x, float* y, int64_t n) {
-    switch (p.kind) {
-        case Activation::relu:
-            for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN stays NaN
-            break;
-        case Activation::sigmoid:
-            for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_approx(x[i]);
-            break;
-        case Activation::tanh:
-            for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(x[i]);
-            break;
-        case Activation::gelu:  // x * Phi(x), Phi by the libm erf (not vectorized)
-            for (int64_t i = 0; i < n; ++i)
-                y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
-            break;
-        case Activation::gelu_tanh:  // 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation
-            for (int64_t i = 0; i < n; ++i) {
-                const float v = x[i];
-                y[i] = v * sigmoid_approx(2.0f * kSqrt2OverPi * (v + kGeluCubic * v * v * v));
-            }
-            break;
-        case Activation::silu:
-            for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid_approx(x[i]);
-            break;
-        case Activation::hard_swish:
-            for (int64_t i = 0; i < n; ++i) {
-                float gate = x[i] * (1.0f / 6.0f) + 0.5f;
-                gate = gate < 0.0f ? 0.0f : gate;
-                gate = gate > 1.0f ? 1.0f : gate;
-                y[i] = x[i] * gate;
-            }
-            break;
-        case Activation::hard_sigmoid:
-            for (int64_t i = 0; i < n; ++i) {
-                float v = p.alpha * x[i] + p.beta;
-                v = v < 0.0f ? 0.0f : v;
-                y[i] = v > 1.0f ? 1.0f : v;
-            }
-            break;
-        case Activation::neg:
-            for (int64_t i = 0; i < n; ++i) y[i] = -x[i];
-            break;
+void activation_map(ActivationParams p, const float* x_rows, int64_t ldx, float* y_rows,
+                    int64_t ldy, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* x = x_rows + r * ldx;
+        float* y = y_rows + r * ldy;
+        switch (p.kind) {
+            case Activation::relu:
+                for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN stays NaN
+                break;
+            case Activation::sigmoid:
+                for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_approx(x[i]);
+                break;
+            case Activation::tanh:
+                for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(x[i]);
+                break;
+            case Activation::gelu:  // x * Phi(x), Phi by the libm erf (not vectorized)
+                for (int64_t i = 0; i < n; ++i)
+                    y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+                break;
+            case Activation::gelu_tanh:  // 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation
+                for (int64_t i = 0; i < n; ++i) {
+                    const float v = x[i];
+                    y[i] = v * sigmoid_approx(2.0f * kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+                }
+                break;
+            case Activation::silu:
+                for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid_approx(x[i]);
+                break;
+            case Activation::hard_swish:
+                for (int64_t i = 0; i < n; ++i) {
+                    float gate = x[i] * (1.0f / 6.0f) + 0.5f;
+                    gate = gate < 0.0f ? 0.0f : gate;
+                    gate = gate > 1.0f ? 1.0f : gate;
+                    y[i] = x[i] * gate;
+                }
+                break;
+            case Activation::hard_sigmoid:
+                for (int64_t i = 0; i < n; ++i) {
+                    float v = p.alpha * x[i] + p.beta;
+                    v = v < 0.0f ? 0.0f : v;
+                    y[i] = v > 1.0f ? 1.0f : v;
+                }
+                break;
+            case Activation::neg:
+                for (int64_t i = 0; i < n; ++i) y[i] = -x[i];
+                break;
+        }
     }
 }
+
+namespace {
 
 // dx[i] = dy[i] * f'(x[i]). Any of the arrays may be the same.
 DSK_CPU_VECTOR_CLONES
@@ -141,9 +143,10 @@ void activation_grad_map(ActivationParams p, const float* dy, const float* x, fl
     }
 }
 
-// The activation named by `name` (an op name, or ActivationGrad's `activation` attribute) with
-// its attributes.
-ActivationParams activation_params(const KernelArgs& args, const std::string& name) {
+}  // namespace
+
+ActivationParams activation_params(const KernelArgs& args, const std::string& name,
+                                   const char* alpha_attr, const char* beta_attr) {
     const Attrs& attrs = args.attrs();
     ActivationParams p{Activation::relu};
     if (name == "Relu") {
@@ -168,8 +171,8 @@ ActivationParams activation_params(const KernelArgs& args, const std::string& na
         p.kind = Activation::hard_swish;
     } else if (name == "HardSigmoid") {
         p.kind = Activation::hard_sigmoid;
-        p.alpha = static_cast<float>(attrs.get_float("alpha", 0.2));
-        p.beta = static_cast<float>(attrs.get_float("beta", 0.5));
+        p.alpha = static_cast<float>(attrs.get_float(alpha_attr, 0.2));
+        p.beta = static_cast<float>(attrs.get_float(beta_attr, 0.5));
     } else if (name == "Neg") {
         p.kind = Activation::neg;
     } else {
@@ -178,6 +181,8 @@ ActivationParams activation_params(const KernelArgs& args, const std::string& na
     }
     return p;
 }
+
+namespace {
 
 void expect_same_shape(const KernelArgs& args, const dsk_tensor_desc& a, const char* a_name,
                        const dsk_tensor_desc& b, const char* b_name) {
@@ -192,7 +197,7 @@ void activation(const KernelArgs& args) {
     const float* x = args.in(0);
     float* y = args.out(0);
     parallel_for(static_cast<size_t>(numel(args.input(0))), kGrain, [&](size_t b, size_t e) {
-        activation_map(p, x + b, y + b, static_cast<int64_t>(e - b));
+        activation_map(p, x + b, 0, y + b, 0, 1, static_cast<int64_t>(e - b));
     });
 }
 

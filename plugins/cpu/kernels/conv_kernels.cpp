@@ -14,13 +14,18 @@
 //
 // Depthwise convolutions (group == C, one input channel per group) skip the GEMM: each output
 // plane is a direct sum over the window, which is what these cheap layers need.
+//
+// The forward pass ends in output_epilogue.h's epilogue (bias, and for FusedConv the activation
+// and the pre-activation output), applied to each tile inside the SGEMM.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gemm.h"
 #include "kernel_table.h"
+#include "output_epilogue.h"
 #include "scratch.h"
 #include "vector_math.h"
 #include "window_geometry.h"
@@ -166,11 +171,11 @@ void run_tasks(int64_t tasks, int64_t col_floats, Task&& task) {
 
 void multiply(bool serial, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-              int64_t ldc) {
+              int64_t ldc, const GemmEpilogue* epilogue = nullptr) {
     if (serial)
-        sgemm_serial(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+        sgemm_serial(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, epilogue);
     else
-        sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+        sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, epilogue);
 }
 
 template <class Body>
@@ -212,14 +217,19 @@ void depthwise_plane(const float* x, const float* weights, float bias, const Win
     }
 }
 
+// `epilogue` (may be null; without a bias) runs on each finished plane, as row `plane` of a
+// [N * M, oH * oW] matrix.
 void conv_depthwise(const ConvGeometry& g, const float* x, const float* weights, const float* bias,
-                    float* y) {
+                    float* y, const OutputEpilogue* epilogue) {
     const int64_t multiplier = g.out_c / g.in_c;
     const int64_t kk = g.kernel_size();
     for_each_plane(g.batch * g.out_c, g.out_plane() * kk, [&](int64_t plane) {
         const int64_t n = plane / g.out_c, m = plane % g.out_c, c = m / multiplier;
+        float* out = y + plane * g.out_plane();
         depthwise_plane(x + (n * g.in_c + c) * g.in_plane(), weights + m * kk,
-                        bias ? bias[m] : 0.0f, g.w, y + plane * g.out_plane());
+                        bias ? bias[m] : 0.0f, g.w, out);
+        if (epilogue)
+            OutputEpilogue::apply(epilogue, plane, 0, 1, g.out_plane(), out, g.out_plane());
     });
 }
 
@@ -296,9 +306,15 @@ void conv_grad_weight_depthwise(const ConvGeometry& g, const float* dy, const fl
 // Kernels
 //----------------------------------------------------------------------------------------------
 
-void conv(const KernelArgs& args) {
+}  // namespace
+
+// The sum accumulates into Z (output 1) when the node has it, else into Y; the epilogue adds the
+// bias and writes Y. Depthwise planes get the bias in their direct sum and the rest of the
+// epilogue right after each plane.
+void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation) {
     const ConvGeometry g = conv_geometry(args, shape_of(args.input(0)), shape_of(args.input(1)));
     args.expect_output_shape(0, g.y_shape());
+    if (args.has_output(1)) args.expect_output_shape(1, g.y_shape());
     const float* bias = nullptr;
     if (args.has_input(2)) {
         if (numel(args.input(2)) != g.out_c)
@@ -309,29 +325,47 @@ void conv(const KernelArgs& args) {
     const float* x = args.in(0);
     const float* weights = args.in(1);
     float* y = args.out(0);
+    float* z = args.has_output(1) ? args.out(1) : y;
     if (numel(args.output(0)) == 0) return;
+    const int64_t cols = g.out_plane();
     if (g.depthwise()) {
-        conv_depthwise(g, x, weights, bias, y);
+        // Each plane (row p of [N * M, oH * oW]) is finished when depthwise_plane returns.
+        const OutputEpilogue epilogue{.y = y, .ldy = cols, .activation = activation};
+        conv_depthwise(g, x, weights, bias, z, epilogue.needed(z) ? &epilogue : nullptr);
         return;
     }
-    const int64_t rows = g.col_rows(), cols = g.out_plane();
+    const int64_t rows = g.col_rows();
     run_tasks(g.batch * g.group, g.pointwise() ? 0 : rows * cols,
               [&](int64_t task, float* col, bool serial) {
                   const int64_t n = task / g.group, grp = task % g.group;
                   const float* xg = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
-                  float* yg = y + (n * g.out_c + grp * g.out_cg) * cols;
+                  const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
                   const float* b = xg;
                   if (!g.pointwise()) {
                       im2col(xg, g.w, g.in_cg, col);
                       b = col;
                   }
-                  if (bias)
-                      for (int64_t m = 0; m < g.out_cg; ++m)
-                          std::fill(yg + m * cols, yg + (m + 1) * cols, bias[grp * g.out_cg + m]);
+                  const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                                .bias_row_step = 1,
+                                                .y = y + offset,
+                                                .ldy = cols,
+                                                .activation = activation};
+                  const GemmEpilogue hook = epilogue.hook();
                   multiply(serial, false, false, g.out_cg, cols, rows,
-                           weights + grp * g.out_cg * rows, rows, b, cols, bias ? 1.0f : 0.0f, yg,
-                           cols);
+                           weights + grp * g.out_cg * rows, rows, b, cols, 0.0f, z + offset, cols,
+                           epilogue.needed(z + offset) ? &hook : nullptr);
               });
+}
+
+bool conv_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    (void)node;
+    return tensors[0].ndim == 4 && tensors[1].ndim == 4;
+}
+
+namespace {
+
+void conv(const KernelArgs& args) {
+    conv_forward(args, std::nullopt);
 }
 
 void conv_grad_input(const KernelArgs& args) {
@@ -428,15 +462,10 @@ void conv_grad_weight(const KernelArgs& args) {
                  });
 }
 
-bool conv_is_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
-    (void)node;
-    return tensors[0].ndim == 4 && tensors[1].ndim == 4;
-}
-
 const KernelDef kConvKernels[] = {
-    kernel("Conv", {F32, F32, F32}, {F32}, conv, conv_is_2d) | optional_inputs_from(2),
-    kernel("ConvGradInput", {F32, F32}, {F32}, conv_grad_input, conv_is_2d),
-    kernel("ConvGradWeight", {F32, F32}, {F32}, conv_grad_weight, conv_is_2d),
+    kernel("Conv", {F32, F32, F32}, {F32}, conv, conv_operands_2d) | optional_inputs_from(2),
+    kernel("ConvGradInput", {F32, F32}, {F32}, conv_grad_input, conv_operands_2d),
+    kernel("ConvGradWeight", {F32, F32}, {F32}, conv_grad_weight, conv_operands_2d),
 };
 
 }  // namespace

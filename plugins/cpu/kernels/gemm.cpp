@@ -4,6 +4,8 @@
 // slice of op(B) into NR-wide column panels; for each MC-high block of rows, pack op(A) into
 // MR-high row panels; then run the MR x NR micro-kernel over every tile of the block. The packed
 // B block stays in L2 and one B micro-panel in L1 while the micro-kernel walks down the A panels.
+// In the last K slice, each tile goes through the caller's epilogue (gemm.h) as soon as the
+// micro-kernel has stored it.
 //
 // Threads: C is cut into as many rectangles as there are threads (along M, N or both, whichever
 // packs least and balances best); each thread runs the serial loop nest on its rectangle with its
@@ -27,6 +29,20 @@
 namespace dsk::cpu {
 namespace {
 
+// C = alpha * op(A) * op(B) + beta * C, as sgemm was given it.
+struct Problem {
+    bool trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float* a;
+    int64_t lda;
+    const float* b;
+    int64_t ldb;
+    float* c;
+    int64_t ldc;
+    const GemmEpilogue* epilogue;  // null: none
+};
+
 // c[0:MR, 0:NR] = alpha * (packed a panel) * (packed b panel) + beta * c, beta == 0: c unread.
 using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                              float alpha, float beta);
@@ -35,6 +51,10 @@ using PackA = void (*)(const float* a, int64_t lda, bool trans, int64_t i0, int6
 using PackB = void (*)(const float* b, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0,
                        int64_t nc, float* dst);
 
+// Columns [n0, n1) of C for a problem of at most kFewRows rows, from op(A) copied to `a_rows`
+// (m rows of K contiguous values), epilogue included.
+using FewRows = void (*)(const Problem& p, const float* a_rows, int64_t n0, int64_t n1);
+
 struct GemmConfig {
     const char* name;
     int mr, nr;          // micro-tile
@@ -42,6 +62,7 @@ struct GemmConfig {
     MicroKernel kernel;
     PackA pack_a;
     PackB pack_b;
+    FewRows few_rows;  // null: few rows take the blocked path too
 };
 
 //----------------------------------------------------------------------------------------------
@@ -282,6 +303,153 @@ __attribute__((target("avx512f,fma"))) void micro_kernel_avx512(int64_t kc, cons
 #endif  // DSK_GEMM_X86
 
 //----------------------------------------------------------------------------------------------
+// Few rows (inference at batch 1 to 4): op(B) is read where it is, without packing. With so few
+// rows, packing B costs more than the product, and the MR-row micro-kernel would mostly multiply
+// padding. Each element of C is still one sum in an order fixed by K alone.
+//----------------------------------------------------------------------------------------------
+
+constexpr int64_t kFewRows = 4;
+
+#if DSK_GEMM_X86
+
+// The sum of the 16 lanes, as a tree of halves. All AVX-512F; the masked forms with every lane
+// set, because GCC 12's unmasked ones (and _mm512_reduce_add_ps) start from an undefined vector
+// that trips -Wmaybe-uninitialized.
+__attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
+    constexpr __mmask16 kAll = 0xffff;
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_cvtss_f32(v);
+}
+
+// op(B) = B^T, B stored N x K: each element of C is a dot product of two contiguous rows. Four
+// columns at a time share the loads of A; the 16 lanes of each sum are added by sum_lanes.
+template <int M>
+__attribute__((target("avx512f,fma"))) void few_rows_dots(const Problem& p, const float* a,
+                                                          int64_t n0, int64_t n1) {
+    constexpr int kCols = 4;
+    constexpr int64_t kEpilogueCols = 64;  // the epilogue's block: fewer calls, still in L1
+    const int64_t k = p.k;
+    const __mmask16 tail = static_cast<__mmask16>((1u << (k % 16)) - 1);
+    for (int64_t j = n0; j < n1; j += kCols) {
+        const int64_t cols = std::min<int64_t>(kCols, n1 - j);
+        const float* b[kCols];
+        for (int c = 0; c < kCols; ++c) b[c] = p.b + (j + std::min<int64_t>(c, cols - 1)) * p.ldb;
+        __m512 acc[M][kCols];
+#pragma GCC unroll 4
+        for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+            for (int c = 0; c < kCols; ++c) acc[i][c] = _mm512_setzero_ps();
+        int64_t l = 0;
+        for (; l + 16 <= k; l += 16) {
+            __m512 bv[kCols];
+#pragma GCC unroll 4
+            for (int c = 0; c < kCols; ++c) bv[c] = _mm512_loadu_ps(b[c] + l);
+#pragma GCC unroll 4
+            for (int i = 0; i < M; ++i) {
+                const __m512 av = _mm512_loadu_ps(a + i * k + l);
+#pragma GCC unroll 4
+                for (int c = 0; c < kCols; ++c) acc[i][c] = _mm512_fmadd_ps(av, bv[c], acc[i][c]);
+            }
+        }
+        if (l < k) {
+            __m512 bv[kCols];
+#pragma GCC unroll 4
+            for (int c = 0; c < kCols; ++c) bv[c] = _mm512_maskz_loadu_ps(tail, b[c] + l);
+#pragma GCC unroll 4
+            for (int i = 0; i < M; ++i) {
+                const __m512 av = _mm512_maskz_loadu_ps(tail, a + i * k + l);
+#pragma GCC unroll 4
+                for (int c = 0; c < kCols; ++c) acc[i][c] = _mm512_fmadd_ps(av, bv[c], acc[i][c]);
+            }
+        }
+        for (int i = 0; i < M; ++i) {
+            float* row = p.c + i * p.ldc + j;
+            for (int64_t c = 0; c < cols; ++c) {
+                const float sum = p.alpha * sum_lanes(acc[i][c]);
+                row[c] = p.beta == 0.0f ? sum : sum + p.beta * row[c];
+            }
+        }
+        const int64_t done = j + cols;
+        if (p.epilogue && (done == n1 || (done - n0) % kEpilogueCols == 0)) {
+            const int64_t from = done - 1 - (done - 1 - n0) % kEpilogueCols;
+            p.epilogue->apply(p.epilogue->context, 0, from, M, done - from, p.c + from, p.ldc);
+        }
+    }
+}
+
+// op(B) = B, stored K x N: each row of C is a sum of rows of B scaled by A, 64 columns at a time
+// in registers, k in order.
+template <int M>
+__attribute__((target("avx512f,fma"))) void few_rows_axpys(const Problem& p, const float* a,
+                                                           int64_t n0, int64_t n1) {
+    constexpr int kVectors = 4;
+    for (int64_t j = n0; j < n1; j += 16 * kVectors) {
+        const int64_t cols = std::min<int64_t>(16 * kVectors, n1 - j);
+        __mmask16 mask[kVectors];
+        for (int v = 0; v < kVectors; ++v) {
+            const int64_t width = std::clamp<int64_t>(cols - 16 * v, 0, 16);
+            mask[v] = static_cast<__mmask16>((1u << width) - 1);
+        }
+        __m512 acc[M][kVectors];
+#pragma GCC unroll 4
+        for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_setzero_ps();
+        const float* b = p.b + j;
+        for (int64_t l = 0; l < p.k; ++l, b += p.ldb) {
+            __m512 bv[kVectors];
+#pragma GCC unroll 4
+            for (int v = 0; v < kVectors; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
+#pragma GCC unroll 4
+            for (int i = 0; i < M; ++i) {
+                const __m512 av = _mm512_set1_ps(a[i * p.k + l]);
+#pragma GCC unroll 4
+                for (int v = 0; v < kVectors; ++v)
+                    acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+            }
+        }
+        const __m512 va = _mm512_set1_ps(p.alpha);
+        const __m512 vb = _mm512_set1_ps(p.beta);
+        for (int i = 0; i < M; ++i) {
+            float* row = p.c + i * p.ldc + j;
+            for (int v = 0; v < kVectors; ++v) {
+                __m512 r = _mm512_mul_ps(va, acc[i][v]);
+                if (p.beta != 0.0f)
+                    r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], row + 16 * v), r);
+                _mm512_mask_storeu_ps(row + 16 * v, mask[v], r);
+            }
+        }
+        if (p.epilogue) p.epilogue->apply(p.epilogue->context, 0, j, M, cols, p.c + j, p.ldc);
+    }
+}
+
+template <int M>
+void few_rows_avx512_of(const Problem& p, const float* a, int64_t n0, int64_t n1) {
+    if (p.trans_b)
+        few_rows_dots<M>(p, a, n0, n1);
+    else
+        few_rows_axpys<M>(p, a, n0, n1);
+}
+
+void few_rows_avx512(const Problem& p, const float* a, int64_t n0, int64_t n1) {
+    switch (p.m) {
+        case 1:
+            return few_rows_avx512_of<1>(p, a, n0, n1);
+        case 2:
+            return few_rows_avx512_of<2>(p, a, n0, n1);
+        case 3:
+            return few_rows_avx512_of<3>(p, a, n0, n1);
+        default:
+            return few_rows_avx512_of<kFewRows>(p, a, n0, n1);
+    }
+}
+
+#endif  // DSK_GEMM_X86
+
+//----------------------------------------------------------------------------------------------
 // Configurations and selection
 //----------------------------------------------------------------------------------------------
 
@@ -295,7 +463,8 @@ const GemmConfig kGenericConfig = {.name = "generic",
                                    .nc = 512,
                                    .kernel = &micro_kernel_generic,
                                    .pack_a = &pack_a<kGenericMr, false>,
-                                   .pack_b = &pack_b<kGenericNr, false>};
+                                   .pack_b = &pack_b<kGenericNr, false>,
+                                   .few_rows = nullptr};
 #if DSK_GEMM_X86
 const GemmConfig kAvx2Config = {.name = "avx2",
                                 .mr = kAvx2Mr,
@@ -305,7 +474,8 @@ const GemmConfig kAvx2Config = {.name = "avx2",
                                 .nc = 512,
                                 .kernel = &micro_kernel_avx2,
                                 .pack_a = &pack_a<kAvx2Mr, true>,
-                                .pack_b = &pack_b<kAvx2Nr, true>};
+                                .pack_b = &pack_b<kAvx2Nr, true>,
+                                .few_rows = nullptr};
 const GemmConfig kAvx512Config = {.name = "avx512",
                                   .mr = kAvx512Mr,
                                   .nr = kAvx512Nr,
@@ -314,7 +484,8 @@ const GemmConfig kAvx512Config = {.name = "avx512",
                                   .nc = 384,
                                   .kernel = &micro_kernel_avx512<kAvx512Mr, kAvx512Nv>,
                                   .pack_a = &pack_a<kAvx512Mr, true>,
-                                  .pack_b = &pack_b<kAvx512Nr, true>};
+                                  .pack_b = &pack_b<kAvx512Nr, true>,
+                                  .few_rows = &few_rows_avx512};
 #endif
 
 bool cpu_has(GemmIsa isa) {
@@ -367,18 +538,6 @@ static_assert(kAvx2Mr * kAvx2Nr <= kMaxTile && kAvx512Mr * kAvx512Nr <= kMaxTile
 // The serial loop nest over one rectangle of C
 //----------------------------------------------------------------------------------------------
 
-struct Problem {
-    bool trans_a, trans_b;
-    int64_t m, n, k;
-    float alpha, beta;
-    const float* a;
-    int64_t lda;
-    const float* b;
-    int64_t ldb;
-    float* c;
-    int64_t ldc;
-};
-
 int64_t round_up(int64_t value, int64_t multiple) {
     return (value + multiple - 1) / multiple * multiple;
 }
@@ -416,8 +575,10 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
         const int64_t nc = std::min(cfg.nc, n1 - jc);
         for (int64_t pc = 0; pc < p.k; pc += kc_max) {
             const int64_t kc = std::min(kc_max, p.k - pc);
-            // The first slice applies beta; later ones add to what is there.
+            // The first slice applies beta; later ones add to what is there. After the last one
+            // each tile is final and goes through the epilogue at once.
             const float beta = pc == 0 ? p.beta : 1.0f;
+            const GemmEpilogue* epilogue = pc + kc == p.k ? p.epilogue : nullptr;
             cfg.pack_b(p.b, p.ldb, p.trans_b, pc, kc, jc, nc, packed_b.data());
             for (int64_t ic = m0; ic < m1; ic += cfg.mc) {
                 const int64_t mc = std::min(cfg.mc, m1 - ic);
@@ -431,6 +592,9 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
                         float* c_tile = p.c + (ic + ir) * p.ldc + jc + jr;
                         if (rows == cfg.mr && cols == cfg.nr) {
                             cfg.kernel(kc, a_panel, b_panel, c_tile, p.ldc, p.alpha, beta);
+                            if (epilogue)
+                                epilogue->apply(epilogue->context, ic + ir, jc + jr, rows, cols,
+                                                c_tile, p.ldc);
                             continue;
                         }
                         // A partial tile: compute it whole, then merge the part that exists.
@@ -445,6 +609,9 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
                                     row[j] = p.alpha * e[j] + beta * row[j];
                             }
                         }
+                        if (epilogue)
+                            epilogue->apply(epilogue->context, ic + ir, jc + jr, rows, cols, c_tile,
+                                            p.ldc);
                     }
                 }
             }
@@ -488,14 +655,42 @@ Split choose_split(const GemmConfig& cfg, const Problem& p, int64_t threads) {
     return best;
 }
 
+// Few rows are bound by reading B: threads (each reading its share of B, in its own core's cache)
+// pay off from smaller products than in the blocked path.
+constexpr int64_t kFewRowsParallelMinMacs = int64_t{64} * 1024;
+
+// op(A) copied to m rows of K contiguous values, then the columns of C in blocks of 64 split over
+// the threads (every element is computed the same way whatever the split).
+void run_few_rows(const GemmConfig& cfg, const Problem& p, int64_t threads) {
+    Scratch a_rows(static_cast<size_t>(p.m * p.k));
+    float* a = a_rows.data();
+    for (int64_t i = 0; i < p.m; ++i)
+        for (int64_t l = 0; l < p.k; ++l)
+            a[i * p.k + l] = p.trans_a ? p.a[l * p.lda + i] : p.a[i * p.lda + l];
+    if (threads <= 1 || p.m * p.n * p.k < kFewRowsParallelMinMacs) {
+        cfg.few_rows(p, a, 0, p.n);
+        return;
+    }
+    constexpr int64_t kBlock = 64;
+    parallel_for(static_cast<size_t>((p.n + kBlock - 1) / kBlock), 1, [&](size_t b, size_t e) {
+        cfg.few_rows(p, a, static_cast<int64_t>(b) * kBlock,
+                     std::min(p.n, static_cast<int64_t>(e) * kBlock));
+    });
+}
+
 void run(const Problem& p, bool parallel) {
     if (p.m <= 0 || p.n <= 0) return;
     if (p.k <= 0 || p.alpha == 0.0f) {
         scale_c(p, 0, p.m, 0, p.n);
+        if (p.epilogue) p.epilogue->apply(p.epilogue->context, 0, 0, p.m, p.n, p.c, p.ldc);
         return;
     }
     const GemmConfig& cfg = *selected_config().load(std::memory_order_relaxed);
     const int64_t threads = parallel ? static_cast<int64_t>(host().thread_count()) : 1;
+    if (p.m <= kFewRows && cfg.few_rows) {
+        run_few_rows(cfg, p, threads);
+        return;
+    }
     if (threads <= 1 || p.m * p.n * p.k < kParallelMinMacs) {
         gemm_rectangle(cfg, p, 0, p.m, 0, p.n);
         return;
@@ -517,14 +712,15 @@ void run(const Problem& p, bool parallel) {
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc}, true);
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+           const GemmEpilogue* epilogue) {
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue}, true);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                  int64_t ldc) {
-    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc}, false);
+                  int64_t ldc, const GemmEpilogue* epilogue) {
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue}, false);
 }
 
 bool sgemm_select_isa(GemmIsa isa) {

@@ -11,7 +11,12 @@
 // scratch, and a register-blocked micro-kernel (AVX-512 8x32 or AVX2 6x16 FMA, chosen at run
 // time from what the CPU has; a portable 4x16 otherwise) computes each tile of C. The sum over
 // K runs in a fixed order that depends only on K and the micro-kernel, never on the thread
-// count, so results are bitwise reproducible on a given machine.
+// count, so results are bitwise reproducible on a given machine. With 1 to 4 rows (inference at a
+// small batch) and AVX-512, op(B) is read in place instead (no packing, no padded rows).
+//
+// An optional epilogue runs on each tile of C as soon as its sum over K is complete (right after
+// the micro-kernel's last K slice for that tile, while the tile is still in L1): the fused
+// kernels add a bias and apply an activation there instead of making more passes over C.
 #ifndef DSK_CPU_KERNELS_GEMM_H_
 #define DSK_CPU_KERNELS_GEMM_H_
 
@@ -19,14 +24,27 @@
 
 namespace dsk::cpu {
 
+// Work on finished tiles of C. `apply` gets rows [i0, i0 + rows) x columns [j0, j0 + cols) of C
+// (c points at C[i0][j0], rows ldc apart) once their values are final; it may rewrite them and
+// write elsewhere, but must not touch other parts of C. Every element of C passes through
+// exactly one call, on the thread that computed it; calls of one sgemm may run concurrently.
+// `context` is the epilogue's own data, borrowed for the call to sgemm.
+struct GemmEpilogue {
+    void (*apply)(const void* context, int64_t i0, int64_t j0, int64_t rows, int64_t cols, float* c,
+                  int64_t ldc);
+    const void* context;
+};
+
 // Splits the work over the kernel's thread pool (host().parallel_for) when it is large enough.
+// `epilogue` (may be null) is borrowed for the call.
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+           const GemmEpilogue* epilogue = nullptr);
 
 // The same on the calling thread only: for kernels that already run inside parallel_for.
 void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                  int64_t ldc);
+                  int64_t ldc, const GemmEpilogue* epilogue = nullptr);
 
 // The micro-kernels, for tests and benchmarks. `automatic` is the best one the CPU runs.
 enum class GemmIsa { automatic, avx512, avx2, generic };

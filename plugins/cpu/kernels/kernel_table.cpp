@@ -80,7 +80,8 @@ const KernelTable& cpu_kernel_table() {
     static const KernelTable table(
         "cpu", {linear_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
                 activation_kernels(), elementwise_kernels(), softmax_kernels(), shape_kernels(),
-                reduce_kernels(), dropout_kernels(), gather_kernels(), integer_kernels()});
+                reduce_kernels(), dropout_kernels(), gather_kernels(), integer_kernels(),
+                fused_kernels()});
     return table;
 }
 

@@ -1,12 +1,15 @@
 // linear_kernels.cpp - Gemm (ONNX: Y = alpha * op(A) * op(B) + beta * C, C broadcast to
-// [M, N]) and MatMul (2-D), both on the blocked SGEMM of gemm.cpp.
+// [M, N]) and MatMul (2-D), both on the blocked SGEMM of gemm.cpp; gemm_forward also runs
+// FusedGemm (fused_kernels.cpp), with an activation in the SGEMM's epilogue.
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gemm.h"
 #include "kernel_table.h"
-#include "small_gemm.h"
+#include "output_epilogue.h"
 
 namespace dsk::cpu {
 namespace {
@@ -14,15 +17,8 @@ namespace {
 constexpr int64_t kGrain = 16384;
 
 // Y = beta * C broadcast to [M, N] (C: [], [1], [N], [1, N], [M, 1], [M, N], ...). Y may be C.
-void fill_broadcast(const KernelArgs& args, const dsk_tensor_desc& c_desc, float beta, float* y,
-                    int64_t m, int64_t n) {
-    if (c_desc.ndim > 2)
-        args.fail("C " + shape_text(shape_of(c_desc)) + " must have at most 2 dimensions");
-    const int64_t cm = c_desc.ndim == 2 ? c_desc.shape[0] : 1;
-    const int64_t cn = c_desc.ndim >= 1 ? c_desc.shape[c_desc.ndim - 1] : 1;
-    if ((cm != 1 && cm != m) || (cn != 1 && cn != n))
-        args.fail("C " + shape_text(shape_of(c_desc)) + " does not broadcast to [" +
-                  std::to_string(m) + ", " + std::to_string(n) + "]");
+void fill_broadcast(const KernelArgs& args, float beta, float* y, int64_t m, int64_t n, int64_t cm,
+                    int64_t cn) {
     const float* c = args.in(2);
     const int64_t row_step = cm == 1 ? 0 : cn;
     const size_t grain =
@@ -41,7 +37,20 @@ void fill_broadcast(const KernelArgs& args, const dsk_tensor_desc& c_desc, float
     });
 }
 
-void gemm(const KernelArgs& args) {
+// True when the `count` floats at a and at b share memory.
+bool overlaps(const float* a, const float* b, int64_t count) {
+    const auto begin_a = reinterpret_cast<uintptr_t>(a), begin_b = reinterpret_cast<uintptr_t>(b);
+    const auto bytes = static_cast<uintptr_t>(count) * sizeof(float);
+    return begin_a < begin_b + bytes && begin_b < begin_a + bytes;
+}
+
+}  // namespace
+
+// The sum accumulates into Z (output 1) when the node has it, else into Y. A bias-like C (a row
+// [N] or [1, N], a column [M, 1], a scalar) is added, times beta, by the epilogue; a full
+// [M, N] C (with M, N > 1), or any C in the memory of the output, is copied in, times beta,
+// before the product.
+void gemm_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation) {
     const dsk_tensor_desc& a = args.input(0);
     const dsk_tensor_desc& b = args.input(1);
     args.expect_rank(a, 2, "A");
@@ -59,15 +68,45 @@ void gemm(const KernelArgs& args) {
         args.fail("op(A) is [" + std::to_string(m) + ", " + std::to_string(k) + "] but op(B) is [" +
                   std::to_string(kb) + ", " + std::to_string(n) + "]");
     args.expect_output_shape(0, {m, n});
-    float* y = args.out(0);
-    const bool with_c = args.has_input(2) && beta != 0.0f;
-    if (with_c) fill_broadcast(args, args.input(2), beta, y, m, n);
-    if (!trans_a && m <= kSmallGemmRows) {
-        small_gemm(trans_b, m, n, k, alpha, args.in(0), a.shape[1], args.in(1), b.shape[1], with_c ? 1.0f : 0.0f, y, n);
-        return;
+    if (args.has_output(1)) args.expect_output_shape(1, {m, n});
+    float* z = args.has_output(1) ? args.out(1) : args.out(0);
+    OutputEpilogue epilogue{.y = args.out(0), .ldy = n, .activation = activation};
+    float sum_beta = 0.0f;
+    if (args.has_input(2) && beta != 0.0f) {
+        const dsk_tensor_desc& c = args.input(2);
+        if (c.ndim > 2)
+            args.fail("C " + shape_text(shape_of(c)) + " must have at most 2 dimensions");
+        const int64_t cm = c.ndim == 2 ? c.shape[0] : 1;
+        const int64_t cn = c.ndim >= 1 ? c.shape[c.ndim - 1] : 1;
+        if ((cm != 1 && cm != m) || (cn != 1 && cn != n))
+            args.fail("C " + shape_text(shape_of(c)) + " does not broadcast to [" +
+                      std::to_string(m) + ", " + std::to_string(n) + "]");
+        const bool bias_like = (cm == 1 || cn == 1) && !overlaps(args.in(2), z, m * n) &&
+                               !overlaps(args.in(2), args.out(0), m * n);
+        if (!bias_like) {
+            fill_broadcast(args, beta, z, m, n, cm, cn);
+            sum_beta = 1.0f;
+        } else {
+            epilogue.bias = args.in(2);
+            epilogue.bias_row_step = cm == 1 ? 0 : cn;
+            epilogue.bias_col_step = cn == 1 ? 0 : 1;
+            epilogue.bias_scale = beta;
+        }
     }
+    const GemmEpilogue hook = epilogue.hook();
     sgemm(trans_a, trans_b, m, n, k, alpha, args.in(0), a.shape[1], args.in(1), b.shape[1],
-          with_c ? 1.0f : 0.0f, y, n);
+          sum_beta, z, n, epilogue.needed(z) ? &hook : nullptr);
+}
+
+bool gemm_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    (void)node;
+    return tensors[0].ndim == 2 && tensors[1].ndim == 2;
+}
+
+namespace {
+
+void gemm(const KernelArgs& args) {
+    gemm_forward(args, std::nullopt);
 }
 
 void matmul(const KernelArgs& args) {
@@ -80,21 +119,12 @@ void matmul(const KernelArgs& args) {
                   " do not chain (A's columns must equal B's rows)");
     const int64_t m = a.shape[0], k = a.shape[1], n = b.shape[1];
     args.expect_output_shape(0, {m, n});
-    if (m <= kSmallGemmRows) {
-        small_gemm(false, m, n, k, 1.0f, args.in(0), k, args.in(1), n, 0.0f, args.out(0), n);
-        return;
-    }
     sgemm(false, false, m, n, k, 1.0f, args.in(0), k, args.in(1), n, 0.0f, args.out(0), n);
 }
 
-bool both_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
-    (void)node;
-    return tensors[0].ndim == 2 && tensors[1].ndim == 2;
-}
-
 const KernelDef kLinearKernels[] = {
-    kernel("Gemm", {F32, F32, F32}, {F32}, gemm, both_2d) | optional_inputs_from(2),
-    kernel("MatMul", {F32, F32}, {F32}, matmul, both_2d),
+    kernel("Gemm", {F32, F32, F32}, {F32}, gemm, gemm_operands_2d) | optional_inputs_from(2),
+    kernel("MatMul", {F32, F32}, {F32}, matmul, gemm_operands_2d),
 };
 
 }  // namespace

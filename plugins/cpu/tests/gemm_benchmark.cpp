@@ -7,7 +7,6 @@
 //
 // Each shape runs 15 timed rounds of a few milliseconds; the best round is reported (the build
 // machines are shared VMs, where the median mostly measures the neighbours).
-#include <fake_host.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -18,33 +17,9 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "openmp_host.h"
 
 namespace {
-
-uint32_t thread_count() {
-    return static_cast<uint32_t>(omp_get_max_threads());
-}
-
-// The kernel's thread pool (kernel/thread_pool.cpp): one contiguous grain-aligned range per thread.
-void parallel_for(size_t n, size_t grain, dsk_parallel_fn fn, void* user) {
-    if (n == 0) return;
-    grain = std::max<size_t>(grain, 1);
-    const size_t chunks = (n + grain - 1) / grain;
-    if (chunks == 1 || omp_in_parallel()) {
-        fn(user, 0, n);
-        return;
-    }
-    const int threads =
-        static_cast<int>(std::min<size_t>(chunks, static_cast<size_t>(omp_get_max_threads())));
-#pragma omp parallel num_threads(threads)
-    {
-        const size_t t = static_cast<size_t>(omp_get_thread_num());
-        const size_t nt = static_cast<size_t>(omp_get_num_threads());
-        const size_t per = (chunks + nt - 1) / nt;
-        const size_t begin = std::min(n, t * per * grain), end = std::min(n, (t + 1) * per * grain);
-        if (begin < end) fn(user, begin, end);
-    }
-}
 
 struct Shape {
     int64_t m, n, k;
@@ -85,10 +60,7 @@ void measure(const Shape& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    static dsk_host_api api = fake_host::api();
-    api.thread_count = thread_count;
-    api.parallel_for = parallel_for;
-    dsk::detail::host_slot().store(&api);
+    openmp_host::install();
     std::printf("micro-kernel %s, %d threads\n", dsk::cpu::sgemm_isa_name(), omp_get_max_threads());
     std::printf("     M      N      K\n");
     if (argc == 6) {

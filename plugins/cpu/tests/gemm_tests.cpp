@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -211,4 +212,136 @@ TEST_CASE("sgemm_select_isa refuses what the CPU cannot run and names the choice
     CHECK(dsk::cpu::sgemm_select_isa(GemmIsa::automatic));
     const std::string name = dsk::cpu::sgemm_isa_name();
     CHECK((name == "avx512" || name == "avx2" || name == "generic"));
+}
+
+namespace {
+
+// An epilogue that records what it saw: each element of C it was given, with its value then,
+// and rewrites the element (to 2 * value + 1) so that the test sees the epilogue's output is what
+// stays in C.
+struct Recorder {
+    int64_t ldc;
+    // The epilogue's context is const (OutputEpilogue's is): the records are mutable.
+    mutable std::vector<int> visits;         // per element of C
+    mutable std::vector<float> seen;         // the value at the visit
+    mutable std::vector<int64_t> tile_rows;  // rows of each call
+    mutable std::mutex mutex;
+
+    static void apply(const void* self, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                      float* c, int64_t ldc) {
+        const Recorder& r = *static_cast<const Recorder*>(self);
+        std::lock_guard<std::mutex> lock(r.mutex);
+        r.tile_rows.push_back(rows);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) {
+                float& v = c[i * ldc + j];
+                const size_t at = static_cast<size_t>((i0 + i) * r.ldc + j0 + j);
+                ++r.visits[at];
+                r.seen[at] = v;
+                v = 2.0f * v + 1.0f;
+            }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("sgemm runs the epilogue once on every element of C after its last K slice") {
+    IsaScope scope;
+    const Case cases[] = {
+        {false, false, 37, 45, 29, 1.0f, 0.0f, 3},  // partial tiles, padded rows
+        {false, true, 130, 400, 784, 0.5f, 1.0f},   // several K slices and column blocks
+        {true, false, 1, 256, 784, 1.0f, 0.0f},     // one row (batch 1)
+        {false, true, 3, 130, 40, 1.0f, 0.5f},      // few rows, B^T: dot products
+        {false, false, 9, 11, 0, 1.0f, 0.5f},       // K = 0: C = beta * C, then the epilogue
+    };
+    uint32_t seed = 21;
+    for (GemmIsa isa : isas_this_cpu_runs()) {
+        REQUIRE(dsk::cpu::sgemm_select_isa(isa));
+        CAPTURE(dsk::cpu::sgemm_isa_name());
+        for (const Case& c : cases) {
+            CAPTURE(c.m);
+            CAPTURE(c.n);
+            CAPTURE(c.k);
+            const Problem p = make_problem(c, seed++);
+            threaded_host::install(1);
+            const std::vector<float> plain = run_sgemm(p);
+            for (uint32_t threads : {1u, 3u}) {
+                threaded_host::install(threads);
+                Recorder recorder{p.ldc,
+                                  std::vector<int>(p.c0.size(), 0),
+                                  std::vector<float>(p.c0.size(), 0.0f),
+                                  {},
+                                  {}};
+                const dsk::cpu::GemmEpilogue epilogue{&Recorder::apply, &recorder};
+                std::vector<float> got = p.c0;
+                dsk::cpu::sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, p.a.data(), p.lda,
+                                p.b.data(), p.ldb, c.beta, got.data(), p.ldc, &epilogue);
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < c.m; ++i) {
+                    for (int64_t j = 0; j < p.ldc; ++j) {
+                        const size_t at = static_cast<size_t>(i * p.ldc + j);
+                        const bool inside = j < c.n;
+                        // Inside C: one visit, on the final value, whose rewrite stays. Padding:
+                        // never visited, never written.
+                        const bool ok = inside ? recorder.visits[at] == 1 &&
+                                                     recorder.seen[at] == plain[at] &&
+                                                     got[at] == 2.0f * plain[at] + 1.0f
+                                               : recorder.visits[at] == 0 && got[at] == p.c0[at];
+                        if (!ok && wrong++ < 5)
+                            FAIL_CHECK("C[" << i << "][" << j << "]: " << recorder.visits[at]
+                                            << " visits, saw " << recorder.seen[at] << ", left "
+                                            << got[at] << "; the plain sgemm gives " << plain[at]);
+                    }
+                }
+                CHECK(wrong == 0);
+                // Tiles, not whole rows or the whole matrix, while there is a sum to tile.
+                if (c.k > 0)
+                    for (int64_t rows : recorder.tile_rows) CHECK(rows <= 16);
+            }
+        }
+    }
+}
+
+TEST_CASE(
+    "sgemm with 1 to 4 rows reads B in place: every transpose, alpha, beta, padding, threads") {
+    IsaScope scope;
+    uint32_t seed = 300;
+    for (GemmIsa isa : isas_this_cpu_runs()) {
+        REQUIRE(dsk::cpu::sgemm_select_isa(isa));
+        CAPTURE(dsk::cpu::sgemm_isa_name());
+        // 5 rows: just past the few-rows path. N around its blocks of 4 and 64 columns, K around
+        // the 16 lanes of a vector.
+        for (int64_t m : {1, 2, 3, 4, 5})
+            for (int64_t n : {1, 3, 4, 5, 63, 64, 65, 130})
+                for (int64_t k : {1, 15, 16, 17, 300})
+                    for (int t = 0; t < 4; ++t) {
+                        CAPTURE(m);
+                        CAPTURE(n);
+                        CAPTURE(k);
+                        CAPTURE(t);
+                        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+                        const Problem plain = make_problem({ta, tb, m, n, k, 1.0f, 0.0f}, seed++);
+                        threaded_host::install(1);
+                        check_against_reference(plain, run_sgemm(plain));
+                        const Problem scaled =
+                            make_problem({ta, tb, m, n, k, -0.5f, 2.0f, 3}, seed++);
+                        const std::vector<float> one = run_sgemm(scaled);
+                        check_against_reference(scaled, one);
+                        threaded_host::install(3);
+                        CHECK(run_sgemm(scaled) == one);
+                    }
+        // Large enough for the threads to split the columns (blocks of 64, the last one partial).
+        for (int t = 0; t < 4; ++t) {
+            CAPTURE(t);
+            const Problem p =
+                make_problem({(t & 1) != 0, (t & 2) != 0, 3, 400, 784, 1.0f, 1.0f, 1}, seed++);
+            threaded_host::install(1);
+            const std::vector<float> one = run_sgemm(p);
+            check_against_reference(p, one);
+            for (uint32_t threads : {2u, 3u}) {
+                threaded_host::install(threads);
+                CHECK(run_sgemm(p) == one);
+            }
+        }
+    }
 }

@@ -263,7 +263,9 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "SliceGrad",
                                       "DropoutGrad",
                                       "GatherGrad",
-                                      "ReduceGrad"};
+                                      "ReduceGrad",
+                                      "FusedGemm",
+                                      "FusedConv"};
     for (const char* op : documented) CHECK_MESSAGE(ops.count(op) == 1, op);
     CHECK(ops.size() == std::size(documented));
     CHECK(registered.size() == dsk::cpu::all_kernels().size());
@@ -1348,4 +1350,141 @@ TEST_CASE("results are bitwise identical for 1, 2 and 5 threads and any chunk or
             CHECK(many[k] == one[k]);
         }
     }
+}
+
+//----------------------------------------------------------------------------------------------
+// FusedGemm, FusedConv
+//----------------------------------------------------------------------------------------------
+
+namespace {
+
+// The activations a fused node takes ("" is none), as the op and attributes of the standalone
+// node and the attributes of the fused one.
+struct FusedActivation {
+    const char* op;  // "" for none
+    std::vector<Attr> standalone, fused;
+};
+
+std::vector<FusedActivation> fused_activations() {
+    std::vector<FusedActivation> all;
+    for (const char* op :
+         {"", "Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid"})
+        all.push_back({op, {}, {Attr("activation", op)}});
+    all.push_back({"HardSigmoid",
+                   {Attr("alpha", 0.4), Attr("beta", 0.3)},
+                   {Attr("activation", "HardSigmoid"), Attr("activation_alpha", 0.4),
+                    Attr("activation_beta", 0.3)}});
+    return all;
+}
+
+// Runs `op` (Gemm or Conv) then the activation as separate kernels, and the fused op, with and
+// without Z, and requires the same bits: Y equal to the activation's output, Z to op's.
+void check_fused_equals_unfused(const char* op, const char* fused_op,
+                                const std::vector<Attr>& attrs, const std::vector<Tensor*>& inputs,
+                                const Shape& y_shape) {
+    for (const FusedActivation& a : fused_activations()) {
+        CAPTURE(a.op);
+        CAPTURE(a.standalone.size());
+        Tensor z = f32(y_shape), y = f32(y_shape);
+        run(op, attrs, inputs, {&z});
+        if (a.op[0] != '\0')
+            run(a.op, a.standalone, {&z}, {&y});
+        else
+            y = z;
+        std::vector<Attr> fused_attrs = attrs;
+        fused_attrs.insert(fused_attrs.end(), a.fused.begin(), a.fused.end());
+        // Poisoned outputs: every element must be written.
+        Tensor fy = f32(y_shape, std::vector<float>(y.f.size(), std::nanf(""))), fz = fy,
+               fy_only = fy;
+        run(fused_op, fused_attrs, inputs, {&fy, &fz});
+        run(fused_op, fused_attrs, inputs, {&fy_only});
+        CHECK(fy.f == y.f);
+        CHECK(fz.f == z.f);
+        CHECK(fy_only.f == y.f);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("FusedGemm gives bitwise Gemm then the activation for every activation and C") {
+    Tensor a = random({37, 300}, 201, -2.0f, 2.0f), a1 = random({1, 300}, 202, -2.0f, 2.0f);
+    Tensor b = random({300, 70}, 203), bt = random({70, 300}, 204);
+    Tensor c_row = random({70}, 205), c_col = random({37, 1}, 206), c_full = random({37, 70}, 207),
+           c_scalar = random({}, 208);
+    struct GemmCase {
+        const char* what;
+        std::vector<Attr> attrs;
+        std::vector<Tensor*> inputs;
+        Shape y;
+    };
+    const GemmCase cases[] = {
+        {"C [N]", {}, {&a, &b, &c_row}, {37, 70}},
+        {"no C", {}, {&a, &b}, {37, 70}},
+        {"transB alpha beta C [M 1]",
+         {Attr("transB", 1), Attr("alpha", 0.5), Attr("beta", -2.0)},
+         {&a, &bt, &c_col},
+         {37, 70}},
+        {"C [M N] beta 0.5", {Attr("beta", 0.5)}, {&a, &b, &c_full}, {37, 70}},
+        {"C scalar", {}, {&a, &b, &c_scalar}, {37, 70}},
+        {"batch 1 C [N] transB", {Attr("transB", 1)}, {&a1, &bt, &c_row}, {1, 70}},
+        {"beta 0 ignores C", {Attr("beta", 0.0)}, {&a, &b, &c_row}, {37, 70}},
+    };
+    for (uint32_t threads : {1u, 2u, 5u}) {
+        Threads scope(threads);
+        CAPTURE(threads);
+        for (const GemmCase& c : cases) {
+            CAPTURE(c.what);
+            check_fused_equals_unfused("Gemm", "FusedGemm", c.attrs, c.inputs, c.y);
+        }
+    }
+}
+
+TEST_CASE("FusedConv gives bitwise Conv then the activation for every activation and bias") {
+    Tensor x = random({3, 6, 9, 9}, 211, -2.0f, 2.0f), w = random({8, 6, 3, 3}, 212),
+           bias = random({8}, 213);
+    Tensor x1 = random({1, 32, 14, 14}, 214, -2.0f, 2.0f), w1 = random({64, 32, 3, 3}, 215),
+           bias1 = random({64}, 216);
+    Tensor wg = random({8, 3, 3, 3}, 217), wd = random({6, 1, 3, 3}, 218), bd = random({6}, 219),
+           w11 = random({4, 6, 1, 1}, 220), b4 = random({4}, 221);
+    const Attr pads("pads", Shape{1, 1, 1, 1});
+    struct ConvCase {
+        const char* what;
+        std::vector<Attr> attrs;
+        std::vector<Tensor*> inputs;
+        Shape y;
+    };
+    const ConvCase cases[] = {
+        {"3x3 pads 1 with bias", {pads}, {&x, &w, &bias}, {3, 8, 9, 9}},
+        {"3x3 without bias", {}, {&x, &w}, {3, 8, 7, 7}},
+        {"batch 1 K 288 parallel SGEMM", {pads}, {&x1, &w1, &bias1}, {1, 64, 14, 14}},
+        {"group 2 strides 2",
+         {Attr("group", 2), Attr("strides", Shape{2, 2})},
+         {&x, &wg, &bias},
+         {3, 8, 4, 4}},
+        {"depthwise", {Attr("group", 6), pads}, {&x, &wd, &bd}, {3, 6, 9, 9}},
+        {"depthwise without bias", {Attr("group", 6)}, {&x, &wd}, {3, 6, 7, 7}},
+        {"1x1", {}, {&x, &w11, &b4}, {3, 4, 9, 9}},
+    };
+    for (uint32_t threads : {1u, 2u, 5u}) {
+        Threads scope(threads);
+        CAPTURE(threads);
+        for (const ConvCase& c : cases) {
+            CAPTURE(c.what);
+            check_fused_equals_unfused("Conv", "FusedConv", c.attrs, c.inputs, c.y);
+        }
+    }
+}
+
+TEST_CASE("FusedGemm and FusedConv refuse an activation they do not fuse") {
+    Tensor a = random({2, 3}, 231), b = random({3, 4}, 232), y = f32({2, 4});
+    for (const char* activation : {"Neg", "Softplus"}) {
+        const fake_host::Outcome o =
+            call("FusedGemm", {Attr("activation", activation)}, {&a, &b}, {&y});
+        CHECK(o.code == DSK_INVALID_ARGUMENT);
+        CHECK_MESSAGE(o.message.find(activation) != std::string::npos, o.message);
+    }
+    Tensor x = random({1, 1, 3, 3}, 233), w = random({1, 1, 3, 3}, 234), yc = f32({1, 1, 1, 1});
+    const fake_host::Outcome o = call("FusedConv", {Attr("activation", "Elu")}, {&x, &w}, {&yc});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+    CHECK_MESSAGE(o.message.find("Elu") != std::string::npos, o.message);
 }
