@@ -2,6 +2,10 @@
 // the kernel's last error; no exception leaves libdsk.
 #include "dsk/dsk.h"
 
+#include <sstream>
+
+#include <toml++/toml.h>
+
 #include "graph.h"
 #include "kernel.h"
 #include "session.h"
@@ -159,8 +163,25 @@ dsk_status_code dsk_kernel_session_create(dsk_kernel* kernel, dsk_graph* graph, 
                                           dsk_session** out_session) {
     return guarded(kernel, [&] {
         if (!graph || !out_session) throw Error(DSK_INVALID_ARGUMENT, "null graph or out_session");
-        *out_session = new dsk_session(kernel, *graph, device && *device ? device : "cpu", seed);
+        *out_session = new dsk_session(kernel, *graph, resolve_preference(*kernel, nullptr, device && *device ? device : "cpu"), seed);
     });
+}
+
+const char* dsk_session_node_backend(const dsk_session* session, uint32_t node) {
+    if (!session || node >= session->node_device.size()) return nullptr;
+    return session->node_backend(node).c_str();
+}
+
+const char* dsk_session_placement_json(dsk_session* session) {
+    if (!session) return nullptr;
+    try {
+        std::ostringstream out;
+        out << toml::json_formatter{session->placement.table()};
+        session->placement_json = out.str();
+        return session->placement_json.c_str();
+    } catch (...) {
+        return nullptr;
+    }
 }
 
 }  // extern "C"

@@ -58,6 +58,7 @@ void validate_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
 
 void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
     const char* resume = DSK_HAS_MEMBER(&options, dsk_run_options, resume_dir) ? options.resume_dir : nullptr;
+    const bool explain = DSK_HAS_MEMBER(&options, dsk_run_options, explain) && options.explain;
     const std::string pipeline_path = resume ? std::string(resume) + "/config.toml" : options.pipeline_path ? options.pipeline_path : "";
     if (pipeline_path.empty()) throw Error(DSK_INVALID_ARGUMENT, "no pipeline path given");
     if (resume && !std::filesystem::is_regular_file(pipeline_path))
@@ -119,6 +120,7 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
         dsk_stage_context ctx{&kernel, &run, &p, &s, {s.table, "stages[" + std::to_string(s.index) + "]"}, {}, {},
                               log, start, {}};
         ctx.results_view = {&ctx.results, s.name + ".results"};
+        ctx.explain = explain;
         log(DSK_LOG_INFO, s.name, "stage " + std::to_string(s.index + 1) + "/" + std::to_string(p.stages.size()) +
                                       " (" + s.kind + ", plugin " + s.plugin->manifest.name + " " +
                                       s.plugin->manifest.version.str() + ") started");
@@ -146,6 +148,7 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
             log(DSK_LOG_INFO, s.name, "stage finished in " + std::to_string(seconds) + " s");
         }
         entry.insert("results", std::move(ctx.results));
+        if (!ctx.sessions.empty()) entry.insert("sessions", std::move(ctx.sessions));
         stage_results.push_back(std::move(entry));
     }
     summary.insert("status", status);

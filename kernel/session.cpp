@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "dsk/dsk_random.hpp"
 #include "dsk/dsk_tensor.hpp"
 #include "kernel.h"
 #include "pipeline.h"
+#include "placement.h"
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
@@ -41,56 +43,58 @@ uint64_t bytes_of(const dsk_tensor_desc& d) {
 
 }  // namespace
 
-dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const std::string& device_name, uint64_t s)
-    : kernel(k), backend_name(device_name), seed(s) {
-    auto it = kernel->registry.backends.find(backend_name);
-    if (it == kernel->registry.backends.end()) {
-        if (Plugin* provider = kernel->find_provider("device", backend_name))
-            kernel->load(provider->manifest.name, *VersionRange::parse("*"));
-        it = kernel->registry.backends.find(backend_name);
-    }
-    if (it == kernel->registry.backends.end()) {
-        std::vector<std::string> known;
-        for (const auto& [name, e] : kernel->registry.backends) known.push_back(name);
-        throw Error(DSK_NOT_FOUND, "no device backend named '" + backend_name + "'" + did_you_mean(backend_name, known) +
-                                       " (searched: " + kernel->search_path_text() + ")");
-    }
-    backend = it->second.iface;
-    keep_loaded(it->second.plugin);
+dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const DevicePreference& preference, uint64_t s)
+    : kernel(k), seed(s), preference_(preference) {
     try {
         graph.kernel = kernel;
         graph.values = g.values;
         graph.nodes = g.nodes;
         for (auto& node : graph.nodes) node.refresh_views();  // views into this copy, which never moves again
         for (const auto& node : graph.nodes) {
-            kernels.push_back(choose_kernel(node));
             auto schema = kernel->registry.op_schemas.find(node.domain.empty() ? node.op : node.domain + "." + node.op);
             if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
         }
-
-        bool usable = false;
-        for (const auto& d : kernel->devices)
-            if (d.backend == backend_name && d.index == 0) {
-                usable = d.info.score > 0;
-                if (!usable)
-                    throw Error(DSK_UNAVAILABLE, "device " + backend_name + "#0 is unusable: " +
-                                                     (d.info.unusable_reason ? d.info.unusable_reason : ""));
-            }
-        if (!usable) throw Error(DSK_UNAVAILABLE, "backend '" + backend_name + "' has no device");
-        throw_if_error(backend->device_open(backend->self, 0, &device), "opening " + backend_name + "#0");
-        throw_if_error(backend->queue_create(device, &queue), "creating a queue on " + backend_name + "#0");
-
+        open_devices(preference);
+        place(preference);
         storage.resize(graph.values.size());
         for (dsk_value_id v = 0; v < graph.values.size(); ++v) {
             ensure_storage(v);
             const Value& value = graph.values[v];
             if (value.kind == ValueKind::Variable) initialise_variable(v);
-            if (value.kind == ValueKind::Constant) std::memcpy(storage[v].data, value.constant.data(), value.constant.size());
-            if (value.kind == ValueKind::Input && storage[v].bytes) std::memset(storage[v].data, 0, storage[v].bytes);
+            if (value.kind == ValueKind::Constant) copy_in(storage[v], value.constant.data());
+            if (value.kind == ValueKind::Input && storage[v].bytes) copy_in(storage[v], std::vector<uint8_t>(storage[v].bytes).data());
         }
     } catch (...) {
         release();  // the destructor does not run for a constructor that throws
         throw;
+    }
+}
+
+void dsk_session::open_devices(const DevicePreference& preference) {
+    for (const std::string& name : preference.backends) {
+        auto it = kernel->registry.backends.find(name);
+        if (it == kernel->registry.backends.end())
+            throw Error(DSK_NOT_FOUND, "no device backend named '" + name + "' (searched: " + kernel->search_path_text() + ")");
+        keep_loaded(it->second.plugin);
+        // The backend's best usable device.
+        const DeviceRecord* best = nullptr;
+        for (const auto& d : kernel->devices)
+            if (d.backend == name && d.info.score > 0 && (!best || d.info.score > best->info.score)) best = &d;
+        if (!best) {
+            std::string why = "no device";
+            for (const auto& d : kernel->devices)
+                if (d.backend == name) why = d.info.unusable_reason ? d.info.unusable_reason : "unusable";
+            throw Error(DSK_UNAVAILABLE, "device backend '" + name + "' has no usable device: " + why);
+        }
+        Device device;
+        device.name = name;
+        device.backend = it->second.iface;
+        device.host_memory = best->info.type == DSK_DEVICE_CPU;
+        devices.push_back(device);  // before opening, so that release() closes what was opened
+        Device& opened = devices.back();
+        const std::string where = name + "#" + std::to_string(best->index);
+        throw_if_error(opened.backend->device_open(opened.backend->self, best->index, &opened.device), "opening " + where);
+        throw_if_error(opened.backend->queue_create(opened.device, &opened.queue), "creating a queue on " + where);
     }
 }
 
@@ -101,55 +105,230 @@ void dsk_session::keep_loaded(const Plugin* plugin) {
 }
 
 void dsk_session::release() {
+    for (auto& r : replicas)
+        if (r.storage.buffer) devices[r.storage.device].backend->buffer_free(r.storage.buffer);
+    replicas.clear();
     for (auto& s : storage)
-        if (s.buffer) backend->buffer_free(s.buffer);
+        if (s.buffer) devices[s.device].backend->buffer_free(s.buffer);
     storage.clear();
-    if (queue) backend->queue_destroy(queue);
-    if (device) backend->device_close(device);
-    queue = nullptr;
-    device = nullptr;
+    for (auto& d : devices) {
+        if (d.queue) d.backend->queue_destroy(d.queue);
+        if (d.device) d.backend->device_close(d.device);
+        d.queue = nullptr;
+        d.device = nullptr;
+    }
 }
 
 dsk_session::~dsk_session() { release(); }
 
-const dsk_op_kernel* dsk_session::choose_kernel(const Node& node) {
-    std::vector<std::string> elsewhere;
-    for (const auto& entry : kernel->registry.op_kernels) {
+const std::string& dsk_session::node_backend(uint32_t node) const { return devices.at(node_device.at(node)).name; }
+
+namespace {
+
+// The first kernel for the node on `backend` whose input dtypes match (dtype 0 = any).
+const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const Node& node, const std::vector<Value>& values,
+                                           const std::string& backend) {
+    for (const auto& entry : registry.op_kernels) {
         const dsk_op_kernel* k = entry.iface;
-        if (node.op != k->op || node.domain != (k->domain ? k->domain : "")) continue;
-        if (backend_name != k->backend) {
-            elsewhere.push_back(k->backend);
-            continue;
-        }
+        if (backend != k->backend || node.op != k->op || node.domain != (k->domain ? k->domain : "")) continue;
         bool match = true;
         for (size_t i = 0; i < node.inputs.size() && i < k->input_dtype_count; ++i)
-            match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == graph.values[node.inputs[i]].desc.dtype;
-        if (match) {
-            keep_loaded(entry.plugin);
-            return k;
+            match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == values[node.inputs[i]].desc.dtype;
+        if (match) return &entry;
+    }
+    return nullptr;
+}
+
+std::string value_label(const dsk_graph& graph, dsk_value_id v) {
+    const Value& value = graph.values[v];
+    if (!value.name.empty()) return value.name;
+    if (value.producer != UINT32_MAX) return "%" + std::to_string(v) + " (" + graph.nodes[value.producer].op + ")";
+    return "%" + std::to_string(v);
+}
+
+}  // namespace
+
+void dsk_session::place(const DevicePreference& preference) {
+    const size_t n_nodes = graph.nodes.size();
+    kernels.assign(n_nodes, nullptr);
+    node_device.assign(n_nodes, 0);
+    placement = PlacementReport{};
+    for (const auto& d : devices) placement.backends.push_back(d.name);
+    placement.nodes_per_backend.assign(devices.size(), 0);
+    std::map<std::string, PlacementReport::Fallback> fallbacks;
+
+    std::vector<dsk_tensor_desc> tensors;
+    for (uint32_t n = 0; n < n_nodes; ++n) {
+        const Node& node = graph.nodes[n];
+        tensors.clear();
+        for (dsk_value_id in : node.inputs) tensors.push_back(graph.values[in].desc);
+        for (dsk_value_id out : node.outputs) tensors.push_back(graph.values[out].desc);
+        std::string why_not_first;
+        bool placed = false;
+        for (uint32_t d = 0; d < devices.size() && !placed; ++d) {
+            const Device& device = devices[d];
+            const Provided<dsk_op_kernel>* k = find_kernel(kernel->registry, node, graph.values, device.name);
+            if (!k) {
+                if (d == 0) why_not_first = "no " + device.name + " kernel for these input types";
+                continue;
+            }
+            if (device.backend->supports_op && !device.backend->supports_op(device.device, &node.view, tensors.data())) {
+                if (d == 0) why_not_first = device.name + " declines it (supports_op)";
+                continue;
+            }
+            keep_loaded(k->plugin);
+            kernels[n] = k->iface;
+            node_device[n] = d;
+            ++placement.nodes_per_backend[d];
+            placed = true;
+            if (d > 0) {
+                auto& f = fallbacks[node.op];
+                f.op = node.op;
+                f.why = why_not_first;
+                ++f.nodes;
+            }
+        }
+        if (placed) continue;
+        std::string types, tried, elsewhere;
+        for (dsk_value_id in : node.inputs) types += (types.empty() ? "" : ", ") + std::string(dsk::dtype_name(graph.values[in].desc.dtype));
+        for (const auto& d : devices) tried += (tried.empty() ? "" : " or ") + d.name;
+        for (const auto& entry : kernel->registry.op_kernels)
+            if (node.op == entry.iface->op && elsewhere.find(entry.iface->backend) == std::string::npos)
+                elsewhere += (elsewhere.empty() ? "" : ", ") + std::string(entry.iface->backend);
+        throw Error(DSK_UNIMPLEMENTED, "no " + tried + " kernel for op " + node.op + " with inputs (" + types + "); " +
+                                           (elsewhere.empty() ? "no backend has one" : "backends with one: " + elsewhere) +
+                                           " (kernels come from plugins providing kernel:<op>@<backend> or kernel:*)");
+    }
+    for (auto& [op, f] : fallbacks) placement.fallbacks.push_back(f);
+    if (!placement.fallbacks.empty() && preference.policy == "error") {
+        std::string ops;
+        uint32_t count = 0;
+        for (const auto& f : placement.fallbacks) {
+            ops += (ops.empty() ? "" : ", ") + f.op + " x" + std::to_string(f.nodes) + " (" + f.why + ")";
+            count += f.nodes;
+        }
+        throw Error(DSK_UNAVAILABLE, devices[0].name + " cannot run " + std::to_string(count) + " node(s) of this graph: " + ops +
+                                         "; [devices] fallback = \"error\" forbids placing them on another device; set "
+                                         "fallback = \"warn\" or \"allow\", or choose another device");
+    }
+
+    // Home of each value: where its producer runs; inputs, variables and constants live where
+    // they are first read (and keep that home for the session's life, so their data stays).
+    if (home_.empty()) home_.assign(graph.values.size(), UINT32_MAX);
+    for (dsk_value_id v = 0; v < graph.values.size(); ++v)
+        if (graph.values[v].kind == ValueKind::NodeOutput || graph.values[v].kind == ValueKind::Input) home_[v] = UINT32_MAX;
+    for (uint32_t n = 0; n < n_nodes; ++n)
+        for (dsk_value_id out : graph.nodes[n].outputs) home_[out] = node_device[n];
+    for (uint32_t n = 0; n < n_nodes; ++n)
+        for (dsk_value_id in : graph.nodes[n].inputs)
+            if (home_[in] == UINT32_MAX) home_[in] = node_device[n];
+    for (auto& h : home_)
+        if (h == UINT32_MAX) h = 0;
+
+    // A replica wherever a node reads a value on a device that cannot read its home memory.
+    for (auto& r : replicas)
+        if (r.storage.buffer) devices[r.storage.device].backend->buffer_free(r.storage.buffer);
+    replicas.clear();
+    input_replica.assign(n_nodes, {});
+    for (uint32_t n = 0; n < n_nodes; ++n) {
+        const Node& node = graph.nodes[n];
+        input_replica[n].assign(node.inputs.size(), -1);
+        const uint32_t d = node_device[n];
+        for (size_t i = 0; i < node.inputs.size(); ++i) {
+            const dsk_value_id v = node.inputs[i];
+            const uint32_t h = home_[v];
+            if (h == d || (devices[h].host_memory && devices[d].host_memory)) continue;
+            int32_t found = -1;
+            for (size_t r = 0; r < replicas.size(); ++r)
+                if (replicas[r].value == v && replicas[r].device == d) found = static_cast<int32_t>(r);
+            if (found < 0) {
+                Replica r;
+                r.value = v;
+                r.device = d;
+                allocate(r.storage, graph.values[v].desc, d);
+                replicas.push_back(r);
+                found = static_cast<int32_t>(replicas.size() - 1);
+                placement.transfers.push_back({value_label(graph, v), devices[h].name, devices[d].name, r.storage.bytes});
+            }
+            input_replica[n][i] = found;
         }
     }
-    std::string types;
-    for (dsk_value_id in : node.inputs) types += (types.empty() ? "" : ", ") + std::string(dsk::dtype_name(graph.values[in].desc.dtype));
-    std::string where = elsewhere.empty() ? "no backend has one" : "backends with one: ";
-    for (size_t i = 0; i < elsewhere.size(); ++i) where += (i ? ", " : "") + elsewhere[i];
-    throw Error(DSK_UNIMPLEMENTED, "no " + backend_name + " kernel for op " + node.op + " with inputs (" + types + "); " +
-                                       where + " (kernels come from plugins providing kernel:<op>@<backend> or kernel:*)");
+}
+
+void dsk_session::allocate(Storage& s, const dsk_tensor_desc& desc, uint32_t device_index) {
+    const Device& device = devices[device_index];
+    const uint64_t bytes = bytes_of(desc);
+    s = Storage{};
+    s.device = device_index;
+    throw_if_error(device.backend->buffer_alloc(device.device, bytes, 64, device.host_memory ? DSK_BUFFER_HOST_VISIBLE : 0u, &s.buffer),
+                   "allocating " + std::to_string(bytes) + " bytes on " + device.name);
+    s.bytes = bytes;
+    if (!device.backend->buffer_map || device.backend->buffer_map(s.buffer, &s.data) != DSK_STATUS_OK) s.data = nullptr;
+    if (device.host_memory && !s.data && bytes)
+        throw Error(DSK_INTERNAL, "backend '" + device.name + "' says its device computes on host memory (DSK_DEVICE_CPU) "
+                                                              "but gives no host address for a buffer (buffer_map)");
 }
 
 void dsk_session::ensure_storage(dsk_value_id v) {
     Storage& s = storage[v];
     const uint64_t bytes = bytes_of(graph.values[v].desc);
-    if (s.buffer && s.bytes == bytes) return;
-    if (s.buffer) backend->buffer_free(s.buffer);
+    if (s.buffer && s.bytes == bytes && s.device == home_[v]) return;
+    if (s.buffer) devices[s.device].backend->buffer_free(s.buffer);
     s = Storage{};
-    throw_if_error(backend->buffer_alloc(device, bytes, 64, DSK_BUFFER_HOST_VISIBLE, &s.buffer),
-                   "allocating " + std::to_string(bytes) + " bytes on " + backend_name);
-    s.bytes = bytes;
-    if (!backend->buffer_map || backend->buffer_map(s.buffer, &s.data) != DSK_STATUS_OK || (!s.data && bytes))
-        throw Error(DSK_UNIMPLEMENTED, "backend '" + backend_name +
-                                           "' gives no host-visible memory; sessions on device-only memory come with "
-                                           "device placement");
+    allocate(s, graph.values[v].desc, home_[v]);
+}
+
+void dsk_session::finish(uint32_t d) {
+    Device& device = devices[d];
+    if (!device.pending) return;
+    device.pending = false;
+    dsk_fence* fence = nullptr;
+    throw_if_error(device.backend->queue_flush(device.queue, &fence), "submitting work to " + device.name);
+    dsk_status st = device.backend->fence_wait(fence, DSK_WAIT_INFINITE);
+    device.backend->fence_destroy(fence);
+    throw_if_error(st, "waiting for " + device.name);
+}
+
+void dsk_session::copy_in(const Storage& s, const void* host) {
+    if (!s.bytes) return;
+    if (s.data) {
+        std::memcpy(s.data, host, s.bytes);
+        return;
+    }
+    Device& device = devices[s.device];
+    throw_if_error(device.backend->copy_to_device(device.queue, host, s.buffer, 0, s.bytes), "copying to " + device.name);
+    device.pending = true;
+    finish(s.device);  // the host data is borrowed only for this call
+}
+
+void dsk_session::copy_out(const Storage& s, void* host) {
+    if (!s.bytes) return;
+    finish(s.device);
+    if (s.data) {
+        std::memcpy(host, s.data, s.bytes);
+        return;
+    }
+    Device& device = devices[s.device];
+    throw_if_error(device.backend->copy_to_host(device.queue, s.buffer, 0, host, s.bytes), "copying from " + device.name);
+    device.pending = true;
+    finish(s.device);
+}
+
+void dsk_session::refresh_replica(Replica& r) {
+    if (r.fresh_in_run == runs) return;
+    const Storage& home = storage[r.value];
+    if (home.data && !devices[home.device].pending) {
+        copy_in(r.storage, home.data);
+    } else if (r.storage.data) {
+        copy_out(home, r.storage.data);
+    } else {
+        std::vector<uint8_t> staging(home.bytes);
+        copy_out(home, staging.data());
+        copy_in(r.storage, staging.data());
+    }
+    r.fresh_in_run = runs;
+    ++transfers;
+    transfer_bytes += home.bytes;
 }
 
 void dsk_session::initialise_variable(dsk_value_id v) {
@@ -157,7 +336,7 @@ void dsk_session::initialise_variable(dsk_value_id v) {
     const int64_t n = dsk::numel(value.desc);
     if (value.desc.dtype != DSK_DTYPE_F32)
         throw Error(DSK_UNIMPLEMENTED, "variable '" + value.name + "': only f32 variables are initialised");
-    float* p = static_cast<float*>(storage[v].data);
+    std::vector<float> p(static_cast<size_t>(n));
     uint64_t state = seed ^ fnv1a(value.name);  // by name: adding a variable never reshuffles the others
     const double scale = value.scale;
     for (int64_t i = 0; i < n; ++i) {
@@ -172,6 +351,7 @@ void dsk_session::initialise_variable(dsk_value_id v) {
             p[i] = static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2) * scale);
         }
     }
+    copy_in(storage[v], p.data());
 }
 
 void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
@@ -199,7 +379,7 @@ void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
         ensure_storage(v);
         shapes_dirty = true;
     }
-    std::memcpy(storage[v].data, host.data, storage[v].bytes);
+    copy_in(storage[v], host.data);
 }
 
 void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
@@ -211,16 +391,21 @@ void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
     if (!host.data && bytes_of(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: no host data");
     if (storage[v].bytes != bytes_of(host))
         throw Error(DSK_INTERNAL, "session_read: value " + std::to_string(v) + " has no storage of its size (a failed run?)");
-    std::memcpy(host.data, storage[v].data, storage[v].bytes);
+    copy_out(storage[v], host.data);
+}
+
+dsk_tensor_desc dsk_session::view(dsk_value_id v, const Storage& s) const {
+    dsk_tensor_desc d = graph.values[v].desc;
+    d.device = devices[s.device].device;
+    d.buffer = s.buffer;
+    d.offset = 0;
+    d.data = s.data;
+    return d;
 }
 
 dsk_tensor_desc dsk_session::tensor(dsk_value_id v) const {
-    dsk_tensor_desc d = graph.value(v).desc;
-    d.device = device;
-    d.buffer = storage[v].buffer;
-    d.offset = 0;
-    d.data = storage[v].data;
-    return d;
+    graph.value(v);  // range check
+    return view(v, storage[v]);
 }
 
 void dsk_session::reinfer_shapes() {
@@ -235,6 +420,7 @@ void dsk_session::reinfer_shapes() {
                                       "shapes they were built for; build another graph for another batch size)");
         }
     }
+    place(preference_);  // a backend may answer supports_op differently for other shapes
     for (dsk_value_id v = 0; v < graph.values.size(); ++v) ensure_storage(v);
     shapes_dirty = false;
 }
@@ -257,9 +443,20 @@ void dsk_session::run(const std::vector<dsk_value_id>& targets) {
     for (uint32_t n = 0; n < graph.nodes.size(); ++n) {
         if (!run_node[n]) continue;
         const Node& node = graph.nodes[n];
+        const uint32_t d = node_device[n];
         tensors.clear();
-        for (dsk_value_id in : node.inputs) tensors.push_back(tensor(in));
-        for (dsk_value_id out : node.outputs) tensors.push_back(tensor(out));
+        for (size_t i = 0; i < node.inputs.size(); ++i) {
+            const int32_t r = input_replica[n][i];
+            if (r < 0) {
+                const Storage& s = storage[node.inputs[i]];
+                if (s.device != d) finish(s.device);  // produced on another host-memory device
+                tensors.push_back(view(node.inputs[i], s));
+            } else {
+                refresh_replica(replicas[r]);
+                tensors.push_back(view(node.inputs[i], replicas[r].storage));
+            }
+        }
+        for (dsk_value_id out : node.outputs) tensors.push_back(view(out, storage[out]));
         dsk_exec_context ctx{this, n};
         const dsk_op_kernel* k = kernels[n];
         dsk_status st = DSK_STATUS_OK;
@@ -268,8 +465,10 @@ void dsk_session::run(const std::vector<dsk_value_id>& targets) {
         } catch (...) {  // a kernel without the C++ wrapper let an exception escape
             st = status_from_current_exception();
         }
-        throw_if_error(st, "node " + std::to_string(n) + " (" + node.op + ") on " + backend_name);
+        if (!devices[d].host_memory) devices[d].pending = true;
+        throw_if_error(st, "node " + std::to_string(n) + " (" + node.op + ") on " + devices[d].name);
     }
+    for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
     ++runs;
 }
 
@@ -280,6 +479,22 @@ namespace {
 
 dsk_status null_session() { return make_status(DSK_INVALID_ARGUMENT, "null session"); }
 
+// Tells the stage's run where the session's nodes went: the log (a warning under "warn" when
+// nodes fell back), `dsk run --explain`, and the stage's entry in summary.json.
+void report_session(dsk_stage_context& ctx, const dsk_session& session, const DevicePreference& preference) {
+    const PlacementReport& report = session.placement;
+    const std::string text = "session of " + std::to_string(session.graph.nodes.size()) + " nodes, " + report.text();
+    if (ctx.log && ctx.stage) {
+        const bool fell_back = !report.fallbacks.empty() && preference.policy == "warn";
+        ctx.log(fell_back ? DSK_LOG_WARNING : DSK_LOG_DEBUG, ctx.stage->name, text);
+        if (ctx.explain) ctx.log(DSK_LOG_INFO, ctx.stage->name, text);
+    }
+    toml::table entry = report.table();
+    entry.insert("nodes_total", static_cast<int64_t>(session.graph.nodes.size()));
+    entry.insert("automatic", preference.automatic);
+    ctx.sessions.push_back(std::move(entry));
+}
+
 }  // namespace
 
 void fill_session_api(dsk_host_api& api) {
@@ -287,34 +502,10 @@ void fill_session_api(dsk_host_api& api) {
                             dsk_session** out) -> dsk_status {
         if (!ctx || !graph || !out) return make_status(DSK_INVALID_ARGUMENT, "session_create: null context, graph or out");
         return guarded([&] {
-            std::string name = device ? device : "";
-            if (name.empty() && ctx->pipeline && !ctx->pipeline->device_preference.empty()) {
-                // The pipeline's preference: the first preferred backend with a usable device.
-                // Falling back past the first is the pipeline's `fallback` policy, never silent.
-                const auto& preference = ctx->pipeline->device_preference;
-                std::string passed_over;
-                for (const auto& preferred : preference) {
-                    for (const auto& d : ctx->kernel->devices)
-                        if (name.empty() && d.backend == preferred && d.info.score > 0) name = preferred;
-                    if (!name.empty()) break;
-                    std::string why = "no device";
-                    for (const auto& d : ctx->kernel->devices)
-                        if (d.backend == preferred) why = d.info.unusable_reason ? d.info.unusable_reason : "unusable";
-                    passed_over += (passed_over.empty() ? "" : "; ") + preferred + ": " + why;
-                }
-                const std::string& policy = ctx->pipeline->fallback;
-                if (name.empty() || name != preference.front()) {
-                    if (name.empty()) name = "cpu";
-                    const std::string message = "no usable device for the preferred backend(s) (" + passed_over +
-                                                "); running on '" + name + "'";
-                    if (policy == "error")
-                        throw Error(DSK_UNAVAILABLE, message + " is not allowed by [devices] fallback = \"error\"; "
-                                                               "set fallback = \"warn\" or \"allow\", or fix the device");
-                    if (policy == "warn" && ctx->stage) ctx->log(DSK_LOG_WARNING, ctx->stage->name, message);
-                }
-            }
-            if (name.empty()) name = "cpu";  // no preference: the always-available reference backend
-            *out = new dsk_session(ctx->kernel, *graph, name, seed);
+            DevicePreference preference = resolve_preference(*ctx->kernel, ctx, device ? device : "");
+            auto session = std::make_unique<dsk_session>(ctx->kernel, *graph, preference, seed);
+            report_session(*ctx, *session, preference);
+            *out = session.release();
         });
     };
     api.session_destroy = [](dsk_session* s) { delete s; };
@@ -345,7 +536,9 @@ void fill_session_api(dsk_host_api& api) {
                          (static_cast<uint64_t>(ctx->node) * 0x8cb92ba72f3d8dd7ull);
         return splitmix64(state);
     };
-    api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* { return ctx->session->queue; };
+    api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* {
+        return ctx->session->devices[ctx->session->node_device[ctx->node]].queue;
+    };
 }
 
 }  // namespace dsk::kernel

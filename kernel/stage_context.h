@@ -31,4 +31,6 @@ struct dsk_stage_context {
     std::function<void(dsk_log_level, const std::string&, const std::string&)> log;
     std::chrono::steady_clock::time_point run_start;
     std::vector<std::string> problems;  // config_check findings while validating
+    bool explain = false;               // dsk run --explain: print each session's plan
+    toml::array sessions{};             // placement of each session the stage made (summary.json)
 };

@@ -14,8 +14,10 @@ namespace {
 const char* const kHelp = R"(usage: dsk [--plugin-path DIR]... COMMAND [ARGS]
 
 Commands:
-  run PIPELINE [--set KEY.PATH=VALUE]... [--run-dir DIR] [--dry-run]
-                         validate a pipeline file and run its stages
+  run PIPELINE [--set KEY.PATH=VALUE]... [--run-dir DIR] [--device LIST] [--explain] [--dry-run]
+                         validate a pipeline file and run its stages; --device vulkan (or
+                         vulkan,cpu) sets [devices] prefer; --explain prints where each
+                         session's ops run and what crosses between devices
   run --resume RUN_DIR   continue an interrupted run from its checkpoints
   validate PIPELINE [--set KEY.PATH=VALUE]...
                          check a pipeline file against the plugins' schemas; run nothing

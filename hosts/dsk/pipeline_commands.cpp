@@ -15,6 +15,20 @@ namespace po = boost::program_options;
 namespace dsk::cli {
 namespace {
 
+std::vector<std::string> split_names(const std::string& text) {
+    std::vector<std::string> out;
+    std::string item;
+    for (char c : text + ",") {
+        if (c == ',') {
+            if (!item.empty()) out.push_back(item);
+            item.clear();
+        } else if (c != ' ') {
+            item += c;
+        }
+    }
+    return out;
+}
+
 struct PipelineArgs {
     RunOptions options;
     bool ok = false;
@@ -26,7 +40,9 @@ PipelineArgs parse(const Args& args, const char* command, bool is_run) {
     desc.add_options()("set", po::value<std::vector<std::string>>()->composing(), "KEY.PATH=VALUE override");
     if (is_run)
         desc.add_options()("run-dir", po::value<std::string>(), "run directory")("dry-run", "plan only")(
-            "resume", po::value<std::string>(), "continue the run in this directory");
+            "resume", po::value<std::string>(), "continue the run in this directory")(
+            "explain", "print each session's plan (placement, transfers) as it is made")(
+            "device", po::value<std::string>(), "device backends to prefer, e.g. vulkan or vulkan,cpu");
     desc.add_options()("pipeline", po::value<std::string>(), "pipeline file");
     po::positional_options_description positional;
     positional.add("pipeline", 1);
@@ -39,25 +55,32 @@ PipelineArgs parse(const Args& args, const char* command, bool is_run) {
         return out;
     }
     if (vm.count("resume")) {  // the run directory holds the resolved pipeline
-        for (const char* other : {"pipeline", "set", "run-dir", "dry-run"})
+        for (const char* other : {"pipeline", "set", "run-dir", "dry-run", "device"})
             if (vm.count(other)) {
                 fmt::print(stderr, "dsk run: --resume RUN_DIR reruns that directory's resolved config as it is; "
                                    "it takes no {}\n", std::string(other) == "pipeline" ? "PIPELINE" : "--" + std::string(other));
                 return out;
             }
         out.options.resume_dir = vm["resume"].as<std::string>();
+        out.options.explain = vm.count("explain") > 0;
         out.ok = true;
         return out;
     }
     if (!vm.count("pipeline")) {
         fmt::print(stderr, "usage: dsk {} PIPELINE [--set KEY.PATH=VALUE]...{}\n", command,
-                   is_run ? " [--run-dir DIR] [--dry-run]\n       dsk run --resume RUN_DIR" : "");
+                   is_run ? " [--run-dir DIR] [--device LIST] [--explain] [--dry-run]\n       dsk run --resume RUN_DIR [--explain]" : "");
         return out;
     }
     out.options.pipeline_path = vm["pipeline"].as<std::string>();
     if (vm.count("set")) out.options.overrides = vm["set"].as<std::vector<std::string>>();
     if (vm.count("run-dir")) out.options.run_dir = vm["run-dir"].as<std::string>();
     out.options.dry_run = vm.count("dry-run") > 0;
+    out.options.explain = vm.count("explain") > 0;
+    if (vm.count("device")) {  // the same as --set devices.prefer=[...]
+        std::string list;
+        for (const std::string& name : split_names(vm["device"].as<std::string>())) list += (list.empty() ? "\"" : ", \"") + name + "\"";
+        out.options.overrides.push_back("devices.prefer=[" + list + "]");
+    }
     out.ok = true;
     return out;
 }

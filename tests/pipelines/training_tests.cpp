@@ -328,3 +328,34 @@ TEST_CASE("device preference falls back only as [devices] fallback allows - neve
     kernel.run(allow);
     CHECK(warnings.empty());
 }
+
+TEST_CASE("a partly capable device runs what it can - the rest follows [devices] fallback - and summary.json says where") {
+    PipelineFixture f;
+    auto pipeline = [&](const std::string& policy) {
+        return "[devices]\nprefer = [\"fake-accel\"]\nfallback = \"" + policy + "\"\n" + tiny_training(1);
+    };
+    dsk::Kernel kernel;
+    kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend");
+    try {
+        kernel.run(options(f, pipeline("error"), "error"));
+        FAIL("fallback = error must refuse to place ops on the cpu");
+    } catch (const dsk::Error& e) {
+        CHECK(e.code() == DSK_UNAVAILABLE);
+        CHECK(has(e.what(), "fake-accel cannot run"));
+        CHECK(has(e.what(), "Gemm"));
+        CHECK(has(e.what(), "fallback = \"error\""));
+    }
+    std::vector<std::string> warnings;
+    dsk::RunOptions warn = options(f, pipeline("warn"), "warn");
+    warn.on_log = [&](dsk_log_level level, const std::string& line) {
+        if (level == DSK_LOG_WARNING) warnings.push_back(line);
+    };
+    kernel.run(warn);
+    REQUIRE(!warnings.empty());
+    CHECK(has(warnings[0], "fallback: "));
+    const std::string summary = read_file(f.dir / "warn" / "summary.json");
+    CHECK(has(summary, "\"sessions\""));
+    CHECK(has(summary, "\"fake-accel\" : "));  // Relu nodes ran there
+    CHECK(has(summary, "\"transfer_bytes_per_run\""));
+    CHECK(std::stod(summary_value(f.dir / "warn", "test_accuracy")) > 0.2);  // it trained
+}

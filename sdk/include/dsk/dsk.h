@@ -95,6 +95,9 @@ typedef struct dsk_run_options {
      * directory, and stages continue from the checkpoints they left there (`dsk run --resume`).
      * pipeline_path and overrides are then ignored. */
     const char* resume_dir;
+    /* 1: log each session's plan (placement, transfers) as the stages create them
+     * (`dsk run --explain`). */
+    uint32_t explain;
 } dsk_run_options;
 
 /* Parses the pipeline, applies overrides, loads the plugins it needs and checks every key
@@ -113,12 +116,20 @@ DSK_API void dsk_kernel_request_stop(dsk_kernel* kernel);
 /* Graphs and sessions outside a pipeline (serving, tests, tools). Build a graph with the
  * graph_* members of dsk_host() and run it with its session_* members, exactly as a stage does.
  * The caller owns both and releases them with host->graph_destroy / host->session_destroy,
- * before the kernel. `device` names a backend ("cpu"); op schemas and kernels are loaded from
- * the plugins that provide them. */
+ * before the kernel. `device` names a backend ("cpu") or lists several in order ("vulkan,cpu"):
+ * each node runs on the first listed backend that has a kernel for it and accepts it
+ * (supports_op); with one name, a node that backend cannot run is an error. Op schemas and
+ * kernels are loaded from the plugins that provide them. */
 DSK_API const dsk_host_api* dsk_host(void);
 DSK_API dsk_status_code dsk_kernel_graph_create(dsk_kernel* kernel, dsk_graph** out_graph);
 DSK_API dsk_status_code dsk_kernel_session_create(dsk_kernel* kernel, dsk_graph* graph, const char* device,
                                                   uint64_t seed, dsk_session** out_session);
+/* Where a session placed node `node` (graph order): the backend's name, owned by the session;
+ * NULL for a node index out of range. */
+DSK_API const char* dsk_session_node_backend(const dsk_session* session, uint32_t node);
+/* The session's placement report as JSON (backends, nodes per backend, fallbacks with the
+ * reason, transfers per run); owned by the session, valid until the next call or its end. */
+DSK_API const char* dsk_session_placement_json(dsk_session* session);
 
 #ifdef __cplusplus
 } /* extern "C" */

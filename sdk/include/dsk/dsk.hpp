@@ -71,6 +71,7 @@ struct RunOptions {
     std::string run_dir;                 // empty: runs/<pipeline>-<timestamp>/
     std::string resume_dir;              // continue the run in this directory (dsk run --resume)
     bool dry_run = false;                // validate, resolve, load and print the plan only
+    bool explain = false;                // log each session's plan as it is made (--explain)
     // Receives every log line (they also go to the run's log.txt). If it throws, the run goes
     // on without it, and its first exception is rethrown once the run returns (a failed run
     // throws its own Error instead).
@@ -254,6 +255,7 @@ private:
         c_options.override_count = overrides.size();
         c_options.run_dir = options.run_dir.empty() ? nullptr : options.run_dir.c_str();
         c_options.resume_dir = options.resume_dir.empty() ? nullptr : options.resume_dir.c_str();
+        c_options.explain = options.explain ? 1u : 0u;
         if (options.on_log) {
             c_options.on_log = [](void* user, dsk_log_level level, const char* message) {
                 auto& target = *static_cast<LogForward*>(user);
