@@ -106,7 +106,11 @@ struct KernelDef {
 };
 
 // The tables, one per file.
-std::span<const KernelDef> matmul_kernels();  // matmul_kernels.cpp
+std::span<const KernelDef> matmul_kernels();       // matmul_kernels.cpp
+std::span<const KernelDef> elementwise_kernels();  // elementwise_kernels.cpp
+std::span<const KernelDef> reduce_kernels();       // reduce_kernels.cpp
+std::span<const KernelDef> softmax_kernels();      // softmax_kernels.cpp
+std::span<const KernelDef> shape_kernels();        // shape_kernels.cpp
 
 const std::vector<const KernelDef*>& all_kernels();
 
