@@ -66,7 +66,8 @@ void check_gemm(const Device& dev, int64_t m, int64_t n, int64_t k, bool ta, boo
 template <class F>
 void for_each_variant(F body) {
     for (const char* variant : {"blocked", "blocked:4x4", "blocked:16x16", "tiled"}) {
-        CAPTURE(variant);
+        const std::string name = variant;
+        CAPTURE(name);
         setenv("DSK_VULKAN_MATMUL", variant, 1);
         body();
     }
