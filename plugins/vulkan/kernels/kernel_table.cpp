@@ -118,7 +118,8 @@ uint32_t u32(const KernelArgs& args, int64_t value, const char* what) {
 const std::vector<const KernelDef*>& all_kernels() {
     static const std::vector<const KernelDef*> table = [] {
         std::vector<const KernelDef*> kernels;
-        for (std::span<const KernelDef> part : {matmul_kernels(), elementwise_kernels(), reduce_kernels(), softmax_kernels(), shape_kernels()})
+        for (std::span<const KernelDef> part : {matmul_kernels(), elementwise_kernels(), reduce_kernels(), softmax_kernels(), shape_kernels(),
+              conv_kernels()})
             for (const KernelDef& def : part) kernels.push_back(&def);
         return kernels;
     }();

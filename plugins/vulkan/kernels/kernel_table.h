@@ -111,6 +111,7 @@ std::span<const KernelDef> elementwise_kernels();  // elementwise_kernels.cpp
 std::span<const KernelDef> reduce_kernels();       // reduce_kernels.cpp
 std::span<const KernelDef> softmax_kernels();      // softmax_kernels.cpp
 std::span<const KernelDef> shape_kernels();        // shape_kernels.cpp
+std::span<const KernelDef> conv_kernels();         // conv_kernels.cpp
 
 const std::vector<const KernelDef*>& all_kernels();
 
