@@ -112,6 +112,7 @@ std::span<const KernelDef> reduce_kernels();       // reduce_kernels.cpp
 std::span<const KernelDef> softmax_kernels();      // softmax_kernels.cpp
 std::span<const KernelDef> shape_kernels();        // shape_kernels.cpp
 std::span<const KernelDef> conv_kernels();         // conv_kernels.cpp
+std::span<const KernelDef> pooling_kernels();      // pooling_kernels.cpp
 
 const std::vector<const KernelDef*>& all_kernels();
 
