@@ -25,6 +25,7 @@ namespace dsk::vulkan {
     X(vkEnumeratePhysicalDevices)              \
     X(vkGetPhysicalDeviceProperties)           \
     X(vkGetPhysicalDeviceProperties2)          \
+    X(vkGetPhysicalDeviceFeatures2)            \
     X(vkGetPhysicalDeviceMemoryProperties)     \
     X(vkGetPhysicalDeviceQueueFamilyProperties) \
     X(vkEnumerateDeviceExtensionProperties)    \

@@ -221,7 +221,7 @@ void fence_destroy(dsk_fence* fence) { delete from_handle(fence); }
 
 // The same table register_kernels() registers, so placement and execution cannot disagree.
 int32_t supports_op(dsk_device* device, const dsk_node_view* node, const dsk_tensor_desc* tensors) {
-    return device != nullptr && has_kernel(node, tensors) ? 1 : 0;
+    return device != nullptr && has_kernel(node, tensors, &from_handle(device)->physical()) ? 1 : 0;
 }
 
 dsk_backend_iface make_backend_iface() {

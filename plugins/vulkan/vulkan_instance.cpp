@@ -109,6 +109,15 @@ PhysicalDevice describe(const VulkanApi& api, VkPhysicalDevice handle) {
                             ", which the vulkan backend binds its buffers with; update the driver";
         return d;
     }
+    VkPhysicalDevice8BitStorageFeatures storage8{};
+    storage8.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES;
+    VkPhysicalDeviceFeatures2 features{};
+    features.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    const bool has_8bit_extension = has_extension(api, handle, VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
+    if (has_8bit_extension) features.pNext = &storage8;
+    api.vkGetPhysicalDeviceFeatures2(handle, &features);
+    d.int64 = features.features.shaderInt64 == VK_TRUE;
+    d.storage_8bit = has_8bit_extension && storage8.storageBuffer8BitAccess == VK_TRUE;
     d.score = type_score(d.type);
     d.description += ", subgroup " + std::to_string(d.subgroup_size) +
                      (d.cpu_emulated() ? ", register-blocked shaders" : ", shared-memory shaders");

@@ -34,6 +34,9 @@ struct PhysicalDevice {
     uint32_t subgroup_size = 0;
     int32_t score = 0;
     uint32_t compute_family = 0;  // a queue family with VK_QUEUE_COMPUTE_BIT
+    // Optional features, enabled at device creation when present (Dropout needs both).
+    bool int64 = false;         // shaderInt64
+    bool storage_8bit = false;  // storageBuffer8BitAccess (VK_KHR_8bit_storage)
     VkPhysicalDeviceProperties properties{};
     VkPhysicalDeviceMemoryProperties memory{};
 

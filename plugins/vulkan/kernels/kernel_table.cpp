@@ -14,7 +14,7 @@ namespace dsk::vulkan {
 
 KernelArgs::KernelArgs(dsk_exec_context* context, const dsk_node_view* node,
                        const dsk_tensor_desc* tensors)
-    : node_(node), tensors_(tensors), attrs_(node) {
+    : context_(context), node_(node), tensors_(tensors), attrs_(node) {
     const dsk_host_api& api = host();
     if (!DSK_HAS_MEMBER(&api, dsk_host_api, exec_queue) || api.exec_queue == nullptr)
         fail("the dsk kernel offers no exec_queue (ABI 1.1); install a dsk of ABI 1.1 or later");
@@ -119,7 +119,7 @@ const std::vector<const KernelDef*>& all_kernels() {
     static const std::vector<const KernelDef*> table = [] {
         std::vector<const KernelDef*> kernels;
         for (std::span<const KernelDef> part : {matmul_kernels(), elementwise_kernels(), reduce_kernels(), softmax_kernels(), shape_kernels(),
-              conv_kernels(), pooling_kernels()})
+              conv_kernels(), pooling_kernels(), dropout_kernels()})
             for (const KernelDef& def : part) kernels.push_back(&def);
         return kernels;
     }();
@@ -166,12 +166,14 @@ dsk_status compute_thunk(void* self, dsk_exec_context* context, const dsk_node_v
 
 }  // namespace
 
-const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
+const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors,
+                             const PhysicalDevice* device) noexcept {
     if (node == nullptr || node->op == nullptr) return nullptr;
     try {
         for (const KernelDef* def : all_kernels()) {
             if (!same_op(*def, node) || !mismatch(*def, node, tensors).empty()) continue;
             if (def->accepts != nullptr && !def->accepts(node, tensors)) continue;
+            if (device != nullptr && def->device_accepts != nullptr && !def->device_accepts(*device)) continue;
             return def;
         }
     } catch (...) {
@@ -191,6 +193,8 @@ dsk_status compute(const KernelDef& def, dsk_exec_context* context, const dsk_no
         if (def.accepts != nullptr && !def.accepts(node, tensors))
             args.fail("this node's attributes or shapes are outside what the vulkan kernel "
                       "implements (supports_op answers 0 for it)");
+        if (def.device_accepts != nullptr && !def.device_accepts(args.device().physical()))
+            args.fail(args.device().label() + " lacks a feature this kernel needs (supports_op answers 0 for it)");
         def.fn(args);
     });
 }

@@ -45,6 +45,7 @@ class KernelArgs {
     const char* op() const { return node_->op; }
     const Attrs& attrs() const { return attrs_; }
     const dsk_node_view& node() const { return *node_; }
+    dsk_exec_context* context() const { return context_; }
 
     size_t input_count() const { return node_->input_count; }
     size_t output_count() const { return node_->output_count; }
@@ -78,6 +79,7 @@ class KernelArgs {
     int64_t axis(int64_t value, int64_t ndim, const char* attribute = "axis") const;
 
   private:
+    dsk_exec_context* context_;
     const dsk_node_view* node_;
     const dsk_tensor_desc* tensors_;
     Attrs attrs_;
@@ -92,6 +94,8 @@ uint32_t u32(const KernelArgs& args, int64_t value, const char* what);
 using KernelFn = void (*)(const KernelArgs& args);
 // Extra condition for supports_op (attributes, ranks, sizes); must not throw.
 using KernelAccepts = bool (*)(const dsk_node_view* node, const dsk_tensor_desc* tensors);
+// What the kernel needs of the device (optional features); must not throw.
+using DeviceAccepts = bool (*)(const PhysicalDevice& device);
 
 constexpr size_t kMaxSignature = 6;
 
@@ -103,6 +107,7 @@ struct KernelDef {
     uint32_t outputs[kMaxSignature];  // dtype of output i
     KernelFn fn;
     KernelAccepts accepts = nullptr;
+    DeviceAccepts device_accepts = nullptr;
 };
 
 // The tables, one per file.
@@ -113,13 +118,16 @@ std::span<const KernelDef> softmax_kernels();      // softmax_kernels.cpp
 std::span<const KernelDef> shape_kernels();        // shape_kernels.cpp
 std::span<const KernelDef> conv_kernels();         // conv_kernels.cpp
 std::span<const KernelDef> pooling_kernels();      // pooling_kernels.cpp
+std::span<const KernelDef> dropout_kernels();      // dropout_kernels.cpp
 
 const std::vector<const KernelDef*>& all_kernels();
 
-// The kernel for this node, or nullptr. Never throws.
-const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept;
-inline bool has_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
-    return find_kernel(node, tensors) != nullptr;
+// The kernel for this node (on `device`, when given), or nullptr. Never throws.
+const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors,
+                             const PhysicalDevice* device = nullptr) noexcept;
+inline bool has_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors,
+                       const PhysicalDevice* device = nullptr) noexcept {
+    return find_kernel(node, tensors, device) != nullptr;
 }
 
 // Registers every kernel (backend "vulkan", domain "").

@@ -24,10 +24,18 @@ using Shape = std::vector<int64_t>;
 // exec_queue of the test host: the tests pass their dsk_queue* as the exec context.
 inline dsk_queue* exec_queue(dsk_exec_context* ctx) { return reinterpret_cast<dsk_queue*>(ctx); }
 
+// exec_seed of the test host: what the cpu kernels would get for the same node and run.
+inline uint64_t& test_seed() {
+    static uint64_t seed = 0x1234;
+    return seed;
+}
+inline uint64_t exec_seed(dsk_exec_context*) { return test_seed(); }
+
 inline void install_host() {
     static const dsk_host_api table = [] {
         dsk_host_api t = fake_host::api();
         t.exec_queue = exec_queue;
+        t.exec_seed = exec_seed;
         return t;
     }();
     dsk::detail::host_slot().store(&table, std::memory_order_release);
