@@ -119,7 +119,8 @@ const std::vector<const KernelDef*>& all_kernels() {
     static const std::vector<const KernelDef*> table = [] {
         std::vector<const KernelDef*> kernels;
         for (std::span<const KernelDef> part : {matmul_kernels(), elementwise_kernels(), reduce_kernels(), softmax_kernels(), shape_kernels(),
-              conv_kernels(), pooling_kernels(), dropout_kernels()})
+              conv_kernels(), pooling_kernels(), dropout_kernels(),
+              normalization_kernels()})
             for (const KernelDef& def : part) kernels.push_back(&def);
         return kernels;
     }();

@@ -119,6 +119,7 @@ std::span<const KernelDef> shape_kernels();        // shape_kernels.cpp
 std::span<const KernelDef> conv_kernels();         // conv_kernels.cpp
 std::span<const KernelDef> pooling_kernels();      // pooling_kernels.cpp
 std::span<const KernelDef> dropout_kernels();      // dropout_kernels.cpp
+std::span<const KernelDef> normalization_kernels();  // normalization_kernels.cpp
 
 const std::vector<const KernelDef*>& all_kernels();
 
