@@ -8,6 +8,7 @@
 namespace dsk::vulkan {
 namespace {
 
+// 8x8 blocks: the CNN forward at batch 128 takes 0.16 s on lavapipe; 16x16 0.26-0.33, 16x8 0.21.
 constexpr int32_t kTileM = 8;
 constexpr int32_t kTileN = 8;
 
