@@ -175,6 +175,8 @@ const char* dsk_session_node_backend(const dsk_session* session, uint32_t node) 
 const char* dsk_session_placement_json(dsk_session* session) {
     if (!session) return nullptr;
     try {
+        // Transfers depend on the targets: those of the default plan (every result computed).
+        session->placement.transfers = session->plan_for(session->sinks()).placement.transfers;
         std::ostringstream out;
         out << toml::json_formatter{session->placement.table()};
         session->placement_json = out.str();

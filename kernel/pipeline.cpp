@@ -243,9 +243,17 @@ Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
                    {"devices", DSK_PARAM_TABLE}, {"stages", DSK_PARAM_ARRAY}},
                   errors);
     if (auto* t = p.root["pipeline"].as_table()) {
-        check_section(*t, "[pipeline]", {{"name", DSK_PARAM_STRING}, {"description", DSK_PARAM_STRING}}, errors);
+        check_section(*t, "[pipeline]",
+                      {{"name", DSK_PARAM_STRING}, {"description", DSK_PARAM_STRING}, {"execution", DSK_PARAM_STRING}}, errors);
         p.name = (*t)["name"].value_or(std::string());
         p.description = (*t)["description"].value_or(std::string());
+        if (auto* e = t->get("execution"); e && e->is_string()) {
+            p.execution = e->as_string()->get();
+            std::vector<std::string> allowed = {"graph", "eager"};
+            if (std::find(allowed.begin(), allowed.end(), p.execution) == allowed.end())
+                errors.push_back(where(*e) + ": [pipeline] execution = \"" + p.execution +
+                                 "\" is not one of \"graph\", \"eager\"" + did_you_mean(p.execution, allowed));
+        }
     }
     if (p.name.empty()) p.name = fs::path(path).stem().string();
 

@@ -34,6 +34,9 @@ struct Pipeline {
     std::vector<std::string> plugin_paths;
     std::vector<std::string> device_preference;
     std::string fallback = "error";
+    // "graph": sessions run compiled plans (fusion, folding, memory planning); "eager": each
+    // node as written, every value in a buffer of its own (for debugging and comparison).
+    std::string execution = "graph";
     std::vector<StagePlan> stages;
 };
 

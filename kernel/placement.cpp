@@ -9,6 +9,7 @@
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
+#include "dsk/dsk_tensor.hpp"
 
 namespace dsk::kernel {
 namespace {
@@ -66,6 +67,7 @@ DevicePreference resolve_preference(dsk_kernel& kernel, dsk_stage_context* ctx, 
     const Pipeline* pipeline = ctx ? ctx->pipeline : nullptr;
     std::vector<std::string> wanted = split_list(device);
     if (pipeline) {
+        p.eager = pipeline->execution == "eager";
         p.policy = pipeline->fallback;
         if (wanted.empty()) wanted = pipeline->device_preference;
     } else if (!wanted.empty()) {
@@ -124,6 +126,87 @@ DevicePreference resolve_preference(dsk_kernel& kernel, dsk_stage_context* ctx, 
         if (p.policy == "warn" && ctx && ctx->stage && ctx->log) ctx->log(DSK_LOG_WARNING, ctx->stage->name, message);
     }
     return p;
+}
+
+const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const Node& node, const std::vector<Value>& values,
+                                           const std::string& backend) {
+    for (const auto& entry : registry.op_kernels) {
+        const dsk_op_kernel* k = entry.iface;
+        if (backend != k->backend || node.op != k->op || node.domain != (k->domain ? k->domain : "")) continue;
+        bool match = true;
+        for (size_t i = 0; i < node.inputs.size() && i < k->input_dtype_count; ++i)
+            match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == values[node.inputs[i]].desc.dtype;
+        if (match) return &entry;
+    }
+    return nullptr;
+}
+
+const Provided<dsk_op_kernel>* kernel_on(const Registry& registry, const OpenDevice& device, const Node& node,
+                                         const std::vector<Value>& values, std::string* why) {
+    const Provided<dsk_op_kernel>* k = find_kernel(registry, node, values, device.name);
+    if (!k) {
+        if (why) *why = "no " + device.name + " kernel for these input types";
+        return nullptr;
+    }
+    if (device.backend->supports_op) {
+        std::vector<dsk_tensor_desc> tensors;
+        for (dsk_value_id in : node.inputs) tensors.push_back(values[in].desc);
+        for (dsk_value_id out : node.outputs) tensors.push_back(values[out].desc);
+        if (!device.backend->supports_op(device.device, &node.view, tensors.data())) {
+            if (why) *why = device.name + " declines it (supports_op)";
+            return nullptr;
+        }
+    }
+    return k;
+}
+
+NodePlacement place_nodes(const Registry& registry, const std::vector<OpenDevice>& devices,
+                          const std::vector<const Node*>& nodes, const std::vector<Value>& values,
+                          const std::string& policy) {
+    NodePlacement out;
+    for (const auto& d : devices) out.report.backends.push_back(d.name);
+    out.report.nodes_per_backend.assign(devices.size(), 0);
+    std::map<std::string, PlacementReport::Fallback> fallbacks;
+    for (const Node* node : nodes) {
+        std::string why_not_first;
+        const Provided<dsk_op_kernel>* chosen = nullptr;
+        uint32_t d = 0;
+        for (; d < devices.size() && !chosen; ++d) chosen = kernel_on(registry, devices[d], *node, values, d == 0 ? &why_not_first : nullptr);
+        if (!chosen) {
+            std::string types, tried, elsewhere;
+            for (dsk_value_id in : node->inputs) types += (types.empty() ? "" : ", ") + std::string(dsk::dtype_name(values[in].desc.dtype));
+            for (const auto& dev : devices) tried += (tried.empty() ? "" : " or ") + dev.name;
+            for (const auto& entry : registry.op_kernels)
+                if (node->op == entry.iface->op && elsewhere.find(entry.iface->backend) == std::string::npos)
+                    elsewhere += (elsewhere.empty() ? "" : ", ") + std::string(entry.iface->backend);
+            throw Error(DSK_UNIMPLEMENTED, "no " + tried + " kernel for op " + node->op + " with inputs (" + types + "); " +
+                                               (elsewhere.empty() ? "no backend has one" : "backends with one: " + elsewhere) +
+                                               " (kernels come from plugins providing kernel:<op>@<backend> or kernel:*)");
+        }
+        --d;  // the loop stepped past the device that took it
+        out.kernels.push_back(chosen);
+        out.devices.push_back(d);
+        ++out.report.nodes_per_backend[d];
+        if (d > 0) {
+            auto& f = fallbacks[node->op];
+            f.op = node->op;
+            f.why = why_not_first;
+            ++f.nodes;
+        }
+    }
+    for (auto& [op, f] : fallbacks) out.report.fallbacks.push_back(f);
+    if (!out.report.fallbacks.empty() && policy == "error") {
+        std::string ops;
+        uint32_t count = 0;
+        for (const auto& f : out.report.fallbacks) {
+            ops += (ops.empty() ? "" : ", ") + f.op + " x" + std::to_string(f.nodes) + " (" + f.why + ")";
+            count += f.nodes;
+        }
+        throw Error(DSK_UNAVAILABLE, devices[0].name + " cannot run " + std::to_string(count) + " node(s) of this graph: " +
+                                         ops + "; [devices] fallback = \"error\" forbids placing them on another device; "
+                                         "set fallback = \"warn\" or \"allow\", or choose another device");
+    }
+    return out;
 }
 
 uint64_t PlacementReport::transfer_bytes() const {

@@ -16,6 +16,9 @@
 
 #include <toml++/toml.h>
 
+#include "graph.h"
+#include "registry.h"
+
 struct dsk_kernel;
 struct dsk_stage_context;
 
@@ -25,6 +28,7 @@ struct DevicePreference {
     std::vector<std::string> backends;  // in order; each has a usable device
     std::string policy = "error";       // for nodes not on backends[0]: "error" | "warn" | "allow"
     bool automatic = false;             // nobody asked: every installed backend, by probe score
+    bool eager = false;                 // [pipeline] execution = "eager": plans without passes
     std::vector<std::string> passed_over;  // preferred backends without a usable device, and why
 };
 
@@ -51,5 +55,33 @@ struct PlacementReport {
     std::string text() const;    // a few lines for logs and --explain
     toml::table table() const;   // for summary.json
 };
+
+// An opened device of a session, as placement sees it.
+struct OpenDevice {
+    std::string name;
+    const dsk_backend_iface* backend = nullptr;
+    dsk_device* device = nullptr;
+};
+
+// The first kernel for `node` on `backend` whose input dtypes match (dtype 0 = any), or null.
+const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const Node& node, const std::vector<Value>& values,
+                                           const std::string& backend);
+
+// A kernel for `node` on `device` that the device accepts (supports_op), or null; `why` (if
+// given) says which of the two was missing.
+const Provided<dsk_op_kernel>* kernel_on(const Registry& registry, const OpenDevice& device, const Node& node,
+                                         const std::vector<Value>& values, std::string* why = nullptr);
+
+struct NodePlacement {
+    std::vector<const Provided<dsk_op_kernel>*> kernels;  // per node
+    std::vector<uint32_t> devices;                        // per node: index in the device list
+    PlacementReport report;                               // without transfers
+};
+
+// Places each node on the first device that can run it. Throws UNIMPLEMENTED naming the op when
+// none can, and UNAVAILABLE naming every op that left devices[0] when `policy` is "error".
+NodePlacement place_nodes(const Registry& registry, const std::vector<OpenDevice>& devices,
+                          const std::vector<const Node*>& nodes, const std::vector<Value>& values,
+                          const std::string& policy);
 
 }  // namespace dsk::kernel

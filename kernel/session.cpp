@@ -37,10 +37,6 @@ bool same_shape(const dsk_tensor_desc& a, const dsk_tensor_desc& b) {
     return true;
 }
 
-uint64_t bytes_of(const dsk_tensor_desc& d) {
-    return static_cast<uint64_t>(dsk::numel(d)) * dsk::dtype_size(d.dtype);
-}
-
 }  // namespace
 
 dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const DevicePreference& preference, uint64_t s)
@@ -54,10 +50,16 @@ dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const DevicePreferen
             auto schema = kernel->registry.op_schemas.find(node.domain.empty() ? node.op : node.domain + "." + node.op);
             if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
         }
+        // Fused schemas: the plans may use them.
+        for (const char* fused : {"FusedGemm", "FusedConv"}) {
+            auto schema = kernel->registry.op_schemas.find(fused);
+            if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
+        }
         open_devices(preference);
         place(preference);
         storage.resize(graph.values.size());
         for (dsk_value_id v = 0; v < graph.values.size(); ++v) {
+            if (!persistent(v)) continue;
             ensure_storage(v);
             const Value& value = graph.values[v];
             if (value.kind == ValueKind::Variable) initialise_variable(v);
@@ -104,12 +106,21 @@ void dsk_session::keep_loaded(const Plugin* plugin) {
         libraries.push_back(plugin->library);
 }
 
+void dsk_session::free_storage(Storage& s) {
+    if (s.buffer && s.owned) devices[s.device].backend->buffer_free(s.buffer);
+    s = Storage{};
+}
+
+void dsk_session::release_plans() {
+    for (auto& plan : plans)
+        for (auto& b : plan->buffers) free_storage(b);
+    plans.clear();
+    last_plan = nullptr;
+}
+
 void dsk_session::release() {
-    for (auto& r : replicas)
-        if (r.storage.buffer) devices[r.storage.device].backend->buffer_free(r.storage.buffer);
-    replicas.clear();
-    for (auto& s : storage)
-        if (s.buffer) devices[s.device].backend->buffer_free(s.buffer);
+    release_plans();
+    for (auto& s : storage) free_storage(s);
     storage.clear();
     for (auto& d : devices) {
         if (d.queue) d.backend->queue_destroy(d.queue);
@@ -123,145 +134,41 @@ dsk_session::~dsk_session() { release(); }
 
 const std::string& dsk_session::node_backend(uint32_t node) const { return devices.at(node_device.at(node)).name; }
 
-namespace {
-
-// The first kernel for the node on `backend` whose input dtypes match (dtype 0 = any).
-const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const Node& node, const std::vector<Value>& values,
-                                           const std::string& backend) {
-    for (const auto& entry : registry.op_kernels) {
-        const dsk_op_kernel* k = entry.iface;
-        if (backend != k->backend || node.op != k->op || node.domain != (k->domain ? k->domain : "")) continue;
-        bool match = true;
-        for (size_t i = 0; i < node.inputs.size() && i < k->input_dtype_count; ++i)
-            match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == values[node.inputs[i]].desc.dtype;
-        if (match) return &entry;
-    }
-    return nullptr;
-}
-
-std::string value_label(const dsk_graph& graph, dsk_value_id v) {
-    const Value& value = graph.values[v];
-    if (!value.name.empty()) return value.name;
-    if (value.producer != UINT32_MAX) return "%" + std::to_string(v) + " (" + graph.nodes[value.producer].op + ")";
-    return "%" + std::to_string(v);
-}
-
-}  // namespace
+bool dsk_session::persistent(dsk_value_id v) const { return graph.values[v].kind != ValueKind::NodeOutput; }
 
 void dsk_session::place(const DevicePreference& preference) {
-    const size_t n_nodes = graph.nodes.size();
-    kernels.assign(n_nodes, nullptr);
-    node_device.assign(n_nodes, 0);
-    placement = PlacementReport{};
-    for (const auto& d : devices) placement.backends.push_back(d.name);
-    placement.nodes_per_backend.assign(devices.size(), 0);
-    std::map<std::string, PlacementReport::Fallback> fallbacks;
-
-    std::vector<dsk_tensor_desc> tensors;
-    for (uint32_t n = 0; n < n_nodes; ++n) {
-        const Node& node = graph.nodes[n];
-        tensors.clear();
-        for (dsk_value_id in : node.inputs) tensors.push_back(graph.values[in].desc);
-        for (dsk_value_id out : node.outputs) tensors.push_back(graph.values[out].desc);
-        std::string why_not_first;
-        bool placed = false;
-        for (uint32_t d = 0; d < devices.size() && !placed; ++d) {
-            const Device& device = devices[d];
-            const Provided<dsk_op_kernel>* k = find_kernel(kernel->registry, node, graph.values, device.name);
-            if (!k) {
-                if (d == 0) why_not_first = "no " + device.name + " kernel for these input types";
-                continue;
-            }
-            if (device.backend->supports_op && !device.backend->supports_op(device.device, &node.view, tensors.data())) {
-                if (d == 0) why_not_first = device.name + " declines it (supports_op)";
-                continue;
-            }
-            keep_loaded(k->plugin);
-            kernels[n] = k->iface;
-            node_device[n] = d;
-            ++placement.nodes_per_backend[d];
-            placed = true;
-            if (d > 0) {
-                auto& f = fallbacks[node.op];
-                f.op = node.op;
-                f.why = why_not_first;
-                ++f.nodes;
-            }
-        }
-        if (placed) continue;
-        std::string types, tried, elsewhere;
-        for (dsk_value_id in : node.inputs) types += (types.empty() ? "" : ", ") + std::string(dsk::dtype_name(graph.values[in].desc.dtype));
-        for (const auto& d : devices) tried += (tried.empty() ? "" : " or ") + d.name;
-        for (const auto& entry : kernel->registry.op_kernels)
-            if (node.op == entry.iface->op && elsewhere.find(entry.iface->backend) == std::string::npos)
-                elsewhere += (elsewhere.empty() ? "" : ", ") + std::string(entry.iface->backend);
-        throw Error(DSK_UNIMPLEMENTED, "no " + tried + " kernel for op " + node.op + " with inputs (" + types + "); " +
-                                           (elsewhere.empty() ? "no backend has one" : "backends with one: " + elsewhere) +
-                                           " (kernels come from plugins providing kernel:<op>@<backend> or kernel:*)");
+    std::vector<OpenDevice> open;
+    for (const auto& d : devices) open.push_back({d.name, d.backend, d.device});
+    std::vector<const Node*> nodes;
+    for (const auto& node : graph.nodes) nodes.push_back(&node);
+    NodePlacement placed = place_nodes(kernel->registry, open, nodes, graph.values, preference.policy);
+    kernels.clear();
+    for (const auto* k : placed.kernels) {
+        keep_loaded(k->plugin);
+        kernels.push_back(k->iface);
     }
-    for (auto& [op, f] : fallbacks) placement.fallbacks.push_back(f);
-    if (!placement.fallbacks.empty() && preference.policy == "error") {
-        std::string ops;
-        uint32_t count = 0;
-        for (const auto& f : placement.fallbacks) {
-            ops += (ops.empty() ? "" : ", ") + f.op + " x" + std::to_string(f.nodes) + " (" + f.why + ")";
-            count += f.nodes;
-        }
-        throw Error(DSK_UNAVAILABLE, devices[0].name + " cannot run " + std::to_string(count) + " node(s) of this graph: " + ops +
-                                         "; [devices] fallback = \"error\" forbids placing them on another device; set "
-                                         "fallback = \"warn\" or \"allow\", or choose another device");
-    }
+    node_device = placed.devices;
+    placement = std::move(placed.report);
 
-    // Home of each value: where its producer runs; inputs, variables and constants live where
-    // they are first read (and keep that home for the session's life, so their data stays).
-    if (home_.empty()) home_.assign(graph.values.size(), UINT32_MAX);
-    for (dsk_value_id v = 0; v < graph.values.size(); ++v)
-        if (graph.values[v].kind == ValueKind::NodeOutput || graph.values[v].kind == ValueKind::Input) home_[v] = UINT32_MAX;
-    for (uint32_t n = 0; n < n_nodes; ++n)
-        for (dsk_value_id out : graph.nodes[n].outputs) home_[out] = node_device[n];
-    for (uint32_t n = 0; n < n_nodes; ++n)
-        for (dsk_value_id in : graph.nodes[n].inputs)
-            if (home_[in] == UINT32_MAX) home_[in] = node_device[n];
-    for (auto& h : home_)
-        if (h == UINT32_MAX) h = 0;
-
-    // A replica wherever a node reads a value on a device that cannot read its home memory.
-    for (auto& r : replicas)
-        if (r.storage.buffer) devices[r.storage.device].backend->buffer_free(r.storage.buffer);
-    replicas.clear();
-    input_replica.assign(n_nodes, {});
-    for (uint32_t n = 0; n < n_nodes; ++n) {
-        const Node& node = graph.nodes[n];
-        input_replica[n].assign(node.inputs.size(), -1);
-        const uint32_t d = node_device[n];
-        for (size_t i = 0; i < node.inputs.size(); ++i) {
-            const dsk_value_id v = node.inputs[i];
-            const uint32_t h = home_[v];
-            if (h == d || (devices[h].host_memory && devices[d].host_memory)) continue;
-            int32_t found = -1;
-            for (size_t r = 0; r < replicas.size(); ++r)
-                if (replicas[r].value == v && replicas[r].device == d) found = static_cast<int32_t>(r);
-            if (found < 0) {
-                Replica r;
-                r.value = v;
-                r.device = d;
-                allocate(r.storage, graph.values[v].desc, d);
-                replicas.push_back(r);
-                found = static_cast<int32_t>(replicas.size() - 1);
-                placement.transfers.push_back({value_label(graph, v), devices[h].name, devices[d].name, r.storage.bytes});
-            }
-            input_replica[n][i] = found;
-        }
+    // Home of each input, variable and constant: where it is first read (for the session's
+    // life, so that its data stays where the work is).
+    if (home_.empty()) {
+        home_.assign(graph.values.size(), UINT32_MAX);
+        for (uint32_t n = 0; n < graph.nodes.size(); ++n)
+            for (dsk_value_id in : graph.nodes[n].inputs)
+                if (home_[in] == UINT32_MAX) home_[in] = node_device[n];
+        for (auto& h : home_)
+            if (h == UINT32_MAX) h = 0;
     }
 }
 
-void dsk_session::allocate(Storage& s, const dsk_tensor_desc& desc, uint32_t device_index) {
+void dsk_session::allocate(Storage& s, uint64_t bytes, uint32_t device_index) {
     const Device& device = devices[device_index];
-    const uint64_t bytes = bytes_of(desc);
     s = Storage{};
     s.device = device_index;
     throw_if_error(device.backend->buffer_alloc(device.device, bytes, 64, device.host_memory ? DSK_BUFFER_HOST_VISIBLE : 0u, &s.buffer),
                    "allocating " + std::to_string(bytes) + " bytes on " + device.name);
+    s.owned = true;
     s.bytes = bytes;
     if (!device.backend->buffer_map || device.backend->buffer_map(s.buffer, &s.data) != DSK_STATUS_OK) s.data = nullptr;
     if (device.host_memory && !s.data && bytes)
@@ -271,11 +178,22 @@ void dsk_session::allocate(Storage& s, const dsk_tensor_desc& desc, uint32_t dev
 
 void dsk_session::ensure_storage(dsk_value_id v) {
     Storage& s = storage[v];
-    const uint64_t bytes = bytes_of(graph.values[v].desc);
+    const uint64_t bytes = dsk::byte_size(graph.values[v].desc);
     if (s.buffer && s.bytes == bytes && s.device == home_[v]) return;
-    if (s.buffer) devices[s.device].backend->buffer_free(s.buffer);
-    s = Storage{};
-    allocate(s, graph.values[v].desc, home_[v]);
+    free_storage(s);
+    allocate(s, bytes, home_[v]);
+}
+
+const Storage& dsk_session::storage_of(dsk_value_id v) const {
+    graph.value(v);  // range check
+    if (persistent(v)) return storage[v];
+    if (last_plan && last_plan->transient[v].bytes) {
+        if (std::binary_search(last_plan->targets.begin(), last_plan->targets.end(), v)) return last_plan->transient[v];
+    }
+    if (dsk::byte_size(graph.values[v].desc) == 0) return last_plan ? last_plan->transient[v] : storage[v];
+    throw Error(DSK_FAILED_PRECONDITION, "value " + std::to_string(v) + " (" + graph.nodes[graph.values[v].producer].op +
+                                             " output) was not a target of the last run: only targets are kept after "
+                                             "a run (the others share memory); list it in the run's targets");
 }
 
 void dsk_session::finish(uint32_t d) {
@@ -296,7 +214,7 @@ void dsk_session::copy_in(const Storage& s, const void* host) {
         return;
     }
     Device& device = devices[s.device];
-    throw_if_error(device.backend->copy_to_device(device.queue, host, s.buffer, 0, s.bytes), "copying to " + device.name);
+    throw_if_error(device.backend->copy_to_device(device.queue, host, s.buffer, s.offset, s.bytes), "copying to " + device.name);
     device.pending = true;
     finish(s.device);  // the host data is borrowed only for this call
 }
@@ -309,14 +227,14 @@ void dsk_session::copy_out(const Storage& s, void* host) {
         return;
     }
     Device& device = devices[s.device];
-    throw_if_error(device.backend->copy_to_host(device.queue, s.buffer, 0, host, s.bytes), "copying from " + device.name);
+    throw_if_error(device.backend->copy_to_host(device.queue, s.buffer, s.offset, host, s.bytes), "copying from " + device.name);
     device.pending = true;
     finish(s.device);
 }
 
 void dsk_session::refresh_replica(Replica& r) {
     if (r.fresh_in_run == runs) return;
-    const Storage& home = storage[r.value];
+    const Storage& home = persistent(r.value) ? storage[r.value] : last_plan->transient[r.value];
     if (home.data && !devices[home.device].pending) {
         copy_in(r.storage, home.data);
     } else if (r.storage.data) {
@@ -361,13 +279,13 @@ void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
     if (host.dtype != value.desc.dtype || host.ndim > DSK_MAX_DIMS)
         throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': expected " + describe(value.desc) +
                                               ", given " + describe(host));
-    if (!host.data && bytes_of(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': no host data");
+    if (!host.data && dsk::byte_size(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': no host data");
     if (!dsk::is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': host data must be contiguous");
     if (!same_shape(host, value.desc)) {
         if (value.kind == ValueKind::Variable)
             throw Error(DSK_INVALID_ARGUMENT, "session_write '" + value.name + "': expected " + describe(value.desc) +
                                                   ", given " + describe(host));
-        // A new batch size: shapes are inferred again before the next run.
+        // A new batch size: shapes are inferred again, and plans rebuilt, before the next run.
         Value& mutable_value = graph.values[v];
         mutable_value.desc.ndim = host.ndim;
         for (uint32_t i = 0; i < host.ndim; ++i) mutable_value.desc.shape[i] = host.shape[i];
@@ -388,25 +306,23 @@ void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
         throw Error(DSK_INVALID_ARGUMENT, "session_read: value " + std::to_string(v) + (value.name.empty() ? "" : " '" + value.name + "'") +
                                               " is " + describe(value.desc) + ", the host tensor is " + describe(host));
     if (!dsk::is_contiguous(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: host data must be contiguous");
-    if (!host.data && bytes_of(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: no host data");
-    if (storage[v].bytes != bytes_of(host))
+    if (!host.data && dsk::byte_size(host)) throw Error(DSK_INVALID_ARGUMENT, "session_read: no host data");
+    const Storage& s = storage_of(v);
+    if (s.bytes != dsk::byte_size(host))
         throw Error(DSK_INTERNAL, "session_read: value " + std::to_string(v) + " has no storage of its size (a failed run?)");
-    copy_out(storage[v], host.data);
+    copy_out(s, host.data);
 }
 
 dsk_tensor_desc dsk_session::view(dsk_value_id v, const Storage& s) const {
     dsk_tensor_desc d = graph.values[v].desc;
     d.device = devices[s.device].device;
     d.buffer = s.buffer;
-    d.offset = 0;
+    d.offset = s.offset;
     d.data = s.data;
     return d;
 }
 
-dsk_tensor_desc dsk_session::tensor(dsk_value_id v) const {
-    graph.value(v);  // range check
-    return view(v, storage[v]);
-}
+dsk_tensor_desc dsk_session::tensor(dsk_value_id v) const { return view(v, storage_of(v)); }
 
 void dsk_session::reinfer_shapes() {
     for (auto& node : graph.nodes) {
@@ -420,45 +336,59 @@ void dsk_session::reinfer_shapes() {
                                       "shapes they were built for; build another graph for another batch size)");
         }
     }
+    release_plans();
     place(preference_);  // a backend may answer supports_op differently for other shapes
-    for (dsk_value_id v = 0; v < graph.values.size(); ++v) ensure_storage(v);
+    for (dsk_value_id v = 0; v < graph.values.size(); ++v)
+        if (persistent(v)) ensure_storage(v);
     shapes_dirty = false;
+}
+
+ExecutionPlan& dsk_session::plan_for(std::vector<dsk_value_id> targets) {
+    for (dsk_value_id t : targets) graph.value(t);  // range check
+    std::sort(targets.begin(), targets.end());
+    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+    for (auto& plan : plans)
+        if (plan->targets == targets) return *plan;
+    plans.push_back(build_plan(targets));
+    if (explain) explain(plans.back()->passes.text() + "\n" + plans.back()->placement.text());
+    return *plans.back();
+}
+
+std::vector<dsk_value_id> dsk_session::sinks() const {
+    std::vector<bool> read(graph.values.size(), false);
+    for (const auto& node : graph.nodes)
+        for (dsk_value_id in : node.inputs) read[in] = true;
+    std::vector<dsk_value_id> out;
+    for (dsk_value_id v = 0; v < graph.values.size(); ++v)
+        if (!read[v] && !persistent(v)) out.push_back(v);
+    return out;
 }
 
 void dsk_session::run(const std::vector<dsk_value_id>& targets) {
     if (shapes_dirty) reinfer_shapes();
-    std::vector<bool> needed(graph.values.size(), false);
-    for (dsk_value_id t : targets) {
-        graph.value(t);
-        needed[t] = true;
-    }
-    std::vector<bool> run_node(graph.nodes.size(), false);
-    for (size_t n = graph.nodes.size(); n-- > 0;) {
-        const Node& node = graph.nodes[n];
-        for (dsk_value_id out : node.outputs) run_node[n] = run_node[n] || needed[out];
-        if (run_node[n])
-            for (dsk_value_id in : node.inputs) needed[in] = true;
-    }
+    ExecutionPlan& plan = plan_for(targets);
+    last_plan = &plan;
     std::vector<dsk_tensor_desc> tensors;
-    for (uint32_t n = 0; n < graph.nodes.size(); ++n) {
-        if (!run_node[n]) continue;
-        const Node& node = graph.nodes[n];
-        const uint32_t d = node_device[n];
+    for (PlanStep& step : plan.steps) {
+        if (step.once && plan.runs > 0) continue;
+        const Node& node = step.node;
+        const uint32_t d = step.device;
         tensors.clear();
         for (size_t i = 0; i < node.inputs.size(); ++i) {
-            const int32_t r = input_replica[n][i];
+            const dsk_value_id in = node.inputs[i];
+            const int32_t r = step.input_replica[i];
             if (r < 0) {
-                const Storage& s = storage[node.inputs[i]];
+                const Storage& s = persistent(in) ? storage[in] : plan.transient[in];
                 if (s.device != d) finish(s.device);  // produced on another host-memory device
-                tensors.push_back(view(node.inputs[i], s));
+                tensors.push_back(view(in, s));
             } else {
-                refresh_replica(replicas[r]);
-                tensors.push_back(view(node.inputs[i], replicas[r].storage));
+                refresh_replica(plan.replicas[r]);
+                tensors.push_back(view(in, plan.replicas[r].storage));
             }
         }
-        for (dsk_value_id out : node.outputs) tensors.push_back(view(out, storage[out]));
-        dsk_exec_context ctx{this, n};
-        const dsk_op_kernel* k = kernels[n];
+        for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
+        dsk_exec_context ctx{this, step.origin, d};
+        const dsk_op_kernel* k = step.kernel;
         dsk_status st = DSK_STATUS_OK;
         try {
             st = k->compute(k->self, &ctx, &node.view, tensors.data());
@@ -466,9 +396,10 @@ void dsk_session::run(const std::vector<dsk_value_id>& targets) {
             st = status_from_current_exception();
         }
         if (!devices[d].host_memory) devices[d].pending = true;
-        throw_if_error(st, "node " + std::to_string(n) + " (" + node.op + ") on " + devices[d].name);
+        throw_if_error(st, "node " + std::to_string(step.origin) + " (" + node.op + ") on " + devices[d].name);
     }
     for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
+    ++plan.runs;
     ++runs;
 }
 
@@ -479,19 +410,30 @@ namespace {
 
 dsk_status null_session() { return make_status(DSK_INVALID_ARGUMENT, "null session"); }
 
-// Tells the stage's run where the session's nodes went: the log (a warning under "warn" when
-// nodes fell back), `dsk run --explain`, and the stage's entry in summary.json.
-void report_session(dsk_stage_context& ctx, const dsk_session& session, const DevicePreference& preference) {
+// Tells the stage's run where the session's nodes went and what its default plan (every result
+// computed) looks like: the log (a warning under "warn" when nodes fell back), `dsk run
+// --explain` (which also gets the plans built later, for other targets), and the stage's entry
+// in summary.json. The session is destroyed before the stage returns, so the log it keeps for
+// --explain outlives it never.
+void report_session(dsk_stage_context& ctx, dsk_session& session, const DevicePreference& preference) {
+    const ExecutionPlan& plan = session.plan_for(session.sinks());
+    session.placement.transfers = plan.placement.transfers;
     const PlacementReport& report = session.placement;
-    const std::string text = "session of " + std::to_string(session.graph.nodes.size()) + " nodes, " + report.text();
+    const std::string text = "session of " + std::to_string(session.graph.nodes.size()) + " nodes, " + report.text() +
+                             "\n" + plan.passes.text();
     if (ctx.log && ctx.stage) {
         const bool fell_back = !report.fallbacks.empty() && preference.policy == "warn";
-        ctx.log(fell_back ? DSK_LOG_WARNING : DSK_LOG_DEBUG, ctx.stage->name, text);
-        if (ctx.explain) ctx.log(DSK_LOG_INFO, ctx.stage->name, text);
+        ctx.log(fell_back ? DSK_LOG_WARNING : ctx.explain ? DSK_LOG_INFO : DSK_LOG_DEBUG, ctx.stage->name, text);
+        if (ctx.explain) {
+            session.explain = [log = ctx.log, stage = ctx.stage->name](const std::string& plan_text) {
+                log(DSK_LOG_INFO, stage, "new plan for other targets: " + plan_text);
+            };
+        }
     }
     toml::table entry = report.table();
     entry.insert("nodes_total", static_cast<int64_t>(session.graph.nodes.size()));
     entry.insert("automatic", preference.automatic);
+    entry.insert("default_plan", plan.passes.table());
     ctx.sessions.push_back(std::move(entry));
 }
 
@@ -537,7 +479,7 @@ void fill_session_api(dsk_host_api& api) {
         return splitmix64(state);
     };
     api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* {
-        return ctx->session->devices[ctx->session->node_device[ctx->node]].queue;
+        return ctx->session->devices[ctx->device].queue;
     };
 }
 

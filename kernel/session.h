@@ -1,12 +1,12 @@
 // struct dsk_session: a graph placed on one or more devices. It owns a copy of the graph, the
-// opened devices (one queue each), one buffer per value on the value's home device (variables
-// and constants for the session's life, the rest reallocated only when shapes change), the
-// kernel and device chosen for each node (placement.h), and replicas of the values that a node
-// reads on a device whose memory they are not in. Runs execute the nodes that the targets need,
-// in creation (topological) order; the replicas are refreshed once per run, and every device
-// with work in flight is flushed and waited for before the run returns.
+// opened devices (one queue each), a buffer for each input, variable and constant on the
+// value's home device (for the session's life), and one execution plan per set of targets it
+// was run with (execution_plan.h: dead code removed, fused, folded, memory planned). A run
+// replays the plan of its targets; devices with work in flight are flushed and waited for
+// before it returns.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +14,7 @@
 #include "dynamic_library.h"
 
 #include "dsk/dsk_plugin.h"
+#include "execution_plan.h"
 #include "graph.h"
 #include "placement.h"
 
@@ -24,7 +25,8 @@ struct Plugin;
 
 struct dsk_exec_context {
     const dsk_session* session;
-    uint32_t node;
+    uint32_t node;    // the graph node (exec_seed)
+    uint32_t device;  // index in session->devices (exec_queue)
 };
 
 struct dsk_session {
@@ -36,32 +38,23 @@ struct dsk_session {
         bool host_memory = false;  // DSK_DEVICE_CPU: kernels use `data`, memory is shared
         bool pending = false;      // work enqueued since the last flush
     };
-    struct Storage {
-        dsk_buffer* buffer = nullptr;
-        void* data = nullptr;  // null where the memory is not host-visible
-        uint64_t bytes = 0;
-        uint32_t device = 0;
-    };
-    struct Replica {
-        dsk_value_id value = 0;
-        uint32_t device = 0;
-        Storage storage;
-        uint64_t fresh_in_run = UINT64_MAX;
-    };
+    using Storage = dsk::kernel::Storage;
 
     dsk_kernel* kernel = nullptr;
     uint64_t seed = 0;
     uint64_t runs = 0;
     dsk_graph graph{};
     std::vector<Device> devices;                  // in preference order
-    std::vector<Storage> storage;                 // per value, on its home device
-    std::vector<Replica> replicas;
-    std::vector<const dsk_op_kernel*> kernels;    // per node
-    std::vector<uint32_t> node_device;            // per node
-    std::vector<std::vector<int32_t>> input_replica;  // per node and input: index in replicas, or -1
-    dsk::kernel::PlacementReport placement;
+    std::vector<Storage> storage;                 // per value: inputs, variables, constants
+    std::vector<const dsk_op_kernel*> kernels;    // per graph node
+    std::vector<uint32_t> node_device;            // per graph node
+    dsk::kernel::PlacementReport placement;       // of the whole graph, with the default plan's transfers
     std::string placement_json;                   // dsk_session_placement_json's storage
+    std::vector<std::unique_ptr<dsk::kernel::ExecutionPlan>> plans;
+    const dsk::kernel::ExecutionPlan* last_plan = nullptr;
     uint64_t transfers = 0, transfer_bytes = 0;   // totals over the session's life
+    // Receives a plan's report when it is built (dsk run --explain); may be empty.
+    std::function<void(const std::string&)> explain;
     // The libraries whose code this session calls (backends, kernels, schemas), kept loaded.
     std::vector<std::shared_ptr<dsk::kernel::DynamicLibrary>> libraries;
     bool shapes_dirty = false;                    // an input changed shape since the last run
@@ -78,19 +71,27 @@ struct dsk_session {
     void run(const std::vector<dsk_value_id>& targets);
     dsk_tensor_desc tensor(dsk_value_id value) const;
     const std::string& node_backend(uint32_t node) const;
+    // The plan for these targets (built on first use). Sinks: the values nothing reads.
+    dsk::kernel::ExecutionPlan& plan_for(std::vector<dsk_value_id> targets);
+    std::vector<dsk_value_id> sinks() const;
 
 private:
     dsk::kernel::DevicePreference preference_;
     std::vector<uint32_t> home_;  // per value: the device its storage is on
     void release();
+    void release_plans();
     void open_devices(const dsk::kernel::DevicePreference& preference);
     void keep_loaded(const dsk::kernel::Plugin* plugin);
     void place(const dsk::kernel::DevicePreference& preference);
-    void allocate(Storage& s, const dsk_tensor_desc& desc, uint32_t device);
+    std::unique_ptr<dsk::kernel::ExecutionPlan> build_plan(const std::vector<dsk_value_id>& targets);
+    void allocate(Storage& s, uint64_t bytes, uint32_t device);
+    void free_storage(Storage& s);
     void ensure_storage(dsk_value_id value);
+    bool persistent(dsk_value_id value) const;
+    const Storage& storage_of(dsk_value_id value) const;
     void initialise_variable(dsk_value_id value);
     void reinfer_shapes();
-    void refresh_replica(Replica& r);
+    void refresh_replica(dsk::kernel::Replica& r);
     void finish(uint32_t device);  // flushes the device's queue and waits, if work is pending
     void copy_in(const Storage& s, const void* host);
     void copy_out(const Storage& s, void* host);

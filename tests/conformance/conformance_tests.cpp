@@ -180,6 +180,11 @@ std::vector<OpCase> build_cases() {
     add({.op = "Gemm", .name = "large K", .inputs = {f32("A", {4, 256}), f32("B", {256, 3}), f32("C", {3})},
          .tolerance = 1e-3});
     add({.op = "MatMul", .name = "A B", .inputs = {f32("A", {3, 4}), f32("B", {4, 5})}, .rebatch = 2, .batch_inputs = {0}});
+    // Batch-1 shapes (M <= 4) take the cpu's small-M path: dot products over 64-, 16- and 1-wide
+    // steps of K (150 = 2*64 + 16 + 6) and column blocks of 256 (N = 300).
+    add({.op = "Gemm", .name = "batch 1 transB K 150", .inputs = {f32("A", {2, 150}), f32("B", {70, 150}), f32("C", {70})},
+         .attrs = {Attr::integer("transB", 1)}, .tolerance = 1e-3});
+    add({.op = "MatMul", .name = "batch 1 N 300", .inputs = {f32("A", {1, 20}), f32("B", {20, 300})}});
     add({.op = "MatMul", .name = "row times column", .inputs = {f32("A", {1, 7}), f32("B", {7, 1})}});
     add({.op = "MatMul", .name = "odd sizes", .inputs = {f32("A", {17, 9}), f32("B", {9, 13})}});
     // K = 300: see Gemm "large K".

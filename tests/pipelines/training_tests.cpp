@@ -360,6 +360,25 @@ TEST_CASE("a partly capable device runs what it can - the rest follows [devices]
     CHECK(std::stod(summary_value(f.dir / "warn", "test_accuracy")) > 0.2);  // it trained
 }
 
+TEST_CASE("execution = eager gives the results of the compiled plan - summary.json says which ran") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(1), "graph"));
+    kernel.run(options(f, "[pipeline]\nexecution = \"eager\"\n" + tiny_training(1), "eager"));
+    const double graph_loss = std::stod(summary_value(f.dir / "graph", "test_loss"));
+    const double eager_loss = std::stod(summary_value(f.dir / "eager", "test_loss"));
+    CHECK(std::abs(graph_loss - eager_loss) <= 1e-5 * std::max(1.0, std::abs(eager_loss)));
+    CHECK(has(read_file(f.dir / "eager" / "summary.json"), "\"execution\" : \"eager\""));
+    CHECK(has(read_file(f.dir / "graph" / "summary.json"), "\"execution\" : \"graph\""));
+    try {
+        kernel.validate(options(f, "[pipeline]\nexecution = \"eagre\"\n" + tiny_training(1), "typo"));
+        FAIL("a misspelt execution mode must be refused");
+    } catch (const dsk::Error& e) {
+        CHECK(has(e.what(), "did you mean 'eager'?"));
+        CHECK(has(e.what(), "is not one of \"graph\", \"eager\""));
+    }
+}
+
 // The tiny run on the vulkan backend (lavapipe in CI): every node placed there, the loss falls,
 // and the trained weights give the cpu run's accuracy and losses (same seed; Dropout draws the
 // same mask on both). Skipped, with the reason, where no usable Vulkan device exists.

@@ -6,6 +6,7 @@
 
 #include "gemm.h"
 #include "kernel_table.h"
+#include "small_gemm.h"
 
 namespace dsk::cpu {
 namespace {
@@ -61,6 +62,10 @@ void gemm(const KernelArgs& args) {
     float* y = args.out(0);
     const bool with_c = args.has_input(2) && beta != 0.0f;
     if (with_c) fill_broadcast(args, args.input(2), beta, y, m, n);
+    if (!trans_a && m <= kSmallGemmRows) {
+        small_gemm(trans_b, m, n, k, alpha, args.in(0), a.shape[1], args.in(1), b.shape[1], with_c ? 1.0f : 0.0f, y, n);
+        return;
+    }
     sgemm(trans_a, trans_b, m, n, k, alpha, args.in(0), a.shape[1], args.in(1), b.shape[1],
           with_c ? 1.0f : 0.0f, y, n);
 }
@@ -75,6 +80,10 @@ void matmul(const KernelArgs& args) {
                   " do not chain (A's columns must equal B's rows)");
     const int64_t m = a.shape[0], k = a.shape[1], n = b.shape[1];
     args.expect_output_shape(0, {m, n});
+    if (m <= kSmallGemmRows) {
+        small_gemm(false, m, n, k, 1.0f, args.in(0), k, args.in(1), n, 0.0f, args.out(0), n);
+        return;
+    }
     sgemm(false, false, m, n, k, 1.0f, args.in(0), k, args.in(1), n, 0.0f, args.out(0), n);
 }
 

@@ -680,8 +680,10 @@ typedef struct dsk_host_api {
                                 const dsk_tensor_desc* host);
     /* Computes `targets` (and what they need) from the inputs written since the last run. */
     dsk_status (*session_run)(dsk_session* session, const dsk_value_id* targets, size_t count);
-    /* The storage of a value: a variable at any time, other values after the run that computed
-     * them, until the next run. Optimizers update variables in place through it. */
+    /* The storage of a value: an input, variable or constant at any time; a computed value
+     * after a run that had it among its targets, until the next run (other values share memory
+     * and are refused: FAILED_PRECONDITION). Optimizers update variables in place through it.
+     * `data` is NULL where the memory is not host-visible (a device's own memory). */
     dsk_status (*session_tensor)(dsk_session* session, dsk_value_id value, dsk_tensor_desc* out);
     /* Copies a value to host memory (`host`'s data, dtype and shape must match). */
     dsk_status (*session_read)(dsk_session* session, dsk_value_id value,

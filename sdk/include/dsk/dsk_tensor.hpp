@@ -34,6 +34,11 @@ inline int64_t numel(const dsk_tensor_desc& t) {
     return n;
 }
 
+// Bytes of a contiguous tensor of this dtype and shape.
+inline uint64_t byte_size(const dsk_tensor_desc& t) {
+    return static_cast<uint64_t>(numel(t)) * dtype_size(t.dtype);
+}
+
 inline std::vector<int64_t> shape_of(const dsk_tensor_desc& t) {
     return std::vector<int64_t>(t.shape, t.shape + t.ndim);
 }

@@ -1,0 +1,230 @@
+// Building a session's execution plan (execution_plan.h): the passes, in order, over the
+// session's graph for one set of targets.
+#include "execution_plan.h"
+
+#include <algorithm>
+#include <set>
+
+#include "dsk/dsk_tensor.hpp"
+#include "fusion_pass.h"
+#include "kernel.h"
+#include "memory_planner.h"
+#include "session.h"
+#include "status.h"
+
+namespace dsk::kernel {
+
+bool may_overwrite_input0(const Node& node) {
+    static const std::set<std::string> ops = {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid",
+                                              "Neg", "Add", "Sub", "Mul", "Div", "ActivationGrad"};
+    return node.domain.empty() && ops.count(node.op) && !node.inputs.empty() && node.outputs.size() == 1;
+}
+
+std::string PassReport::text() const {
+    std::string out = std::string(eager ? "eager plan: " : "plan: ") + std::to_string(graph_nodes) + " graph nodes, " + std::to_string(needed_nodes) +
+                      " needed, " + std::to_string(steps) + " steps after fusion";
+    if (folded) out += ", " + std::to_string(folded) + " folded (computed once)";
+    for (const auto& f : fusions) out += "\n  fused: " + f;
+    out += "\n  memory: " + std::to_string(planned_bytes) + " bytes planned for intermediate values (" +
+           std::to_string(unplanned_bytes) + " with a buffer each), " + std::to_string(in_place) + " in place";
+    return out;
+}
+
+toml::table PassReport::table() const {
+    toml::array fused;
+    for (const auto& f : fusions) fused.push_back(f);
+    return toml::table{{"graph_nodes", static_cast<int64_t>(graph_nodes)},
+                       {"needed_nodes", static_cast<int64_t>(needed_nodes)},
+                       {"steps", static_cast<int64_t>(steps)},
+                       {"folded", static_cast<int64_t>(folded)},
+                       {"fusions", std::move(fused)},
+                       {"planned_bytes", static_cast<int64_t>(planned_bytes)},
+                       {"unplanned_bytes", static_cast<int64_t>(unplanned_bytes)},
+                       {"in_place", static_cast<int64_t>(in_place)},
+                       {"execution", eager ? "eager" : "graph"}};
+}
+
+}  // namespace dsk::kernel
+
+using namespace dsk::kernel;
+
+std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_value_id>& targets) {
+    auto plan = std::make_unique<ExecutionPlan>();
+    ExecutionPlan& p = *plan;
+    p.targets = targets;
+    const size_t n_values = graph.values.size();
+
+    // 1. Dead code: the nodes the targets need.
+    std::vector<bool> needed(n_values, false);
+    for (dsk_value_id t : targets) needed[t] = true;
+    std::vector<bool> runs_node(graph.nodes.size(), false);
+    for (size_t n = graph.nodes.size(); n-- > 0;) {
+        const Node& node = graph.nodes[n];
+        for (dsk_value_id out : node.outputs) runs_node[n] = runs_node[n] || needed[out];
+        if (runs_node[n])
+            for (dsk_value_id in : node.inputs) needed[in] = true;
+    }
+
+    // 2. Placement: as the session placed the whole graph.
+    std::vector<FusableStep> steps;
+    for (uint32_t n = 0; n < graph.nodes.size(); ++n)
+        if (runs_node[n]) steps.push_back({graph.nodes[n], n, {}, node_device[n]});
+    p.passes.graph_nodes = graph.nodes.size();
+    p.passes.eager = preference_.eager;
+    p.passes.needed_nodes = steps.size();
+
+    // 3. Fusion, where the device that runs the head has the fused kernel.
+    std::vector<bool> observable(n_values, false);
+    for (dsk_value_id t : targets) observable[t] = true;
+    std::vector<OpenDevice> open;
+    for (const auto& d : devices) open.push_back({d.name, d.backend, d.device});
+    const bool eager = preference_.eager;
+    if (!eager) p.passes.fusions = fuse_activations(
+        steps, graph.values, observable,
+        [&](const std::string& op) -> const dsk_op_schema* {
+            auto it = kernel->registry.op_schemas.find(op);
+            return it == kernel->registry.op_schemas.end() ? nullptr : it->second.iface;
+        },
+        [&](const Node& fused, uint32_t device) { return kernel_on(kernel->registry, open[device], fused, graph.values) != nullptr; });
+
+    p.steps.reserve(steps.size());
+    for (auto& s : steps) {
+        PlanStep step;
+        step.node = std::move(s.node);
+        step.origin = s.origin;
+        step.fused_from = std::move(s.fused_from);
+        step.device = s.device;
+        if (step.fused_from.empty()) {
+            step.kernel = kernels[step.origin];
+        } else {
+            const auto* k = kernel_on(kernel->registry, open[step.device], step.node, graph.values);
+            keep_loaded(k->plugin);
+            step.kernel = k->iface;
+        }
+        p.steps.push_back(std::move(step));
+    }
+    for (auto& step : p.steps) step.node.refresh_views();  // the vector no longer moves
+    p.passes.steps = p.steps.size();
+
+    // 4. Constant folding: steps that read only constants (or folded results) run once.
+    std::vector<bool> constant(n_values, false);
+    for (dsk_value_id v = 0; v < n_values; ++v) constant[v] = graph.values[v].kind == ValueKind::Constant;
+    for (auto& step : p.steps) {
+        bool all = !eager && !step.node.inputs.empty() && step.node.op != "Dropout";
+        for (dsk_value_id in : step.node.inputs) all = all && constant[in];
+        step.once = all;
+        if (all) {
+            for (dsk_value_id out : step.node.outputs) constant[out] = true;
+            ++p.passes.folded;
+        }
+    }
+
+    // 5. Transfers: a replica wherever a step reads a value on a device that cannot read the
+    // value's home memory.
+    std::vector<uint32_t> home(n_values, 0);
+    for (dsk_value_id v = 0; v < n_values; ++v)
+        if (persistent(v)) home[v] = home_[v];
+    for (const auto& step : p.steps)
+        for (dsk_value_id out : step.node.outputs) home[out] = step.device;
+    p.placement.backends = placement.backends;
+    p.placement.nodes_per_backend.assign(devices.size(), 0);
+    for (const auto& step : p.steps) ++p.placement.nodes_per_backend[step.device];
+    for (auto& step : p.steps) {
+        step.input_replica.assign(step.node.inputs.size(), -1);
+        for (size_t i = 0; i < step.node.inputs.size(); ++i) {
+            const dsk_value_id v = step.node.inputs[i];
+            const uint32_t h = home[v], d = step.device;
+            if (h == d || (devices[h].host_memory && devices[d].host_memory)) continue;
+            int32_t found = -1;
+            for (size_t r = 0; r < p.replicas.size(); ++r)
+                if (p.replicas[r].value == v && p.replicas[r].device == d) found = static_cast<int32_t>(r);
+            if (found < 0) {
+                Replica r;
+                r.value = v;
+                r.device = d;
+                allocate(r.storage, dsk::byte_size(graph.values[v].desc), d);
+                p.buffers.push_back(r.storage);
+                r.storage.owned = false;  // p.buffers frees it
+                p.replicas.push_back(r);
+                found = static_cast<int32_t>(p.replicas.size() - 1);
+                const Value& value = graph.values[v];
+                const std::string label = !value.name.empty() ? value.name
+                                          : value.producer != UINT32_MAX
+                                              ? "%" + std::to_string(v) + " (" + graph.nodes[value.producer].op + ")"
+                                              : "%" + std::to_string(v);
+                p.placement.transfers.push_back({label, devices[h].name, devices[d].name, r.storage.bytes});
+            }
+            step.input_replica[i] = found;
+        }
+    }
+
+    // 6. Memory: folded results get buffers of their own; the other step outputs share one arena
+    // per device by liveness. Targets live past the run.
+    p.transient.assign(n_values, Storage{});
+    std::vector<Lifetime> lifetimes;
+    std::vector<dsk_value_id> planned;  // lifetime index -> value
+    std::vector<int32_t> lifetime_of(n_values, -1);
+    for (uint32_t s = 0; s < p.steps.size(); ++s) {
+        const PlanStep& step = p.steps[s];
+        for (dsk_value_id out : step.node.outputs) {
+            const uint64_t bytes = dsk::byte_size(graph.values[out].desc);
+            if (step.once) {
+                Storage own;
+                allocate(own, bytes, step.device);
+                p.buffers.push_back(own);
+                own.owned = false;
+                p.transient[out] = own;
+                continue;
+            }
+            Lifetime l;
+            l.bytes = bytes;
+            l.device = step.device;
+            l.first = s;
+            l.last = observable[out] ? UINT32_MAX : s;
+            const dsk_value_id in0 = step.node.inputs.empty() ? 0 : step.node.inputs[0];
+            if (out == step.node.outputs[0] && may_overwrite_input0(step.node) && devices[step.device].host_memory &&
+                lifetime_of[in0] >= 0 && dsk::byte_size(graph.values[in0].desc) == bytes)
+                l.in_place_of = lifetime_of[in0];
+            lifetime_of[out] = static_cast<int32_t>(lifetimes.size());
+            lifetimes.push_back(l);
+            planned.push_back(out);
+        }
+        for (dsk_value_id in : step.node.inputs)
+            if (lifetime_of[in] >= 0 && lifetimes[lifetime_of[in]].last != UINT32_MAX)
+                lifetimes[lifetime_of[in]].last = std::max(lifetimes[lifetime_of[in]].last, s);
+    }
+    // An input may take over only a value that dies exactly at its step.
+    if (eager) {  // a buffer each: nothing shares memory
+        for (size_t i = 0; i < lifetimes.size(); ++i) {
+            Storage own;
+            allocate(own, lifetimes[i].bytes, lifetimes[i].device);
+            p.buffers.push_back(own);
+            own.owned = false;
+            p.transient[planned[i]] = own;
+            p.passes.unplanned_bytes += lifetimes[i].bytes;
+        }
+        p.passes.planned_bytes = p.passes.unplanned_bytes;
+        return plan;
+    }
+    const MemoryPlan memory = plan_memory(lifetimes, static_cast<uint32_t>(devices.size()));
+    p.passes.unplanned_bytes = memory.unplanned_bytes;
+    p.passes.in_place = memory.in_place;
+    std::vector<Storage> arenas(devices.size());
+    for (uint32_t d = 0; d < devices.size(); ++d) {
+        p.passes.planned_bytes += memory.arena_bytes[d];
+        if (!memory.arena_bytes[d]) continue;
+        allocate(arenas[d], memory.arena_bytes[d], d);
+        p.buffers.push_back(arenas[d]);
+    }
+    for (size_t i = 0; i < planned.size(); ++i) {
+        const Storage& arena = arenas[lifetimes[i].device];
+        Storage slice;
+        slice.buffer = arena.buffer;
+        slice.offset = memory.offsets[i];
+        slice.data = arena.data ? static_cast<uint8_t*>(arena.data) + memory.offsets[i] : nullptr;
+        slice.bytes = lifetimes[i].bytes;
+        slice.device = lifetimes[i].device;
+        p.transient[planned[i]] = slice;
+    }
+    return plan;
+}

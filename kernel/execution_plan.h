@@ -1,0 +1,80 @@
+// An execution plan: what a session runs for one set of targets, compiled once and replayed on
+// every run with those targets (a static graph in the sense of jit compilers). Built from the
+// session's graph by these passes, in order:
+//   1. dead-code elimination: only the nodes the targets need;
+//   2. placement of each node on a device (placement.h);
+//   3. fusion of Gemm/Conv + activation (fusion_pass.h);
+//   4. constant folding: a node that reads only constants runs on the plan's first run, and its
+//      result is kept;
+//   5. transfers: replicas of values read on a device that cannot read their memory;
+//   6. memory planning by liveness (memory_planner.h): one arena per device for the transient
+//      values, reused across steps and in place where an elementwise op may overwrite its input.
+// Only the targets of a run can be read afterwards: other transient values share memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "graph.h"
+#include "placement.h"
+
+namespace dsk::kernel {
+
+// Memory a session uses: a buffer of one of its devices, or a slice of one (an arena).
+struct Storage {
+    dsk_buffer* buffer = nullptr;
+    uint64_t offset = 0;
+    void* data = nullptr;  // host address of offset 0 of this storage; null where not host-visible
+    uint64_t bytes = 0;
+    uint32_t device = 0;
+    bool owned = false;    // this storage allocated `buffer` (an arena slice does not)
+};
+
+// A copy of a value on a device that cannot read the value's home memory, refreshed once per run.
+struct Replica {
+    dsk_value_id value = 0;
+    uint32_t device = 0;
+    Storage storage;
+    uint64_t fresh_in_run = UINT64_MAX;
+};
+
+struct PlanStep {
+    Node node;                          // the graph's node, or a fused one
+    uint32_t origin = 0;                // the graph node it came from (exec_seed, messages)
+    std::vector<uint32_t> fused_from;   // graph nodes a fused node replaces
+    const dsk_op_kernel* kernel = nullptr;
+    uint32_t device = 0;
+    std::vector<int32_t> input_replica;  // per input: index in `replicas`, or -1
+    bool once = false;                   // reads only constants: runs on the plan's first run
+};
+
+struct PassReport {
+    size_t graph_nodes = 0, needed_nodes = 0, steps = 0, folded = 0;
+    std::vector<std::string> fusions;
+    uint64_t unplanned_bytes = 0, planned_bytes = 0;  // transient values: one buffer each / arenas
+    uint32_t in_place = 0;
+    bool eager = false;  // [pipeline] execution = "eager": no fusion, folding or shared memory
+    std::string text() const;
+    toml::table table() const;
+};
+
+struct ExecutionPlan {
+    std::vector<dsk_value_id> targets;  // sorted: the plan's key
+    std::vector<PlanStep> steps;
+    std::vector<Storage> transient;     // per value id: where a step writes it (bytes 0: not in this plan)
+    std::vector<Storage> buffers;       // what this plan allocated (arenas, folded constants, replicas)
+    std::vector<Replica> replicas;
+    PlacementReport placement;
+    PassReport passes;
+    uint64_t runs = 0;
+};
+
+// Elementwise ops whose output may take over the memory of input 0 when that input dies at the
+// node and has the output's size: their kernels on host memory read each element before they
+// write it. (docs/abi.md states this contract for CPU-type backends.)
+bool may_overwrite_input0(const Node& node);
+
+}  // namespace dsk::kernel
