@@ -1,5 +1,6 @@
 // reduce_kernels.cpp - ReduceSum, ReduceMean, ReduceMax, SumToShape (reduce.comp) and
-// ReduceGrad for "sum" and "mean" (the broadcast mode of binary.comp).
+// ReduceGrad: "sum" and "mean" with the broadcast mode of binary.comp, "max" with
+// reduce_max_grad.comp.
 #include <string>
 
 #include "kernel_table.h"
@@ -169,21 +170,35 @@ StridedDims reduce_grad_dims(const std::vector<int64_t>& shape, const std::vecto
 
 void reduce_grad(const KernelArgs& args) {
     const std::string mode = args.attrs().get_string("mode", "sum");
-    if (mode != "sum" && mode != "mean")
-        args.fail("attribute 'mode' = \"" + mode + "\": the vulkan kernel implements \"sum\" and \"mean\"");
+    if (mode != "sum" && mode != "mean" && mode != "max")
+        args.fail("attribute 'mode' = \"" + mode + "\" is not one of \"sum\", \"mean\", \"max\"");
     const dsk_tensor_desc& dy = args.input(0);
     const std::vector<int64_t> shape = shape_of(args.input(1));
     std::vector<int64_t> out_shape;
     const std::vector<bool> flags = reduced_axes(args.attrs(), shape, &out_shape);
     int64_t kept = 1;
     for (int64_t v : out_shape) kept *= v;
-    if (numel(dy) != kept)
-        args.fail("dY " + shape_text(shape_of(dy)) + " does not match the reduced shape " + shape_text(out_shape));
+    if (numel(dy) != kept || numel(args.input(2)) != kept)
+        args.fail("dY " + shape_text(shape_of(dy)) + " and Y " + shape_text(shape_of(args.input(2))) +
+                  " must match the reduced shape " + shape_text(out_shape));
     args.expect_output_shape(0, shape);
+    const dsk_tensor_desc& dx = args.output(0);
+    if (mode == "max") {
+        // One invocation per group walks it: reduce.comp's index space.
+        const ReducePlan plan = plan_reduction(shape, flags);
+        if (!plan_fits(plan)) args.fail("the reduction needs more than 4 kept or reduced dimensions after merging");
+        std::vector<uint32_t> params = {u32(args, kept, "outputs")};
+        for (int64_t v : plan.keep.padded_extent(kReduceRank)) params.push_back(u32(args, v, "extent"));
+        for (int64_t v : plan.keep.padded_strides(0, kReduceRank)) params.push_back(u32(args, v, "stride"));
+        for (int64_t v : plan.red.padded_extent(kReduceRank)) params.push_back(u32(args, v, "extent"));
+        for (int64_t v : plan.red.padded_strides(0, kReduceRank)) params.push_back(u32(args, v, "stride"));
+        args.dispatch_items("reduce_max_grad", {&dy, &args.input(1), &args.input(2), &dx}, {}, params,
+                            static_cast<uint64_t>(kept));
+        return;
+    }
     int64_t count = 1;
     const StridedDims dims = reduce_grad_dims(shape, flags, &count);
     if (dims.rank() > kReduceRank) args.fail("the broadcast back needs more than 4 dimensions after merging");
-    const dsk_tensor_desc& dx = args.output(0);
     const int64_t n = numel(dx);
     std::vector<uint32_t> params = {u32(args, n, "elements")};
     for (int64_t v : dims.padded_extent(kReduceRank)) params.push_back(u32(args, v, "extent"));
@@ -198,11 +213,12 @@ bool reduce_grad_fits(const dsk_node_view* node, const dsk_tensor_desc* tensors)
     try {
         const Attrs attrs(node);
         const std::string mode = attrs.get_string("mode", "sum");
-        if (mode != "sum" && mode != "mean") return false;
         const std::vector<int64_t> shape = shape_of(tensors[1]);
         std::vector<int64_t> out_shape;
+        const std::vector<bool> flags = reduced_axes(attrs, shape, &out_shape);
+        if (mode == "max") return plan_fits(plan_reduction(shape, flags));
         int64_t count = 1;
-        return reduce_grad_dims(shape, reduced_axes(attrs, shape, &out_shape), &count).rank() <= kReduceRank;
+        return (mode == "sum" || mode == "mean") && reduce_grad_dims(shape, flags, &count).rank() <= kReduceRank;
     } catch (...) {
         return false;
     }

@@ -159,8 +159,8 @@ TEST_CASE("vulkan ReduceSum ReduceMean ReduceMax SumToShape and ReduceGrad") {
             for (int64_t c = 0; c < 4; ++c)
                 for (int64_t d = 0; d < 3; ++d) grad.push_back(dy.f[static_cast<size_t>(a * 4 + c)] / 15.0);
     check_close(dx.f, grad);
-    Call max_grad("ReduceGrad", {Attr("mode", "max")}, {&dy, &x, &ydummy}, {&dx});
-    CHECK(backend().supports_op(dev.device, &max_grad.node, max_grad.tensors.data()) == 0);
+    Call bad_mode("ReduceGrad", {Attr("mode", "min")}, {&dy, &x, &ydummy}, {&dx});
+    CHECK(backend().supports_op(dev.device, &bad_mode.node, bad_mode.tensors.data()) == 0);
 }
 
 TEST_CASE("vulkan Softmax LogSoftmax their gradients and the cross-entropy loss") {
@@ -296,4 +296,17 @@ TEST_CASE("vulkan records a chain of nodes into one submission") {
             expected += std::max(0.0, s);
         }
     check_close(loss.f, {expected});
+}
+
+TEST_CASE("vulkan ReduceGrad max sends the gradient to the first maximum of each group") {
+    Device dev;
+    if (!dev.ok) return;
+    // Rows reduced over axis 1, with ties: the first of the equal maxima gets dY.
+    Tensor x(dev, DSK_DTYPE_F32, {3, 4}), y(dev, DSK_DTYPE_F32, {3, 1}), dy(dev, DSK_DTYPE_F32, {3, 1});
+    Tensor dx(dev, DSK_DTYPE_F32, {3, 4});
+    x.f = {1, 5, 5, 2, 7, 0, 7, 7, -1, -3, -1, -2};
+    y.f = {5, 7, -1};
+    dy.f = {10, 20, 30};
+    run(dev, "ReduceGrad", {Attr("mode", "max"), Attr("axes", std::vector<int64_t>{1})}, {&dy, &x, &y}, {&dx});
+    check_close(dx.f, {0, 10, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0}, 0.0);
 }
