@@ -275,6 +275,19 @@ void fill_config_api(dsk_host_api& api) {
     api.config_set_floats = [](dsk_config* c, const char* k, const double* v, size_t n) {
         return set_array(c, k, v, n);
     };
+    api.config_create = []() -> dsk_config* {
+        try {
+            auto owned = std::make_unique<OwnedConfig>();
+            owned->table = &owned->storage;
+            return owned.release();
+        } catch (...) {
+            return nullptr;
+        }
+    };
+    api.config_destroy = [](dsk_config* c) {
+        // Only tables from config_create are owned; their views (sections) go with them.
+        delete static_cast<OwnedConfig*>(c);
+    };
 }
 
 }  // namespace dsk::kernel

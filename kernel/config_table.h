@@ -22,6 +22,11 @@ struct dsk_config {
     mutable std::map<std::string, std::unique_ptr<dsk_config>> sections;
 };
 
+// A table that owns its storage (host->config_create).
+struct OwnedConfig : dsk_config {
+    toml::table storage;
+};
+
 namespace dsk::kernel {
 
 // "file:line:column" of a node, or "<--set>" for values that came from an override.

@@ -100,6 +100,36 @@ void Node::refresh_views() {
     view.output_count = output_ids.size();
 }
 
+const Provided<dsk_op_schema>& find_op_schema(dsk_kernel& kernel, const std::string& op_name) {
+    auto& schemas = kernel.registry.op_schemas;
+    auto it = schemas.find(op_name);
+    if (it == schemas.end()) {
+        if (Plugin* provider = kernel.find_provider("op", op_name)) {
+            if (provider->state == PluginState::Available) kernel.load(provider->manifest.name, *VersionRange::parse("*"));
+            it = schemas.find(op_name);
+        }
+    }
+    if (it == schemas.end()) {
+        std::vector<std::string> known;
+        for (const auto& [name, entry] : schemas) known.push_back(name);
+        throw Error(DSK_NOT_FOUND, "no op named '" + op_name + "'" + did_you_mean(op_name, known) +
+                                       " (op schemas come from plugins providing op:<name> or op:*; searched: " +
+                                       kernel.search_path_text() + ")");
+    }
+    return it->second;
+}
+
+void check_arity(const dsk_op_schema& schema, const std::string& op_name, size_t input_count, size_t output_count) {
+    if (input_count < schema.min_inputs || input_count > schema.max_inputs)
+        throw Error(DSK_INVALID_ARGUMENT, op_name + " takes " + std::to_string(schema.min_inputs) + ".." +
+                                              std::to_string(schema.max_inputs) + " inputs, given " +
+                                              std::to_string(input_count));
+    if (output_count < schema.min_outputs || output_count > schema.max_outputs)
+        throw Error(DSK_INVALID_ARGUMENT, op_name + " has " + std::to_string(schema.min_outputs) + ".." +
+                                              std::to_string(schema.max_outputs) + " outputs, asked for " +
+                                              std::to_string(output_count));
+}
+
 void infer_node_shapes(const Node& node, std::vector<Value>& values) {
     std::vector<dsk_tensor_desc> tensors;
     for (dsk_value_id v : node.inputs) tensors.push_back(values[v].desc);
@@ -142,30 +172,8 @@ std::vector<dsk_value_id> dsk_graph::add_node(const std::string& op_name, const 
         domain = op_name.substr(0, dot);
         op = op_name.substr(dot + 1);
     }
-    auto& schemas = kernel->registry.op_schemas;
-    auto it = schemas.find(op_name);
-    if (it == schemas.end()) {
-        if (Plugin* provider = kernel->find_provider("op", op_name)) {
-            if (provider->state == PluginState::Available) kernel->load(provider->manifest.name, *VersionRange::parse("*"));
-            it = schemas.find(op_name);
-        }
-    }
-    if (it == schemas.end()) {
-        std::vector<std::string> known;
-        for (const auto& [name, entry] : schemas) known.push_back(name);
-        throw Error(DSK_NOT_FOUND, "no op named '" + op_name + "'" + did_you_mean(op_name, known) +
-                                       " (op schemas come from plugins providing op:<name> or op:*; searched: " +
-                                       kernel->search_path_text() + ")");
-    }
-    const dsk_op_schema* schema = it->second.iface;
-    if (input_count < schema->min_inputs || input_count > schema->max_inputs)
-        throw Error(DSK_INVALID_ARGUMENT, op_name + " takes " + std::to_string(schema->min_inputs) + ".." +
-                                              std::to_string(schema->max_inputs) + " inputs, given " +
-                                              std::to_string(input_count));
-    if (output_count < schema->min_outputs || output_count > schema->max_outputs)
-        throw Error(DSK_INVALID_ARGUMENT, op_name + " has " + std::to_string(schema->min_outputs) + ".." +
-                                              std::to_string(schema->max_outputs) + " outputs, asked for " +
-                                              std::to_string(output_count));
+    const dsk_op_schema* schema = find_op_schema(*kernel, op_name).iface;
+    check_arity(*schema, op_name, input_count, output_count);
     Node node;
     node.op = op;
     node.domain = domain;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dsk/dsk_plugin.h"
+#include "registry.h"
 
 struct dsk_kernel;
 
@@ -50,6 +51,12 @@ struct Node {
     std::vector<uint32_t> input_ids, output_ids;  // positions 0..n in the tensors array passed
     void refresh_views();
 };
+
+// The schema of "op" or "domain.op", loading the plugin that provides it; NOT_FOUND with a
+// did-you-mean otherwise.
+const Provided<dsk_op_schema>& find_op_schema(dsk_kernel& kernel, const std::string& op_name);
+// INVALID_ARGUMENT unless the counts are within the schema's.
+void check_arity(const dsk_op_schema& schema, const std::string& op_name, size_t input_count, size_t output_count);
 
 // Shape inference for one node: builds the inputs-then-outputs tensor array from `values` and
 // asks the schema; throws Error naming the op when it refuses.

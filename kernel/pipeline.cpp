@@ -244,7 +244,9 @@ Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
                   errors);
     if (auto* t = p.root["pipeline"].as_table()) {
         check_section(*t, "[pipeline]",
-                      {{"name", DSK_PARAM_STRING}, {"description", DSK_PARAM_STRING}, {"execution", DSK_PARAM_STRING}}, errors);
+                      {{"name", DSK_PARAM_STRING}, {"description", DSK_PARAM_STRING}, {"execution", DSK_PARAM_STRING},
+                       {"file", DSK_PARAM_STRING}},
+                      errors);
         p.name = (*t)["name"].value_or(std::string());
         p.description = (*t)["description"].value_or(std::string());
         if (auto* e = t->get("execution"); e && e->is_string()) {
@@ -256,6 +258,15 @@ Pipeline load_pipeline(dsk_kernel& kernel, const std::string& path,
         }
     }
     if (p.name.empty()) p.name = fs::path(path).stem().string();
+    // The file the pipeline came from, kept in the resolved config so that a resumed run (which
+    // reads <run dir>/config.toml) still knows it; stages resolve relative paths against it.
+    if (auto* t = p.root["pipeline"].as_table(); t && t->contains("file") && (*t)["file"].is_string()) {
+        p.source_file = (*t)["file"].value_or(std::string());
+    } else if (!path.empty()) {
+        p.source_file = fs::absolute(path).lexically_normal().string();
+        if (!p.root.contains("pipeline")) p.root.insert("pipeline", toml::table{});
+        if (auto* table = p.root["pipeline"].as_table()) table->insert_or_assign("file", p.source_file);
+    }
 
     std::vector<std::pair<std::string, std::string>> required;  // name, range
     std::vector<const toml::node*> required_nodes;

@@ -30,6 +30,7 @@ struct StagePlan {
 
 struct Pipeline {
     std::string path, name, description;
+    std::string source_file;  // absolute; [pipeline] file of the resolved config (the original on --resume)
     toml::table root;  // after overrides, with defaults filled in: the resolved config
     std::vector<std::string> plugin_paths;
     std::vector<std::string> device_preference;

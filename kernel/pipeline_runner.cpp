@@ -169,6 +169,9 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
 void fill_stage_api(dsk_host_api& api) {
     api.stage_config = [](dsk_stage_context* ctx) -> const dsk_config* { return &ctx->config; };
     api.stage_run_dir = [](dsk_stage_context* ctx) { return ctx->run ? ctx->run->path().c_str() : ""; };
+    api.stage_pipeline_file = [](dsk_stage_context* ctx) {
+        return ctx && ctx->pipeline ? ctx->pipeline->source_file.c_str() : "";
+    };
     api.stage_log = [](dsk_stage_context* ctx, dsk_log_level level, const char* message) {
         ctx->log(level, ctx->stage->name, message ? message : "");
     };

@@ -128,17 +128,24 @@ DevicePreference resolve_preference(dsk_kernel& kernel, dsk_stage_context* ctx, 
     return p;
 }
 
-const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const Node& node, const std::vector<Value>& values,
-                                           const std::string& backend) {
+const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const std::string& op, const std::string& domain,
+                                           const std::vector<uint32_t>& input_dtypes, const std::string& backend) {
     for (const auto& entry : registry.op_kernels) {
         const dsk_op_kernel* k = entry.iface;
-        if (backend != k->backend || node.op != k->op || node.domain != (k->domain ? k->domain : "")) continue;
+        if (backend != k->backend || op != k->op || domain != (k->domain ? k->domain : "")) continue;
         bool match = true;
-        for (size_t i = 0; i < node.inputs.size() && i < k->input_dtype_count; ++i)
-            match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == values[node.inputs[i]].desc.dtype;
+        for (size_t i = 0; i < input_dtypes.size() && i < k->input_dtype_count; ++i)
+            match &= k->input_dtypes[i] == 0 || k->input_dtypes[i] == input_dtypes[i];
         if (match) return &entry;
     }
     return nullptr;
+}
+
+const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const Node& node, const std::vector<Value>& values,
+                                           const std::string& backend) {
+    std::vector<uint32_t> dtypes;
+    for (dsk_value_id in : node.inputs) dtypes.push_back(values[in].desc.dtype);
+    return find_kernel(registry, node.op, node.domain, dtypes, backend);
 }
 
 const Provided<dsk_op_kernel>* kernel_on(const Registry& registry, const OpenDevice& device, const Node& node,

@@ -63,7 +63,10 @@ struct OpenDevice {
     dsk_device* device = nullptr;
 };
 
-// The first kernel for `node` on `backend` whose input dtypes match (dtype 0 = any), or null.
+// The first kernel for the op on `backend` whose input dtypes match (dtype 0 = any), or null.
+const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const std::string& op, const std::string& domain,
+                                           const std::vector<uint32_t>& input_dtypes, const std::string& backend);
+// The same for a graph node.
 const Provided<dsk_op_kernel>* find_kernel(const Registry& registry, const Node& node, const std::vector<Value>& values,
                                            const std::string& backend);
 

@@ -10,6 +10,7 @@
 #include "kernel.h"
 #include "pipeline.h"
 #include "placement.h"
+#include "semver.h"
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
@@ -137,6 +138,19 @@ const std::string& dsk_session::node_backend(uint32_t node) const { return devic
 bool dsk_session::persistent(dsk_value_id v) const { return graph.values[v].kind != ValueKind::NodeOutput; }
 
 void dsk_session::place(const DevicePreference& preference) {
+    // Kernels come from whichever plugin provides "kernel:<op>@<backend>": load those not
+    // loaded yet (an optimizer's update kernels, a vendor's extra kernels), as schemas are.
+    for (const auto& node : graph.nodes)
+        for (const auto& d : devices)
+            if (!find_kernel(kernel->registry, node, graph.values, d.name))
+                if (Plugin* provider = kernel->find_provider("kernel", node.op + "@" + d.name))
+                    if (provider->state == PluginState::Available) {
+                        try {
+                            kernel->load(provider->manifest.name, *VersionRange::parse("*"));
+                        } catch (const Error&) {
+                            // Reported by `dsk doctor`; placement then says no kernel was found.
+                        }
+                    }
     std::vector<OpenDevice> open;
     for (const auto& d : devices) open.push_back({d.name, d.backend, d.device});
     std::vector<const Node*> nodes;
@@ -387,7 +401,7 @@ void dsk_session::run(const std::vector<dsk_value_id>& targets) {
             }
         }
         for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
-        dsk_exec_context ctx{this, step.origin, d};
+        dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue};
         const dsk_op_kernel* k = step.kernel;
         dsk_status st = DSK_STATUS_OK;
         try {
@@ -474,12 +488,12 @@ void fill_session_api(dsk_host_api& api) {
         return DSK_STATUS_OK;
     };
     api.exec_seed = [](dsk_exec_context* ctx) -> uint64_t {
-        uint64_t state = ctx->session->seed ^ (ctx->session->runs * 0xd1b54a32d192ed03ull) ^
+        uint64_t state = ctx->seed ^ (ctx->runs * 0xd1b54a32d192ed03ull) ^
                          (static_cast<uint64_t>(ctx->node) * 0x8cb92ba72f3d8dd7ull);
         return splitmix64(state);
     };
     api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* {
-        return ctx->session->devices[ctx->device].queue;
+        return ctx->queue;
     };
 }
 

@@ -23,10 +23,13 @@ namespace dsk::kernel {
 struct Plugin;
 }
 
+// What a kernel's compute call may ask the kernel about (exec_seed, exec_queue): filled by a
+// session run or by an eager op.
 struct dsk_exec_context {
-    const dsk_session* session;
-    uint32_t node;    // the graph node (exec_seed)
-    uint32_t device;  // index in session->devices (exec_queue)
+    uint64_t seed;     // the session's (or eager context's) seed
+    uint64_t runs;     // runs (or ops) so far
+    uint32_t node;     // the graph node (or the op's number)
+    dsk_queue* queue;  // of the node's device
 };
 
 struct dsk_session {

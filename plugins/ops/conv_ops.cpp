@@ -2,12 +2,10 @@
 #include "op_definition.h"
 #include "op_families.h"
 
-namespace dsk::ops {
-namespace {
+#include "conv_shape.h"
 
-// [N, M, oH, oW] for X [N, C, H, W] and W [M, C/group, kH, kW] under the node's strides, pads,
-// dilations and group. `x_name`/`w_name` say where the two shapes come from (an input or an
-// attribute of a backward op).
+namespace dsk::ops {
+
 Shape conv_output_shape(const ShapeContext& ctx, const Shape& x, const char* x_name, const Shape& w,
                         const char* w_name) {
     if (x.size() != 4)
@@ -28,6 +26,8 @@ Shape conv_output_shape(const ShapeContext& ctx, const Shape& x, const char* x_n
     const auto hw = window_output_hw(ctx.op(), x[2], x[3], window);
     return {x[0], w[0], hw[0], hw[1]};
 }
+
+namespace {
 
 void infer_conv(ShapeContext& ctx) {
     ctx.expect_floating(0, "X");

@@ -18,5 +18,7 @@ void register_shape_ops(Registrar& reg);    // Reshape, Flatten, Transpose, Conc
 void register_reduce_ops(Registrar& reg);   // ReduceSum, ReduceMean, ReduceMax, ReduceGrad
 void register_dropout_ops(Registrar& reg);  // Dropout, DropoutGrad
 void register_gather_ops(Registrar& reg);   // Gather, GatherGrad
+void register_optimizer_ops(Registrar& reg);  // AdamUpdate, SGDUpdate
+void register_integer_ops(Registrar& reg);  // MatMulInteger, ConvInteger (integer_ops.cpp)
 
 }  // namespace dsk::ops

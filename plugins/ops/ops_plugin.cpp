@@ -14,6 +14,8 @@ static void register_ops(dsk::Registrar& reg) {
     dsk::ops::register_reduce_ops(reg);
     dsk::ops::register_dropout_ops(reg);
     dsk::ops::register_gather_ops(reg);
+    dsk::ops::register_optimizer_ops(reg);
+    dsk::ops::register_integer_ops(reg);
 }
 
 static const char* const provides[] = {"op:*", nullptr};

@@ -89,22 +89,11 @@ void Adam::begin_step(double lr, int64_t step, bool /*fresh_buffers*/) {
     bias_correction2_sqrt_f_ = static_cast<float>(std::sqrt(bias_correction2));
 }
 
-void Adam::update(const ParamSlot& slot, size_t begin, size_t end) const {
-    float* p = slot.param;
-    const float* g = slot.grad;
-    float* m = slot.buffers[0];
-    float* v = slot.buffers[1];
+std::vector<float> Adam::step_constants() const {
     const bool l2 = !options_.decoupled && options_.weight_decay != 0;
     const bool decoupled = options_.decoupled && options_.weight_decay != 0;
-    for (size_t j = begin; j < end; ++j) {
-        float grad = g[j];
-        if (l2) grad = grad + weight_decay_f_ * p[j];
-        if (decoupled) p[j] = p[j] * decay_factor_f_;
-        m[j] = beta1_f_ * m[j] + one_minus_beta1_f_ * grad;
-        v[j] = beta2_f_ * v[j] + one_minus_beta2_f_ * (grad * grad);
-        const float denom = std::sqrt(v[j]) / bias_correction2_sqrt_f_ + eps_f_;
-        p[j] = p[j] - step_size_f_ * (m[j] / denom);
-    }
+    return {beta1_f_, one_minus_beta1_f_, beta2_f_, one_minus_beta2_f_, eps_f_, l2 ? weight_decay_f_ : 0.0f,
+            decoupled ? decay_factor_f_ : 1.0f, step_size_f_, bias_correction2_sqrt_f_};
 }
 
 const OptimizerKind& adam_kind() {

@@ -37,7 +37,8 @@ class Adam final : public Optimizer {
   private:
     size_t buffers_per_param() const override { return 2; }  // exp_avg, exp_avg_sq
     void begin_step(double lr, int64_t step, bool fresh_buffers) override;
-    void update(const ParamSlot& slot, size_t begin, size_t end) const override;
+    std::vector<float> step_constants() const override;
+    const char* update_op() const override { return "AdamUpdate"; }
     void validate() const override;
 
     AdamOptions options_;

@@ -2,6 +2,7 @@
 // adam.cpp, their shared base in optimizer_base.cpp).
 #include "adam.h"
 #include "sgd.h"
+#include "update_kernels.h"
 
 static void register_optim(dsk::Registrar& reg) {
     // Borrowed by the kernel until shutdown: static storage.
@@ -11,9 +12,10 @@ static void register_optim(dsk::Registrar& reg) {
     reg.optimizer(sgd);
     reg.optimizer(adam);
     reg.optimizer(adamw);
+    dsk::optim::register_update_kernels(reg);  // the update ops on the cpu (update_kernels.cpp)
 }
 
 static const char* const provides[] = {"optimizer:sgd", "optimizer:adam", "optimizer:adamw",
-                                       nullptr};
+                                       "kernel:AdamUpdate@cpu", "kernel:SGDUpdate@cpu", nullptr};
 DSK_PLUGIN_DEFINE("Optimizers SGD, Adam and AdamW with learning-rate schedules", provides,
                   register_optim);

@@ -2,17 +2,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <dsk/dsk_op.hpp>
 
 #include "optimizer_state.h"
+#include "update_kernels.h"
 
 namespace dsk::optim {
 namespace {
-
-// Tensors smaller than this are updated on the calling thread; larger ones in chunks of kGrain
-// elements (a multiple of any SIMD width, so chunk edges never change how an element is computed).
-constexpr size_t kParallelMinElements = size_t{1} << 15;
-constexpr size_t kGrain = size_t{1} << 13;
 
 std::string number(double value) {
     char text[32];
@@ -196,6 +193,9 @@ std::vector<ParamSlot> Optimizer::check_tensors(size_t count, const dsk_tensor_d
 }
 
 void Optimizer::step(size_t count, const dsk_tensor_desc* params, const dsk_tensor_desc* grads) {
+    if (graph_mode_)
+        throw Error(DSK_FAILED_PRECONDITION, prefix() + "step() after build_update: the graph updates the parameters "
+                                                        "(call feed_update before each run instead)");
     std::vector<ParamSlot> slots = check_tensors(count, params, grads);
     const size_t per = buffers_per_param();
     if (per > 0 && !buffers_.empty()) {
@@ -230,14 +230,56 @@ void Optimizer::step(size_t count, const dsk_tensor_desc* params, const dsk_tens
         for (size_t b = 0; b < per; ++b) slots[i].buffers[b] = buffers_[i * per + b].data();
 
     begin_step(lr, step_ + 1, fresh);
-    for (const ParamSlot& slot : slots) {
-        if (slot.size >= kParallelMinElements) {
-            parallel_for(slot.size, kGrain,
-                         [&](size_t begin, size_t end) { update(slot, begin, end); });
-        } else {
-            update(slot, 0, slot.size);
-        }
+    const std::vector<float> constants = step_constants();
+    const UpdateFunction update = update_function(update_op());
+    for (const ParamSlot& slot : slots) apply_update(update, constants.data(), slot);
+    ++step_;
+    last_lr_ = lr;
+}
+
+std::vector<dsk_value_id> Optimizer::build_update(dsk_graph* graph, const std::vector<dsk_value_id>& params,
+                                                  const std::vector<dsk_value_id>& grads) {
+    if (params.size() != grads.size())
+        throw Error(DSK_INVALID_ARGUMENT, prefix() + "build_update got " + std::to_string(params.size()) +
+                                              " parameters but " + std::to_string(grads.size()) + " gradients");
+    if (graph_mode_) throw Error(DSK_FAILED_PRECONDITION, prefix() + "build_update was already called");
+    const Graph g(graph);
+    // The names of the parameters, for their state variables.
+    std::map<dsk_value_id, std::string> names;
+    for (size_t i = 0; i < host().graph_variable_count(graph); ++i) {
+        dsk_value_id id = DSK_VALUE_NONE;
+        const char* name = nullptr;
+        uint32_t flags = 0;
+        check(host().graph_variable_at(graph, i, &id, &name, &flags));
+        names[id] = name;
     }
+    begin_step(scheduled_lr(schedule_, lr_, 0, name_), 1, true);  // for the constants' count only
+    const int64_t constant_count = static_cast<int64_t>(step_constants().size());
+    constants_input_ = g.input(name_ + ".constants", DSK_DTYPE_F32, {constant_count});
+    std::vector<dsk_value_id> updates;
+    for (size_t i = 0; i < params.size(); ++i) {
+        auto name = names.find(params[i]);
+        if (name == names.end())
+            throw Error(DSK_INVALID_ARGUMENT, prefix() + "parameter " + std::to_string(i) + " (value " +
+                                                  std::to_string(params[i]) + ") is not a variable of the graph");
+        std::vector<dsk_value_id> inputs = {constants_input_, params[i], grads[i]};
+        for (size_t b = 0; b < buffers_per_param(); ++b)
+            inputs.push_back(g.variable(name->second + "." + name_ + ".state" + std::to_string(b), g.shape(params[i]),
+                                        "zeros", 0, 0));
+        updates.push_back(g.nodes(update_op(), inputs, {}, 1)[0]);
+    }
+    graph_mode_ = true;
+    return updates;
+}
+
+void Optimizer::feed_update(dsk_session* session) {
+    if (!graph_mode_) throw Error(DSK_FAILED_PRECONDITION, prefix() + "feed_update before build_update");
+    const double lr = scheduled_lr(schedule_, lr_, step_, name_);
+    begin_step(lr, step_ + 1, step_ == 0);
+    std::vector<float> constants = step_constants();
+    const dsk_tensor_desc host_data =
+        host_tensor(DSK_DTYPE_F32, {static_cast<int64_t>(constants.size())}, constants.data());
+    check(host().session_write(session, constants_input_, &host_data), "writing the optimizer's constants");
     ++step_;
     last_lr_ = lr;
 }
@@ -257,6 +299,16 @@ void Optimizer::load_state(dsk_read_fn read, void* user) {
     const size_t per = buffers_per_param();
     const size_t n = state.buffers.size();
     const std::string saved = prefix() + "the saved state ";
+    if (graph_mode_) {  // the buffers are graph variables, checkpointed with the weights
+        if (n != 0)
+            throw Error(DSK_DATA_LOSS, saved + "holds " + std::to_string(n) +
+                                           " buffers, but this optimizer updates in the graph (saved with update = "
+                                           "\"host\"? resume with the same setting)");
+        step_ = static_cast<int64_t>(state.step);
+        last_lr_.reset();
+        loaded_ = true;
+        return;
+    }
     if (per == 0 && n != 0) {
         throw Error(DSK_DATA_LOSS, saved + "holds " + std::to_string(n) +
                                        " buffers but this optimizer keeps none with its "
@@ -347,6 +399,21 @@ dsk_status optimizer_load(dsk_optimizer* opt, dsk_read_fn read, void* user) {
     return guard([&] { from_handle(opt)->load_state(read, user); });
 }
 
+dsk_status optimizer_build_update(dsk_optimizer* opt, dsk_graph* graph, size_t count, const dsk_value_id* params,
+                                  const dsk_value_id* grads, dsk_value_id* out_updates) {
+    return guard([&] {
+        if ((count && (!params || !grads || !out_updates)) || !graph)
+            throw Error(DSK_INVALID_ARGUMENT, "build_update: null graph, params, grads or out_updates");
+        const auto updates = from_handle(opt)->build_update(graph, std::vector<dsk_value_id>(params, params + count),
+                                                            std::vector<dsk_value_id>(grads, grads + count));
+        std::copy(updates.begin(), updates.end(), out_updates);
+    });
+}
+
+dsk_status optimizer_feed_update(dsk_optimizer* opt, dsk_session* session) {
+    return guard([&] { from_handle(opt)->feed_update(session); });
+}
+
 void optimizer_destroy(dsk_optimizer* opt) {
     delete from_handle(opt);
 }
@@ -366,7 +433,9 @@ dsk_optimizer_iface optimizer_iface(const OptimizerKind& kind) {
                                &optimizer_get,
                                &optimizer_save,
                                &optimizer_load,
-                               &optimizer_destroy};
+                               &optimizer_destroy,
+                               &optimizer_build_update,
+                               &optimizer_feed_update};
 }
 
 }  // namespace dsk::optim

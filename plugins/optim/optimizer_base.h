@@ -51,6 +51,13 @@ class Optimizer {
     void set_hyperparameter(const std::string& name, double value);
     double get_hyperparameter(const std::string& name) const;
 
+    // The update as graph nodes (dsk_optimizer_iface.build_update): `update_op()` nodes reading
+    // a constants input, the parameter, its gradient and its state variables. Afterwards the
+    // optimizer is in graph mode: step() refuses, and feed_update() writes each step's constants.
+    std::vector<dsk_value_id> build_update(dsk_graph* graph, const std::vector<dsk_value_id>& params,
+                                           const std::vector<dsk_value_id>& grads);
+    void feed_update(dsk_session* session);
+
     // Checkpoints: optimizer_state.h has the format. load_state replaces the step count and the
     // buffers; DATA_LOSS when the state does not fit this optimizer.
     void save_state(dsk_write_fn write, void* user) const;
@@ -68,9 +75,12 @@ class Optimizer {
     // Called once per step, before any update(): `lr` is this step's scheduled learning rate,
     // `step` its 1-based number, `fresh_buffers` whether the buffers were just created (zeros).
     virtual void begin_step(double lr, int64_t step, bool fresh_buffers) = 0;
-    // Updates elements [begin, end) of one parameter. Called for disjoint ranges, maybe
-    // concurrently: it may only touch those elements.
-    virtual void update(const ParamSlot& slot, size_t begin, size_t end) const = 0;
+    // This step's constants, after begin_step: what the update reads, in the layout of the
+    // update op (docs/ops.md). The update itself is a free function of them (update_kernels.h),
+    // shared by step() and the op's kernels, so both do the same arithmetic.
+    virtual std::vector<float> step_constants() const = 0;
+    // The op that applies the update in a graph ("AdamUpdate", "SGDUpdate").
+    virtual const char* update_op() const = 0;
     // Throws INVALID_ARGUMENT naming the optimizer and the key when the hyperparameters are out
     // of range or do not go together. Subclasses extend it and call it at the end of their
     // constructor; set_hyperparameter calls it after every change.
@@ -104,6 +114,8 @@ class Optimizer {
     std::optional<double> last_lr_;            // the lr of the last step, until a load
     std::vector<std::vector<float>> buffers_;  // buffers_per_param() per parameter, in order
     bool loaded_ = false;                      // buffers_ came from load_state (for messages)
+    bool graph_mode_ = false;                  // build_update was called
+    dsk_value_id constants_input_ = DSK_VALUE_NONE;
     std::vector<Exposed> exposed_;
 };
 

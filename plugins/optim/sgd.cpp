@@ -63,21 +63,9 @@ void Sgd::begin_step(double lr, int64_t /*step*/, bool fresh_buffers) {
     first_ = fresh_buffers;
 }
 
-void Sgd::update(const ParamSlot& slot, size_t begin, size_t end) const {
-    float* p = slot.param;
-    const float* g = slot.grad;
-    float* buf = slot.buffers[0];  // NULL without momentum
-    const bool decay = options_.weight_decay != 0;
-    const bool nesterov = options_.nesterov;
-    for (size_t j = begin; j < end; ++j) {
-        float d = g[j];
-        if (decay) d = d + weight_decay_f_ * p[j];
-        if (buf != nullptr) {
-            buf[j] = first_ ? d : momentum_f_ * buf[j] + one_minus_dampening_f_ * d;
-            d = nesterov ? d + momentum_f_ * buf[j] : buf[j];
-        }
-        p[j] = p[j] - lr_f_ * d;
-    }
+std::vector<float> Sgd::step_constants() const {
+    return {lr_f_, momentum_f_, one_minus_dampening_f_, weight_decay_f_, first_ ? 1.0f : 0.0f,
+            options_.nesterov ? 1.0f : 0.0f};
 }
 
 const OptimizerKind& sgd_kind() {

@@ -35,7 +35,8 @@ class Sgd final : public Optimizer {
   private:
     size_t buffers_per_param() const override { return options_.momentum != 0 ? 1 : 0; }
     void begin_step(double lr, int64_t step, bool fresh_buffers) override;
-    void update(const ParamSlot& slot, size_t begin, size_t end) const override;
+    std::vector<float> step_constants() const override;
+    const char* update_op() const override { return "SGDUpdate"; }
     void validate() const override;
 
     SgdOptions options_;

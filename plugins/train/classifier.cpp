@@ -74,4 +74,15 @@ void copy_variables(const Classifier& from, const Session& from_session, const C
     }
 }
 
+void Classifier::add_new_variables() {
+    const size_t count = host().graph_variable_count(graph.raw());
+    for (size_t i = 0; i < count; ++i) {
+        dsk_value_id id = DSK_VALUE_NONE;
+        const char* name = nullptr;
+        uint32_t flags = 0;
+        check(host().graph_variable_at(graph.raw(), i, &id, &name, &flags));
+        variables.emplace(name, id);
+    }
+}
+
 }  // namespace dsk::train

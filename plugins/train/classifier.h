@@ -21,6 +21,9 @@ struct Classifier {
     std::map<std::string, dsk_value_id> variables;  // every variable by name (checkpoints)
     std::vector<dsk_value_id> trainable, gradients;  // in creation order, pairwise
     int64_t parameter_count = 0;                     // trainable scalars
+
+    // Adds to `variables` those created since (an optimizer's state, by build_update).
+    void add_new_variables();
 };
 
 // Copies every variable from one session to another by name (a training graph's weights into

@@ -124,6 +124,8 @@ void validate(StageContext& ctx) {
                   }});
 }
 
+const char* const kUpdateModes[] = {"graph", "host", nullptr};
+
 void run(StageContext& ctx) {
     const Config stage = ctx.config();
     const int64_t epochs = stage.get<int64_t>("epochs"), batch = stage.get<int64_t>("batch_size");
@@ -143,6 +145,29 @@ void run(StageContext& ctx) {
                                               std::to_string(train_data.size()) + " training samples");
 
     Classifier train_model(ctx, stage, train_data.image_shape(), classes, batch, true);
+
+    Optimizer opt;
+    opt.iface = &ctx.provider<dsk_optimizer_iface>("optimizer", stage.get<std::string>("optimizer.name"));
+    check(opt.iface->create(opt.iface->self, stage.table("optimizer"), &opt.instance), "creating the optimizer");
+    check(opt.iface->set_hyperparameter(opt.instance, "steps_per_epoch", static_cast<double>(batches)));
+    check(opt.iface->set_hyperparameter(opt.instance, "total_steps", static_cast<double>(batches * epochs)));
+    // The update as graph nodes (on the parameters' device, in the compiled step), or the
+    // optimizer's step() on host memory after each run.
+    const bool graph_update = stage.get<std::string>("update") == "graph";
+    std::vector<dsk_value_id> targets = {train_model.loss};
+    if (graph_update) {
+        if (!DSK_HAS_MEMBER(opt.iface, dsk_optimizer_iface, feed_update) || !opt.iface->build_update || !opt.iface->feed_update)
+            throw Error(DSK_UNIMPLEMENTED, stage.path("update") + " = \"graph\": optimizer '" + std::string(opt.iface->name) +
+                                               "' cannot update in a graph (its plugin has no build_update); set update = \"host\"");
+        std::vector<dsk_value_id> updates(train_model.trainable.size());
+        check(opt.iface->build_update(opt.instance, train_model.graph.raw(), updates.size(), train_model.trainable.data(),
+                                      train_model.gradients.data(), updates.data()),
+              "adding the optimizer's update to the training graph");
+        train_model.add_new_variables();  // the optimizer's state: saved in checkpoints with the weights
+        targets.insert(targets.end(), updates.begin(), updates.end());
+    } else {
+        targets.insert(targets.end(), train_model.gradients.begin(), train_model.gradients.end());
+    }
     Session session(ctx.raw(), train_model.graph, device, seed);
     std::unique_ptr<Classifier> eval_model;
     std::unique_ptr<Session> eval_session;
@@ -150,12 +175,6 @@ void run(StageContext& ctx) {
         eval_model = std::make_unique<Classifier>(ctx, stage, test_data->image_shape(), classes, eval_batch, false);
         eval_session = std::make_unique<Session>(ctx.raw(), eval_model->graph, device, seed);
     }
-
-    Optimizer opt;
-    opt.iface = &ctx.provider<dsk_optimizer_iface>("optimizer", stage.get<std::string>("optimizer.name"));
-    check(opt.iface->create(opt.iface->self, stage.table("optimizer"), &opt.instance), "creating the optimizer");
-    check(opt.iface->set_hyperparameter(opt.instance, "steps_per_epoch", static_cast<double>(batches)));
-    check(opt.iface->set_hyperparameter(opt.instance, "total_steps", static_cast<double>(batches * epochs)));
 
     const fs::path checkpoints = fs::path(ctx.run_dir()) / stage_name / "checkpoints";
     // A run directory is new or empty unless resumed, so an existing folder means a resume.
@@ -185,8 +204,6 @@ void run(StageContext& ctx) {
     std::vector<int64_t> labels(static_cast<size_t>(batch));
     std::vector<int64_t> image_shape = {batch};
     image_shape.insert(image_shape.end(), train_data.image_shape().begin(), train_data.image_shape().end());
-    std::vector<dsk_value_id> targets = {train_model.loss};
-    targets.insert(targets.end(), train_model.gradients.begin(), train_model.gradients.end());
     std::vector<dsk_tensor_desc> params(train_model.trainable.size()), grads(train_model.trainable.size());
     HostStagedStep host_step;
     const int64_t log_every = stage.get<int64_t>("log_every");
@@ -222,14 +239,19 @@ void run(StageContext& ctx) {
             train_data.check_labels(indices, labels.data(), classes);
             session.write(train_model.images, host_tensor(DSK_DTYPE_F32, image_shape, images.data()));
             session.write(train_model.labels, host_tensor(DSK_DTYPE_I64, {batch}, labels.data()));
-            session.run(targets);
-            for (size_t i = 0; i < params.size(); ++i) {
-                params[i] = session.tensor(train_model.trainable[i]);
-                grads[i] = session.tensor(train_model.gradients[i]);
+            if (graph_update) {
+                check(opt.iface->feed_update(opt.instance, session.raw()), "optimizer step");
+                session.run(targets);
+            } else {
+                session.run(targets);
+                for (size_t i = 0; i < params.size(); ++i) {
+                    params[i] = session.tensor(train_model.trainable[i]);
+                    grads[i] = session.tensor(train_model.gradients[i]);
+                }
+                host_step.stage(session, train_model.trainable, train_model.gradients, params, grads, ctx);
+                check(opt.iface->step(opt.instance, session.raw(), params.size(), params.data(), grads.data()), "optimizer step");
+                host_step.write_back(session, train_model.trainable);
             }
-            host_step.stage(session, train_model.trainable, train_model.gradients, params, grads, ctx);
-            check(opt.iface->step(opt.instance, session.raw(), params.size(), params.data(), grads.data()), "optimizer step");
-            host_step.write_back(session, train_model.trainable);
             ++state.step;
             float loss = 0;
             session.read(train_model.loss, host_tensor(DSK_DTYPE_F32, {}, &loss));
@@ -326,7 +348,11 @@ Stage train_stage() {
              param_int("seed", "seed of initialisation, shuffling, augmentation and dropout", "0", 0, 4.6e18),
              param_int("checkpoint_every", "epochs between checkpoints (0: only at the end)", "1", 0, 100000),
              param_int("log_every", "batches between progress updates", "50", 1, 1 << 20),
-             param_string("device", "device backend (empty: the pipeline's preference)", "\"\"")},
+             param_string("device", "device backend (empty: the pipeline's preference)", "\"\""),
+             param_string("update",
+                          "graph: the optimizer's update runs as ops on the parameters' device, in the compiled "
+                          "step; host: the optimizer steps on host memory after each run",
+                          "\"graph\"", kUpdateModes)},
             run,
             validate};
 }

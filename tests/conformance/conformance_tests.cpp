@@ -123,6 +123,13 @@ InputSpec f32(const char* name, Shape shape, Values values = uniform(-1, 1)) {
 InputSpec i64(const char* name, Shape shape, Values values) {
     return {name, std::move(shape), std::move(values), DSK_DTYPE_I64, false};
 }
+// Quantized inputs: whole numbers drawn by `values`, written as u8 or i8.
+InputSpec u8(const char* name, Shape shape, Values values) {
+    return {name, std::move(shape), std::move(values), DSK_DTYPE_U8, false};
+}
+InputSpec i8(const char* name, Shape shape, Values values) {
+    return {name, std::move(shape), std::move(values), DSK_DTYPE_I8, false};
+}
 InputSpec running(const char* name, Shape shape, Values values) {
     return {name, std::move(shape), std::move(values), DSK_DTYPE_F32, true};
 }
@@ -395,6 +402,29 @@ std::vector<OpCase> build_cases() {
          .attrs = {Attr::ints("starts", {1, 0}), Attr::ints("ends", {5, 7}), Attr::ints("axes", {2, 0}),
                    Attr::ints("steps", {3, 2})}});
 
+    //--- Optimizer updates (in place on the parameter and the state: graph variables) ----------
+    const double bc2 = std::sqrt(1 - 0.999 * 0.999);  // step 2
+    auto adam = [&](const char* name, double l2, double decay) {
+        add({.op = "AdamUpdate", .name = name,
+             .inputs = {f32("constants", {9}, fixed({0.9, 0.1, 0.999, 0.001, 1e-8, l2, decay, 0.01 / (1 - 0.81), bc2})),
+                        running("X", {3, 70}, uniform(-1, 1)), f32("G", {3, 70}), running("M", {3, 70}, uniform(-0.1, 0.1)),
+                        running("V", {3, 70}, uniform(0, 0.05))},
+             .gradients = false});
+    };
+    adam("Adam", 0, 1);
+    adam("Adam with L2 weight decay", 0.01, 1);
+    adam("AdamW", 0, 0.999);
+    auto sgd = [&](const char* name, std::vector<double> constants, bool momentum) {
+        std::vector<InputSpec> inputs = {f32("constants", {6}, fixed(std::move(constants))), running("X", {5, 9}, uniform(-1, 1)),
+                                         f32("G", {5, 9})};
+        if (momentum) inputs.push_back(running("B", {5, 9}, uniform(-0.1, 0.1)));
+        add({.op = "SGDUpdate", .name = name, .inputs = inputs, .gradients = false});
+    };
+    sgd("plain with weight decay", {0.1, 0, 1, 0.01, 0, 0}, false);
+    sgd("momentum first step", {0.1, 0.9, 1, 0, 1, 0}, true);
+    sgd("momentum dampening", {0.05, 0.9, 0.5, 0, 0, 0}, true);
+    sgd("nesterov", {0.1, 0.9, 1, 0.001, 0, 1}, true);
+
     //--- Dropout (eval), Gather, reductions -----------------------------------------------------
     add({.op = "Dropout", .name = "eval with mask", .inputs = {f32("X", {4, 5})}, .outputs = 2});
     add({.op = "Dropout", .name = "eval ratio 0.3 training_mode 0", .inputs = {f32("X", {3, 37})},
@@ -420,6 +450,42 @@ std::vector<OpCase> build_cases() {
         add({.op = op, .name = "spatial axes of 4-D", .inputs = {x({2, 3, 4, 5})}, .attrs = {Attr::ints("axes", {2, 3})}});
         add({.op = op, .name = "long rows", .inputs = {x({3, 131})}, .attrs = {Attr::ints("axes", {1})}});
     }
+    //--- Quantized: MatMulInteger, ConvInteger (exact i32 results) ------------------------------
+    // u8 activations over their whole range, i8 weights; zero points as ONNX allows them.
+    const Values act8 = integers(0, 255), wei8 = integers(-128, 127);
+    add({.op = "MatMulInteger", .name = "u8 i8 no zero points", .inputs = {u8("A", {5, 37}, act8), i8("B", {37, 11}, wei8)},
+         .tolerance = 0, .gradients = false, .rebatch = 3, .batch_inputs = {0}});
+    add({.op = "MatMulInteger", .name = "u8 i8 scalar zero points",
+         .inputs = {u8("A", {4, 9}, act8), i8("B", {9, 6}, wei8), u8("a_zero_point", {}, fixed({128})),
+                    i8("b_zero_point", {}, fixed({-3}))},
+         .tolerance = 0, .gradients = false});
+    add({.op = "MatMulInteger", .name = "per-row and per-column zero points",
+         .inputs = {u8("A", {3, 8}, act8), i8("B", {8, 4}, wei8), u8("a_zero_point", {3}, fixed({0, 7, 200})),
+                    i8("b_zero_point", {4}, fixed({1, -1, 0, 5}))},
+         .tolerance = 0, .gradients = false});
+    add({.op = "MatMulInteger", .name = "i8 i8 a_zero_point [1]",
+         .inputs = {i8("A", {6, 10}, wei8), i8("B", {10, 3}, wei8), i8("a_zero_point", {1}, fixed({-5}))},
+         .tolerance = 0, .gradients = false});
+    add({.op = "MatMulInteger", .name = "u8 u8", .inputs = {u8("A", {2, 7}, act8), u8("B", {7, 5}, act8)},
+         .tolerance = 0, .gradients = false});
+    add({.op = "MatMulInteger", .name = "blocked 64x300x96", .inputs = {u8("A", {64, 300}, act8), i8("B", {300, 96}, wei8)},
+         .tolerance = 0, .gradients = false});
+    add({.op = "ConvInteger", .name = "3x3 pads 1 x_zero_point",
+         .inputs = {u8("X", {2, 3, 6, 6}, act8), i8("W", {4, 3, 3, 3}, wei8), u8("x_zero_point", {}, fixed({100}))},
+         .attrs = {Attr::ints("pads", {1, 1, 1, 1})}, .tolerance = 0, .gradients = false, .rebatch = 1, .batch_inputs = {0}});
+    add({.op = "ConvInteger", .name = "no zero points strides 2", .inputs = {u8("X", {1, 4, 7, 7}, act8), i8("W", {8, 4, 3, 3}, wei8)},
+         .attrs = {Attr::ints("strides", {2, 2})}, .tolerance = 0, .gradients = false});
+    add({.op = "ConvInteger", .name = "per-channel w_zero_point group 2 asymmetric pads",
+         .inputs = {u8("X", {2, 4, 5, 5}, act8), i8("W", {6, 2, 3, 3}, wei8), u8("x_zero_point", {1}, fixed({17})),
+                    i8("w_zero_point", {6}, fixed({0, 1, -2, 3, 0, -1}))},
+         .attrs = {Attr::integer("group", 2), Attr::ints("pads", {1, 0, 2, 1})}, .tolerance = 0, .gradients = false});
+    add({.op = "ConvInteger", .name = "dilations 2 scalar zero points",
+         .inputs = {u8("X", {1, 2, 8, 8}, act8), i8("W", {3, 2, 3, 3}, wei8), u8("x_zero_point", {}, fixed({3})),
+                    i8("w_zero_point", {}, fixed({2}))},
+         .attrs = {Attr::ints("dilations", {2, 2}), Attr::ints("pads", {2, 2, 2, 2})}, .tolerance = 0, .gradients = false});
+    add({.op = "ConvInteger", .name = "i8 X", .inputs = {i8("X", {1, 3, 5, 5}, wei8), i8("W", {2, 3, 1, 1}, wei8)},
+         .tolerance = 0, .gradients = false});
+
     //--- Large cases ----------------------------------------------------------------------------
     // Sized past the cpu backend's thresholds, so that its blocked and threaded paths run: SGEMM
     // cache blocks (mc 126 rows, kc 256, nc 384 columns with AVX-512) and threads from 64^3
@@ -671,7 +737,14 @@ public:
     Session& operator=(const Session&) = delete;
 
     void write(dsk_value_id v, const InputSpec& spec, const Tensor& t) {
-        if (spec.dtype == DSK_DTYPE_I64) {
+        if (spec.dtype == DSK_DTYPE_U8 || spec.dtype == DSK_DTYPE_I8) {
+            std::vector<int8_t> data(t.data.size());
+            for (size_t i = 0; i < data.size(); ++i)
+                data[i] = spec.dtype == DSK_DTYPE_U8 ? static_cast<int8_t>(static_cast<uint8_t>(t.data[i]))
+                                                     : static_cast<int8_t>(t.data[i]);
+            dsk_tensor_desc d = dsk::host_tensor(spec.dtype, t.shape, data.data());
+            check(host().session_write(session_, v, &d), "session_write " + spec.name);
+        } else if (spec.dtype == DSK_DTYPE_I64) {
             std::vector<int64_t> data(t.data.begin(), t.data.end());
             dsk_tensor_desc d = dsk::host_tensor(DSK_DTYPE_I64, t.shape, data.data());
             check(host().session_write(session_, v, &d), "session_write " + spec.name);
@@ -684,7 +757,7 @@ public:
     void run(const std::vector<dsk_value_id>& targets) {
         check(host().session_run(session_, targets.data(), targets.size()), "session_run");
     }
-    // A value of dtype f32, u8 or i64, with the shape the session has for it, as doubles.
+    // A value of dtype f32, u8, i32 or i64, with the shape the session has for it, as doubles.
     Tensor read(dsk_value_id v) {
         dsk_tensor_desc desc{};
         desc.struct_size = sizeof desc;
@@ -705,6 +778,9 @@ public:
             fetch(data.data());
         } else if (desc.dtype == DSK_DTYPE_I64) {
             std::vector<int64_t> data(n);
+            fetch(data.data());
+        } else if (desc.dtype == DSK_DTYPE_I32) {
+            std::vector<int32_t> data(n);
             fetch(data.data());
         } else {
             throw std::runtime_error(std::string("reading a ") + dsk::dtype_name(desc.dtype) + " value is not supported here");
@@ -733,7 +809,7 @@ std::unique_ptr<Session> open_session(Graph& graph, const std::string& backend, 
         auto session = std::make_unique<Session>(s);
         const char* placed = dsk_session_node_backend(s, 0);
         if (backend != "cpu" && (!placed || placed != backend)) {
-            WARN_MESSAGE(false, "skipped on backend " << backend << " (it does not take the op): " << dsk_session_placement_json(s));
+            WARN_MESSAGE(false, "skipped on backend " << backend << " (it does not take the op): " << std::string(dsk_session_placement_json(s)));
             return nullptr;
         }
         return session;
@@ -977,9 +1053,11 @@ std::vector<std::string> documented_forward_ops() {
     std::ifstream doc(DSK_OPS_DOC);
     std::vector<std::string> ops;
     std::string line;
+    bool forward = true;  // the backward ops' section is skipped; the optimizer updates count
     while (std::getline(doc, line)) {
-        if (line.find("backward ops") != std::string::npos) break;
-        if (line.rfind("| `", 0) != 0) continue;
+        if (line.find("backward ops") != std::string::npos) forward = false;
+        if (line.rfind("## Optimizer updates", 0) == 0) forward = true;
+        if (!forward || line.rfind("| `", 0) != 0) continue;
         const std::string first = line.substr(0, line.find('|', 1));
         for (size_t open = first.find('`'); open != std::string::npos; open = first.find('`', open + 1)) {
             const size_t close = first.find('`', open + 1);
@@ -1039,6 +1117,8 @@ TEST_CASE("Transpose matches the reference") { check_op("Transpose"); }
 TEST_CASE("Concat matches the reference") { check_op("Concat"); }
 TEST_CASE("Slice matches the reference") { check_op("Slice"); }
 TEST_CASE("Dropout in eval mode matches the reference") { check_op("Dropout"); }
+TEST_CASE("AdamUpdate matches the reference") { check_op("AdamUpdate"); }
+TEST_CASE("SGDUpdate matches the reference") { check_op("SGDUpdate"); }
 // Training mode draws the mask from host->exec_seed (session seed, run count, node): check the
 // relation between X, Y and the mask, the keep rate, DropoutGrad, and that the mask is a
 // function of the seed and the run count only.
@@ -1107,6 +1187,8 @@ TEST_CASE("Dropout in training mode follows its mask and its seed") {
 }
 
 TEST_CASE("Gather matches the reference") { check_op("Gather"); }
+TEST_CASE("MatMulInteger matches the reference") { check_op("MatMulInteger"); }
+TEST_CASE("ConvInteger matches the reference") { check_op("ConvInteger"); }
 TEST_CASE("ReduceSum matches the reference") { check_op("ReduceSum"); }
 TEST_CASE("ReduceMean matches the reference") { check_op("ReduceMean"); }
 TEST_CASE("ReduceMax matches the reference") { check_op("ReduceMax"); }

@@ -675,7 +675,75 @@ std::vector<Tensor> reduce(const std::string& op, const std::vector<Tensor>& in,
     return {Tensor(out, acc.data)};
 }
 
+//==============================================================================================
+// Quantized: MatMulInteger, ConvInteger
+//==============================================================================================
+
+// `t` minus its zero point `z` (a scalar or [1], or one per index of `axis` of t).
+Tensor minus_zero_point(const char* op, const Tensor& t, const Tensor& z, size_t axis) {
+    Tensor shifted = t;
+    for (int64_t e = 0; e < t.numel(); ++e) {
+        const int64_t k = z.numel() == 1 ? 0 : unravel(e, t.shape)[axis];
+        if (k >= z.numel()) fail(op, "zero point " + shape_text(z.shape) + " does not fit " + shape_text(t.shape));
+        shifted.data[static_cast<size_t>(e)] -= z.data[static_cast<size_t>(k)];
+    }
+    return shifted;
+}
+
+// (A - a_zero_point [per row]) x (B - b_zero_point [per column]).
+std::vector<Tensor> matmul_integer(const std::vector<Tensor>& in, const Attrs& attrs) {
+    expect_inputs("MatMulInteger", in, 2, 4);
+    const Tensor a = in.size() > 2 ? minus_zero_point("MatMulInteger", in[0], in[2], 0) : in[0];
+    const Tensor b = in.size() > 3 ? minus_zero_point("MatMulInteger", in[1], in[3], 1) : in[1];
+    return matmul({a, b}, attrs);
+}
+
+// Conv(X - x_zero_point, W - w_zero_point [per output channel]); the padding, skipped by
+// conv(), contributes nothing, as if it held x_zero_point.
+std::vector<Tensor> conv_integer(const std::vector<Tensor>& in, const Attrs& attrs) {
+    expect_inputs("ConvInteger", in, 2, 4);
+    const Tensor x = in.size() > 2 ? minus_zero_point("ConvInteger", in[0], in[2], 0) : in[0];
+    const Tensor w = in.size() > 3 ? minus_zero_point("ConvInteger", in[1], in[3], 0) : in[1];
+    return conv({x, w}, attrs);
+}
+
 using Forward = std::function<std::vector<Tensor>(std::vector<Tensor>&, const Attrs&)>;
+
+// AdamUpdate(constants, X, G, M, V) in place; the token output is 0.
+std::vector<Tensor> adam_update(std::vector<Tensor>& in) {
+    expect_inputs("AdamUpdate", in, 5, 5);
+    const auto& c = in[0].data;
+    for (size_t j = 0; j < in[1].data.size(); ++j) {
+        double& p = in[1].data[j];
+        double grad = in[2].data[j];
+        double& m = in[3].data[j];
+        double& v = in[4].data[j];
+        if (c[5] != 0) grad += c[5] * p;
+        if (c[6] != 1) p *= c[6];
+        m = c[0] * m + c[1] * grad;
+        v = c[2] * v + c[3] * grad * grad;
+        p -= c[7] * m / (std::sqrt(v) / c[8] + c[4]);
+    }
+    return {Tensor({}, 0.0)};
+}
+
+// SGDUpdate(constants, X, G, [B]) in place; the token output is 0.
+std::vector<Tensor> sgd_update(std::vector<Tensor>& in) {
+    expect_inputs("SGDUpdate", in, 3, 4);
+    const auto& c = in[0].data;
+    for (size_t j = 0; j < in[1].data.size(); ++j) {
+        double& p = in[1].data[j];
+        double d = in[2].data[j];
+        if (c[3] != 0) d += c[3] * p;
+        if (in.size() == 4) {
+            double& b = in[3].data[j];
+            b = c[4] != 0 ? d : c[1] * b + c[2] * d;
+            d = c[5] != 0 ? d + c[1] * b : b;
+        }
+        p -= c[0] * d;
+    }
+    return {Tensor({}, 0.0)};
+}
 
 const std::map<std::string, Forward>& table() {
     static const std::map<std::string, Forward> ops = [] {
@@ -687,6 +755,8 @@ const std::map<std::string, Forward>& table() {
         t["AveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, false); };
         t["GlobalAveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return global_average_pool(in, a); };
         t["BatchNormalization"] = [](std::vector<Tensor>& in, const Attrs& a) { return batch_normalization(in, a); };
+        t["AdamUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return adam_update(in); };
+        t["SGDUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return sgd_update(in); };
         t["LayerNormalization"] = [](std::vector<Tensor>& in, const Attrs& a) { return layer_normalization(in, a); };
         for (const char* op : {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid", "Neg"})
             t[op] = [name = std::string(op)](std::vector<Tensor>& in, const Attrs& a) { return unary(name, in, a); };
@@ -702,6 +772,8 @@ const std::map<std::string, Forward>& table() {
         t["Slice"] = [](std::vector<Tensor>& in, const Attrs& a) { return slice(in, a); };
         t["Dropout"] = [](std::vector<Tensor>& in, const Attrs& a) { return dropout(in, a); };
         t["Gather"] = [](std::vector<Tensor>& in, const Attrs& a) { return gather(in, a); };
+        t["MatMulInteger"] = [](std::vector<Tensor>& in, const Attrs& a) { return matmul_integer(in, a); };
+        t["ConvInteger"] = [](std::vector<Tensor>& in, const Attrs& a) { return conv_integer(in, a); };
         for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax"})
             t[op] = [name = std::string(op)](std::vector<Tensor>& in, const Attrs& a) { return reduce(name, in, a); };
         return t;

@@ -379,6 +379,20 @@ TEST_CASE("execution = eager gives the results of the compiled plan - summary.js
     }
 }
 
+TEST_CASE("the optimizer's update in the graph gives bitwise the weights of its host step - its state is checkpointed") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.run(options(f, tiny_training(2), "graph"));
+    kernel.run(options(f, tiny_training(2, "update = \"host\"\n"), "host"));
+    // Same arithmetic (plugins/optim/update_kernels.cpp): the losses agree to the last digit.
+    CHECK(summary_value(f.dir / "graph", "test_loss") == summary_value(f.dir / "host", "test_loss"));
+    CHECK(summary_value(f.dir / "graph", "train_loss") == summary_value(f.dir / "host", "train_loss"));
+    const std::string checkpoint = read_file(f.dir / "graph" / "train" / "checkpoints" / "last.safetensors");
+    CHECK(has(checkpoint, ".adam.state0"));  // Adam's moments live in graph variables
+    CHECK(has(checkpoint, ".adam.state1"));
+    CHECK_FALSE(has(read_file(f.dir / "host" / "train" / "checkpoints" / "last.safetensors"), ".adam.state0"));
+}
+
 // The tiny run on the vulkan backend (lavapipe in CI): every node placed there, the loss falls,
 // and the trained weights give the cpu run's accuracy and losses (same seed; Dropout draws the
 // same mask on both). Skipped, with the reason, where no usable Vulkan device exists.

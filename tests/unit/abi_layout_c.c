@@ -13,7 +13,7 @@ int dsk_abi_layout_c_sizes_match(void) {
         && sizeof(dsk_backend_iface) == 184
         && sizeof(dsk_op_schema) == 72
         && sizeof(dsk_op_kernel) == 56
-        && sizeof(dsk_optimizer_iface) == 104
+        && sizeof(dsk_optimizer_iface) == 120
         && sizeof(dsk_search_iface) == 96
         && sizeof(dsk_stage_iface) == 64
         && sizeof(dsk_dataset_info) == 32
@@ -21,6 +21,6 @@ int dsk_abi_layout_c_sizes_match(void) {
         && sizeof(dsk_model_iface) == 56
         && sizeof(dsk_plugin_info) == 72
         && sizeof(dsk_device_entry) == 32
-        && sizeof(dsk_host_api) == 504
+        && sizeof(dsk_host_api) == 528
         && sizeof(dsk_plugin_descriptor) == 56;
 }

@@ -26,8 +26,8 @@ const dsk_tensor_desc& KernelArgs::output(size_t i) const {
 }
 
 void KernelArgs::fail(const std::string& message) const {
-    throw Error(DSK_INVALID_ARGUMENT,
-                std::string("cpu kernel ") + (node_->op ? node_->op : "?") + ": " + message);
+    throw Error(DSK_INVALID_ARGUMENT, std::string(backend_) + " kernel " +
+                                          (node_->op ? node_->op : "?") + ": " + message);
 }
 
 void KernelArgs::expect_output_shape(size_t i, const std::vector<int64_t>& shape) const {
@@ -55,17 +55,32 @@ int64_t KernelArgs::axis(int64_t value, int64_t ndim, const char* attribute) con
 // The table
 //----------------------------------------------------------------------------------------------
 
-const std::vector<const KernelDef*>& all_kernels() {
-    static const std::vector<const KernelDef*> table = [] {
-        std::vector<const KernelDef*> kernels;
-        for (std::span<const KernelDef> part :
-             {linear_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
-              activation_kernels(), elementwise_kernels(), softmax_kernels(), shape_kernels(),
-              reduce_kernels(), dropout_kernels(), gather_kernels()}) {
-            for (const KernelDef& def : part) kernels.push_back(&def);
-        }
-        return kernels;
-    }();
+KernelTable::KernelTable(const char* backend,
+                         std::initializer_list<std::span<const KernelDef>> parts)
+    : backend_(backend) {
+    for (std::span<const KernelDef> part : parts)
+        for (const KernelDef& def : part) defs_.push_back(&def);
+    entries_.reserve(defs_.size());  // kernels_ point into entries_: no reallocation after this
+    for (const KernelDef* def : defs_) {
+        entries_.push_back(Entry{this, def});
+        dsk_op_kernel k{};
+        k.struct_size = sizeof(dsk_op_kernel);
+        k.input_dtype_count = def->input_count;
+        k.op = def->op;
+        k.domain = "";
+        k.backend = backend_;
+        k.input_dtypes = def->inputs;
+        k.self = &entries_.back();
+        k.compute = &KernelTable::compute_thunk;
+        kernels_.push_back(k);
+    }
+}
+
+const KernelTable& cpu_kernel_table() {
+    static const KernelTable table(
+        "cpu", {linear_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
+                activation_kernels(), elementwise_kernels(), softmax_kernels(), shape_kernels(),
+                reduce_kernels(), dropout_kernels(), gather_kernels(), integer_kernels()});
     return table;
 }
 
@@ -78,7 +93,7 @@ bool dtype_fits(uint32_t wanted, uint32_t actual) {
 
 // Why `node` does not fit `def`, or "" when it does (also used for the error of a direct call).
 std::string mismatch(const KernelDef& def, const dsk_node_view* node,
-                     const dsk_tensor_desc* tensors) {
+                     const dsk_tensor_desc* tensors, const std::string& backend) {
     const size_t inputs = node->input_count;
     const size_t outputs = node->output_count;
     if (inputs < def.required_inputs || (!def.variadic && inputs > def.input_count))
@@ -97,14 +112,14 @@ std::string mismatch(const KernelDef& def, const dsk_node_view* node,
         const uint32_t wanted = def.inputs[std::min<size_t>(i, def.input_count - 1)];
         if (!dtype_fits(wanted, tensors[i].dtype))
             return "input " + std::to_string(i) + " is " + dtype_name(tensors[i].dtype) +
-                   ", the cpu kernel takes " + (wanted == ANY ? "any dtype" : dtype_name(wanted));
+                   ", the " + backend + " kernel takes " + (wanted == ANY ? "any dtype" : dtype_name(wanted));
     }
     for (size_t i = 0; i < outputs; ++i) {
         const uint32_t wanted = def.outputs[i];
         const uint32_t actual = tensors[inputs + i].dtype;
         if (!dtype_fits(wanted, actual))
             return "output " + std::to_string(i) + " is " + dtype_name(actual) +
-                   ", the cpu kernel writes " + (wanted == ANY ? "any dtype" : dtype_name(wanted));
+                   ", the " + backend + " kernel writes " + (wanted == ANY ? "any dtype" : dtype_name(wanted));
     }
     return {};
 }
@@ -124,18 +139,27 @@ void check_data(const KernelArgs& args) {
             args.fail("output " + std::to_string(i) + " has no host memory (data is NULL)");
 }
 
-dsk_status compute_thunk(void* self, dsk_exec_context* context, const dsk_node_view* node,
-                         const dsk_tensor_desc* tensors) {
-    return compute(*static_cast<const KernelDef*>(self), context, node, tensors);
-}
-
 }  // namespace
 
-const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
+dsk_status KernelTable::compute_thunk(void* self, dsk_exec_context* context,
+                                      const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    const Entry& entry = *static_cast<const Entry*>(self);
+    return entry.table->compute(*entry.def, context, node, tensors);
+}
+
+bool KernelTable::has_op(const dsk_node_view* node) const noexcept {
+    if (node == nullptr || node->op == nullptr) return false;
+    for (const KernelDef* def : defs_)
+        if (same_op(*def, node)) return true;
+    return false;
+}
+
+const KernelDef* KernelTable::find(const dsk_node_view* node,
+                                   const dsk_tensor_desc* tensors) const noexcept {
     if (node == nullptr || node->op == nullptr) return nullptr;
     try {
-        for (const KernelDef* def : all_kernels()) {
-            if (!same_op(*def, node) || !mismatch(*def, node, tensors).empty()) continue;
+        for (const KernelDef* def : defs_) {
+            if (!same_op(*def, node) || !mismatch(*def, node, tensors, backend_).empty()) continue;
             if (def->accepts != nullptr && !def->accepts(node, tensors)) continue;
             return def;
         }
@@ -145,39 +169,24 @@ const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* t
     return nullptr;
 }
 
-dsk_status compute(const KernelDef& def, dsk_exec_context* context, const dsk_node_view* node,
-                   const dsk_tensor_desc* tensors) noexcept {
+dsk_status KernelTable::compute(const KernelDef& def, dsk_exec_context* context,
+                                const dsk_node_view* node,
+                                const dsk_tensor_desc* tensors) const noexcept {
     return guard([&] {
-        if (node == nullptr) throw Error(DSK_INVALID_ARGUMENT, "cpu kernel: node is NULL");
-        const KernelArgs args(context, node, tensors);
+        if (node == nullptr)
+            throw Error(DSK_INVALID_ARGUMENT, std::string(backend_) + " kernel: node is NULL");
+        const KernelArgs args(context, node, tensors, backend_);
         if (!same_op(def, node))
             args.fail(std::string("was given a node of op '") + (node->op ? node->op : "") + "'");
-        if (const std::string why = mismatch(def, node, tensors); !why.empty()) args.fail(why);
+        if (const std::string why = mismatch(def, node, tensors, backend_); !why.empty())
+            args.fail(why);
         check_data(args);
         def.fn(args);
     });
 }
 
-void register_kernels(Registrar& registrar) {
-    // One dsk_op_kernel per KernelDef, in static storage (borrowed by the kernel until the
-    // plugin's shutdown; built once, also if the plugin is initialised again).
-    static const std::vector<dsk_op_kernel> kernels = [] {
-        std::vector<dsk_op_kernel> list;
-        for (const KernelDef* def : all_kernels()) {
-            dsk_op_kernel k{};
-            k.struct_size = sizeof(dsk_op_kernel);
-            k.input_dtype_count = def->input_count;
-            k.op = def->op;
-            k.domain = "";
-            k.backend = "cpu";
-            k.input_dtypes = def->inputs;
-            k.self = const_cast<KernelDef*>(def);
-            k.compute = &compute_thunk;
-            list.push_back(k);
-        }
-        return list;
-    }();
-    for (const dsk_op_kernel& k : kernels) registrar.op_kernel(k);
+void KernelTable::register_all(Registrar& registrar) const {
+    for (const dsk_op_kernel& k : kernels_) registrar.op_kernel(k);
 }
 
 }  // namespace dsk::cpu

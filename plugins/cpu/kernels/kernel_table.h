@@ -15,6 +15,10 @@
 // nothing throws across the ABI) and has_kernel() answers the backend's supports_op from the
 // same tables, so the two cannot disagree.
 //
+// The machinery is not cpu-specific: a KernelTable is one backend's list of KernelDefs under its
+// backend name. Other backends whose kernels work on host memory (plugins/onednn) build their
+// own KernelTable from their own KernelDefs and register it the same way.
+//
 // Signatures: `inputs[i]` is the dtype of input i (0 = any dtype with a known element size).
 // Inputs from `required_inputs` on are optional (Gemm's C, Conv's bias); a `variadic` kernel
 // accepts any number of inputs past the list, each of the last listed dtype (Concat). Outputs
@@ -41,10 +45,13 @@ constexpr uint32_t ANY = 0;
 // host-visible), for the duration of one call.
 class KernelArgs {
   public:
-    KernelArgs(dsk_exec_context* context, const dsk_node_view* node, const dsk_tensor_desc* tensors)
-        : context_(context), node_(node), tensors_(tensors), attrs_(node) {}
+    // `backend` names the backend in error messages ("cpu kernel Gemm: ..."); static storage.
+    KernelArgs(dsk_exec_context* context, const dsk_node_view* node, const dsk_tensor_desc* tensors,
+               const char* backend = "cpu")
+        : context_(context), node_(node), tensors_(tensors), attrs_(node), backend_(backend) {}
 
     const char* op() const { return node_->op; }
+    const dsk_node_view* node() const { return node_; }
     const Attrs& attrs() const { return attrs_; }
     dsk_exec_context* context() const { return context_; }
 
@@ -57,7 +64,7 @@ class KernelArgs {
     const float* in(size_t i) const { return data_of<const float>(input(i)); }
     float* out(size_t i) const { return data_of<float>(output(i)); }
 
-    // Throws dsk::Error(INVALID_ARGUMENT) with "cpu kernel <op>: <message>".
+    // Throws dsk::Error(INVALID_ARGUMENT) with "<backend> kernel <op>: <message>".
     [[noreturn]] void fail(const std::string& message) const;
     // Fails unless output `i` has exactly `shape` (what the kernel is about to write).
     void expect_output_shape(size_t i, const std::vector<int64_t>& shape) const;
@@ -71,6 +78,7 @@ class KernelArgs {
     const dsk_node_view* node_;
     const dsk_tensor_desc* tensors_;
     Attrs attrs_;
+    const char* backend_;
 };
 
 using KernelFn = void (*)(const KernelArgs& args);
@@ -145,26 +153,71 @@ std::span<const KernelDef> shape_kernels();          // shape_kernels.cpp
 std::span<const KernelDef> reduce_kernels();         // reduce_kernels.cpp
 std::span<const KernelDef> dropout_kernels();        // dropout_kernels.cpp
 std::span<const KernelDef> gather_kernels();         // gather_kernels.cpp
+std::span<const KernelDef> integer_kernels();        // integer_kernels.cpp
 
-// Every kernel of every table, in a stable order.
-const std::vector<const KernelDef*>& all_kernels();
+// One backend's kernels. Keep it in static storage: register_all() hands the kernel
+// dsk_op_kernel structs that point into it, borrowed until the plugin's shutdown.
+class KernelTable {
+  public:
+    // `backend` (static storage) is the dsk_backend_iface name the kernels run on.
+    KernelTable(const char* backend, std::initializer_list<std::span<const KernelDef>> parts);
+    KernelTable(const KernelTable&) = delete;
+    KernelTable& operator=(const KernelTable&) = delete;
 
-// The kernel for this node, or nullptr: op (core domain), input/output counts and dtypes, and
-// the kernel's own `accepts` condition. Never throws.
-const KernelDef* find_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept;
+    const char* backend() const { return backend_; }
+    // Every kernel, in table order.
+    const std::vector<const KernelDef*>& defs() const { return defs_; }
+    // The kernel for this node, or nullptr: op (core domain), input/output counts and dtypes,
+    // and the kernel's own `accepts` condition. The backend's supports_op. Never throws.
+    const KernelDef* find(const dsk_node_view* node, const dsk_tensor_desc* tensors) const noexcept;
+    // Whether the table has any kernel for the node's op (whatever its inputs).
+    bool has_op(const dsk_node_view* node) const noexcept;
+    // Registers every kernel for this backend (domain "").
+    void register_all(Registrar& registrar) const;
+    // Runs one kernel as the kernel's executor would (the dsk_op_kernel compute thunk).
+    dsk_status compute(const KernelDef& def, dsk_exec_context* context, const dsk_node_view* node,
+                       const dsk_tensor_desc* tensors) const noexcept;
+
+  private:
+    struct Entry {
+        const KernelTable* table;
+        const KernelDef* def;
+    };
+    static dsk_status compute_thunk(void* self, dsk_exec_context* context,
+                                    const dsk_node_view* node, const dsk_tensor_desc* tensors);
+
+    const char* backend_;
+    std::vector<const KernelDef*> defs_;
+    std::vector<Entry> entries_;         // one per def: the compute thunk's `self`
+    std::vector<dsk_op_kernel> kernels_; // what register_all() registers
+};
+
+// The cpu backend's table: every kernel of every table above, in a stable order.
+const KernelTable& cpu_kernel_table();
+inline const std::vector<const KernelDef*>& all_kernels() { return cpu_kernel_table().defs(); }
+
+// The cpu kernel for this node, or nullptr (see KernelTable::find).
+inline const KernelDef* find_kernel(const dsk_node_view* node,
+                                    const dsk_tensor_desc* tensors) noexcept {
+    return cpu_kernel_table().find(node, tensors);
+}
+
+// Whether the cpu table has any kernel for the node's op (whatever its inputs).
+inline bool has_op(const dsk_node_view* node) noexcept { return cpu_kernel_table().has_op(node); }
 
 // supports_op of the cpu backend.
 inline bool has_kernel(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
     return find_kernel(node, tensors) != nullptr;
 }
 
-// Registers every kernel (backend "cpu", domain ""). The dsk_op_kernel structs live in static
-// storage, as register_op_kernel requires.
-void register_kernels(Registrar& registrar);
+// Registers every cpu kernel (backend "cpu", domain "").
+inline void register_kernels(Registrar& registrar) { cpu_kernel_table().register_all(registrar); }
 
-// Runs one kernel as the kernel's executor would (the dsk_op_kernel compute thunk): for tests.
-dsk_status compute(const KernelDef& def, dsk_exec_context* context, const dsk_node_view* node,
-                   const dsk_tensor_desc* tensors) noexcept;
+// Runs one cpu kernel as the kernel's executor would (the dsk_op_kernel compute thunk): for tests.
+inline dsk_status compute(const KernelDef& def, dsk_exec_context* context,
+                          const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
+    return cpu_kernel_table().compute(def, context, node, tensors);
+}
 
 }  // namespace dsk::cpu
 

@@ -246,6 +246,8 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "ReduceSum",
                                       "ReduceMean",
                                       "ReduceMax",
+                                      "MatMulInteger",
+                                      "ConvInteger",
                                       "ActivationGrad",
                                       "SumToShape",
                                       "ConvGradInput",

@@ -131,6 +131,46 @@ DSK_API const char* dsk_session_node_backend(const dsk_session* session, uint32_
  * reason, transfers per run); owned by the session, valid until the next call or its end. */
 DSK_API const char* dsk_session_placement_json(dsk_session* session);
 
+/* Eager execution: ops run as they are called, on one device ("cpu" when NULL), through the
+ * same op schemas and kernels as graphs. Tensors are immutable and reference counted (a new
+ * tensor has one reference; retain/release). Destroy tensors and functions before their eager
+ * context, and eager contexts before the kernel. Errors: the status code, and the message in
+ * dsk_kernel_last_error().
+ *
+ * Tracing (dsk::jit in dsk.hpp): trace_begin(inputs) ... ops ... trace_end(outputs) records
+ * the ops (they also run) into a graph whose inputs are the listed tensors; any other tensor an
+ * op reads that the trace did not make (a weight) becomes a constant of the graph. The result is
+ * a function compiled into a session (fusion, folding, memory planning) that function_run
+ * replays on new inputs of the same dtypes and shapes. */
+typedef struct dsk_eager dsk_eager;
+typedef struct dsk_eager_tensor dsk_eager_tensor;
+typedef struct dsk_eager_function dsk_eager_function;
+
+DSK_API dsk_status_code dsk_eager_create(dsk_kernel* kernel, const char* device, uint64_t seed, dsk_eager** out);
+DSK_API void dsk_eager_destroy(dsk_eager* eager);
+/* A tensor holding a copy of `host` (contiguous). */
+DSK_API dsk_status_code dsk_eager_tensor_create(dsk_eager* eager, const dsk_tensor_desc* host,
+                                                dsk_eager_tensor** out);
+DSK_API void dsk_eager_tensor_retain(dsk_eager_tensor* tensor);
+DSK_API void dsk_eager_tensor_release(dsk_eager_tensor* tensor);
+/* dtype and shape (device, buffer and data are the tensor's; data NULL on device memory). */
+DSK_API dsk_status_code dsk_eager_tensor_desc(const dsk_eager_tensor* tensor, dsk_tensor_desc* out);
+/* Copies the tensor into `host` (same dtype and shape, contiguous). */
+DSK_API dsk_status_code dsk_eager_tensor_read(dsk_eager_tensor* tensor, const dsk_tensor_desc* host);
+/* Runs `op` ("domain.op" outside the core set) now; writes `output_count` new tensors. */
+DSK_API dsk_status_code dsk_eager_op(dsk_eager* eager, const char* op, const dsk_attr* attrs, size_t attr_count,
+                                     dsk_eager_tensor* const* inputs, size_t input_count,
+                                     dsk_eager_tensor** outputs, size_t output_count);
+DSK_API dsk_status_code dsk_eager_trace_begin(dsk_eager* eager, dsk_eager_tensor* const* inputs, size_t count);
+/* Ends the trace and compiles it; `outputs` must be tensors the traced ops made. */
+DSK_API dsk_status_code dsk_eager_trace_end(dsk_eager* eager, dsk_eager_tensor* const* outputs, size_t count,
+                                            dsk_eager_function** out_function);
+/* Drops a running trace (after an error in the traced code). */
+DSK_API void dsk_eager_trace_cancel(dsk_eager* eager);
+DSK_API dsk_status_code dsk_eager_function_run(dsk_eager_function* function, dsk_eager_tensor* const* inputs,
+                                               size_t input_count, dsk_eager_tensor** outputs, size_t output_count);
+DSK_API void dsk_eager_function_destroy(dsk_eager_function* function);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

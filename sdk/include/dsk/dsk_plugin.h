@@ -392,6 +392,21 @@ typedef struct dsk_optimizer_iface {
     dsk_status (*state_save)(dsk_optimizer* opt, dsk_write_fn write, void* user);
     dsk_status (*state_load)(dsk_optimizer* opt, dsk_read_fn read, void* user);
     void (*destroy)(dsk_optimizer* opt);
+
+    /* ABI 1.1, optional (NULL: only `step`). The update as graph nodes, so that it runs on the
+     * device that holds the parameters, inside the compiled training step, with no copy of
+     * parameters or state to the host. Adds to `graph` nodes that update params[i] in place
+     * from grads[i] (value ids in `graph`), with the optimizer's state as graph variables named
+     * "<parameter>.<optimizer>.<state>" (so checkpoints of the graph's variables hold it), and
+     * writes out_updates[i]: a value that a run must target for params[i] to be updated. After
+     * this call the optimizer is in graph mode: `step` refuses, state_save/load keep only the
+     * optimizer's own scalars (the step count), and before each run that performs an update
+     * the caller calls `feed_update`, which writes this step's constants (learning rate from
+     * the schedule, bias corrections) into the session and counts the step. */
+    dsk_status (*build_update)(dsk_optimizer* opt, dsk_graph* graph, size_t count,
+                               const dsk_value_id* params, const dsk_value_id* grads,
+                               dsk_value_id* out_updates);
+    dsk_status (*feed_update)(dsk_optimizer* opt, dsk_session* session);
 } dsk_optimizer_iface;
 
 /*==============================================================================================
@@ -416,7 +431,9 @@ typedef struct dsk_search_iface {
     dsk_status (*create)(void* self, const dsk_config* space, const dsk_config* options,
                          uint64_t seed, dsk_search** out);
     /* Writes one assignment per key into `out_assignment` (a host-owned table, filled through
-     * host->config_set_*). RESOURCE_EXHAUSTED when the space has nothing left (grid). */
+     * host->config_set_*). RESOURCE_EXHAUSTED when the space has nothing left (grid).
+     * Values given to report and complete are MINIMISED: a caller maximising an objective
+     * (accuracy) passes its negation. */
     dsk_status (*suggest)(dsk_search* search, uint64_t trial_id, dsk_config* out_assignment);
     dsk_status (*report)(dsk_search* search, uint64_t trial_id, int64_t step, double value);
     dsk_status (*should_prune)(dsk_search* search, uint64_t trial_id, int32_t* out_prune);
@@ -703,6 +720,16 @@ typedef struct dsk_host_api {
      * queue and waits on the fence before the host touches the results (session_read, the end
      * of session_run). Borrowed: valid during the compute call. */
     dsk_queue* (*exec_queue)(dsk_exec_context* ctx);
+
+    /* ABI 1.1. An empty table owned by the caller (a search assignment to hand to `suggest`, a
+     * stage's scratch), filled with config_set_* and read with config_get_*; config_destroy
+     * releases it and every view config_table gave of it. */
+    dsk_config* (*config_create)(void);
+    void (*config_destroy)(dsk_config* cfg);
+    /* ABI 1.1. The absolute path of the pipeline file this run started from, also on --resume
+     * (not the run directory's config.toml); "" for a pipeline that came from no file. Valid
+     * during the stage. Relative paths in a stage's keys are relative to its folder. */
+    const char* (*stage_pipeline_file)(dsk_stage_context* ctx);
 
     /* Append new members here only. */
 } dsk_host_api;

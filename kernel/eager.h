@@ -1,0 +1,81 @@
+// Eager execution and tracing (dsk.h: dsk_eager_*). An eager context runs each op as it is
+// called, on one device, through the same schemas and kernels as sessions: shape inference,
+// a buffer for each output, the kernel's compute. Tensors are immutable once made, and
+// reference counted.
+//
+// Tracing (what dsk::jit builds on): between trace_begin and trace_end the ops still run, and
+// are also recorded into a graph. Tensors marked as inputs become graph inputs; any other
+// tensor an op reads that the trace did not produce (a weight made before) is captured as a
+// graph constant, which is right because tensors never change. trace_end compiles the graph
+// into a session whose plan (fusion, folding, memory planning) then replays the function.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dsk/dsk.h"
+#include "dynamic_library.h"
+#include "graph.h"
+#include "placement.h"
+
+struct dsk_session;
+
+struct dsk_eager {
+    dsk_kernel* kernel = nullptr;
+    dsk::kernel::OpenDevice device;
+    dsk_queue* queue = nullptr;
+    bool host_memory = false;
+    dsk::kernel::DevicePreference preference;
+    uint64_t seed = 0;
+    uint64_t ops = 0;
+    std::vector<std::shared_ptr<dsk::kernel::DynamicLibrary>> libraries;
+
+    // Schema and kernel per op and input dtypes, looked up once.
+    struct Dispatch {
+        std::string op;
+        std::vector<uint32_t> dtypes;
+        const dsk_op_schema* schema = nullptr;
+        const dsk_op_kernel* kernel = nullptr;
+    };
+    std::vector<Dispatch> dispatch;
+
+    struct Trace {
+        dsk_graph graph{};
+        std::unordered_map<const dsk_eager_tensor*, dsk_value_id> values;
+        std::vector<dsk_value_id> inputs;  // of the tensors marked as inputs, in order
+    };
+    std::unique_ptr<Trace> trace;
+
+    dsk_eager(dsk_kernel* kernel, const std::string& device, uint64_t seed);
+    ~dsk_eager();
+    dsk_eager(const dsk_eager&) = delete;
+    dsk_eager& operator=(const dsk_eager&) = delete;
+
+    dsk_eager_tensor* make(const dsk_tensor_desc& shape);  // an uninitialised tensor, 1 reference
+    void run(const char* op, const dsk_attr* attrs, size_t attr_count, dsk_eager_tensor* const* inputs,
+             size_t input_count, dsk_eager_tensor** outputs, size_t output_count);
+    void write(dsk_eager_tensor& t, const void* host);
+    void read(const dsk_eager_tensor& t, void* host);
+
+private:
+    const Dispatch& find_dispatch(const char* op, dsk_eager_tensor* const* inputs, size_t input_count);
+    dsk_value_id traced_value(dsk_eager_tensor* t);
+};
+
+struct dsk_eager_tensor {
+    dsk_eager* eager = nullptr;
+    std::atomic<int> references{1};
+    dsk_tensor_desc desc{};  // dtype, shape, contiguous strides; device, buffer and data set
+    uint64_t bytes = 0;
+};
+
+// A traced function compiled into a session.
+struct dsk_eager_function {
+    dsk_eager* eager = nullptr;
+    std::unique_ptr<dsk_session> session;
+    std::vector<dsk_value_id> inputs, outputs;
+    std::vector<dsk_tensor_desc> input_descs;  // the signature it was traced for
+};

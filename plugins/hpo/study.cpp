@@ -1,0 +1,413 @@
+#include "study.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "journal.h"
+#include "study_report.h"
+#include "trial_process.h"
+
+namespace fs = std::filesystem;
+
+namespace dsk::hpo {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string number_json(double v) { return std::isfinite(v) ? search::Value::float_literal(v) : "null"; }
+
+std::string params_json(const search::Space& space, const search::Assignment& a) {
+    std::string out = "{";
+    for (const search::Param& p : space.params()) {
+        const auto it = a.find(p.name);
+        if (it == a.end()) continue;
+        out += (out.size() > 1 ? ", " : "") + json_quote(p.name) + ": " + it->second.literal();
+    }
+    return out + "}";
+}
+
+search::Value value_of(const JsonValue& j) {
+    search::Value v;
+    switch (j.type) {
+        case JsonValue::Type::Bool: v.type = DSK_VALUE_BOOL, v.b = j.boolean; break;
+        case JsonValue::Type::Number: v.type = DSK_VALUE_FLOAT, v.f = j.number; break;
+        case JsonValue::Type::String: v.type = DSK_VALUE_STRING, v.s = j.string; break;
+        case JsonValue::Type::Array:
+            v.type = DSK_VALUE_ARRAY;
+            v.integers = true;
+            for (const JsonValue& item : j.items) {
+                v.numbers.push_back(item.number);
+                v.integers = v.integers && item.number == std::round(item.number);
+            }
+            break;
+        default: throw Error(DSK_DATA_LOSS, "the study journal holds a parameter value that is neither number, string nor array");
+    }
+    return v;
+}
+
+// The journal's params of a trial, checked against the space (a journal from another space is refused).
+search::Assignment params_of(const JsonValue& j, const search::Space& space, uint64_t trial) {
+    search::Assignment a;
+    for (const auto& [name, value] : j.members) {
+        const search::Param* p = space.find(name);
+        if (!p)
+            throw Error(DSK_FAILED_PRECONDITION, "the study journal's trial " + std::to_string(trial) + " has parameter '" + name +
+                                                     "', which the space does not declare any more: resume with the space the "
+                                                     "study started with, or start a new run");
+        search::Value v = value_of(value);
+        search::Space::check_value(*p, v);
+        a[name] = v;
+    }
+    return a;
+}
+
+void check_search(const SearchInstance& s, dsk_status status, const std::string& what) {
+    check(status, ("search '" + s.name + "' " + what).c_str());
+}
+
+// Tells strategy and scheduler alike.
+struct Searches {
+    SearchInstance& strategy;
+    SearchInstance* scheduler;
+    bool maximize;
+
+    double minimised(double v) const { return maximize ? -v : v; }
+    void report(uint64_t id, int64_t step, double value) const {
+        check_search(strategy, strategy.iface->report(strategy.search, id, step, minimised(value)), "report");
+        if (scheduler) check_search(*scheduler, scheduler->iface->report(scheduler->search, id, step, minimised(value)), "report");
+    }
+    bool should_prune(uint64_t id) const {
+        int32_t prune = 0;
+        if (scheduler) {
+            check_search(*scheduler, scheduler->iface->should_prune(scheduler->search, id, &prune), "should_prune");
+        } else {
+            check_search(strategy, strategy.iface->should_prune(strategy.search, id, &prune), "should_prune");
+        }
+        return prune != 0;
+    }
+    void complete(uint64_t id, const std::string& state, double value) const {
+        const uint32_t s = state == "complete" ? DSK_TRIAL_COMPLETE : state == "pruned" ? DSK_TRIAL_PRUNED : DSK_TRIAL_FAILED;
+        const double v = std::isfinite(value) ? minimised(value) : NAN;
+        check_search(strategy, strategy.iface->complete(strategy.search, id, s, v), "complete");
+        if (scheduler) check_search(*scheduler, scheduler->iface->complete(scheduler->search, id, s, v), "complete");
+    }
+};
+
+// Asks the strategy for trial `id`'s assignment. The ABI gives a stage no empty table of its own
+// to hand to suggest (no config_create), so the assignment is written under the stage's results
+// (trials.<id>.params, which summary.json keeps as the trial's record). The table is created by
+// setting the space's first parameter, which has no condition and so is always overwritten.
+// Returns false when the strategy has nothing left (RESOURCE_EXHAUSTED).
+bool suggest(StageContext& ctx, const SearchInstance& strategy, const search::Space& space, uint64_t id,
+             search::Assignment* out) {
+    Table results = ctx.results();
+    const std::string key = "trials." + trial_dir_name(id).substr(7) + ".params";
+    results.set(key + "." + space.params().front().name, int64_t{0});
+    // config_table hands out a read-only view; the table under it is the stage's own results.
+    auto* table = const_cast<dsk_config*>(host().config_table(results.raw(), key.c_str()));
+    if (!table) throw Error(DSK_INTERNAL, "cannot make the assignment table " + key);
+    const dsk_status status = strategy.iface->suggest(strategy.search, id, table);
+    if (host().status_code(status) == DSK_RESOURCE_EXHAUSTED) {
+        ctx.info(std::string("strategy '") + strategy.name + "' has nothing left to suggest: " + host().status_message(status));
+        host().status_free(status);
+        return false;
+    }
+    if (host().status_code(status) == DSK_UNIMPLEMENTED) {
+        const std::string message = host().status_message(status);
+        host().status_free(status);
+        throw Error(DSK_INVALID_ARGUMENT, "strategy '" + strategy.name + "' does not propose trials (" + message +
+                                              "); set strategy = { name = \"tpe\" } (or random, grid, evolution) and scheduler = "
+                                              "{ name = \"" + strategy.name + "\" }");
+    }
+    check_search(strategy, status, "suggest");
+    *out = space.read(Config(table));
+    return true;
+}
+
+// The objective from a finished trial's summary.json; sets `error` when there is none.
+double objective_of(const fs::path& summary_path, const StudySettings& s, std::string* status, std::string* error) {
+    std::ifstream in(summary_path);
+    if (!in) {
+        *error = "no summary.json";
+        return NAN;
+    }
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const JsonValue summary = json_parse(text, summary_path.string());
+    if (const JsonValue* st = summary.find("status")) *status = st->string;
+    if (const JsonValue* e = summary.find("error")) *error = e->string;
+    double value = NAN;
+    bool found = false;
+    if (const JsonValue* stages = summary.find("stages")) {
+        for (const JsonValue& stage : stages->items) {
+            const JsonValue* name = stage.find("name");
+            const JsonValue* results = stage.find("results");
+            if (!results || (!s.objective_stage.empty() && (!name || name->string != s.objective_stage))) continue;
+            if (const JsonValue* v = results->find(s.objective)) {
+                if (v->is(JsonValue::Type::Number)) value = v->number, found = true;
+            }
+        }
+    }
+    if (!found && error->empty())
+        *error = "its summary.json has no result '" + s.objective + "'" +
+                 (s.objective_stage.empty() ? "" : " in stage '" + s.objective_stage + "'") +
+                 "; set objective to a key of a stage's results (e.g. test_accuracy)";
+    return value;
+}
+
+// The last non-empty line of a trial's log, to say why it failed.
+std::string last_line(const fs::path& log) {
+    std::ifstream in(log);
+    std::string line, last;
+    while (std::getline(in, line))
+        if (!line.empty()) last = line;
+    return last;
+}
+
+std::vector<std::string> trial_settings(const StudySettings& s, const search::Space& space, const search::Assignment& a) {
+    if (s.trial_settings) return s.trial_settings(a);
+    std::vector<std::string> out;
+    for (const search::Param& p : space.params()) {
+        const auto it = a.find(p.name);
+        if (it != a.end()) out.push_back(p.key + "=" + it->second.literal());
+    }
+    return out;
+}
+
+struct Running {
+    uint64_t id;
+    std::unique_ptr<TrialProcess> process;
+    MetricsTail metrics;
+    Clock::time_point started;
+};
+
+}  // namespace
+
+std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, const search::Space& space,
+                                   SearchInstance& strategy, SearchInstance* scheduler) {
+    const fs::path dir = s.dir;
+    const fs::path journal_path = dir / "journal.jsonl";
+    fs::create_directories(dir / "trials");
+    const Searches searches{strategy, scheduler, s.maximize};
+    std::map<uint64_t, TrialRecord> trials;
+    std::vector<uint64_t> unfinished;  // suggested in an earlier run, never ended: run again
+
+    // Replay: the same calls in the same order give the strategy and scheduler the state they had.
+    if (fs::exists(journal_path)) {
+        std::string dropped;
+        const std::vector<JsonValue> events = Journal::read(journal_path.string(), &dropped);
+        if (!dropped.empty()) ctx.warn("the study journal's last line was cut short and is ignored: " + dropped);
+        size_t mismatched = 0;
+        for (const JsonValue& e : events) {
+            const JsonValue* kind = e.find("event");
+            const JsonValue* trial = e.find("trial");
+            if (!kind || !trial) continue;
+            const auto id = static_cast<uint64_t>(trial->number);
+            if (kind->string == "suggest") {
+                TrialRecord r;
+                r.id = id;
+                r.params = params_of(*e.find("params"), space, id);
+                search::Assignment replayed;
+                if (!suggest(ctx, strategy, space, id, &replayed) || replayed != r.params) ++mismatched;
+                trials[id] = std::move(r);
+            } else if (kind->string == "report" && trials.count(id)) {
+                const double v = e.find("value")->is(JsonValue::Type::Number) ? e.find("value")->number : NAN;
+                trials[id].steps = std::max<int64_t>(trials[id].steps, static_cast<int64_t>(e.find("step")->number));
+                searches.report(id, static_cast<int64_t>(e.find("step")->number), v);
+            } else if (kind->string == "end" && trials.count(id)) {
+                TrialRecord& r = trials[id];
+                r.state = e.find("state")->string;
+                r.objective = e.find("objective")->is(JsonValue::Type::Number) ? e.find("objective")->number : NAN;
+                r.wall_s = e.find("wall_s")->number;
+                r.error = e.find("error") ? e.find("error")->string : "";
+                searches.complete(id, r.state, r.objective);
+            }
+        }
+        for (const auto& [id, r] : trials)
+            if (r.state == "running") unfinished.push_back(id);
+        if (mismatched)
+            ctx.warn("strategy '" + strategy.name + "' did not suggest " + std::to_string(mismatched) +
+                     " replayed trial(s) as the journal has them (is it deterministic for a seed?); the journal's "
+                     "assignments are kept, and its model may differ from the interrupted run's");
+        if (!trials.empty())
+            ctx.info("resuming the study from " + journal_path.string() + ": " + std::to_string(trials.size()) + " trial(s) known, " +
+                 std::to_string(unfinished.size()) + " to run again");
+    }
+    Journal journal(journal_path.string());
+
+    const auto start = Clock::now();
+    std::vector<Running> running;
+    std::set<uint64_t> interrupted;  // trials resumed after an interruption in this run
+    bool exhausted = false, cancelled = false;
+    uint64_t next_id = trials.empty() ? 0 : trials.rbegin()->first + 1;
+    double best = NAN;
+    uint64_t best_id = 0;
+    auto better = [&](double a, double b) { return std::isnan(b) || (s.maximize ? a > b : a < b); };
+    for (const auto& [id, r] : trials)
+        if (r.state == "complete" && better(r.objective, best)) best = r.objective, best_id = id;
+
+    // Journals the end of a trial and tells the searches. A pruned trial's value is its last
+    // intermediate one (what it was judged on).
+    auto record_end = [&](TrialRecord& r, const std::string& state, const std::string& error) {
+        r.state = state;
+        r.error = error;
+        journal.append("{\"event\": \"end\", \"trial\": " + std::to_string(r.id) + ", \"state\": " + json_quote(r.state) +
+                       ", \"objective\": " + number_json(r.objective) + ", \"steps\": " + std::to_string(r.steps) +
+                       ", \"wall_s\": " + number_json(r.wall_s) + ", \"error\": " + json_quote(r.error) + "}");
+        searches.complete(r.id, r.state, r.objective);
+        if (r.state == "complete") {
+            if (better(r.objective, best)) best = r.objective, best_id = r.id;
+            ctx.metric("objective", r.objective, static_cast<int64_t>(r.id));
+            ctx.metric("best_objective", best, static_cast<int64_t>(r.id));
+        }
+        ctx.info("trial " + std::to_string(r.id) + " " + r.state +
+                 (std::isfinite(r.objective) ? " " + s.objective + "=" + search::Value::float_literal(r.objective) : std::string()) +
+                 (r.error.empty() ? "" : ": " + r.error));
+    };
+
+    auto launch = [&](uint64_t id, bool resume) {
+        const fs::path trial_dir = dir / trial_dir_name(id);
+        std::vector<std::string> argv{s.worker};
+        for (const std::string& d : s.plugin_dirs) argv.insert(argv.end(), {"--plugin-path", d});
+        if (resume && fs::exists(trial_dir / "config.toml")) {
+            argv.insert(argv.end(), {"run", "--resume", trial_dir.string()});
+        } else {
+            fs::remove_all(trial_dir);
+            argv.insert(argv.end(), {"run", s.base});
+            for (const std::string& o : s.overrides) argv.insert(argv.end(), {"--set", o});
+            for (const std::string& setting : trial_settings(s, space, trials[id].params)) argv.insert(argv.end(), {"--set", setting});
+            argv.insert(argv.end(), {"--run-dir", trial_dir.string()});
+        }
+        const std::string log = (dir / (trial_dir_name(id) + ".log")).string();
+        std::ofstream(log, std::ios::app) << "$";
+        for (const std::string& a : argv) std::ofstream(log, std::ios::app) << " " << a;
+        std::ofstream(log, std::ios::app) << "\n";
+        running.push_back(Running{id, std::make_unique<TrialProcess>(argv, log), MetricsTail((trial_dir / "metrics.jsonl").string()),
+                                  Clock::now()});
+        ctx.info("trial " + std::to_string(id) + (resume ? " resumed: " : " started: ") + describe(space, trials[id].params));
+    };
+
+    auto finish = [&](Running& run) {
+        TrialRecord& r = trials[run.id];
+        const fs::path trial_dir = dir / trial_dir_name(run.id);
+        const int code = run.process->exit_code();
+        r.wall_s += std::chrono::duration<double>(Clock::now() - run.started).count();
+        if (cancelled && !r.pruning) return;  // interrupted by the user: stays unfinished, resumable
+        std::string status, error;
+        const double value = objective_of(trial_dir / "summary.json", s, &status, &error);
+        // Interrupted from outside (Ctrl-C reaches the trials before this loop sees the stop
+        // request): not a failure. It is resumed from its checkpoint, once per run of the study.
+        if (!r.pruning && (code == 130 || status == "cancelled") && interrupted.insert(run.id).second) {
+            ctx.info("trial " + std::to_string(run.id) + " was interrupted; it continues from its checkpoint");
+            unfinished.push_back(run.id);
+            return;
+        }
+        if (r.pruning) {
+            r.state = "pruned";
+            r.error.clear();
+        } else if (code == 0 && status == "ok" && std::isfinite(value)) {
+            r.state = "complete";
+            r.objective = value;
+        } else {
+            r.state = "failed";
+            r.error = !error.empty() && error != "no summary.json" ? error
+                                                                    : "exit code " + std::to_string(code) + ": " +
+                                                                          last_line(dir / (trial_dir_name(run.id) + ".log"));
+        }
+        record_end(r, r.state, r.error);
+    };
+
+    auto started_count = [&] { return static_cast<int64_t>(trials.size()); };
+    auto finished_count = [&] {
+        int64_t n = 0;
+        for (const auto& [id, r] : trials) n += r.state != "running" ? 1 : 0;
+        return n;
+    };
+
+    while (true) {
+        if (!cancelled && ctx.should_stop()) {
+            cancelled = true;
+            ctx.info("stop requested: interrupting " + std::to_string(running.size()) + " running trial(s); they checkpoint and "
+                     "the study continues with dsk run --resume");
+            for (Running& run : running) run.process->interrupt();
+        }
+        const bool timed_out = s.timeout_s > 0 && std::chrono::duration<double>(Clock::now() - start).count() >= s.timeout_s;
+        while (!cancelled && static_cast<int64_t>(running.size()) < s.workers) {
+            if (!unfinished.empty()) {
+                const uint64_t id = unfinished.front();
+                unfinished.erase(unfinished.begin());
+                launch(id, true);
+                continue;
+            }
+            if (exhausted || timed_out || started_count() >= s.trials) break;
+            const uint64_t id = next_id++;
+            search::Assignment a;
+            if (!suggest(ctx, strategy, space, id, &a)) {
+                exhausted = true;
+                break;
+            }
+            TrialRecord r;
+            r.id = id;
+            r.params = a;
+            trials[id] = r;
+            journal.append("{\"event\": \"suggest\", \"trial\": " + std::to_string(id) + ", \"params\": " + params_json(space, a) + "}");
+            const std::string reason = s.reject ? s.reject(a) : std::string();
+            if (!reason.empty()) {
+                record_end(trials[id], "failed", reason);
+                continue;
+            }
+            launch(id, false);
+        }
+        if (running.empty()) break;
+
+        for (Running& run : running) {
+            TrialRecord& r = trials[run.id];
+            for (const Metric& m : run.metrics.read_new()) {
+                if (m.name != s.intermediate || m.step <= r.steps) continue;
+                r.steps = m.step;
+                r.objective = m.value;  // the latest; replaced by the final result when it completes
+                journal.append("{\"event\": \"report\", \"trial\": " + std::to_string(run.id) + ", \"step\": " + std::to_string(m.step) +
+                               ", \"value\": " + number_json(m.value) + "}");
+                searches.report(run.id, m.step, m.value);
+                if (!r.pruning && !cancelled && searches.should_prune(run.id)) {
+                    r.pruning = true;
+                    ctx.info("trial " + std::to_string(run.id) + " pruned at step " + std::to_string(m.step) + " (" + s.intermediate +
+                             "=" + search::Value::float_literal(m.value) + ")");
+                    run.process->interrupt();
+                }
+            }
+        }
+        for (size_t k = 0; k < running.size();) {
+            if (running[k].process->finished()) {
+                finish(running[k]);
+                running.erase(running.begin() + static_cast<ptrdiff_t>(k));
+            } else {
+                ++k;
+            }
+        }
+
+        std::string text = "trial " + std::to_string(finished_count()) + "/" + std::to_string(s.trials) + " finished";
+        if (!std::isnan(best)) text += ", best " + s.objective + " " + search::Value::float_literal(best) + " (#" + std::to_string(best_id) + ")";
+        if (!running.empty()) {
+            text += ", running";
+            for (const Running& run : running) text += " #" + std::to_string(run.id);
+        }
+        ctx.progress(std::min(1.0, static_cast<double>(finished_count()) / static_cast<double>(std::max<int64_t>(s.trials, 1))), text);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+
+    std::vector<TrialRecord> out;
+    for (auto& [id, r] : trials) out.push_back(std::move(r));
+    if (cancelled)
+        throw Error(DSK_CANCELLED, "stopped on request after " + std::to_string(finished_count()) + " finished trial(s); continue with dsk run --resume " +
+                                       ctx.run_dir());
+    return out;
+}
+
+}  // namespace dsk::hpo

@@ -1,0 +1,63 @@
+// A study: trials of a base pipeline run as `dsk run` processes, `workers` at a time, proposed by
+// a strategy, stopped early by an optional scheduler, recorded in a journal that a resumed run
+// replays.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <dsk/dsk_search.hpp>
+
+namespace dsk::hpo {
+
+// A search provider instance (strategy or scheduler), destroyed with its handle.
+struct SearchInstance {
+    const dsk_search_iface* iface = nullptr;
+    dsk_search* search = nullptr;
+    std::string name;
+    SearchInstance() = default;
+    SearchInstance(const SearchInstance&) = delete;
+    SearchInstance& operator=(const SearchInstance&) = delete;
+    ~SearchInstance() {
+        if (search) iface->destroy(search);
+    }
+};
+
+struct StudySettings {
+    std::string stage_name;
+    std::string dir;          // <run dir>/<stage name>
+    std::string base;         // the base pipeline, absolute
+    std::string worker;       // the dsk executable
+    std::vector<std::string> plugin_dirs;
+    std::vector<std::string> overrides;  // fixed --set for every trial
+    std::string objective, objective_stage, intermediate;
+    bool maximize = true;
+    int64_t trials = 0, workers = 1;
+    double timeout_s = 0;
+    uint64_t seed = 0;
+    // The `--set key=value` settings of a trial; default: each parameter's key = its value.
+    std::function<std::vector<std::string>(const search::Assignment&)> trial_settings;
+    // A reason not to run an assignment at all (the trial is recorded failed with it), or "".
+    std::function<std::string(const search::Assignment&)> reject;
+};
+
+struct TrialRecord {
+    uint64_t id = 0;
+    search::Assignment params;
+    std::string state = "running";  // running, complete, pruned, failed
+    double objective = NAN;         // as the trial reported it (not negated)
+    int64_t steps = 0;              // intermediate steps reported (epochs)
+    double wall_s = 0;
+    std::string error;
+    bool pruning = false;  // interrupted by the scheduler, waiting for the exit
+};
+
+// Runs (or, from an existing journal, resumes) the study; returns every trial in id order.
+// Throws dsk::Error(CANCELLED) after a stop request, once running trials have checkpointed.
+std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& settings, const search::Space& space,
+                                   SearchInstance& strategy, SearchInstance* scheduler);
+
+}  // namespace dsk::hpo

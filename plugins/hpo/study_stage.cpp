@@ -1,0 +1,246 @@
+// What the hpo and nas stages share: their keys, validation and run around a Study (the loop is
+// in study.cpp, its outputs in study_report.cpp). Each stage adds its hooks (study_stage.h).
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+
+#include "study_stage.h"
+#include "journal.h"
+#include "study.h"
+#include "study_report.h"
+
+namespace fs = std::filesystem;
+
+namespace dsk::hpo {
+
+namespace {
+
+const char* const kDirections[] = {"maximize", "minimize", nullptr};
+const char* const kProviderReserved[] = {"name", nullptr};
+
+// The file the stage's `pipeline` key was written in, from the location the kernel puts in a
+// type error ("file:line:col: ..."). The ABI has no other way to ask (see docs/automl.md); keys
+// set with --set have no file, and relative paths then start from the current directory.
+fs::path pipeline_file_of(const Config& stage) {
+    int64_t ignored = 0;
+    const dsk_status status = host().config_get_int(stage.raw(), "pipeline", &ignored);
+    const std::string message = host().status_message(status);
+    host().status_free(status);
+    static const std::regex located(R"(^(.*):[0-9]+:[0-9]+: )");
+    std::smatch m;
+    if (std::regex_search(message, m, located)) return fs::path(m[1].str());
+    return {};
+}
+
+// The base pipeline the journal of a resumed study recorded, or "" when there is none.
+std::string base_from_journal(const fs::path& journal) {
+    if (!fs::exists(journal)) return {};
+    for (const JsonValue& e : Journal::read(journal.string(), nullptr))
+        if (const JsonValue* kind = e.find("event"); kind && kind->string == "study") return e.find("base")->string;
+    return {};
+}
+
+// The base pipeline, absolute. A resumed run reads its pipeline from <run dir>/config.toml, away
+// from the folder the relative path was written for: then the study journal beside it has the
+// path the study started with.
+fs::path resolve_base(const Config& stage) {
+    const fs::path given = stage.get<std::string>("pipeline");
+    if (given.is_absolute()) return given;
+    const fs::path file = pipeline_file_of(stage);
+    if (file.filename() == "config.toml") {
+        const std::string recorded = base_from_journal(file.parent_path() / stage.get<std::string>("name") / "journal.jsonl");
+        if (!recorded.empty()) return recorded;
+    }
+    return fs::absolute(file.empty() ? given : file.parent_path() / given).lexically_normal();
+}
+
+std::string stage_label(const Config& stage) {
+    return "stage '" + stage.get<std::string>("name") + "' (" + stage.get<std::string>("kind") + ")";
+}
+
+search::Space parse_space(const Config& stage) {
+    try {
+        return search::Space::parse(stage.section("space"));
+    } catch (const Error& e) {
+        throw Error(e.code(), stage_label(stage) + ".space: " + e.what());
+    }
+}
+
+// The dsk executable that runs trials: `worker`, else this process when it is dsk.
+std::string find_worker(const Config& stage) {
+    const std::string worker = stage.get_or("worker", "");
+    const std::string set_it = "set worker = \"/path/to/dsk\" in " + stage_label(stage) + " (or --set stages." +
+                               stage.get<std::string>("name") + ".worker=/path/to/dsk)";
+    if (!worker.empty()) {
+        if (::access(worker.c_str(), X_OK) != 0)
+            throw Error(DSK_NOT_FOUND, stage_label(stage) + ".worker = \"" + worker + "\" is not an executable file; " + set_it);
+        return fs::absolute(worker).string();
+    }
+    std::error_code ec;
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec && self.filename() == "dsk") return self.string();
+    throw Error(DSK_NOT_FOUND, "the hpo stage runs each trial as `dsk run`, but this process (" + (ec ? std::string("unknown") : self.string()) +
+                                   ") is not the dsk command line, so it cannot tell where dsk is; " + set_it);
+}
+
+void check_provider(StageContext& ctx, const Config& stage, const std::string& key) {
+    const auto& iface = ctx.provider<dsk_search_iface>("search", stage.get<std::string>(key + ".name"));
+    ctx.check_config(key, iface.params, iface.param_count, kProviderReserved);
+}
+
+}  // namespace
+
+void validate_study(StageContext& ctx, const StudyHooks& hooks) {
+    const Config stage = ctx.config();
+    std::string messages;
+    auto collect = [&](const std::function<void()>& check) {
+        try {
+            check();
+        } catch (const Error& e) {
+            messages += (messages.empty() ? "" : "\n") + std::string(e.what());
+        }
+    };
+    collect([&] {
+        const search::Space space = parse_space(stage);
+        if (hooks.validate) hooks.validate(ctx, space);
+    });
+    collect([&] {
+        if (!stage.has("strategy.name"))
+            throw Error(DSK_INVALID_ARGUMENT, stage_label(stage) + ".strategy needs a name, e.g. strategy = { name = \"tpe\" }");
+        check_provider(ctx, stage, "strategy");
+    });
+    collect([&] {
+        if (!stage.has("scheduler")) return;
+        if (!stage.has("scheduler.name"))
+            throw Error(DSK_INVALID_ARGUMENT, stage_label(stage) + ".scheduler needs a name, e.g. scheduler = { name = \"asha\" }");
+        check_provider(ctx, stage, "scheduler");
+    });
+    collect([&] {
+        const fs::path base = resolve_base(stage);
+        if (!fs::is_regular_file(base))
+            throw Error(DSK_NOT_FOUND, stage_label(stage) + ".pipeline: the base pipeline " + base.string() +
+                                           " does not exist (a relative path starts from the hpo pipeline's folder)");
+    });
+    collect([&] {
+        for (size_t k = 0; k < stage.size("overrides"); ++k) {
+            const std::string o = stage.get<std::string>("overrides." + std::to_string(k));
+            if (o.find('=') == std::string::npos)
+                throw Error(DSK_INVALID_ARGUMENT, stage_label(stage) + ".overrides[" + std::to_string(k) + "] = \"" + o +
+                                                      "\": expected key.path=value, as for --set");
+        }
+    });
+    if (!messages.empty()) throw Error(DSK_INVALID_ARGUMENT, messages);
+}
+
+namespace {
+
+void create(StageContext& ctx, const Config& stage, const std::string& key, uint64_t seed, SearchInstance& out) {
+    out.name = stage.get<std::string>(key + ".name");
+    out.iface = &ctx.provider<dsk_search_iface>("search", out.name);
+    check(out.iface->create(out.iface->self, stage.table("space"), stage.table(key), seed, &out.search),
+          ("creating search '" + out.name + "'").c_str());
+}
+
+}  // namespace
+
+void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
+    const Config stage = ctx.config();
+    StudySettings s;
+    s.stage_name = stage.get<std::string>("name");
+    s.dir = (fs::path(ctx.run_dir()) / s.stage_name).string();
+    s.worker = find_worker(stage);
+    s.objective = stage.get<std::string>("objective");
+    s.objective_stage = stage.get_or("objective_stage", "");
+    s.intermediate = stage.get_or("intermediate", "");
+    if (s.intermediate.empty()) s.intermediate = s.objective;
+    s.maximize = stage.get<std::string>("direction") == "maximize";
+    s.trials = stage.get<int64_t>("trials");
+    s.workers = stage.get<int64_t>("workers");
+    s.timeout_s = stage.get<double>("timeout");
+    s.seed = static_cast<uint64_t>(stage.get<int64_t>("seed"));
+    for (size_t k = 0; k < stage.size("overrides"); ++k) s.overrides.push_back(stage.get<std::string>("overrides." + std::to_string(k)));
+    // The trials find the plugins this process found: every loaded plugin's folder.
+    for (const dsk_plugin_info& p : ctx.plugins()) {
+        if (std::string(p.state) != "loaded") continue;
+        const std::string d = fs::path(p.manifest_path).parent_path().string();
+        if (std::find(s.plugin_dirs.begin(), s.plugin_dirs.end(), d) == s.plugin_dirs.end()) s.plugin_dirs.push_back(d);
+    }
+    const fs::path journal = fs::path(s.dir) / "journal.jsonl";
+    s.base = base_from_journal(journal);
+    if (s.base.empty()) s.base = resolve_base(stage).string();
+    if (!fs::exists(journal)) {
+        fs::create_directories(s.dir);
+        Journal(journal.string())
+            .append("{\"event\": \"study\", \"trial\": null, \"base\": " + json_quote(s.base) + ", \"strategy\": " +
+                    json_quote(stage.get<std::string>("strategy.name")) + ", \"seed\": " + std::to_string(s.seed) +
+                    ", \"objective\": " + json_quote(s.objective) + ", \"direction\": " + json_quote(stage.get<std::string>("direction")) + "}");
+    }
+
+    const search::Space space = parse_space(stage);
+    if (hooks.configure) hooks.configure(ctx, space, s);
+    SearchInstance strategy, scheduler_instance;
+    create(ctx, stage, "strategy", s.seed, strategy);
+    SearchInstance* scheduler = nullptr;
+    if (stage.has("scheduler")) {
+        create(ctx, stage, "scheduler", s.seed, scheduler_instance);
+        scheduler = &scheduler_instance;
+    }
+    ctx.info("study of " + s.base + ": " + std::to_string(s.trials) + " trial(s), " + std::to_string(s.workers) + " worker(s), strategy " +
+             strategy.name + (scheduler ? ", scheduler " + scheduler->name : std::string()) + ", " + stage.get<std::string>("direction") +
+             " " + s.objective + "; trials in " + s.dir + "/trials");
+
+    const std::vector<TrialRecord> trials = run_study(ctx, s, space, strategy, scheduler);
+
+    ctx.info("trials:\n" + trials_table(trials, space));
+    write_trials_csv((fs::path(s.dir) / "trials.csv").string(), trials, space);
+    write_trials_json((fs::path(s.dir) / "trials.json").string(), trials, space);
+    write_best_curve_html((fs::path(s.dir) / "best_curve.html").string(), trials, s);
+
+    Table results = ctx.results();
+    int64_t complete = 0, pruned = 0, failed = 0;
+    for (const TrialRecord& t : trials) {
+        complete += t.state == "complete";
+        pruned += t.state == "pruned";
+        failed += t.state == "failed";
+        Table record = results.section("trials." + trial_dir_name(t.id).substr(7));
+        record.set("state", t.state);
+        if (std::isfinite(t.objective)) record.set("objective", t.objective);
+    }
+    results.set("trials_complete", complete);
+    results.set("trials_pruned", pruned);
+    results.set("trials_failed", failed);
+    results.set("study_dir", s.dir);
+    const TrialRecord* best = best_trial(trials, s.maximize);
+    if (!best) throw Error(DSK_UNAVAILABLE, "no trial completed (" + std::to_string(failed) + " failed, " + std::to_string(pruned) +
+                                                " pruned); see the trial logs in " + s.dir + "/trials");
+    const std::string best_path = (fs::path(s.dir) / "best.toml").string();
+    export_best_pipeline(best_path, *best, s, space);
+    results.set("best_trial", static_cast<int64_t>(best->id));
+    results.set("best_objective", best->objective);
+    results.set("best_pipeline", best_path);
+    if (hooks.export_best) hooks.export_best(ctx, space, s, *best);
+    for (const auto& [name, value] : best->params) results.set("best_params." + name, value.text());
+    ctx.info("best: trial " + std::to_string(best->id) + " " + s.objective + "=" + search::Value::float_literal(best->objective) + " " +
+             describe(space, best->params) + "; retrain it with dsk run " + best_path);
+}
+
+std::vector<dsk_param_spec> study_params() {
+    return {required(param_string("pipeline", "the base pipeline file (relative to this pipeline's folder)")),
+            required(param_table("space", "the search space: name = { type, low, high, log, choices, key, condition }")),
+            param(DSK_PARAM_TABLE, "strategy", "{ name = \"random\" | \"grid\" | \"tpe\" | \"evolution\", <its options> }",
+                  "{ name = \"random\" }"),
+            param_table("scheduler", "optional early stopping: { name = \"asha\" | \"median\", <its options> }"),
+            param_string("objective", "a result key of the trial's summary.json", "\"test_accuracy\""),
+            param_string("objective_stage", "the trial stage whose results hold the objective (default: the last that has it)", "\"\""),
+            param_string("intermediate", "the metrics.jsonl name reported per step to the scheduler (default: objective)", "\"\""),
+            param_string("direction", "maximize or minimize the objective", "\"maximize\"", kDirections),
+            param_int("trials", "trials in the study", "20", 1, 1000000),
+            param_float("timeout", "seconds after which no new trial starts (0: none)", "0.0", 0, 1e9),
+            param_int("workers", "trials run at once, each its own process", "1", 1, 256),
+            param_int("seed", "seed of the strategy and scheduler", "0", 0, 9.2e18),
+            param_string("worker", "the dsk executable that runs trials (default: this process when it is dsk)", "\"\""),
+            param_array("overrides", "fixed key.path=value settings for every trial, as --set", "[]")};
+}
+
+}  // namespace dsk::hpo

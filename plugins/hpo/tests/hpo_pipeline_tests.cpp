@@ -1,0 +1,251 @@
+// The hpo stage end to end: tiny studies of a small training pipeline (512 images, 2 epochs), each
+// trial a real `dsk run` process.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <dsk/dsk.hpp>
+#include <dsk/dsk_json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "temp_dir.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+    int code;
+    std::string output;
+};
+
+Result run_dsk(const std::string& args) {
+    FILE* pipe = popen(("( '" + std::string(DSK_EXE) + "' " + args + " ) 2>&1").c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string out;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+    const int status = pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+const char* const kBase = R"([pipeline]
+name = "tiny"
+[devices]
+prefer = ["cpu"]
+[[stages]]
+kind = "train"
+name = "train"
+epochs = 2
+batch_size = 64
+seed = 1
+model = { name = "mlp", hidden = [16], activation = "relu" }
+optimizer = { name = "adam", lr = 1e-3 }
+train_data = { reader = "idx", name = "fashion-mnist", split = "train", limit = 512 }
+test_data = { reader = "idx", name = "fashion-mnist", split = "test", limit = 200 }
+)";
+
+struct Study {
+    test_support::TempDir temp{"dsk-hpo-tests"};
+    fs::path run = temp.path / "run";
+    fs::path study = run / "hpo";
+
+    // Writes base.toml and hpo.toml (the hpo stage's keys after `stage_keys`) and runs it.
+    Result start(const std::string& stage_keys) {
+        std::ofstream(temp.path / "base.toml") << kBase;
+        std::ofstream(temp.path / "hpo.toml") << "[pipeline]\nname = \"hpo-test\"\n[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\n"
+                                              << stage_keys;
+        return run_dsk("run " + (temp.path / "hpo.toml").string() + " --run-dir " + run.string());
+    }
+    dsk::JsonValue trials() const { return dsk::json_parse(read_text(study / "trials.json"), "trials.json"); }
+};
+
+std::string state_of(const dsk::JsonValue& trials, size_t k) { return trials.items.at(k).find("state")->string; }
+
+const char* const kLrSpace = R"(
+[stages.space]
+lr = { key = "stages.train.optimizer.lr", type = "float", low = 1e-3, high = 1e-2, log = true }
+)";
+
+}  // namespace
+
+TEST_CASE("a tiny study completes and its best.toml retrains the winner") {
+    Study s;
+    const Result r = s.start(std::string("trials = 3\nworkers = 2\nstrategy = { name = \"random\" }\nseed = 4\n") + kLrSpace);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "trial  state     objective"));
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 3);
+    for (size_t k = 0; k < 3; ++k) CHECK(state_of(trials, k) == "complete");
+    const std::string csv = read_text(s.study / "trials.csv");
+    CHECK(has(csv, "trial,state,objective,steps,wall_s,lr,error\n0,complete,"));
+    const std::string html = read_text(s.study / "best_curve.html");
+    CHECK(has(html, "<svg"));
+    CHECK(has(html, "<path d=\"M"));
+
+    const dsk::JsonValue summary = dsk::json_parse(read_text(s.run / "summary.json"));
+    const dsk::JsonValue& results = *summary.find("stages")->items.at(0).find("results");
+    const double best = results.find("best_objective")->number;
+    CHECK(results.find("trials_complete")->number == 3);
+
+    // The exported pipeline validates and retrains the winner to the same accuracy (same seed).
+    const fs::path best_toml = s.study / "best.toml";
+    CHECK(run_dsk("validate " + best_toml.string()).code == 0);
+    const Result retrain = run_dsk("run " + best_toml.string() + " --run-dir " + (s.temp.path / "retrain").string());
+    INFO(retrain.output);
+    REQUIRE(retrain.code == 0);
+    const dsk::JsonValue again = dsk::json_parse(read_text(s.temp.path / "retrain" / "summary.json"));
+    CHECK(again.find("stages")->items.at(0).find("results")->find("test_accuracy")->number == doctest::Approx(best));
+}
+
+TEST_CASE("a crashing trial is recorded as failed and the study goes on") {
+    Study s;
+    // Grid order: activation "bogus" first (its trial fails at validation), then "relu".
+    const Result r = s.start(R"(trials = 2
+strategy = { name = "grid" }
+[stages.space]
+activation = { key = "stages.train.model.activation", type = "categorical", choices = ["bogus", "relu"] }
+)");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 2);
+    CHECK(state_of(trials, 0) == "failed");
+    CHECK(has(trials.items[0].find("error")->string, "bogus"));
+    CHECK(state_of(trials, 1) == "complete");
+    CHECK(has(read_text(s.study / "best.toml"), "activation = 'relu'"));
+}
+
+TEST_CASE("resume from the journal skips finished trials and reruns the unfinished one") {
+    Study s;
+    REQUIRE(s.start(std::string("trials = 3\nstrategy = { name = \"tpe\", startup_trials = 2 }\nseed = 2\n") + kLrSpace).code == 0);
+    // As if the study had been killed while trial 2 ran: its end event never reached the journal.
+    const fs::path journal = s.study / "journal.jsonl";
+    std::string kept;
+    std::ifstream in(journal);
+    for (std::string line; std::getline(in, line);)
+        if (!has(line, "\"event\": \"end\", \"trial\": 2")) kept += line + "\n";
+    in.close();
+    std::ofstream(journal, std::ios::trunc) << kept;
+    const std::string first_params = s.trials().items.at(2).find("params")->find("lr") ? "lr" : "";
+
+    const Result r = run_dsk("run --resume " + s.run.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "3 trial(s) known, 1 to run again"));
+    CHECK(has(r.output, "trial 2 resumed"));
+    CHECK_FALSE(has(r.output, "trial 0 started"));
+    CHECK_FALSE(has(r.output, "trial 3 started"));
+    // Trials 0 and 1 ran once; trial 2 twice (its log holds two command lines).
+    auto runs_in = [&](const char* log) {
+        const std::string text = read_text(s.study / "trials" / log);
+        size_t n = 0;
+        for (size_t at = text.find("$ "); at != std::string::npos; at = text.find("$ ", at + 1)) ++n;
+        return n;
+    };
+    CHECK(runs_in("0000.log") == 1);
+    CHECK(runs_in("0001.log") == 1);
+    CHECK(runs_in("0002.log") == 2);
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 3);
+    for (size_t k = 0; k < 3; ++k) CHECK(state_of(trials, k) == "complete");
+    CHECK(first_params == "lr");
+}
+
+TEST_CASE("an embedded kernel without a worker key is told what to set") {
+    test_support::TempDir temp{"dsk-hpo-tests"};
+    std::ofstream(temp.path / "base.toml") << kBase;
+    std::ofstream(temp.path / "hpo.toml") << "[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\ntrials = 1\n" << kLrSpace;
+    dsk::Kernel kernel;
+    kernel.add_plugin_path(DSK_PLUGIN_DIR);
+    dsk::RunOptions options;
+    options.pipeline_path = (temp.path / "hpo.toml").string();
+    options.run_dir = (temp.path / "run").string();
+    try {
+        kernel.run(options);
+        FAIL("the run must fail without a worker");
+    } catch (const dsk::Error& e) {
+        CHECK(has(e.what(), "is not the dsk command line"));
+        CHECK(has(e.what(), "set worker = \"/path/to/dsk\" in stage 'hpo' (hpo)"));
+    }
+}
+
+TEST_CASE("validation names a missing base pipeline and a scheduler used as strategy is explained") {
+    test_support::TempDir temp{"dsk-hpo-tests"};
+    std::ofstream(temp.path / "hpo.toml") << "[[stages]]\nkind = \"hpo\"\npipeline = \"nowhere.toml\"\n" << kLrSpace;
+    const Result missing = run_dsk("validate " + (temp.path / "hpo.toml").string());
+    CHECK(missing.code == 2);
+    CHECK(has(missing.output, "nowhere.toml does not exist"));
+
+    Study s;
+    const Result r = s.start(std::string("trials = 1\nstrategy = { name = \"asha\" }\n") + kLrSpace);
+    CHECK(r.code == 1);
+    CHECK(has(r.output, "strategy 'asha' does not propose trials"));
+    CHECK(has(r.output, "scheduler = { name = \"asha\" }"));
+}
+
+TEST_CASE("a nas study trains sequential architectures and skips those over max_parameters") {
+    Study s;
+    std::ofstream(s.temp.path / "base.toml") << kBase;
+    // Grid: depth 1 or 2 times width1 4 or 64. With depth 1 and width 64 the head alone has
+    // 64*14*14*10 weights (> 50000): that one is not trained.
+    std::ofstream(s.temp.path / "nas.toml") << R"([pipeline]
+name = "nas-test"
+[[stages]]
+kind = "nas"
+pipeline = "base.toml"
+trials = 4
+max_parameters = 50000
+strategy = { name = "grid" }
+[stages.space]
+depth = { type = "int", low = 1, high = 2 }
+op1 = { type = "categorical", choices = ["conv3x3"] }
+width1 = { type = "categorical", choices = [4, 64] }
+op2 = { type = "categorical", choices = ["dwsep3x3"], condition = { depth = 2 } }
+width2 = { type = "categorical", choices = [6], condition = { op2 = "dwsep3x3" } }
+activation = { type = "categorical", choices = ["gelu"] }
+batch_norm = { type = "categorical", choices = [true] }
+)";
+    const Result r = run_dsk("run " + (s.temp.path / "nas.toml").string() + " --run-dir " + s.run.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    s.study = s.run / "nas";
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 4);
+    size_t trained = 0;
+    for (const dsk::JsonValue& t : trials.items) {
+        const bool deep = t.find("params")->find("depth")->number == 2;
+        const bool wide = t.find("params")->find("width1")->number == 64;
+        CHECK(t.find("state")->string == (wide && !deep ? "failed" : "complete"));
+        if (wide && !deep) {
+            CHECK(has(t.find("error")->string, "has 126218 parameters, more than max_parameters = 50000"));
+            continue;
+        }
+        // The parameter count the stage computed is the one the model really has:
+        // conv 1->w (10w) + bn (2w); depth 2: dwsep w->6 (10w + 6w + 6) + bn (12); linear to 10.
+        ++trained;
+        char dir[16];
+        std::snprintf(dir, sizeof dir, "%04d", static_cast<int>(t.find("trial")->number));
+        const dsk::JsonValue trial_summary = dsk::json_parse(read_text(s.study / "trials" / dir / "summary.json"));
+        const double real = trial_summary.find("stages")->items.at(0).find("results")->find("parameters")->number;
+        const double w = wide ? 64 : 4;
+        const double expected = deep ? 12 * w + 16 * w + 6 + 12 + 6 * 7 * 7 * 10 + 10 : 12 * w + w * 14 * 14 * 10 + 10;
+        CHECK(real == expected);
+    }
+    CHECK(trained == 3);
+    const std::string arch = read_text(s.study / "best_architecture.toml");
+    CHECK(has(arch, "layers = [{ type = \"conv\", out = 4, kernel = 3, padding = 1 }, { type = \"batchnorm\" }"));
+    CHECK(has(arch, "kind = \"gelu\""));
+    CHECK(run_dsk("validate " + (s.study / "best.toml").string()).code == 0);
+}

@@ -1,0 +1,22 @@
+// onednn_device.cpp - see onednn_device.h.
+#include "onednn_device.h"
+
+#include "cpu_device.h"
+#include "kernels/onednn_kernel_table.h"
+
+namespace dsk::onednn {
+namespace {
+
+bool supports(const dsk_node_view* node, const dsk_tensor_desc* tensors) noexcept {
+    return kernel_table().find(node, tensors) != nullptr;
+}
+
+}  // namespace
+
+const dsk_backend_iface& backend_iface() {
+    static const cpu::HostBackendSpec spec{"onednn", 20, &supports};
+    static const dsk_backend_iface iface = cpu::host_backend_iface(spec);
+    return iface;
+}
+
+}  // namespace dsk::onednn

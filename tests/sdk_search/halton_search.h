@@ -1,0 +1,5 @@
+#pragma once
+
+#include <dsk/dsk_search.hpp>
+
+dsk_search_iface halton_iface();
