@@ -120,7 +120,7 @@ const std::vector<const KernelDef*>& all_kernels() {
         std::vector<const KernelDef*> kernels;
         for (std::span<const KernelDef> part : {matmul_kernels(), elementwise_kernels(), reduce_kernels(), softmax_kernels(), shape_kernels(),
               conv_kernels(), pooling_kernels(), dropout_kernels(),
-              normalization_kernels(), gather_kernels()})
+              normalization_kernels(), gather_kernels(), optimizer_kernels()})
             for (const KernelDef& def : part) kernels.push_back(&def);
         return kernels;
     }();

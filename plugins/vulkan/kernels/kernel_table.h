@@ -121,6 +121,7 @@ std::span<const KernelDef> pooling_kernels();      // pooling_kernels.cpp
 std::span<const KernelDef> dropout_kernels();      // dropout_kernels.cpp
 std::span<const KernelDef> normalization_kernels();  // normalization_kernels.cpp
 std::span<const KernelDef> gather_kernels();       // gather_kernels.cpp
+std::span<const KernelDef> optimizer_kernels();    // optimizer_kernels.cpp
 
 const std::vector<const KernelDef*>& all_kernels();
 
