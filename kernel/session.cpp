@@ -117,6 +117,8 @@ void dsk_session::release_plans() {
         for (auto& b : plan->buffers) free_storage(b);
     plans.clear();
     last_plan = nullptr;
+    plans_by_last_ = nullptr;
+    last_targets_.clear();
 }
 
 void dsk_session::release() {
@@ -378,9 +380,13 @@ std::vector<dsk_value_id> dsk_session::sinks() const {
     return out;
 }
 
-void dsk_session::run(const std::vector<dsk_value_id>& targets) {
+void dsk_session::run(std::span<const dsk_value_id> targets) {
     if (shapes_dirty) reinfer_shapes();
-    ExecutionPlan& plan = plan_for(targets);
+    // The plan of the last run again (a training or serving loop), without sorting the targets.
+    const bool same = plans_by_last_ && std::equal(targets.begin(), targets.end(), last_targets_.begin(), last_targets_.end());
+    ExecutionPlan& plan = same ? *plans_by_last_ : plan_for(std::vector<dsk_value_id>(targets.begin(), targets.end()));
+    if (!same) last_targets_.assign(targets.begin(), targets.end());
+    plans_by_last_ = &plan;
     last_plan = &plan;
     std::vector<dsk_tensor_desc> tensors;
     for (PlanStep& step : plan.steps) {
@@ -410,7 +416,7 @@ void dsk_session::run(const std::vector<dsk_value_id>& targets) {
             st = status_from_current_exception();
         }
         if (!devices[d].host_memory) devices[d].pending = true;
-        throw_if_error(st, "node " + std::to_string(step.origin) + " (" + node.op + ") on " + devices[d].name);
+        if (st) throw_if_error(st, "node " + std::to_string(step.origin) + " (" + node.op + ") on " + devices[d].name);
     }
     for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
     ++plan.runs;
@@ -471,7 +477,8 @@ void fill_session_api(dsk_host_api& api) {
     };
     api.session_run = [](dsk_session* s, const dsk_value_id* targets, size_t count) -> dsk_status {
         if (!s) return null_session();
-        return guarded([&] { s->run(std::vector<dsk_value_id>(targets, targets + count)); });
+        if (count && !targets) return make_status(DSK_INVALID_ARGUMENT, "session_run: null targets");
+        return guarded([&] { s->run(std::span<const dsk_value_id>(targets, count)); });
     };
     api.session_tensor = [](dsk_session* s, dsk_value_id v, dsk_tensor_desc* out) -> dsk_status {
         if (!s || !out) return null_session();

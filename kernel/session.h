@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,7 +72,7 @@ struct dsk_session {
 
     void write(dsk_value_id value, const dsk_tensor_desc& host);
     void read(dsk_value_id value, const dsk_tensor_desc& host);
-    void run(const std::vector<dsk_value_id>& targets);
+    void run(std::span<const dsk_value_id> targets);
     dsk_tensor_desc tensor(dsk_value_id value) const;
     const std::string& node_backend(uint32_t node) const;
     // The plan for these targets (built on first use). Sinks: the values nothing reads.
@@ -81,6 +82,8 @@ struct dsk_session {
 private:
     dsk::kernel::DevicePreference preference_;
     std::vector<uint32_t> home_;  // per value: the device its storage is on
+    std::vector<dsk_value_id> last_targets_;       // as the last run gave them
+    dsk::kernel::ExecutionPlan* plans_by_last_ = nullptr;
     void release();
     void release_plans();
     void open_devices(const dsk::kernel::DevicePreference& preference);

@@ -3,6 +3,10 @@
 //   dsk_bench mlp  --batch 256          MLP 784-256-128-10 forward (Gemm, Relu)
 //   dsk_bench cnn  --batch 1            the CNN of configs/cnn.toml, forward in eval mode
 //   dsk_bench gemm --n 1024             one Gemm node, C[n, n] = A[n, n] B[n, n]
+//   dsk_bench dispatch --n 1000 --mode static|eager
+//                                       a chain of n Relu ops on 16 floats: the cost of
+//                                       dispatching one op, compiled (a session's plan) or eager
+//                                       (dsk_eager_op); seconds per run / n = per op
 //   options: --warmup-s S (0.3)  --rep-s S (0.5)  --reps R (5)  --device NAME (cpu)
 //
 // The graph is built with dsk_kernel_graph_create and dsk::Graph (dsk_op.hpp), placed on the
@@ -40,12 +44,13 @@ struct Options {
     double rep_s = 0.5;
     int reps = 5;
     std::string device = "cpu";
+    std::string mode = "static";
 };
 
 [[noreturn]] void usage(const std::string& message) {
     std::fprintf(stderr,
-                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm [--batch N] [--n N] [--warmup-s S] [--rep-s S] [--reps R] "
-                 "[--device NAME]\n",
+                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch [--batch N] [--n N] [--warmup-s S] [--rep-s S] [--reps R] "
+                 "[--device NAME] [--mode static|eager]\n",
                  message.c_str());
     std::exit(2);
 }
@@ -54,7 +59,7 @@ Options parse(int argc, char** argv) {
     Options o;
     if (argc < 2) usage("missing the case");
     o.what = argv[1];
-    if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm") usage("unknown case '" + o.what + "'");
+    if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm" && o.what != "dispatch") usage("unknown case '" + o.what + "'");
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
         if (i + 1 >= argc) usage("missing the value of " + a);
@@ -65,9 +70,11 @@ Options parse(int argc, char** argv) {
         else if (a == "--rep-s") o.rep_s = std::atof(v);
         else if (a == "--reps") o.reps = std::atoi(v);
         else if (a == "--device") o.device = v;
+        else if (a == "--mode") o.mode = v;
         else usage("unknown option " + a);
     }
     if (o.batch < 1 || o.n < 1 || o.reps < 1) usage("batch, n and reps must be positive");
+    if (o.mode != "static" && o.mode != "eager") usage("--mode is static or eager");
     return o;
 }
 
@@ -116,12 +123,77 @@ dsk_value_id build_cnn(const dsk::Graph& g, dsk_value_id x) {
     return linear(g, "fc2", h, 10);
 }
 
+// Warm-up, then R repetitions of about rep_s seconds; the seconds per call of `once` in each.
+template <class F>
+std::pair<int64_t, std::vector<double>> time_runs(const Options& o, F&& once, int64_t* runs_per_rep_out) {
+    auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+    int64_t warmup_runs = 0;
+    const auto w0 = Clock::now();
+    do {
+        once();
+        ++warmup_runs;
+    } while (seconds_since(w0) < o.warmup_s || warmup_runs < 3);
+    const double estimate = seconds_since(w0) / static_cast<double>(warmup_runs);
+    const int64_t runs_per_rep = std::max<int64_t>(1, static_cast<int64_t>(o.rep_s / std::max(estimate, 1e-9)));
+    std::vector<double> per_run;
+    for (int r = 0; r < o.reps; ++r) {
+        const auto t0 = Clock::now();
+        for (int64_t i = 0; i < runs_per_rep; ++i) once();
+        per_run.push_back(seconds_since(t0) / static_cast<double>(runs_per_rep));
+    }
+    *runs_per_rep_out = runs_per_rep;
+    return {warmup_runs, per_run};
+}
+
+void print_result(const Options& o, uint32_t threads, int64_t warmup_runs, int64_t runs_per_rep, double checksum,
+                  const std::vector<double>& per_run) {
+    std::printf("{\"case\": \"%s\", \"device\": \"%s\", \"mode\": \"%s\", \"threads\": %u, \"batch\": %lld, \"n\": %lld, "
+                "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, "
+                "\"seconds_per_run\": [",
+                o.what.c_str(), o.device.c_str(), o.mode.c_str(), threads,
+                static_cast<long long>(o.what == "mlp" || o.what == "cnn" ? o.batch : 0),
+                static_cast<long long>(o.what == "mlp" || o.what == "cnn" ? 0 : o.n), static_cast<long long>(warmup_runs),
+                static_cast<long long>(runs_per_rep), checksum);
+    for (size_t i = 0; i < per_run.size(); ++i) std::printf("%s%.9g", i ? ", " : "", per_run[i]);
+    std::printf("]}\n");
+}
+
+// n Relu ops on 16 floats, eagerly: each call is schema lookup (cached), shape inference, an
+// output buffer, the kernel.
+int run_eager_dispatch(const Options& o, dsk_kernel* k) {
+    dsk_eager* eager = nullptr;
+    check_code(k, dsk_eager_create(k, o.device.c_str(), 1, &eager), "dsk_eager_create");
+    std::vector<float> values(16, 0.5f);
+    const dsk_tensor_desc host_x = dsk::host_tensor(DSK_DTYPE_F32, {16}, values.data());
+    dsk_eager_tensor* x = nullptr;
+    check_code(k, dsk_eager_tensor_create(eager, &host_x, &x), "dsk_eager_tensor_create");
+    auto once = [&] {
+        dsk_eager_tensor* t = x;
+        dsk_eager_tensor_retain(t);
+        for (int64_t i = 0; i < o.n; ++i) {
+            dsk_eager_tensor* y = nullptr;
+            check_code(k, dsk_eager_op(eager, "Relu", nullptr, 0, &t, 1, &y, 1), "dsk_eager_op");
+            dsk_eager_tensor_release(t);
+            t = y;
+        }
+        dsk_eager_tensor_release(t);
+    };
+    int64_t runs_per_rep = 0;
+    const auto [warmup_runs, per_run] = time_runs(o, once, &runs_per_rep);
+    print_result(o, dsk_host()->thread_count(), warmup_runs, runs_per_rep, 0, per_run);
+    dsk_eager_tensor_release(x);
+    dsk_eager_destroy(eager);
+    dsk_kernel_destroy(k);
+    return 0;
+}
+
 int run(const Options& o) {
     dsk_kernel* k = nullptr;
     if (dsk_kernel_create(&k) != DSK_OK) throw std::runtime_error("dsk_kernel_create failed");
     // dsk_op.hpp's helpers call dsk::host(); in a host program the table comes from dsk_host().
     dsk::detail::host_slot().store(dsk_host(), std::memory_order_release);
     const dsk_host_api& host = *dsk_host();
+    if (o.what == "dispatch" && o.mode == "eager") return run_eager_dispatch(o, k);
 
     dsk_graph* graph = nullptr;
     check_code(k, dsk_kernel_graph_create(k, &graph), "dsk_kernel_graph_create");
@@ -130,7 +202,12 @@ int run(const Options& o) {
     dsk_value_id input = DSK_VALUE_NONE, output = DSK_VALUE_NONE;
     std::vector<int64_t> in_shape;
     try {
-        if (o.what == "gemm") {
+        if (o.what == "dispatch") {
+            in_shape = {16};
+            input = g.input("x", DSK_DTYPE_F32, in_shape);
+            output = input;
+            for (int64_t i = 0; i < o.n; ++i) output = g.node("Relu", {output});
+        } else if (o.what == "gemm") {
             dsk_value_id a = g.variable("A", {o.n, o.n}, "uniform", 1.0, 0);
             dsk_value_id b = g.variable("B", {o.n, o.n}, "uniform", 1.0, 0);
             output = g.node("Gemm", {a, b});
@@ -158,9 +235,10 @@ int run(const Options& o) {
         std::uniform_real_distribution<float> u(-1.0f, 1.0f);
         for (float& v : x) v = u(rng);
     }
-    const std::vector<int64_t> out_shape =
-        o.what == "gemm" ? std::vector<int64_t>{o.n, o.n} : std::vector<int64_t>{o.batch, 10};
-    std::vector<float> y(o.what == "gemm" ? 0 : static_cast<size_t>(o.batch * 10));
+    const std::vector<int64_t> out_shape = o.what == "gemm"       ? std::vector<int64_t>{o.n, o.n}
+                                           : o.what == "dispatch" ? std::vector<int64_t>{16}
+                                                                  : std::vector<int64_t>{o.batch, 10};
+    std::vector<float> y(o.what == "gemm" ? 0 : o.what == "dispatch" ? 16 : static_cast<size_t>(o.batch * 10));
     const std::vector<dsk_value_id> targets = {output};
 
     auto once = [&] {
@@ -174,34 +252,11 @@ int run(const Options& o) {
             dsk::check(host.session_read(session_raw, output, &d));
         }
     };
-    auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
-
-    int64_t warmup_runs = 0;
-    const auto w0 = Clock::now();
-    do {
-        once();
-        ++warmup_runs;
-    } while (seconds_since(w0) < o.warmup_s || warmup_runs < 3);
-    const double estimate = seconds_since(w0) / static_cast<double>(warmup_runs);
-    const int64_t runs_per_rep = std::max<int64_t>(1, static_cast<int64_t>(o.rep_s / std::max(estimate, 1e-9)));
-
-    std::vector<double> per_run;
-    for (int r = 0; r < o.reps; ++r) {
-        const auto t0 = Clock::now();
-        for (int64_t i = 0; i < runs_per_rep; ++i) once();
-        per_run.push_back(seconds_since(t0) / static_cast<double>(runs_per_rep));
-    }
+    int64_t runs_per_rep = 0;
+    const auto [warmup_runs, per_run] = time_runs(o, once, &runs_per_rep);
     double checksum = 0;
     for (float v : y) checksum += v;
-
-    std::printf("{\"case\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"batch\": %lld, \"n\": %lld, "
-                "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, "
-                "\"seconds_per_run\": [",
-                o.what.c_str(), o.device.c_str(), host.thread_count(), static_cast<long long>(o.what == "gemm" ? 0 : o.batch),
-                static_cast<long long>(o.what == "gemm" ? o.n : 0), static_cast<long long>(warmup_runs),
-                static_cast<long long>(runs_per_rep), checksum);
-    for (size_t i = 0; i < per_run.size(); ++i) std::printf("%s%.9g", i ? ", " : "", per_run[i]);
-    std::printf("]}\n");
+    print_result(o, host.thread_count(), warmup_runs, runs_per_rep, checksum, per_run);
 
     host.session_destroy(session_raw);
     dsk_kernel_destroy(k);

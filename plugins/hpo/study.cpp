@@ -100,19 +100,13 @@ struct Searches {
     }
 };
 
-// Asks the strategy for trial `id`'s assignment. The ABI gives a stage no empty table of its own
-// to hand to suggest (no config_create), so the assignment is written under the stage's results
-// (trials.<id>.params, which summary.json keeps as the trial's record). The table is created by
-// setting the space's first parameter, which has no condition and so is always overwritten.
+// Asks the strategy for trial `id`'s assignment, in a table of our own (host->config_create).
 // Returns false when the strategy has nothing left (RESOURCE_EXHAUSTED).
 bool suggest(StageContext& ctx, const SearchInstance& strategy, const search::Space& space, uint64_t id,
              search::Assignment* out) {
-    Table results = ctx.results();
-    const std::string key = "trials." + trial_dir_name(id).substr(7) + ".params";
-    results.set(key + "." + space.params().front().name, int64_t{0});
-    // config_table hands out a read-only view; the table under it is the stage's own results.
-    auto* table = const_cast<dsk_config*>(host().config_table(results.raw(), key.c_str()));
-    if (!table) throw Error(DSK_INTERNAL, "cannot make the assignment table " + key);
+    std::unique_ptr<dsk_config, void (*)(dsk_config*)> owned(host().config_create(), host().config_destroy);
+    dsk_config* table = owned.get();
+    if (!table) throw Error(DSK_RESOURCE_EXHAUSTED, "out of memory for trial " + std::to_string(id) + "'s assignment");
     const dsk_status status = strategy.iface->suggest(strategy.search, id, table);
     if (host().status_code(status) == DSK_RESOURCE_EXHAUSTED) {
         ctx.info(std::string("strategy '") + strategy.name + "' has nothing left to suggest: " + host().status_message(status));

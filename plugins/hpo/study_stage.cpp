@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <regex>
 
 #include "study_stage.h"
 #include "journal.h"
@@ -19,20 +18,6 @@ namespace {
 const char* const kDirections[] = {"maximize", "minimize", nullptr};
 const char* const kProviderReserved[] = {"name", nullptr};
 
-// The file the stage's `pipeline` key was written in, from the location the kernel puts in a
-// type error ("file:line:col: ..."). The ABI has no other way to ask (see docs/automl.md); keys
-// set with --set have no file, and relative paths then start from the current directory.
-fs::path pipeline_file_of(const Config& stage) {
-    int64_t ignored = 0;
-    const dsk_status status = host().config_get_int(stage.raw(), "pipeline", &ignored);
-    const std::string message = host().status_message(status);
-    host().status_free(status);
-    static const std::regex located(R"(^(.*):[0-9]+:[0-9]+: )");
-    std::smatch m;
-    if (std::regex_search(message, m, located)) return fs::path(m[1].str());
-    return {};
-}
-
 // The base pipeline the journal of a resumed study recorded, or "" when there is none.
 std::string base_from_journal(const fs::path& journal) {
     if (!fs::exists(journal)) return {};
@@ -41,17 +26,12 @@ std::string base_from_journal(const fs::path& journal) {
     return {};
 }
 
-// The base pipeline, absolute. A resumed run reads its pipeline from <run dir>/config.toml, away
-// from the folder the relative path was written for: then the study journal beside it has the
-// path the study started with.
-fs::path resolve_base(const Config& stage) {
+// The base pipeline, absolute: a relative path starts from the folder of the pipeline file the
+// run started from (host->stage_pipeline_file: the original file, also on --resume).
+fs::path resolve_base(const StageContext& ctx, const Config& stage) {
     const fs::path given = stage.get<std::string>("pipeline");
     if (given.is_absolute()) return given;
-    const fs::path file = pipeline_file_of(stage);
-    if (file.filename() == "config.toml") {
-        const std::string recorded = base_from_journal(file.parent_path() / stage.get<std::string>("name") / "journal.jsonl");
-        if (!recorded.empty()) return recorded;
-    }
+    const fs::path file = host().stage_pipeline_file(ctx.raw());
     return fs::absolute(file.empty() ? given : file.parent_path() / given).lexically_normal();
 }
 
@@ -117,7 +97,7 @@ void validate_study(StageContext& ctx, const StudyHooks& hooks) {
         check_provider(ctx, stage, "scheduler");
     });
     collect([&] {
-        const fs::path base = resolve_base(stage);
+        const fs::path base = resolve_base(ctx, stage);
         if (!fs::is_regular_file(base))
             throw Error(DSK_NOT_FOUND, stage_label(stage) + ".pipeline: the base pipeline " + base.string() +
                                            " does not exist (a relative path starts from the hpo pipeline's folder)");
@@ -168,7 +148,7 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     }
     const fs::path journal = fs::path(s.dir) / "journal.jsonl";
     s.base = base_from_journal(journal);
-    if (s.base.empty()) s.base = resolve_base(stage).string();
+    if (s.base.empty()) s.base = resolve_base(ctx, stage).string();
     if (!fs::exists(journal)) {
         fs::create_directories(s.dir);
         Journal(journal.string())
