@@ -59,6 +59,54 @@ struct Optimizer {
     }
 };
 
+// Optimizers update host memory (dsk_optimizer_iface.step reads and writes `data`). When the
+// session keeps parameters or gradients in device-only memory (a GPU backend), they go through
+// host copies around each step: read before, parameters written back after. Said once in the
+// log, with the bytes per step; a device-side optimizer update (parameters and state resident)
+// needs ABI support that does not exist yet.
+class HostStagedStep {
+  public:
+    void stage(const Session& session, const std::vector<dsk_value_id>& param_ids,
+               const std::vector<dsk_value_id>& grad_ids, std::vector<dsk_tensor_desc>& params,
+               std::vector<dsk_tensor_desc>& grads, const StageContext& ctx) {
+        active_ = false;
+        for (size_t i = 0; i < params.size(); ++i) active_ = active_ || !params[i].data || !grads[i].data;
+        if (!active_) return;
+        host_.resize(params.size() * 2);
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < params.size(); ++i) {
+            for (int k = 0; k < 2; ++k) {
+                dsk_tensor_desc& d = k == 0 ? params[i] : grads[i];
+                std::vector<float>& buffer = host_[2 * i + static_cast<size_t>(k)];
+                buffer.resize(static_cast<size_t>(numel(d)));
+                const dsk_tensor_desc host = host_tensor(DSK_DTYPE_F32, shape_of(d), buffer.data());
+                session.read(k == 0 ? param_ids[i] : grad_ids[i], host);
+                d = host;
+                bytes += buffer.size() * sizeof(float) * (k == 0 ? 2 : 1);
+            }
+        }
+        if (!logged_) {
+            ctx.warn("the session keeps parameters in device memory and the optimizer updates host memory: "
+                     "parameters and gradients cross to the host every step (" + std::to_string(bytes) +
+                     " bytes per step)");
+            logged_ = true;
+        }
+    }
+    void write_back(const Session& session, const std::vector<dsk_value_id>& param_ids) const {
+        if (!active_) return;
+        for (size_t i = 0; i < param_ids.size(); ++i) {
+            const std::vector<float>& buffer = host_[2 * i];
+            const dsk_tensor_desc d = session.tensor(param_ids[i]);
+            session.write(param_ids[i], host_tensor(DSK_DTYPE_F32, shape_of(d), const_cast<float*>(buffer.data())));
+        }
+    }
+
+  private:
+    std::vector<std::vector<float>> host_;  // [2i] parameter i, [2i + 1] its gradient
+    bool active_ = false;
+    bool logged_ = false;
+};
+
 void validate(StageContext& ctx) {
     const Config stage = ctx.config();
     validate_all({[&] { check_model_config(ctx); },
@@ -157,6 +205,7 @@ void run(StageContext& ctx) {
     std::vector<int64_t> image_shape = {batch};
     image_shape.insert(image_shape.end(), train_data.image_shape().begin(), train_data.image_shape().end());
     std::vector<dsk_tensor_desc> params(train_model.trainable.size()), grads(train_model.trainable.size());
+    HostStagedStep host_step;
     const int64_t log_every = stage.get<int64_t>("log_every");
 
     Evaluation final_eval;
@@ -199,7 +248,9 @@ void run(StageContext& ctx) {
                     params[i] = session.tensor(train_model.trainable[i]);
                     grads[i] = session.tensor(train_model.gradients[i]);
                 }
+                host_step.stage(session, train_model.trainable, train_model.gradients, params, grads, ctx);
                 check(opt.iface->step(opt.instance, session.raw(), params.size(), params.data(), grads.data()), "optimizer step");
+                host_step.write_back(session, train_model.trainable);
             }
             ++state.step;
             float loss = 0;

@@ -392,3 +392,39 @@ TEST_CASE("the optimizer's update in the graph gives bitwise the weights of its 
     CHECK(has(checkpoint, ".adam.state1"));
     CHECK_FALSE(has(read_file(f.dir / "host" / "train" / "checkpoints" / "last.safetensors"), ".adam.state0"));
 }
+
+// The tiny run on the vulkan backend (lavapipe in CI): every node placed there, the loss falls,
+// and the trained weights give the cpu run's accuracy and losses (same seed; Dropout draws the
+// same mask on both). Skipped, with the reason, where no usable Vulkan device exists.
+TEST_CASE("a tiny training run on vulkan: the loss falls and it learns what the cpu learns") {
+    REQUIRE_MESSAGE(fs::exists(kFashion), "install the Debian package dataset-fashion-mnist (scripts/setup does)");
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    kernel.load_all();
+    std::string why = "the vulkan plugin did not load";
+    bool usable = false;
+    for (const auto& d : kernel.devices()) {
+        if (d.backend != "vulkan") continue;
+        usable = usable || d.score > 0;
+        why = d.unusable_reason;
+    }
+    if (!usable) {
+        MESSAGE("skipped: no usable Vulkan device (" << why << ")");
+        return;
+    }
+    const std::string body = "[devices]\nprefer = [\"vulkan\"]\nfallback = \"error\"\n" + tiny_training(3);
+    kernel.run(options(f, body, "vulkan"));
+    kernel.run(options(f, tiny_training(3), "cpu"));
+    const std::string summary = read_file(f.dir / "vulkan" / "summary.json");
+    CHECK(has(summary, "\"vulkan\" : "));
+    auto losses = metric_values(f.dir / "vulkan", "train_loss");
+    REQUIRE(losses.size() == 3);
+    CHECK(losses[2] < losses[0]);
+    const auto cpu_losses = metric_values(f.dir / "cpu", "train_loss");
+    REQUIRE(cpu_losses.size() == 3);
+    for (size_t e = 0; e < 3; ++e) CHECK(std::abs(losses[e] - cpu_losses[e]) < 1e-3 * std::max(1.0, cpu_losses[e]));
+    const double accuracy = std::stod(summary_value(f.dir / "vulkan", "test_accuracy"));
+    const double cpu_accuracy = std::stod(summary_value(f.dir / "cpu", "test_accuracy"));
+    CHECK(accuracy > 0.4);
+    CHECK(std::abs(accuracy - cpu_accuracy) <= 0.01);  // 200 test images: two may flip
+}
