@@ -52,7 +52,7 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
     auto plan = std::make_unique<ExecutionPlan>();
     ExecutionPlan& p = *plan;
     p.targets = targets;
-    const size_t n_values = graph.values.size();
+    size_t n_values = graph.values.size();
 
     // 1. Dead code: the nodes the targets need.
     std::vector<bool> needed(n_values, false);
@@ -73,19 +73,41 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
     p.passes.eager = preference_.eager;
     p.passes.needed_nodes = steps.size();
 
-    // 3. Fusion, where the device that runs the head has the fused kernel.
+    // 3. Fusion, where the device that runs the head has the fused kernel: Conv +
+    // BatchNormalization (inference) folded first, then Gemm/Conv + activation.
     std::vector<bool> observable(n_values, false);
     for (dsk_value_id t : targets) observable[t] = true;
     std::vector<OpenDevice> open;
     for (const auto& d : devices) open.push_back({d.name, d.backend, d.device});
     const bool eager = preference_.eager;
-    if (!eager) p.passes.fusions = fuse_activations(
-        steps, graph.values, observable,
-        [&](const std::string& op) -> const dsk_op_schema* {
+    if (!eager) {
+        auto schema_of = [&](const std::string& op) -> const dsk_op_schema* {
             auto it = kernel->registry.op_schemas.find(op);
             return it == kernel->registry.op_schemas.end() ? nullptr : it->second.iface;
-        },
-        [&](const Node& fused, uint32_t device) { return kernel_on(kernel->registry, open[device], fused, graph.values) != nullptr; });
+        };
+        auto place = [&](const Node& node, uint32_t device) -> int32_t {
+            if (kernel_on(kernel->registry, open[device], node, graph.values)) return static_cast<int32_t>(device);
+            for (uint32_t d = 0; d < devices.size(); ++d)
+                if (d != device && devices[d].host_memory && devices[device].host_memory &&
+                    kernel_on(kernel->registry, open[d], node, graph.values))
+                    return static_cast<int32_t>(d);
+            return -1;
+        };
+        auto add_value = [&](const dsk_tensor_desc& desc) {
+            Value v;
+            v.kind = ValueKind::NodeOutput;
+            v.desc = desc;
+            const dsk_value_id id = graph.add_value(std::move(v));
+            storage.resize(graph.values.size());
+            home_.resize(graph.values.size(), 0);
+            observable.resize(graph.values.size(), false);
+            return id;
+        };
+        p.passes.fusions = fold_batch_norms(steps, graph.values, observable, schema_of, place, add_value);
+        const auto fused = fuse_activations(steps, graph.values, observable, schema_of, place);
+        p.passes.fusions.insert(p.passes.fusions.end(), fused.begin(), fused.end());
+    }
+    n_values = graph.values.size();  // the folds added W' and B'
 
     p.steps.reserve(steps.size());
     for (auto& s : steps) {

@@ -1,5 +1,6 @@
 #include "fusion_pass.h"
 
+#include <algorithm>
 #include <set>
 
 namespace dsk::kernel {
@@ -31,7 +32,7 @@ OwnedAttr float_attr(const std::string& name, double value) {
 std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                           const std::vector<bool>& observable,
                                           const std::function<const dsk_op_schema*(const std::string&)>& fused_schema,
-                                          const std::function<bool(const Node&, uint32_t)>& accept) {
+                                          const std::function<int32_t(const Node&, uint32_t)>& place) {
     std::vector<std::string> report;
     std::vector<uint32_t> readers(values.size(), 0);
     for (const auto& s : steps)
@@ -48,7 +49,7 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
         for (const auto& attr : act.attrs) plain &= attr.name == "alpha" || attr.name == "beta" || (attr.name == "approximate" && attr.s == "none");
         if (!plain) continue;
         const int32_t h = producer[act.inputs[0]];
-        if (h < 0 || removed[h] || !steps[h].fused_from.empty()) continue;
+        if (h < 0 || removed[h]) continue;
         const Node& head = steps[h].node;
         if (!head.domain.empty() || (head.op != "Gemm" && head.op != "Conv") || head.outputs.size() != 1) continue;
         if (steps[h].device != steps[a].device) continue;
@@ -76,12 +77,13 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
         fused.outputs = {act.outputs[0]};
         if (keep_z) fused.outputs.push_back(z);
         fused.refresh_views();
-        if (!accept(fused, steps[h].device)) continue;
+        if (place(fused, steps[h].device) != static_cast<int32_t>(steps[h].device)) continue;
 
         report.push_back(head.op + " + " + act.op + " -> " + fused_op + (keep_z ? " (pre-activation kept)" : ""));
         // The fused node takes the head's place: everything that reads the pre-activation comes
         // after the head, and the activation's inputs are all available there.
-        steps[h].fused_from = {steps[h].origin, steps[a].origin};
+        if (steps[h].fused_from.empty()) steps[h].fused_from = {steps[h].origin};  // else a folded Conv
+        steps[h].fused_from.push_back(steps[a].origin);
         steps[h].node = std::move(fused);
         removed[a] = true;
     }
@@ -89,6 +91,88 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
     kept.reserve(steps.size());
     for (size_t i = 0; i < steps.size(); ++i)
         if (!removed[i]) kept.push_back(std::move(steps[i]));
+    steps = std::move(kept);
+    for (auto& s : steps) s.node.refresh_views();
+    return report;
+}
+
+std::vector<std::string> fold_batch_norms(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                          const std::vector<bool>& observable,
+                                          const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                          const std::function<int32_t(const Node&, uint32_t)>& place,
+                                          const std::function<dsk_value_id(const dsk_tensor_desc&)>& add_value) {
+    std::vector<std::string> report;
+    const dsk_op_schema* fold_schema = schema_of("FoldConvBatchNorm");
+    if (!fold_schema) return report;
+    std::vector<uint32_t> readers(values.size(), 0);
+    for (const auto& s : steps)
+        for (dsk_value_id in : s.node.inputs) ++readers[in];
+    std::vector<int32_t> producer(values.size(), -1);
+    for (size_t i = 0; i < steps.size(); ++i)
+        for (dsk_value_id out : steps[i].node.outputs) producer[out] = static_cast<int32_t>(i);
+    auto read = [&](dsk_value_id v) { return v < readers.size() && (readers[v] > 0 || observable[v]); };
+
+    std::vector<bool> removed(steps.size(), false);
+    std::vector<std::pair<size_t, FusableStep>> inserts;  // fold steps, before the conv at index
+    for (size_t b = 0; b < steps.size(); ++b) {
+        const Node& bn = steps[b].node;
+        if (!bn.domain.empty() || bn.op != "BatchNormalization" || bn.inputs.size() != 5) continue;
+        double epsilon = 1e-5;
+        bool inference = true;
+        for (const auto& a : bn.attrs) {
+            if (a.name == "training_mode") inference = a.i == 0;
+            if (a.name == "epsilon") epsilon = a.f;
+        }
+        if (!inference) continue;
+        bool statistics_read = false;
+        for (size_t o = 1; o < bn.outputs.size(); ++o) statistics_read |= read(bn.outputs[o]);
+        if (statistics_read) continue;
+        const int32_t c = producer[bn.inputs[0]];
+        if (c < 0 || removed[c] || !steps[c].fused_from.empty() || steps[c].device != steps[b].device) continue;
+        const Node& conv = steps[c].node;
+        if (!conv.domain.empty() || conv.op != "Conv" || conv.outputs.size() != 1) continue;
+        if (readers[conv.outputs[0]] != 1 || observable[conv.outputs[0]]) continue;
+
+        Node fold;
+        fold.op = "FoldConvBatchNorm";
+        fold.schema = fold_schema;
+        OwnedAttr eps;
+        eps.name = "epsilon";
+        eps.type = DSK_ATTR_FLOAT;
+        eps.f = epsilon;
+        fold.attrs = {eps};
+        fold.inputs = {conv.inputs[1], bn.inputs[1], bn.inputs[2], bn.inputs[3], bn.inputs[4]};
+        if (conv.inputs.size() > 2) fold.inputs.push_back(conv.inputs[2]);
+        dsk_tensor_desc bias_desc = values[bn.inputs[1]].desc;
+        const dsk_value_id w = add_value(values[conv.inputs[1]].desc);
+        const dsk_value_id bias = add_value(bias_desc);
+        fold.outputs = {w, bias};
+        fold.refresh_views();
+        Node folded_conv = conv;
+        folded_conv.inputs = {conv.inputs[0], w, bias};
+        folded_conv.outputs = {bn.outputs[0]};
+        folded_conv.refresh_views();
+        // The conv stays where it was; the fold may run on a device sharing its memory (a cpu
+        // beside onednn). Values the fold writes live on the device that writes them.
+        const int32_t fold_device = place(fold, steps[c].device);
+        if (fold_device < 0 || place(folded_conv, steps[c].device) != static_cast<int32_t>(steps[c].device)) continue;
+
+        report.push_back("Conv + BatchNormalization -> FoldConvBatchNorm + Conv");
+        FusableStep fold_step{std::move(fold), steps[c].origin, {steps[c].origin, steps[b].origin},
+                              static_cast<uint32_t>(fold_device)};
+        inserts.push_back({static_cast<size_t>(c), std::move(fold_step)});
+        steps[c].node = std::move(folded_conv);
+        steps[c].fused_from = {steps[c].origin, steps[b].origin};
+        removed[b] = true;
+    }
+    std::stable_sort(inserts.begin(), inserts.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::vector<FusableStep> kept;
+    kept.reserve(steps.size() + inserts.size());
+    size_t next_insert = 0;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        while (next_insert < inserts.size() && inserts[next_insert].first == i) kept.push_back(std::move(inserts[next_insert++].second));
+        if (!removed[i]) kept.push_back(std::move(steps[i]));
+    }
     steps = std::move(kept);
     for (auto& s : steps) s.node.refresh_views();
     return report;

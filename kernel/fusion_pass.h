@@ -24,9 +24,24 @@ struct FusableStep {
 // variable). `fused_schema(op)`: the schema of "FusedGemm" / "FusedConv", or null when no
 // loaded plugin defines it (nothing is fused then). `accept(node, device)`: the device has a
 // kernel for the fused node and takes it (supports_op). Returns a line per fusion, for reports.
+// `place(node, device)`: the device that runs the node, `device` itself when it can, else one
+// that shares its memory; -1 when none can.
 std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                           const std::vector<bool>& observable,
                                           const std::function<const dsk_op_schema*(const std::string&)>& fused_schema,
-                                          const std::function<bool(const Node&, uint32_t)>& accept);
+                                          const std::function<int32_t(const Node&, uint32_t)>& place);
+
+// Inference: a Conv whose only reader is a BatchNormalization in inference mode (training_mode
+// 0, its statistics outputs unread) becomes FoldConvBatchNorm (W' and B' from the conv's weights
+// and the normalization's parameters, recomputed each run, since they are variables that may be
+// written between runs) and a Conv on W', B' that writes the normalization's output; the
+// BatchNormalization goes (ONNX Runtime's ConvBNFusion, done here without constant weights).
+// `add_value(desc)` adds a value to the graph for W' and B'. Run it before fuse_activations, so
+// that the Conv then takes the activation too. Returns a line per fold.
+std::vector<std::string> fold_batch_norms(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                          const std::vector<bool>& observable,
+                                          const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                          const std::function<int32_t(const Node&, uint32_t)>& place,
+                                          const std::function<dsk_value_id(const dsk_tensor_desc&)>& add_value);
 
 }  // namespace dsk::kernel

@@ -207,8 +207,10 @@ const Storage& dsk_session::storage_of(dsk_value_id v) const {
         if (std::binary_search(last_plan->targets.begin(), last_plan->targets.end(), v)) return last_plan->transient[v];
     }
     if (dsk::byte_size(graph.values[v].desc) == 0) return last_plan ? last_plan->transient[v] : storage[v];
-    throw Error(DSK_FAILED_PRECONDITION, "value " + std::to_string(v) + " (" + graph.nodes[graph.values[v].producer].op +
-                                             " output) was not a target of the last run: only targets are kept after "
+    const uint32_t producer = graph.values[v].producer;
+    const std::string what = producer < graph.nodes.size() ? " (" + graph.nodes[producer].op + " output)" : "";
+    throw Error(DSK_FAILED_PRECONDITION, "value " + std::to_string(v) + what +
+                                             " was not a target of the last run: only targets are kept after "
                                              "a run (the others share memory); list it in the run's targets");
 }
 
@@ -374,9 +376,12 @@ std::vector<dsk_value_id> dsk_session::sinks() const {
     std::vector<bool> read(graph.values.size(), false);
     for (const auto& node : graph.nodes)
         for (dsk_value_id in : node.inputs) read[in] = true;
+    // First outputs only: a node's later outputs are by-products (saved statistics, masks,
+    // log-probabilities) that a run asks for only when it reads them.
     std::vector<dsk_value_id> out;
-    for (dsk_value_id v = 0; v < graph.values.size(); ++v)
-        if (!read[v] && !persistent(v)) out.push_back(v);
+    for (const auto& node : graph.nodes)
+        if (!node.outputs.empty() && !read[node.outputs[0]]) out.push_back(node.outputs[0]);
+    std::sort(out.begin(), out.end());
     return out;
 }
 

@@ -75,7 +75,7 @@ struct dsk_session {
     void run(std::span<const dsk_value_id> targets);
     dsk_tensor_desc tensor(dsk_value_id value) const;
     const std::string& node_backend(uint32_t node) const;
-    // The plan for these targets (built on first use). Sinks: the values nothing reads.
+    // The plan for these targets (built on first use). Sinks: the first outputs that nothing reads.
     dsk::kernel::ExecutionPlan& plan_for(std::vector<dsk_value_id> targets);
     std::vector<dsk_value_id> sinks() const;
 

@@ -34,9 +34,29 @@ void infer_fused_conv(ShapeContext& ctx) {
     infer_pre_activation(ctx);
 }
 
+// W [M, ...], scale, B, mean, var [M], [conv_B [M]] -> W' (W's shape), B' [M].
+void infer_fold_conv_batch_norm(ShapeContext& ctx) {
+    ctx.expect_floating(0, "W");
+    if (ctx.rank(0) < 1) ctx.fail("W must have an output-channel dimension, got a scalar");
+    const int64_t m = ctx.shape(0)[0];
+    const char* names[] = {"scale", "B", "mean", "var", "conv_B"};
+    for (size_t i = 1; i < ctx.input_count(); ++i) {
+        ctx.expect_same_dtype(0, "W", i, names[i - 1]);
+        ctx.expect_shape(i, names[i - 1], {m}, "M of W " + shape_text(ctx.shape(0)));
+    }
+    const double epsilon = ctx.attrs().get_float("epsilon", 1e-5);
+    if (!(epsilon >= 0)) ctx.fail("epsilon = " + real_text(epsilon) + " must be >= 0");
+    ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+    ctx.set_output(1, ctx.dtype(0), {m});
+}
+
 }  // namespace
 
 void register_fused_ops(Registrar& reg) {
+    define_op(reg, "FoldConvBatchNorm",
+              "BatchNormalization (inference) folded into the Conv before it: s = scale / sqrt(var + "
+              "epsilon), W' = W * s (per output channel), B' = (conv_B - mean) * s + B (conv_B 0 when absent)",
+              {5, 6, 2, 2}, {"epsilon"}, infer_fold_conv_batch_norm, nullptr);
     define_op(
         reg, "FusedGemm",
         "Z = Gemm(A, B, [C]), Y = activation(Z) (activation \"\": Y = Z); outputs Y, [Z]",

@@ -30,18 +30,7 @@ Classifier::Classifier(const StageContext& ctx, const Config& stage, const std::
                                       std::to_string(batch) + ", " + std::to_string(classes) + "]");
     loss = graph.node("SoftmaxCrossEntropyLoss", {logits, labels});
 
-    const size_t count = host().graph_variable_count(graph.raw());
-    for (size_t i = 0; i < count; ++i) {
-        dsk_value_id id = DSK_VALUE_NONE;
-        const char* name = nullptr;
-        uint32_t flags = 0;
-        check(host().graph_variable_at(graph.raw(), i, &id, &name, &flags));
-        variables[name] = id;
-        if (flags & DSK_VARIABLE_TRAINABLE) {
-            trainable.push_back(id);
-            parameter_count += numel(graph.desc(id));
-        }
-    }
+    add_new_variables();
     if (training) {
         gradients.assign(trainable.size(), DSK_VALUE_NONE);
         check(host().graph_gradients(graph.raw(), loss, trainable.data(), trainable.size(), gradients.data()),
@@ -81,7 +70,11 @@ void Classifier::add_new_variables() {
         const char* name = nullptr;
         uint32_t flags = 0;
         check(host().graph_variable_at(graph.raw(), i, &id, &name, &flags));
-        variables.emplace(name, id);
+        if (!variables.emplace(name, id).second) continue;  // known already
+        if (flags & DSK_VARIABLE_TRAINABLE) {
+            trainable.push_back(id);
+            parameter_count += numel(graph.desc(id));
+        }
     }
 }
 

@@ -22,7 +22,8 @@ struct Classifier {
     std::vector<dsk_value_id> trainable, gradients;  // in creation order, pairwise
     int64_t parameter_count = 0;                     // trainable scalars
 
-    // Adds to `variables` those created since (an optimizer's state, by build_update).
+    // Adds to `variables` (and, if trainable, to `trainable`) the graph's variables not listed
+    // yet: all of them at construction, an optimizer's state after build_update.
     void add_new_variables();
 };
 

@@ -59,11 +59,11 @@ struct Optimizer {
     }
 };
 
-// Optimizers update host memory (dsk_optimizer_iface.step reads and writes `data`). When the
-// session keeps parameters or gradients in device-only memory (a GPU backend), they go through
-// host copies around each step: read before, parameters written back after. Said once in the
-// log, with the bytes per step; a device-side optimizer update (parameters and state resident)
-// needs ABI support that does not exist yet.
+// With update = "host", the optimizer's step() updates host memory (it reads and writes `data`).
+// When the session keeps parameters or gradients in device-only memory (a GPU backend), they go
+// through host copies around each step: read before, parameters written back after. Said once
+// in the log, with the bytes per step. The default, update = "graph", keeps parameters and
+// optimizer state resident on the device instead (AdamUpdate / SGDUpdate nodes).
 class HostStagedStep {
   public:
     void stage(const Session& session, const std::vector<dsk_value_id>& param_ids,

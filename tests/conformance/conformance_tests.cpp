@@ -402,6 +402,18 @@ std::vector<OpCase> build_cases() {
          .attrs = {Attr::ints("starts", {1, 0}), Attr::ints("ends", {5, 7}), Attr::ints("axes", {2, 0}),
                    Attr::ints("steps", {3, 2})}});
 
+    //--- Conv + BatchNormalization folding (the plan's inference pass) ------------------------
+    auto fold_inputs = [](int64_t m, bool conv_bias) {
+        std::vector<InputSpec> in = {f32("W", {m, 3, 3, 3}), f32("scale", {m}, uniform(0.5, 1.5)), f32("B", {m}),
+                                     f32("mean", {m}, uniform(-0.5, 0.5)), f32("var", {m}, uniform(0.5, 2))};
+        if (conv_bias) in.push_back(f32("conv_B", {m}));
+        return in;
+    };
+    add({.op = "FoldConvBatchNorm", .name = "with the conv's bias", .inputs = fold_inputs(4, true), .outputs = 2,
+         .gradients = false});
+    add({.op = "FoldConvBatchNorm", .name = "without a bias epsilon 1e-3", .inputs = fold_inputs(6, false),
+         .attrs = {Attr::real("epsilon", 1e-3)}, .outputs = 2, .gradients = false});
+
     //--- Optimizer updates (in place on the parameter and the state: graph variables) ----------
     const double bc2 = std::sqrt(1 - 0.999 * 0.999);  // step 2
     auto adam = [&](const char* name, double l2, double decay) {
@@ -1212,6 +1224,7 @@ TEST_CASE("Concat matches the reference") { check_op("Concat"); }
 TEST_CASE("Slice matches the reference") { check_op("Slice"); }
 TEST_CASE("Dropout in eval mode matches the reference") { check_op("Dropout"); }
 TEST_CASE("AdamUpdate matches the reference") { check_op("AdamUpdate"); }
+TEST_CASE("FoldConvBatchNorm matches the reference") { check_op("FoldConvBatchNorm"); }
 TEST_CASE("SGDUpdate matches the reference") { check_op("SGDUpdate"); }
 // Training mode draws the mask from host->exec_seed (session seed, run count, node): check the
 // relation between X, Y and the mask, the keep rate, DropoutGrad, and that the mask is a

@@ -710,6 +710,24 @@ std::vector<Tensor> conv_integer(const std::vector<Tensor>& in, const Attrs& att
 // FusedGemm, FusedConv: the reference Gemm or Conv, then the reference activation
 //==============================================================================================
 
+// FoldConvBatchNorm(W, scale, B, mean, var, [conv_B]) -> W', B'.
+std::vector<Tensor> fold_conv_batch_norm(const std::vector<Tensor>& in, const Attrs& attrs) {
+    expect_inputs("FoldConvBatchNorm", in, 5, 6);
+    const Tensor& w = in[0];
+    const int64_t m = w.shape[0];
+    const int64_t per = w.numel() / m;
+    const double epsilon = get_float(attrs, "epsilon", 1e-5);
+    Tensor folded(w.shape), bias({m});
+    for (int64_t c = 0; c < m; ++c) {
+        const size_t k = static_cast<size_t>(c);
+        const double s = in[1].data[k] / std::sqrt(in[4].data[k] + epsilon);
+        for (int64_t i = 0; i < per; ++i) folded.data[static_cast<size_t>(c * per + i)] = w.data[static_cast<size_t>(c * per + i)] * s;
+        const double b0 = in.size() > 5 ? in[5].data[k] : 0.0;
+        bias.data[k] = (b0 - in[3].data[k]) * s + in[2].data[k];
+    }
+    return {folded, bias};
+}
+
 std::vector<Tensor> fused(const std::string& op, const std::vector<Tensor>& in, const Attrs& attrs) {
     const Tensor z = (op == "FusedConv" ? conv(in, attrs) : gemm(in, attrs))[0];
     const std::string activation = get_string(attrs, "activation", "");
@@ -770,6 +788,7 @@ const std::map<std::string, Forward>& table() {
         t["AveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, false); };
         t["GlobalAveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return global_average_pool(in, a); };
         t["BatchNormalization"] = [](std::vector<Tensor>& in, const Attrs& a) { return batch_normalization(in, a); };
+        t["FoldConvBatchNorm"] = [](std::vector<Tensor>& in, const Attrs& a) { return fold_conv_batch_norm(in, a); };
         t["AdamUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return adam_update(in); };
         t["SGDUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return sgd_update(in); };
         t["LayerNormalization"] = [](std::vector<Tensor>& in, const Attrs& a) { return layer_normalization(in, a); };

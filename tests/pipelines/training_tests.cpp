@@ -428,3 +428,23 @@ TEST_CASE("a tiny training run on vulkan: the loss falls and it learns what the 
     CHECK(accuracy > 0.4);
     CHECK(std::abs(accuracy - cpu_accuracy) <= 0.01);  // 200 test images: two may flip
 }
+
+TEST_CASE("inference folds Conv + BatchNormalization - with the results of the unfolded graph") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    const std::string cnn = "model = { name = \"cnn\", channels = [4], hidden = 16, batch_norm = true }\n";
+    auto pipeline = [&](const std::string& head) {
+        return head + "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = 1\nbatch_size = 32\nseed = 3\n" + cnn +
+               "optimizer = { name = \"adam\", lr = 0.003 }\n"
+               "train_data = { split = \"train\", limit = 160 }\ntest_data = { split = \"test\", limit = 100 }\n";
+    };
+    kernel.run(options(f, pipeline(""), "graph"));
+    kernel.run(options(f, pipeline("[pipeline]\nexecution = \"eager\"\n"), "eager"));
+    const std::string summary = read_file(f.dir / "graph" / "summary.json");
+    CHECK(has(summary, "Conv + BatchNormalization -> FoldConvBatchNorm + Conv"));
+    CHECK(has(summary, "-> FusedConv"));  // the folded Conv then takes the Relu
+    const double graph_loss = std::stod(summary_value(f.dir / "graph", "test_loss"));
+    const double eager_loss = std::stod(summary_value(f.dir / "eager", "test_loss"));
+    CHECK(std::abs(graph_loss - eager_loss) <= 1e-5 * std::max(1.0, std::abs(eager_loss)));
+    CHECK_FALSE(has(read_file(f.dir / "eager" / "summary.json"), "FoldConvBatchNorm"));
+}

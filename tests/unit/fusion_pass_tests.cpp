@@ -36,7 +36,7 @@ struct Fixture {
     std::vector<std::string> fuse(bool have_schema = true) {
         return fuse_activations(
             steps, values, observable, [&](const std::string&) { return have_schema ? &kFakeSchema : nullptr; },
-            [&](const Node&, uint32_t) { return accept; });
+            [&](const Node&, uint32_t device) { return accept ? static_cast<int32_t>(device) : -1; });
     }
 };
 

@@ -265,7 +265,8 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "GatherGrad",
                                       "ReduceGrad",
                                       "FusedGemm",
-                                      "FusedConv"};
+                                      "FusedConv",
+                                      "FoldConvBatchNorm"};
     for (const char* op : documented) CHECK_MESSAGE(ops.count(op) == 1, op);
     CHECK(ops.size() == std::size(documented));
     CHECK(registered.size() == dsk::cpu::all_kernels().size());
