@@ -12,7 +12,10 @@ DynamicLibrary::DynamicLibrary(const std::string& path) {
     dlerror();
     // RTLD_NOW: an unresolved symbol fails here, with its name, not later at a call.
     // RTLD_LOCAL: one plugin's symbols never satisfy another's.
-    handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // RTLD_NODELETE: dlclose never unmaps the code. Device plugins start threads (OpenMP's,
+    // oneDNN's, Mesa's lavapipe workers) and keep caches that those threads or the runtimes
+    // they load still reach; unmapping their code under a live thread crashes the process.
+    handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!handle_) {
         const char* err = dlerror();
         throw Error(DSK_UNAVAILABLE, err ? err : ("dlopen failed for " + path));

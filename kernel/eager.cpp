@@ -63,7 +63,10 @@ dsk_eager_tensor* dsk_eager::make(const dsk_tensor_desc& shape) {
     t->desc.device = device.device;
     t->desc.buffer = buffer;
     void* data = nullptr;
-    if (device.backend->buffer_map && device.backend->buffer_map(buffer, &data) == DSK_STATUS_OK) t->desc.data = data;
+    if (device.backend->buffer_map) {
+        if (dsk_status st = device.backend->buffer_map(buffer, &data)) free_status(st);  // device-only memory
+        else t->desc.data = data;
+    }
     return t.release();
 }
 

@@ -97,11 +97,14 @@ DevicePreference resolve_preference(dsk_kernel& kernel, dsk_stage_context* ctx, 
             if (score > 0) scored.push_back({score, name});
         }
         std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-        for (const auto& [score, name] : scored) p.backends.push_back(name);
-        if (std::find(p.backends.begin(), p.backends.end(), "cpu") == p.backends.end()) {
-            load_backend(kernel, "cpu");
-            p.backends.push_back("cpu");
-        }
+        // cpu runs every core op, so a backend that scores below it would get nothing: it is
+        // left out rather than opened (a CPU-emulated Vulkan device, say, starts threads).
+        load_backend(kernel, "cpu");
+        std::string why;
+        const int32_t cpu_score = best_score(kernel, "cpu", &why);
+        for (const auto& [score, name] : scored)
+            if (score >= cpu_score && name != "cpu") p.backends.push_back(name);
+        p.backends.push_back("cpu");
         return p;
     }
 

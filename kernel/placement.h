@@ -34,8 +34,8 @@ struct DevicePreference {
 
 // The preference for a session. `device` is the caller's argument: a backend name or a
 // comma-separated list ("vulkan,cpu"); empty means the pipeline's [devices] prefer, or, without
-// one, every installed backend ordered by its best device's probe score. Loads the backends'
-// plugins. Throws Error (UNAVAILABLE) when the policy forbids passing over an unusable backend.
+// one, every installed backend that scores at least as high as cpu, best first, then cpu. Loads
+// the backends' plugins. Throws Error (UNAVAILABLE) when the policy forbids passing over an unusable backend.
 DevicePreference resolve_preference(dsk_kernel& kernel, dsk_stage_context* ctx, const std::string& device);
 
 struct PlacementReport {

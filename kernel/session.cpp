@@ -186,7 +186,12 @@ void dsk_session::allocate(Storage& s, uint64_t bytes, uint32_t device_index) {
                    "allocating " + std::to_string(bytes) + " bytes on " + device.name);
     s.owned = true;
     s.bytes = bytes;
-    if (!device.backend->buffer_map || device.backend->buffer_map(s.buffer, &s.data) != DSK_STATUS_OK) s.data = nullptr;
+    if (device.backend->buffer_map) {
+        if (dsk_status st = device.backend->buffer_map(s.buffer, &s.data)) {  // device-only memory
+            free_status(st);
+            s.data = nullptr;
+        }
+    }
     if (device.host_memory && !s.data && bytes)
         throw Error(DSK_INTERNAL, "backend '" + device.name + "' says its device computes on host memory (DSK_DEVICE_CPU) "
                                                               "but gives no host address for a buffer (buffer_map)");
