@@ -27,6 +27,19 @@ OwnedAttr float_attr(const std::string& name, double value) {
     return a;
 }
 
+// How many steps read each value, and which step writes it (-1: none).
+struct StepIndex {
+    std::vector<uint32_t> readers;
+    std::vector<int32_t> producer;
+    StepIndex(const std::vector<FusableStep>& steps, size_t value_count)
+        : readers(value_count, 0), producer(value_count, -1) {
+        for (size_t i = 0; i < steps.size(); ++i) {
+            for (dsk_value_id in : steps[i].node.inputs) ++readers[in];
+            for (dsk_value_id out : steps[i].node.outputs) producer[out] = static_cast<int32_t>(i);
+        }
+    }
+};
+
 }  // namespace
 
 std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const std::vector<Value>& values,
@@ -34,12 +47,9 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
                                           const std::function<const dsk_op_schema*(const std::string&)>& fused_schema,
                                           const std::function<int32_t(const Node&, uint32_t)>& place) {
     std::vector<std::string> report;
-    std::vector<uint32_t> readers(values.size(), 0);
-    for (const auto& s : steps)
-        for (dsk_value_id in : s.node.inputs) ++readers[in];
-    std::vector<int32_t> producer(values.size(), -1);
-    for (size_t i = 0; i < steps.size(); ++i)
-        for (dsk_value_id out : steps[i].node.outputs) producer[out] = static_cast<int32_t>(i);
+    const StepIndex index(steps, values.size());
+    const std::vector<uint32_t>& readers = index.readers;
+    const std::vector<int32_t>& producer = index.producer;
 
     std::vector<bool> removed(steps.size(), false);
     for (size_t a = 0; a < steps.size(); ++a) {
@@ -104,12 +114,9 @@ std::vector<std::string> fold_batch_norms(std::vector<FusableStep>& steps, const
     std::vector<std::string> report;
     const dsk_op_schema* fold_schema = schema_of("FoldConvBatchNorm");
     if (!fold_schema) return report;
-    std::vector<uint32_t> readers(values.size(), 0);
-    for (const auto& s : steps)
-        for (dsk_value_id in : s.node.inputs) ++readers[in];
-    std::vector<int32_t> producer(values.size(), -1);
-    for (size_t i = 0; i < steps.size(); ++i)
-        for (dsk_value_id out : steps[i].node.outputs) producer[out] = static_cast<int32_t>(i);
+    const StepIndex index(steps, values.size());
+    const std::vector<uint32_t>& readers = index.readers;
+    const std::vector<int32_t>& producer = index.producer;
     auto read = [&](dsk_value_id v) { return v < readers.size() && (readers[v] > 0 || observable[v]); };
 
     std::vector<bool> removed(steps.size(), false);
