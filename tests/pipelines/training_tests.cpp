@@ -3,6 +3,8 @@
 // one, checkpoints evaluate to the accuracy the training reported, bad data files are named.
 #include <doctest/doctest.h>
 
+#include "error_of.h"
+
 #include <cmath>
 
 #include "pipeline_fixture.h"
@@ -297,60 +299,53 @@ TEST_CASE("model and optimizer tables are validated against their providers befo
     CHECK_FALSE(fs::exists(f.dir / "run"));
 }
 
-TEST_CASE("device preference falls back only as [devices] fallback allows - never silently") {
-    PipelineFixture f;
-    auto pipeline = [&](const std::string& policy) {
-        return "[devices]\nprefer = [\"fake-npu\", \"cpu\"]\nfallback = \"" + policy + "\"\n" + tiny_training(1);
-    };
-    dsk::Kernel kernel;
-    kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/unusable_backend");
-    try {
-        kernel.run(options(f, pipeline("error"), "error"));
-        FAIL("fallback = error must refuse the cpu");
-    } catch (const dsk::Error& e) {
-        CHECK(e.code() == DSK_UNAVAILABLE);
-        CHECK(has(e.what(), "fake-npu: no fake-npu driver is installed"));
-        CHECK(has(e.what(), "fallback = \"error\""));
-    }
+namespace {
+
+// The tiny training run with [devices] prefer = `prefer` and fallback = `policy`.
+std::string with_devices(const std::string& prefer, const std::string& policy) {
+    return "[devices]\nprefer = " + prefer + "\nfallback = \"" + policy + "\"\n" + tiny_training(1);
+}
+
+// Runs the pipeline and returns the warnings it logged.
+std::vector<std::string> warnings_of(dsk::Kernel& kernel, dsk::RunOptions options) {
     std::vector<std::string> warnings;
-    dsk::RunOptions warn = options(f, pipeline("warn"), "warn");
-    warn.on_log = [&](dsk_log_level level, const std::string& line) {
+    options.on_log = [&](dsk_log_level level, const std::string& line) {
         if (level == DSK_LOG_WARNING) warnings.push_back(line);
     };
-    kernel.run(warn);
+    kernel.run(options);
+    return warnings;
+}
+
+}  // namespace
+
+TEST_CASE("device preference falls back only as [devices] fallback allows - never silently") {
+    PipelineFixture f;
+    const std::string prefer = "[\"fake-npu\", \"cpu\"]";
+    dsk::Kernel kernel;
+    kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/unusable_backend");
+    const dsk::Error e = test_support::error_of([&] { kernel.run(options(f, with_devices(prefer, "error"), "error")); });
+    CHECK(e.code() == DSK_UNAVAILABLE);
+    CHECK(has(e.what(), "fake-npu: no fake-npu driver is installed"));
+    CHECK(has(e.what(), "fallback = \"error\""));
+    const auto warnings = warnings_of(kernel, options(f, with_devices(prefer, "warn"), "warn"));
     REQUIRE(!warnings.empty());
     CHECK(has(warnings[0], "running on 'cpu'"));
     CHECK(has(read_file(f.dir / "warn" / "log.txt"), "no usable device for the preferred backend"));
     CHECK(has(read_file(f.dir / "warn" / "summary.json"), "\"status\" : \"ok\""));
-    warnings.clear();
-    dsk::RunOptions allow = options(f, pipeline("allow"), "allow");
-    allow.on_log = warn.on_log;
-    kernel.run(allow);
-    CHECK(warnings.empty());
+    CHECK(warnings_of(kernel, options(f, with_devices(prefer, "allow"), "allow")).empty());
 }
 
 TEST_CASE("a partly capable device runs what it can - the rest follows [devices] fallback - and summary.json says where") {
     PipelineFixture f;
-    auto pipeline = [&](const std::string& policy) {
-        return "[devices]\nprefer = [\"fake-accel\"]\nfallback = \"" + policy + "\"\n" + tiny_training(1);
-    };
+    const std::string prefer = "[\"fake-accel\"]";
     dsk::Kernel kernel;
     kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend");
-    try {
-        kernel.run(options(f, pipeline("error"), "error"));
-        FAIL("fallback = error must refuse to place ops on the cpu");
-    } catch (const dsk::Error& e) {
-        CHECK(e.code() == DSK_UNAVAILABLE);
-        CHECK(has(e.what(), "fake-accel cannot run"));
-        CHECK(has(e.what(), "Gemm"));
-        CHECK(has(e.what(), "fallback = \"error\""));
-    }
-    std::vector<std::string> warnings;
-    dsk::RunOptions warn = options(f, pipeline("warn"), "warn");
-    warn.on_log = [&](dsk_log_level level, const std::string& line) {
-        if (level == DSK_LOG_WARNING) warnings.push_back(line);
-    };
-    kernel.run(warn);
+    const dsk::Error e = test_support::error_of([&] { kernel.run(options(f, with_devices(prefer, "error"), "error")); });
+    CHECK(e.code() == DSK_UNAVAILABLE);
+    CHECK(has(e.what(), "fake-accel cannot run"));
+    CHECK(has(e.what(), "Gemm"));
+    CHECK(has(e.what(), "fallback = \"error\""));
+    const auto warnings = warnings_of(kernel, options(f, with_devices(prefer, "warn"), "warn"));
     REQUIRE(!warnings.empty());
     CHECK(has(warnings[0], "fallback: "));
     const std::string summary = read_file(f.dir / "warn" / "summary.json");
