@@ -465,6 +465,9 @@ void report_session(dsk_stage_context& ctx, dsk_session& session, const DevicePr
     entry.insert("automatic", preference.automatic);
     entry.insert("default_plan", plan.passes.table());
     ctx.sessions.push_back(std::move(entry));
+    // The report is all it was built for: a stage's runs usually target other values (a loss and
+    // the update), so its arenas would only sit beside theirs.
+    session.release_plans();
 }
 
 }  // namespace

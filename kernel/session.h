@@ -78,6 +78,8 @@ struct dsk_session {
     // The plan for these targets (built on first use). Sinks: the first outputs that nothing reads.
     dsk::kernel::ExecutionPlan& plan_for(std::vector<dsk_value_id> targets);
     std::vector<dsk_value_id> sinks() const;
+    // Frees every plan and its memory (the next run builds its own again).
+    void release_plans();
 
 private:
     dsk::kernel::DevicePreference preference_;
@@ -85,7 +87,6 @@ private:
     std::vector<dsk_value_id> last_targets_;       // as the last run gave them
     dsk::kernel::ExecutionPlan* plans_by_last_ = nullptr;
     void release();
-    void release_plans();
     void open_devices(const dsk::kernel::DevicePreference& preference);
     void keep_loaded(const dsk::kernel::Plugin* plugin);
     void place(const dsk::kernel::DevicePreference& preference);
