@@ -342,3 +342,35 @@ TEST_CASE("enqueued configurations run first, are marked, and a wrong one is ref
         CHECK(has(v.output, "stage 'hpo' (hpo)." + message));
     }
 }
+
+TEST_CASE("resume replays enqueued trials through add_trial and runs the entries not yet started") {
+    Study s;
+    REQUIRE(s.start(std::string("trials = 3\nstrategy = { name = \"tpe\", startup_trials = 1 }\nseed = 5\n"
+                                "enqueue = [{ lr = 0.004 }, { lr = 0.003 }]\n") +
+                    kLrSpace)
+                .code == 0);
+    // As if the study had been killed right after it started enqueued trial 1: the journal ends
+    // with its suggest event.
+    const fs::path journal = s.study / "journal.jsonl";
+    std::string kept;
+    std::ifstream in(journal);
+    for (std::string line; std::getline(in, line);) {
+        kept += line + "\n";
+        if (has(line, "\"event\": \"suggest\", \"trial\": 1,")) break;
+    }
+    in.close();
+    std::ofstream(journal, std::ios::trunc) << kept;
+
+    const Result r = run_dsk("run --resume " + s.run.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "2 trial(s) known, 1 to run again"));
+    CHECK(has(r.output, "trial 1 resumed"));
+    CHECK(has(r.output, "trial 2 started: lr="));
+    CHECK_FALSE(has(r.output, "did not suggest"));  // replayed enqueued trials are not suggestions
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 3);
+    CHECK(trials.items[1].find("enqueued")->boolean);
+    CHECK(trials.items[1].find("params")->find("lr")->number == 0.003);
+    for (size_t k = 0; k < 3; ++k) CHECK(state_of(trials, k) == "complete");
+}
