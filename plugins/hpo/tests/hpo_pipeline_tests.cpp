@@ -374,3 +374,20 @@ TEST_CASE("resume replays enqueued trials through add_trial and runs the entries
     CHECK(trials.items[1].find("params")->find("lr")->number == 0.003);
     for (size_t k = 0; k < 3; ++k) CHECK(state_of(trials, k) == "complete");
 }
+
+TEST_CASE("a strategy built for ABI 1.1 (no add_trial) runs enqueued trials without learning from them, with a warning") {
+    Study s;
+    std::ofstream(s.temp.path / "base.toml") << kBase;
+    std::ofstream(s.temp.path / "hpo.toml") << "[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\ntrials = 2\n"
+                                               "strategy = { name = \"old-random\" }\nenqueue = [{ lr = 0.004 }]\n"
+                                            << kLrSpace;
+    const Result r = run_dsk("--plugin-path " + std::string(DSK_OLD_SEARCH_DIR) + " run " + (s.temp.path / "hpo.toml").string() +
+                             " --run-dir " + s.run.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "strategy 'old-random' has no add_trial (a plugin built for dsk ABI 1.1 or older)"));
+    CHECK(has(r.output, "trial 0 started (enqueued): lr=0.004"));
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 2);
+    for (size_t k = 0; k < 2; ++k) CHECK(state_of(trials, k) == "complete");
+}
