@@ -61,14 +61,24 @@ struct Study {
     fs::path run = temp.path / "run";
     fs::path study = run / "hpo";
 
-    // Writes base.toml and hpo.toml (the hpo stage's keys after `stage_keys`) and runs it.
-    Result start(const std::string& stage_keys) {
+    // Writes base.toml and <kind>.toml (a stage of that kind over base.toml, with `stage_keys`)
+    // and runs it; `options` go before `run` (e.g. "--plugin-path DIR ").
+    Result start(const std::string& stage_keys, const std::string& kind = "hpo", const std::string& options = "") {
         std::ofstream(temp.path / "base.toml") << kBase;
-        std::ofstream(temp.path / "hpo.toml") << "[pipeline]\nname = \"hpo-test\"\n[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\n"
-                                              << stage_keys;
-        return run_dsk("run " + (temp.path / "hpo.toml").string() + " --run-dir " + run.string());
+        const fs::path pipeline = temp.path / (kind + ".toml");
+        std::ofstream(pipeline) << "[pipeline]\nname = \"" << kind << "-test\"\n[[stages]]\nkind = \"" << kind
+                                << "\"\npipeline = \"base.toml\"\n" << stage_keys;
+        study = run / kind;
+        return run_dsk(options + "run " + pipeline.string() + " --run-dir " + run.string());
     }
     dsk::JsonValue trials() const { return dsk::json_parse(read_text(study / "trials.json"), "trials.json"); }
+    // The parameters the model of trial `t` (an entry of trials.json) had, from its summary.json.
+    double trained_parameters(const dsk::JsonValue& t) const {
+        char dir[16];
+        std::snprintf(dir, sizeof dir, "%04d", static_cast<int>(t.find("trial")->number));
+        const dsk::JsonValue summary = dsk::json_parse(read_text(study / "trials" / dir / "summary.json"));
+        return summary.find("stages")->items.at(0).find("results")->find("parameters")->number;
+    }
 };
 
 std::string state_of(const dsk::JsonValue& trials, size_t k) { return trials.items.at(k).find("state")->string; }
@@ -198,16 +208,10 @@ TEST_CASE("validation names a missing base pipeline and a scheduler used as stra
 
 TEST_CASE("a nas study rejects architectures over max_parameters and asks again, without spending trials") {
     Study s;
-    std::ofstream(s.temp.path / "base.toml") << kBase;
     // Grid, in order: (depth 1, width1 4), (1, 64), (2, 4), (2, 64). With depth 1 and width 64 the
     // head alone has 64*14*14*10 weights (> 50000): that candidate is rejected, not trained, and
     // the grid's next point takes its place, so all three trials train.
-    std::ofstream(s.temp.path / "nas.toml") << R"([pipeline]
-name = "nas-test"
-[[stages]]
-kind = "nas"
-pipeline = "base.toml"
-trials = 3
+    const Result r = s.start(R"(trials = 3
 max_parameters = 50000
 strategy = { name = "grid" }
 [stages.space]
@@ -218,12 +222,11 @@ op2 = { type = "categorical", choices = ["dwsep3x3"], condition = { depth = 2 } 
 width2 = { type = "categorical", choices = [6], condition = { op2 = "dwsep3x3" } }
 activation = { type = "categorical", choices = ["gelu"] }
 batch_norm = { type = "categorical", choices = [true] }
-)";
-    const Result r = run_dsk("run " + (s.temp.path / "nas.toml").string() + " --run-dir " + s.run.string());
+)",
+                             "nas");
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(has(r.output, "candidate 1 rejected, not trained (the architecture has 126218 parameters, more than max_parameters = 50000"));
-    s.study = s.run / "nas";
     const dsk::JsonValue trials = s.trials();
     REQUIRE(trials.items.size() == 4);
     size_t trained = 0;
@@ -239,13 +242,9 @@ batch_norm = { type = "categorical", choices = [true] }
         // The parameter count the stage computed is the one the model really has:
         // conv 1->w (10w) + bn (2w); depth 2: dwsep w->6 (10w + 6w + 6) + bn (12); linear to 10.
         ++trained;
-        char dir[16];
-        std::snprintf(dir, sizeof dir, "%04d", static_cast<int>(t.find("trial")->number));
-        const dsk::JsonValue trial_summary = dsk::json_parse(read_text(s.study / "trials" / dir / "summary.json"));
-        const double real = trial_summary.find("stages")->items.at(0).find("results")->find("parameters")->number;
         const double w = wide ? 64 : 4;
         const double expected = deep ? 12 * w + 16 * w + 6 + 12 + 6 * 7 * 7 * 10 + 10 : 12 * w + w * 14 * 14 * 10 + 10;
-        CHECK(real == expected);
+        CHECK(s.trained_parameters(t) == expected);
     }
     CHECK(trained == 3);
     const dsk::JsonValue summary = dsk::json_parse(read_text(s.run / "summary.json"));
@@ -261,15 +260,9 @@ batch_norm = { type = "categorical", choices = [true] }
 
 TEST_CASE("nas skip connections: residual blocks with identity or 1x1 projection, and the export retrains the same network") {
     Study s;
-    std::ofstream(s.temp.path / "base.toml") << kBase;
     // Two conv blocks, each with a skip connection: block 1 goes 1 -> 4 channels (a 1x1
     // projection), block 2 keeps 4 channels (identity) or goes to 6 (projection).
-    std::ofstream(s.temp.path / "nas.toml") << R"([pipeline]
-name = "nas-residual"
-[[stages]]
-kind = "nas"
-pipeline = "base.toml"
-trials = 2
+    const Result r = s.start(R"(trials = 2
 strategy = { name = "grid" }
 [stages.space]
 depth = { type = "categorical", choices = [2] }
@@ -279,24 +272,19 @@ residual1 = { type = "categorical", choices = [true] }
 op2 = { type = "categorical", choices = ["conv3x3"] }
 width2 = { type = "categorical", choices = [4, 6] }
 residual2 = { type = "categorical", choices = [true] }
-)";
-    const Result r = run_dsk("run " + (s.temp.path / "nas.toml").string() + " --run-dir " + s.run.string());
+)",
+                             "nas");
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(has(r.output, "conv3x3:4+res conv3x3:"));
-    s.study = s.run / "nas";
     const dsk::JsonValue trials = s.trials();
     REQUIRE(trials.items.size() == 2);
     for (const dsk::JsonValue& t : trials.items) {
         REQUIRE(t.find("state")->string == "complete");
         const double w2 = t.find("params")->find("width2")->number;
-        char dir[16];
-        std::snprintf(dir, sizeof dir, "%04d", static_cast<int>(t.find("trial")->number));
-        const dsk::JsonValue trial_summary = dsk::json_parse(read_text(s.study / "trials" / dir / "summary.json"));
         // conv 1->4 (40) + projection 1->4 (8); conv 4->w2 (36 w2 + w2) + projection when w2 != 4
         // (5 w2); linear w2*7*7 -> 10.
-        const double expected = 40 + 8 + 37 * w2 + (w2 != 4 ? 5 * w2 : 0) + w2 * 7 * 7 * 10 + 10;
-        CHECK(trial_summary.find("stages")->items.at(0).find("results")->find("parameters")->number == expected);
+        CHECK(s.trained_parameters(t) == 40 + 8 + 37 * w2 + (w2 != 4 ? 5 * w2 : 0) + w2 * 7 * 7 * 10 + 10);
     }
     const std::string arch = read_text(s.study / "best_architecture.toml");
     CHECK(has(arch, "{ type = \"residual\", layers = [{ type = \"conv\", out = 4, kernel = 3, padding = 1 }] }"));
@@ -377,12 +365,8 @@ TEST_CASE("resume replays enqueued trials through add_trial and runs the entries
 
 TEST_CASE("a strategy built for ABI 1.1 (no add_trial) runs enqueued trials without learning from them, with a warning") {
     Study s;
-    std::ofstream(s.temp.path / "base.toml") << kBase;
-    std::ofstream(s.temp.path / "hpo.toml") << "[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\ntrials = 2\n"
-                                               "strategy = { name = \"old-random\" }\nenqueue = [{ lr = 0.004 }]\n"
-                                            << kLrSpace;
-    const Result r = run_dsk("--plugin-path " + std::string(DSK_OLD_SEARCH_DIR) + " run " + (s.temp.path / "hpo.toml").string() +
-                             " --run-dir " + s.run.string());
+    const Result r = s.start(std::string("trials = 2\nstrategy = { name = \"old-random\" }\nenqueue = [{ lr = 0.004 }]\n") + kLrSpace,
+                             "hpo", "--plugin-path " + std::string(DSK_OLD_SEARCH_DIR) + " ");
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(has(r.output, "strategy 'old-random' has no add_trial (a plugin built for dsk ABI 1.1 or older)"));
