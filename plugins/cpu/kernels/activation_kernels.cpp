@@ -193,7 +193,7 @@ void expect_same_shape(const KernelArgs& args, const dsk_tensor_desc& a, const c
 
 void activation(const KernelArgs& args) {
     const ActivationParams p = activation_params(args, args.op());
-    args.expect_output_shape(0, shape_of(args.input(0)));
+    args.expect_output_shape_of(0, args.input(0));
     const float* x = args.in(0);
     float* y = args.out(0);
     parallel_for(static_cast<size_t>(numel(args.input(0))), kGrain, [&](size_t b, size_t e) {
@@ -207,7 +207,7 @@ void activation_grad(const KernelArgs& args) {
     if (name == "Neg") args.fail("Neg has no ActivationGrad (its gradient is Neg of dY)");
     const ActivationParams p = activation_params(args, name);
     expect_same_shape(args, args.input(0), "dY", args.input(1), "X");
-    args.expect_output_shape(0, shape_of(args.input(1)));
+    args.expect_output_shape_of(0, args.input(1));
     const float* dy = args.in(0);
     const float* x = args.in(1);
     float* dx = args.out(0);
