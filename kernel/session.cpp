@@ -390,6 +390,44 @@ std::vector<dsk_value_id> dsk_session::sinks() const {
     return out;
 }
 
+// The tensors of a step whose inputs need no replica and no wait for another device: the same
+// on every run of the plan, so they are described once (the run loop then only calls kernels).
+void dsk_session::bind_steps(ExecutionPlan& plan) {
+    for (PlanStep& step : plan.steps) {
+        const Node& node = step.node;
+        bool direct = true;
+        for (size_t i = 0; i < node.inputs.size() && direct; ++i) {
+            const dsk_value_id in = node.inputs[i];
+            direct = step.input_replica[i] < 0 && (persistent(in) ? storage[in] : plan.transient[in]).device == step.device;
+        }
+        if (!direct) continue;
+        step.bound.clear();
+        for (dsk_value_id in : node.inputs) step.bound.push_back(view(in, persistent(in) ? storage[in] : plan.transient[in]));
+        for (dsk_value_id out : node.outputs) step.bound.push_back(view(out, plan.transient[out]));
+    }
+}
+
+// The tensors of a step that reads a replica or memory another device writes: replicas
+// refreshed and other devices waited for first.
+const dsk_tensor_desc* dsk_session::gather_tensors(ExecutionPlan& plan, const PlanStep& step, std::vector<dsk_tensor_desc>& tensors) {
+    const Node& node = step.node;
+    tensors.clear();
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+        const dsk_value_id in = node.inputs[i];
+        const int32_t r = step.input_replica[i];
+        if (r < 0) {
+            const Storage& s = persistent(in) ? storage[in] : plan.transient[in];
+            if (s.device != step.device) finish(s.device);  // produced on another host-memory device
+            tensors.push_back(view(in, s));
+        } else {
+            refresh_replica(plan.replicas[r]);
+            tensors.push_back(view(in, plan.replicas[r].storage));
+        }
+    }
+    for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
+    return tensors.data();
+}
+
 void dsk_session::run(std::span<const dsk_value_id> targets) {
     if (shapes_dirty) reinfer_shapes();
     // The plan of the last run again (a training or serving loop), without sorting the targets.
@@ -398,35 +436,22 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
     if (!same) last_targets_.assign(targets.begin(), targets.end());
     plans_by_last_ = &plan;
     last_plan = &plan;
-    std::vector<dsk_tensor_desc> tensors;
+    if (plan.runs == 0) bind_steps(plan);
+    std::vector<dsk_tensor_desc> gathered;
     for (PlanStep& step : plan.steps) {
         if (step.once && plan.runs > 0) continue;
-        const Node& node = step.node;
         const uint32_t d = step.device;
-        tensors.clear();
-        for (size_t i = 0; i < node.inputs.size(); ++i) {
-            const dsk_value_id in = node.inputs[i];
-            const int32_t r = step.input_replica[i];
-            if (r < 0) {
-                const Storage& s = persistent(in) ? storage[in] : plan.transient[in];
-                if (s.device != d) finish(s.device);  // produced on another host-memory device
-                tensors.push_back(view(in, s));
-            } else {
-                refresh_replica(plan.replicas[r]);
-                tensors.push_back(view(in, plan.replicas[r].storage));
-            }
-        }
-        for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
+        const dsk_tensor_desc* tensors = step.bound.empty() ? gather_tensors(plan, step, gathered) : step.bound.data();
         dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue};
         const dsk_op_kernel* k = step.kernel;
         dsk_status st = DSK_STATUS_OK;
         try {
-            st = k->compute(k->self, &ctx, &node.view, tensors.data());
+            st = k->compute(k->self, &ctx, &step.node.view, tensors);
         } catch (...) {  // a kernel without the C++ wrapper let an exception escape
             st = status_from_current_exception();
         }
         if (!devices[d].host_memory) devices[d].pending = true;
-        if (st) throw_if_error(st, "node " + std::to_string(step.origin) + " (" + node.op + ") on " + devices[d].name);
+        if (st) throw_if_error(st, "node " + std::to_string(step.origin) + " (" + step.node.op + ") on " + devices[d].name);
     }
     for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
     ++plan.runs;
