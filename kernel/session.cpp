@@ -14,6 +14,7 @@
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
+#include "thread_pool.h"
 
 using namespace dsk::kernel;
 
@@ -36,6 +37,33 @@ bool same_shape(const dsk_tensor_desc& a, const dsk_tensor_desc& b) {
     for (uint32_t i = 0; i < a.ndim; ++i)
         if (a.shape[i] != b.shape[i]) return false;
     return true;
+}
+
+// Copies between host memory and a host-visible buffer. A large one (an input batch) is split
+// into one equal part per thread of the pool: the copy is the only serial part of a run
+// otherwise, and with the parts in thread order each core writes the rows that the same core's
+// share of the first layer reads next (cpu kernels split their rows over threads in order), so
+// the data does not move between the cores' caches on every run.
+void copy_host(void* dst, const void* src, uint64_t bytes) {
+    constexpr uint64_t kParallelMinBytes = uint64_t{256} << 10;
+    const uint64_t parts = bytes < kParallelMinBytes ? 1 : dsk::kernel::thread_count();
+    if (parts <= 1) {
+        std::memcpy(dst, src, bytes);
+        return;
+    }
+    struct Copy {
+        uint8_t* dst;
+        const uint8_t* src;
+        uint64_t bytes, parts;
+        uint64_t at(size_t part) const { return std::min(bytes, (bytes * part / parts + 63) / 64 * 64); }
+    } copy{static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), bytes, parts};
+    dsk::kernel::parallel_for(
+        parts, 1,
+        [](void* user, size_t begin, size_t end) {
+            const auto& c = *static_cast<const Copy*>(user);
+            std::memcpy(c.dst + c.at(begin), c.src + c.at(begin), c.at(end) - c.at(begin));
+        },
+        &copy);
 }
 
 }  // namespace
@@ -233,7 +261,7 @@ void dsk_session::finish(uint32_t d) {
 void dsk_session::copy_in(const Storage& s, const void* host) {
     if (!s.bytes) return;
     if (s.data) {
-        std::memcpy(s.data, host, s.bytes);
+        copy_host(s.data, host, s.bytes);
         return;
     }
     Device& device = devices[s.device];
@@ -246,7 +274,7 @@ void dsk_session::copy_out(const Storage& s, void* host) {
     if (!s.bytes) return;
     finish(s.device);
     if (s.data) {
-        std::memcpy(host, s.data, s.bytes);
+        copy_host(host, s.data, s.bytes);
         return;
     }
     Device& device = devices[s.device];
