@@ -647,7 +647,9 @@ Split choose_split(const GemmConfig& cfg, const Problem& p, int64_t threads) {
         const double packs = static_cast<double>(rows) * p.k * ((cols + cfg.nc - 1) / cfg.nc) +
                              static_cast<double>(cols) * p.k;
         const double cost = macs / 32.0 + packs / 4.0;
-        if (best_cost < 0 || cost < best_cost) {
+        // Ties go to more parts along M: each thread then writes whole rows of C, and the next
+        // layer, split the same way, reads its rows from its own core's cache.
+        if (best_cost < 0 || cost <= best_cost) {
             best_cost = cost;
             best = {parts_m, parts_n, rows, cols};
         }
