@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "kernel_table.h"
 
@@ -33,7 +34,7 @@ void activation_map(ActivationParams p, const float* x, int64_t ldx, float* y, i
 // `args`. HardSigmoid reads its alpha and beta from the attributes `alpha_attr` and `beta_attr`
 // (defaults 0.2 and 0.5), Gelu its `approximate` attribute. Fails (INVALID_ARGUMENT naming the
 // activations it knows) for any other name.
-ActivationParams activation_params(const KernelArgs& args, const std::string& name,
+ActivationParams activation_params(const KernelArgs& args, std::string_view name,
                                    const char* alpha_attr = "alpha",
                                    const char* beta_attr = "beta");
 

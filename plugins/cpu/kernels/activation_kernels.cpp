@@ -3,9 +3,11 @@
 //
 // Each activation is one loop over the elements, split over the thread pool in 16K-element
 // chunks; every element is computed on its own, so the split never changes the result.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "activation_functions.h"
 #include "kernel_table.h"
@@ -145,39 +147,36 @@ void activation_grad_map(ActivationParams p, const float* dy, const float* x, fl
 
 }  // namespace
 
-ActivationParams activation_params(const KernelArgs& args, const std::string& name,
+ActivationParams activation_params(const KernelArgs& args, std::string_view name,
                                    const char* alpha_attr, const char* beta_attr) {
+    // Looked up on every call of an activation kernel: compared as string_views (lengths
+    // first), no std::string built.
+    static constexpr struct {
+        std::string_view name;
+        Activation kind;
+    } kNames[] = {{"Relu", Activation::relu},         {"Sigmoid", Activation::sigmoid},
+                  {"Tanh", Activation::tanh},         {"Gelu", Activation::gelu},
+                  {"Silu", Activation::silu},         {"HardSwish", Activation::hard_swish},
+                  {"HardSigmoid", Activation::hard_sigmoid}, {"Neg", Activation::neg}};
     const Attrs& attrs = args.attrs();
     ActivationParams p{Activation::relu};
-    if (name == "Relu") {
-        p.kind = Activation::relu;
-    } else if (name == "Sigmoid") {
-        p.kind = Activation::sigmoid;
-    } else if (name == "Tanh") {
-        p.kind = Activation::tanh;
-    } else if (name == "Gelu") {
+    const auto* known = std::find_if(std::begin(kNames), std::end(kNames),
+                                     [&](const auto& entry) { return entry.name == name; });
+    if (known == std::end(kNames))
+        args.fail("unknown activation \"" + std::string(name) +
+                  "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)");
+    p.kind = known->kind;
+    if (p.kind == Activation::gelu) {
         const std::string approximate = attrs.get_string("approximate", "none");
-        if (approximate == "none") {
-            p.kind = Activation::gelu;
-        } else if (approximate == "tanh") {
+        if (approximate == "tanh") {
             p.kind = Activation::gelu_tanh;
-        } else {
+        } else if (approximate != "none") {
             args.fail("attribute 'approximate' = \"" + approximate +
                       "\" is not one of \"none\", \"tanh\"");
         }
-    } else if (name == "Silu") {
-        p.kind = Activation::silu;
-    } else if (name == "HardSwish") {
-        p.kind = Activation::hard_swish;
-    } else if (name == "HardSigmoid") {
-        p.kind = Activation::hard_sigmoid;
+    } else if (p.kind == Activation::hard_sigmoid) {
         p.alpha = static_cast<float>(attrs.get_float(alpha_attr, 0.2));
         p.beta = static_cast<float>(attrs.get_float(beta_attr, 0.5));
-    } else if (name == "Neg") {
-        p.kind = Activation::neg;
-    } else {
-        args.fail("unknown activation \"" + name +
-                  "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)");
     }
     return p;
 }
@@ -193,7 +192,7 @@ void expect_same_shape(const KernelArgs& args, const dsk_tensor_desc& a, const c
 
 void activation(const KernelArgs& args) {
     const ActivationParams p = activation_params(args, args.op());
-    args.expect_output_shape(0, shape_of(args.input(0)));
+    args.expect_output_shape_of(0, args.input(0));
     const float* x = args.in(0);
     float* y = args.out(0);
     parallel_for(static_cast<size_t>(numel(args.input(0))), kGrain, [&](size_t b, size_t e) {
@@ -207,7 +206,7 @@ void activation_grad(const KernelArgs& args) {
     if (name == "Neg") args.fail("Neg has no ActivationGrad (its gradient is Neg of dY)");
     const ActivationParams p = activation_params(args, name);
     expect_same_shape(args, args.input(0), "dY", args.input(1), "X");
-    args.expect_output_shape(0, shape_of(args.input(1)));
+    args.expect_output_shape_of(0, args.input(1));
     const float* dy = args.in(0);
     const float* x = args.in(1);
     float* dx = args.out(0);
