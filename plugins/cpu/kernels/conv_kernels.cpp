@@ -92,7 +92,8 @@ ConvGeometry conv_geometry(const KernelArgs& args, const std::vector<int64_t>& x
 // im2col / col2im for one image and group: `channels` input planes <-> [channels*kH*kW, oH*oW]
 //----------------------------------------------------------------------------------------------
 
-void im2col(const float* x, const Window2d& w, int64_t channels, float* col) {
+// Row r of the columns starts at col + r * ld (ld >= oH * oW: several images side by side).
+void im2col(const float* x, const Window2d& w, int64_t channels, float* col, int64_t ld) {
     const int64_t out_plane = w.out_h * w.out_w;
     for (int64_t c = 0; c < channels; ++c) {
         const float* plane = x + c * w.in_h * w.in_w;
@@ -100,7 +101,7 @@ void im2col(const float* x, const Window2d& w, int64_t channels, float* col) {
             int64_t oh0, oh1;
             w.valid_rows(kh, &oh0, &oh1);
             for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * out_plane;
+                float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
                 int64_t ow0, ow1;
                 w.valid_columns(kw, &ow0, &ow1);
                 const int64_t shift = kw * w.dilation_w - w.pad_left;
@@ -186,6 +187,49 @@ void for_each_plane(int64_t planes, int64_t work_per_plane, Body&& body) {
         for (size_t p = b; p < e; ++p) body(static_cast<int64_t>(p));
     });
 }
+
+//----------------------------------------------------------------------------------------------
+// Several images per SGEMM
+//----------------------------------------------------------------------------------------------
+
+// Images whose columns go side by side into one SGEMM: enough columns (images x output pixels)
+// that the SGEMM's column panels are nearly all full and the weights are packed once for several
+// images, not once per image (a 14x14 output alone leaves a 4-wide panel of 32 and a weight pack
+// per 196 columns).
+constexpr int64_t kMinGemmColumns = 768;
+constexpr int64_t kMaxImagesPerGemm = 64;
+
+int64_t images_per_gemm(const ConvGeometry& g) {
+    const int64_t wanted = (kMinGemmColumns + g.out_plane() - 1) / std::max<int64_t>(g.out_plane(), 1);
+    return std::clamp<int64_t>(wanted, 1, std::min(g.batch, kMaxImagesPerGemm));
+}
+
+// The epilogue of an SGEMM whose C holds several images side by side ([Mg, images * plane]):
+// each finished tile is copied, image by image, to that image's output planes (Z, or Y itself)
+// and goes through that image's OutputEpilogue there (bias, activation, Y), still in cache.
+struct ImageScatter {
+    const OutputEpilogue* epilogues;  // one per image
+    float* const* planes;             // per image: where row 0 of its Z (or Y) goes; rows `plane` apart
+    int64_t plane;
+
+    GemmEpilogue hook() const { return {&apply, this}; }
+
+    static void apply(const void* self, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                      float* c, int64_t ldc) {
+        const ImageScatter& s = *static_cast<const ImageScatter*>(self);
+        for (int64_t j = j0; j < j0 + cols;) {
+            const int64_t image = j / s.plane, at = j % s.plane;
+            const int64_t run = std::min(j0 + cols - j, s.plane - at);
+            float* dst = s.planes[image] + i0 * s.plane + at;
+            for (int64_t r = 0; r < rows; ++r)
+                std::memcpy(dst + r * s.plane, c + r * ldc + (j - j0),
+                            static_cast<size_t>(run) * sizeof(float));
+            const OutputEpilogue& e = s.epilogues[image];
+            if (e.needed(s.planes[image])) OutputEpilogue::apply(&e, i0, at, rows, run, dst, s.plane);
+            j += run;
+        }
+    }
+};
 
 //----------------------------------------------------------------------------------------------
 // Depthwise (direct)
@@ -335,26 +379,53 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         return;
     }
     const int64_t rows = g.col_rows();
-    run_tasks(g.batch * g.group, g.pointwise() ? 0 : rows * cols,
-              [&](int64_t task, float* col, bool serial) {
-                  const int64_t n = task / g.group, grp = task % g.group;
-                  const float* xg = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
-                  const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
-                  const float* b = xg;
-                  if (!g.pointwise()) {
-                      im2col(xg, g.w, g.in_cg, col);
-                      b = col;
-                  }
-                  const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
-                                                .bias_row_step = 1,
-                                                .y = y + offset,
-                                                .ldy = cols,
-                                                .activation = activation};
-                  const GemmEpilogue hook = epilogue.hook();
-                  multiply(serial, false, false, g.out_cg, cols, rows,
-                           weights + grp * g.out_cg * rows, rows, b, cols, 0.0f, z + offset, cols,
-                           epilogue.needed(z + offset) ? &hook : nullptr);
-              });
+    if (g.pointwise()) {
+        run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {
+            const int64_t n = task / g.group, grp = task % g.group;
+            const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                          .bias_row_step = 1,
+                                          .y = y + offset,
+                                          .ldy = cols,
+                                          .activation = activation};
+            const GemmEpilogue hook = epilogue.hook();
+            multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows,
+                     rows, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), cols, 0.0f,
+                     z + offset, cols, epilogue.needed(z + offset) ? &hook : nullptr);
+        });
+        return;
+    }
+    // Each task: `images` consecutive images of one group, their columns side by side in one
+    // SGEMM into a scratch C [Mg, images * oH*oW] that ImageScatter hands out tile by tile.
+    const int64_t images = images_per_gemm(g);
+    const int64_t blocks = (g.batch + images - 1) / images;
+    const int64_t width = images * cols;
+    run_tasks(blocks * g.group, (rows + g.out_cg) * width, [&](int64_t task, float* scratch,
+                                                                bool serial) {
+        const int64_t block = task / g.group, grp = task % g.group;
+        const int64_t n0 = block * images, count = std::min(images, g.batch - n0);
+        float* col = scratch;
+        float* c = scratch + rows * width;
+        std::vector<OutputEpilogue> per_image(static_cast<size_t>(count));
+        std::vector<float*> planes(static_cast<size_t>(count));
+        for (int64_t i = 0; i < count; ++i) {
+            const int64_t n = n0 + i;
+            im2col(x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), g.w, g.in_cg, col + i * cols,
+                   count * cols);
+            const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            per_image[static_cast<size_t>(i)] = {.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                                 .bias_row_step = 1,
+                                                 .y = y + offset,
+                                                 .ldy = cols,
+                                                 .activation = activation};
+            planes[static_cast<size_t>(i)] = z + offset;
+        }
+        const ImageScatter scatter{per_image.data(), planes.data(), cols};
+        const GemmEpilogue hook = scatter.hook();
+        multiply(serial, false, false, g.out_cg, count * cols, rows,
+                 weights + grp * g.out_cg * rows, rows, col, count * cols, 0.0f, c, count * cols,
+                 &hook);
+    });
 }
 
 bool conv_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
@@ -440,7 +511,7 @@ void conv_grad_weight(const KernelArgs& args) {
                 const float* dyg = dy + (n * g.out_c + grp * g.out_cg) * cols;
                 const float* b = xg;
                 if (!g.pointwise()) {
-                    im2col(xg, g.w, g.in_cg, col);
+                    im2col(xg, g.w, g.in_cg, col, cols);
                     b = col;
                 }
                 // dW_g [Mg, rows] (+)= dY_g [Mg, cols] * col^T [cols, rows]
