@@ -400,11 +400,27 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     const int64_t images = images_per_gemm(g);
     const int64_t blocks = (g.batch + images - 1) / images;
     const int64_t width = images * cols;
-    run_tasks(blocks * g.group, (rows + g.out_cg) * width, [&](int64_t task, float* scratch,
-                                                                bool serial) {
+    // One image at a time (large planes): the SGEMM writes its planes directly.
+    const int64_t c_floats = images > 1 ? g.out_cg * width : 0;
+    run_tasks(blocks * g.group, rows * width + c_floats, [&](int64_t task, float* scratch,
+                                                          bool serial) {
         const int64_t block = task / g.group, grp = task % g.group;
         const int64_t n0 = block * images, count = std::min(images, g.batch - n0);
         float* col = scratch;
+        if (images == 1) {
+            im2col(x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.w, g.in_cg, col, cols);
+            const int64_t offset = (n0 * g.out_c + grp * g.out_cg) * cols;
+            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                          .bias_row_step = 1,
+                                          .y = y + offset,
+                                          .ldy = cols,
+                                          .activation = activation};
+            const GemmEpilogue hook = epilogue.hook();
+            multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows,
+                     rows, col, cols, 0.0f, z + offset, cols,
+                     epilogue.needed(z + offset) ? &hook : nullptr);
+            return;
+        }
         float* c = scratch + rows * width;
         std::vector<OutputEpilogue> per_image(static_cast<size_t>(count));
         std::vector<float*> planes(static_cast<size_t>(count));
