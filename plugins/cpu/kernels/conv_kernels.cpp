@@ -513,10 +513,16 @@ void conv_grad_weight(const KernelArgs& args) {
     const int64_t rows = g.col_rows(), cols = g.out_plane();
     const int64_t blocks = std::max<int64_t>(
         1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / weight_size}));
-    // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW.
-    std::vector<float> partial_storage(blocks > 1 ? static_cast<size_t>(blocks * weight_size) : 0);
+    // With fewer column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32
+    // channels), dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are
+    // wider than high, so the wide side should be the channels (9 columns would fill 9 of 32).
+    const bool transposed = rows < g.out_cg;
+    // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW (or
+    // dW^T per group); they are added (and turned back) in block order at the end.
+    const bool direct = blocks == 1 && !transposed;
+    std::vector<float> partial_storage(direct ? 0 : static_cast<size_t>(blocks * weight_size));
     auto partial = [&](int64_t block) {
-        return blocks > 1 ? partial_storage.data() + block * weight_size : dw;
+        return direct ? dw : partial_storage.data() + block * weight_size;
     };
     auto run_block = [&](int64_t block, float* col, bool serial) {
         float* out = partial(block);
@@ -530,20 +536,35 @@ void conv_grad_weight(const KernelArgs& args) {
                     im2col(xg, g.w, g.in_cg, col, cols);
                     b = col;
                 }
-                // dW_g [Mg, rows] (+)= dY_g [Mg, cols] * col^T [cols, rows]
-                multiply(serial, false, true, g.out_cg, rows, cols, dyg, cols, b, cols,
-                         n == n0 ? 0.0f : 1.0f, out + grp * g.out_cg * rows, rows);
+                const float beta = n == n0 ? 0.0f : 1.0f;
+                float* dwg = out + grp * g.out_cg * rows;
+                if (transposed)  // dW_g^T [rows, Mg] (+)= col [rows, cols] * dY_g^T [cols, Mg]
+                    multiply(serial, false, true, rows, g.out_cg, cols, b, cols, dyg, cols, beta,
+                             dwg, g.out_cg);
+                else  // dW_g [Mg, rows] (+)= dY_g [Mg, cols] * col^T [cols, rows]
+                    multiply(serial, false, true, g.out_cg, rows, cols, dyg, cols, b, cols, beta,
+                             dwg, rows);
             }
         }
     };
     run_tasks(blocks, g.pointwise() ? 0 : rows * cols, run_block);
-    if (blocks == 1) return;
+    if (direct) return;
+    // dw[i] for i = (grp * Mg + m) * rows + r sits at i itself, or at grp * Mg * rows + r * Mg + m
+    // in a transposed partial.
     parallel_for(static_cast<size_t>(weight_size), static_cast<size_t>(kGrain),
                  [&](size_t b, size_t e) {
                      for (size_t i = b; i < e; ++i) {
-                         float sum = partial_storage[i];
+                         size_t at = i;
+                         if (transposed) {
+                             const int64_t per_group = g.out_cg * rows;
+                             const int64_t grp = static_cast<int64_t>(i) / per_group;
+                             const int64_t m = static_cast<int64_t>(i) % per_group / rows;
+                             const int64_t r = static_cast<int64_t>(i) % rows;
+                             at = static_cast<size_t>(grp * per_group + r * g.out_cg + m);
+                         }
+                         float sum = partial_storage[at];
                          for (int64_t block = 1; block < blocks; ++block)
-                             sum += partial_storage[static_cast<size_t>(block * weight_size) + i];
+                             sum += partial_storage[static_cast<size_t>(block * weight_size) + at];
                          dw[i] = sum;
                      }
                  });

@@ -508,6 +508,12 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         // 1x1 with stride (not pointwise), and more images than weight-gradient blocks
         {11, 2, 5, 5, 3, 1, 1, 1, {2, 2}, {0, 0, 0, 0}, {1, 1}, false},
         {10, 3, 5, 4, 2, 2, 2, 1, {1, 1}, {0, 1, 1, 0}, {1, 1}, true},
+        // fewer column rows (C/group x kH x kW) than output channels per group: the weight
+        // gradient goes transposed; one image, and several with groups
+        {1, 1, 6, 7, 12, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {5, 2, 6, 5, 24, 3, 3, 2, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
+        // small planes, many images: several images side by side in one forward SGEMM
+        {9, 3, 4, 4, 5, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
     };
     for (uint32_t threads : {1u, 3u}) {
         Threads scope(threads);
