@@ -126,8 +126,9 @@ void im2col(const float* x, const Window2d& w, int64_t channels, float* col, int
     }
 }
 
-// x += the columns added back into the input planes (x must be zeroed by the caller).
-void col2im(const float* col, const Window2d& w, int64_t channels, float* x) {
+// x += the columns added back into the input planes (x must be zeroed by the caller); row r of
+// the columns starts at col + r * ld.
+void col2im(const float* col, const Window2d& w, int64_t channels, float* x, int64_t ld) {
     const int64_t out_plane = w.out_h * w.out_w;
     for (int64_t c = 0; c < channels; ++c) {
         float* plane = x + c * w.in_h * w.in_w;
@@ -135,7 +136,7 @@ void col2im(const float* col, const Window2d& w, int64_t channels, float* x) {
             int64_t oh0, oh1;
             w.valid_rows(kh, &oh0, &oh1);
             for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                const float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * out_plane;
+                const float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
                 int64_t ow0, ow1;
                 w.valid_columns(kw, &ow0, &ow1);
                 const int64_t shift = kw * w.dilation_w - w.pad_left;
@@ -471,23 +472,48 @@ void conv_grad_input(const KernelArgs& args) {
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
-    run_tasks(g.batch * g.group, g.pointwise() ? 0 : rows * cols,
-              [&](int64_t task, float* col, bool serial) {
-                  const int64_t n = task / g.group, grp = task % g.group;
-                  const float* dyg = dy + (n * g.out_c + grp * g.out_cg) * cols;
-                  float* dxg = dx + (n * g.in_c + grp * g.in_cg) * g.in_plane();
-                  const float* wg = weights + grp * g.out_cg * rows;
-                  // dcol [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
-                  if (g.pointwise()) {
-                      multiply(serial, true, false, rows, cols, g.out_cg, wg, rows, dyg, cols, 0.0f,
-                               dxg, cols);
-                      return;
-                  }
-                  multiply(serial, true, false, rows, cols, g.out_cg, wg, rows, dyg, cols, 0.0f,
-                           col, cols);
-                  std::fill(dxg, dxg + g.in_cg * g.in_plane(), 0.0f);
-                  col2im(col, g.w, g.in_cg, dxg);
-              });
+    if (g.pointwise()) {
+        // dX_g [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
+        run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {
+            const int64_t n = task / g.group, grp = task % g.group;
+            multiply(serial, true, false, rows, cols, g.out_cg, weights + grp * g.out_cg * rows,
+                     rows, dy + (n * g.out_c + grp * g.out_cg) * cols, cols, 0.0f,
+                     dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), cols);
+        });
+        return;
+    }
+    // As in the forward pass, `images` images side by side per SGEMM (their dY copied next to
+    // each other when there are several): dcol [rows, images * cols] = W_g^T * dY, then col2im
+    // image by image.
+    const int64_t images = images_per_gemm(g);
+    const int64_t blocks = (g.batch + images - 1) / images;
+    const int64_t width = images * cols;
+    const int64_t dy_floats = images > 1 ? g.out_cg * width : 0;
+    run_tasks(blocks * g.group, rows * width + dy_floats, [&](int64_t task, float* scratch,
+                                                          bool serial) {
+        const int64_t block = task / g.group, grp = task % g.group;
+        const int64_t n0 = block * images, count = std::min(images, g.batch - n0);
+        const int64_t ld = count * cols;
+        float* col = scratch;
+        const float* b = dy + (n0 * g.out_c + grp * g.out_cg) * cols;
+        if (images > 1) {
+            float* packed = scratch + rows * width;
+            for (int64_t i = 0; i < count; ++i) {
+                const float* dyg = dy + ((n0 + i) * g.out_c + grp * g.out_cg) * cols;
+                for (int64_t m = 0; m < g.out_cg; ++m)
+                    std::memcpy(packed + m * ld + i * cols, dyg + m * cols,
+                                static_cast<size_t>(cols) * sizeof(float));
+            }
+            b = packed;
+        }
+        multiply(serial, true, false, rows, ld, g.out_cg, weights + grp * g.out_cg * rows, rows, b,
+                 ld, 0.0f, col, ld);
+        for (int64_t i = 0; i < count; ++i) {
+            float* dxg = dx + ((n0 + i) * g.in_c + grp * g.in_cg) * g.in_plane();
+            std::fill(dxg, dxg + g.in_cg * g.in_plane(), 0.0f);
+            col2im(col + i * cols, g.w, g.in_cg, dxg, ld);
+        }
+    });
 }
 
 void conv_grad_weight(const KernelArgs& args) {
