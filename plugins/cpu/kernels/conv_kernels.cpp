@@ -129,7 +129,6 @@ void im2col(const float* x, const Window2d& w, int64_t channels, float* col, int
 // x += the columns added back into the input planes (x must be zeroed by the caller); row r of
 // the columns starts at col + r * ld.
 void col2im(const float* col, const Window2d& w, int64_t channels, float* x, int64_t ld) {
-    const int64_t out_plane = w.out_h * w.out_w;
     for (int64_t c = 0; c < channels; ++c) {
         float* plane = x + c * w.in_h * w.in_w;
         for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
