@@ -5,9 +5,17 @@
 // multiplies the input directly). ConvGradInput multiplies by the transposed weights and adds
 // the columns back with col2im; ConvGradWeight multiplies dY by the transposed columns.
 //
-// Threads: images (x groups) are split over the pool, each with its own column buffer and a
-// serial SGEMM; when there are fewer of them than threads, they run one after the other and the
-// SGEMM itself is parallel. ConvGradWeight sums over images: the batch is cut into a fixed number
+// Small output planes (14 x 14 = 196 columns) make poor SGEMMs on their own: a 32-wide column
+// panel only 4 wide at the end, and the weights packed again for every image. So Conv and
+// ConvGradInput put the columns of several images side by side (images_per_gemm: at least 768
+// columns) and multiply them at once; the forward pass hands each finished tile to its images'
+// planes through the ImageScatter epilogue, ConvGradInput runs col2im per image. ConvGradWeight
+// computes dW^T instead of dW when the column rows are fewer than the output channels (a first
+// layer), so that the SGEMM's wide tiles span the channels.
+//
+// Threads: blocks of images (x groups) are split over the pool, each with its own column buffer
+// and a serial SGEMM; when there are fewer of them than threads, they run one after the other
+// and the SGEMM itself is parallel. ConvGradWeight sums over images: the batch is cut into a fixed number
 // of blocks (a function of the batch size only), each block sums its images in order into its
 // own partial dW, and the partials are added in block order, so the result does not depend on
 // the thread count.
