@@ -1,6 +1,7 @@
 #include "update_kernels.h"
 
 #include <cmath>
+#include <cstring>
 #include <dsk/dsk_tensor.hpp>
 
 namespace dsk::optim {
@@ -10,6 +11,15 @@ namespace {
 // elements on the kernel's pool. Every element gets the same arithmetic whatever the split.
 constexpr size_t kParallelMinElements = size_t{1} << 15;
 constexpr size_t kGrain = size_t{1} << 13;
+
+// body(begin, end) over [0, size): on the calling thread when small, else over the pool.
+template <class F>
+void over_chunks(size_t size, const F& body) {
+    if (size >= kParallelMinElements)
+        parallel_for(size, kGrain, body);
+    else
+        body(0, size);
+}
 
 // constants = [beta1, 1-beta1, beta2, 1-beta2, eps, l2_weight_decay, decay_factor, step_size,
 // sqrt(1-beta2^t)]; buffers = m, v.
@@ -51,20 +61,51 @@ void sgd_update(const float* c, const ParamSlot& slot, size_t begin, size_t end)
     }
 }
 
-// inputs: constants, X, G, state...; output: a scalar token (0).
+// The functional form: copies the parameter and states of `from` into `to` chunk by chunk, each
+// chunk updated while it is in cache, so the inputs stay as they were.
+struct CopyThenUpdate {
+    UpdateFunction update;
+    const float* constants;
+    ParamSlot from, to;
+    size_t states;
+
+    void operator()(size_t begin, size_t end) const {
+        const size_t bytes = (end - begin) * sizeof(float);
+        std::memcpy(to.param + begin, from.param + begin, bytes);
+        for (size_t s = 0; s < states; ++s) std::memcpy(to.buffers[s] + begin, from.buffers[s] + begin, bytes);
+        update(constants, to, begin, end);
+    }
+};
+
+// inputs: constants, X, G, state...; outputs: a scalar token (0), and in the functional form
+// the new X and state.
 template <UpdateFunction kUpdate, size_t kStates>
 dsk_status update_kernel(void*, dsk_exec_context*, const dsk_node_view* node, const dsk_tensor_desc* t) {
     return guard([&] {
         const size_t states = node->input_count - 3;
         if (states > kStates) throw Error(DSK_INVALID_ARGUMENT, std::string(node->op) + ": too many state inputs");
-        for (size_t i = 0; i < node->input_count + 1; ++i)
+        const bool functional = node->output_count > 1;
+        if (functional && node->output_count != 2 + states)
+            throw Error(DSK_INVALID_ARGUMENT, std::string(node->op) + ": the functional form has " +
+                                                  std::to_string(2 + states) + " outputs");
+        for (size_t i = 0; i < node->input_count + node->output_count; ++i)
             if (!t[i].data && numel(t[i]) > 0)
                 throw Error(DSK_INVALID_ARGUMENT, std::string(node->op) + ": tensor " + std::to_string(i) + " is not in host memory");
-        ParamSlot slot{static_cast<float*>(t[1].data), static_cast<const float*>(t[2].data), {nullptr, nullptr},
-                       static_cast<size_t>(numel(t[1]))};
-        for (size_t s = 0; s < states; ++s) slot.buffers[s] = static_cast<float*>(t[3 + s].data);
-        apply_update(kUpdate, static_cast<const float*>(t[0].data), slot);
-        *static_cast<float*>(t[node->input_count].data) = 0.0f;
+        const float* constants = static_cast<const float*>(t[0].data);
+        auto slot_at = [&](size_t param, size_t first_state) {
+            ParamSlot slot{static_cast<float*>(t[param].data), static_cast<const float*>(t[2].data), {nullptr, nullptr},
+                           static_cast<size_t>(numel(t[1]))};
+            for (size_t s = 0; s < states; ++s) slot.buffers[s] = static_cast<float*>(t[first_state + s].data);
+            return slot;
+        };
+        const ParamSlot in_place = slot_at(1, 3);
+        const size_t token = node->input_count;
+        if (!functional) {
+            apply_update(kUpdate, constants, in_place);
+        } else {
+            over_chunks(in_place.size, CopyThenUpdate{kUpdate, constants, in_place, slot_at(token + 1, token + 2), states});
+        }
+        *static_cast<float*>(t[token].data) = 0.0f;
     });
 }
 
@@ -79,10 +120,7 @@ UpdateFunction update_function(const std::string& op) {
 }
 
 void apply_update(UpdateFunction update, const float* constants, const ParamSlot& slot) {
-    if (slot.size >= kParallelMinElements)
-        parallel_for(slot.size, kGrain, [&](size_t begin, size_t end) { update(constants, slot, begin, end); });
-    else
-        update(constants, slot, 0, slot.size);
+    over_chunks(slot.size, [&](size_t begin, size_t end) { update(constants, slot, begin, end); });
 }
 
 void register_update_kernels(Registrar& reg) {

@@ -1,7 +1,8 @@
 // The elementwise updates of the optimizers as functions of their per-step constants, and the
 // cpu kernels of the update ops (AdamUpdate, SGDUpdate; docs/ops.md) built on them. Optimizer::
 // step() and the kernels call the same functions, so a training step that updates in the
-// graph gives bitwise the weights of one that calls step() on host memory.
+// graph gives bitwise the weights of one that calls step() on host memory. The kernels also run
+// the ops' functional form (new X and state as outputs, inputs untouched; docs/ops.md).
 #pragma once
 
 #include <cstddef>
