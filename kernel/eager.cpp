@@ -46,6 +46,7 @@ dsk_eager::dsk_eager(dsk_kernel* k, const std::string& device_name, uint64_t s) 
 
 dsk_eager::~dsk_eager() {
     tape.reset();  // its tensors' buffers go back to the device
+    for (const auto& [bytes, c] : cached) device.backend->buffer_free(c.buffer);
     device.backend->queue_destroy(queue);
     device.backend->device_close(device.device);
 }
@@ -59,10 +60,17 @@ dsk_eager_tensor* dsk_eager::make(const dsk_tensor_desc& shape) {
     for (uint32_t i = 0; i < shape.ndim; ++i) t->desc.shape[i] = shape.shape[i];
     make_contiguous(t->desc);
     t->bytes = dsk::byte_size(t->desc);
+    t->desc.device = device.device;
+    if (auto it = cached.find(t->bytes); it != cached.end()) {
+        t->desc.buffer = it->second.buffer;
+        t->desc.data = it->second.data;
+        cached_bytes -= t->bytes;
+        cached.erase(it);
+        return t.release();
+    }
     dsk_buffer* buffer = nullptr;
     throw_if_error(device.backend->buffer_alloc(device.device, t->bytes, 64, host_memory ? DSK_BUFFER_HOST_VISIBLE : 0u, &buffer),
                    "allocating " + std::to_string(t->bytes) + " bytes on " + device.name);
-    t->desc.device = device.device;
     t->desc.buffer = buffer;
     void* data = nullptr;
     if (device.backend->buffer_map) {
@@ -70,6 +78,15 @@ dsk_eager_tensor* dsk_eager::make(const dsk_tensor_desc& shape) {
         else t->desc.data = data;
     }
     return t.release();
+}
+
+void dsk_eager::free_buffer(dsk_buffer* buffer, void* data, uint64_t bytes) {
+    if (cached_bytes + bytes > kCachedBytes) {
+        device.backend->buffer_free(buffer);
+        return;
+    }
+    cached.emplace(bytes, CachedBuffer{buffer, data});
+    cached_bytes += bytes;
 }
 
 dsk_eager_tensor* dsk_eager::make_from_host(const dsk_tensor_desc& desc, const void* host) {
@@ -273,7 +290,7 @@ void dsk_eager_tensor_retain(dsk_eager_tensor* t) {
 void dsk_eager_tensor_release(dsk_eager_tensor* t) {
     if (!t || t->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (t->eager->trace) t->eager->trace->values.erase(t);  // its id may not be reused for another tensor
-    t->eager->device.backend->buffer_free(t->desc.buffer);
+    t->eager->free_buffer(t->desc.buffer, t->desc.data, t->bytes);
     delete t;
 }
 

@@ -40,6 +40,17 @@ struct dsk_eager {
     uint64_t ops = 0;
     std::vector<std::shared_ptr<dsk::kernel::DynamicLibrary>> libraries;
 
+    // Buffers of released tensors, by size, for the next tensors of that size (a loop makes the
+    // same sizes every iteration): allocating, and first touching, fresh memory costs more than
+    // many small ops. At most kCachedBytes are kept; the rest is freed.
+    static constexpr uint64_t kCachedBytes = uint64_t{256} << 20;
+    struct CachedBuffer {
+        dsk_buffer* buffer;
+        void* data;
+    };
+    std::unordered_multimap<uint64_t, CachedBuffer> cached;
+    uint64_t cached_bytes = 0;
+
     // Schema and kernel per op and input dtypes, looked up once.
     struct Dispatch {
         std::string op;
@@ -67,6 +78,7 @@ struct dsk_eager {
     dsk_eager& operator=(const dsk_eager&) = delete;
 
     dsk_eager_tensor* make(const dsk_tensor_desc& shape);  // an uninitialised tensor, 1 reference
+    void free_buffer(dsk_buffer* buffer, void* data, uint64_t bytes);  // into the cache, or freed
     void run(const char* op, const dsk_attr* attrs, size_t attr_count, dsk_eager_tensor* const* inputs,
              size_t input_count, dsk_eager_tensor** outputs, size_t output_count);
     void write(dsk_eager_tensor& t, const void* host);

@@ -1,7 +1,6 @@
 #include "update_kernels.h"
 
 #include <cmath>
-#include <cstring>
 #include <dsk/dsk_tensor.hpp>
 
 namespace dsk::optim {
@@ -22,60 +21,50 @@ void over_chunks(size_t size, const F& body) {
 }
 
 // constants = [beta1, 1-beta1, beta2, 1-beta2, eps, l2_weight_decay, decay_factor, step_size,
-// sqrt(1-beta2^t)]; buffers = m, v.
-void adam_update(const float* c, const ParamSlot& slot, size_t begin, size_t end) {
-    float* p = slot.param;
-    const float* g = slot.grad;
-    float* m = slot.buffers[0];
-    float* v = slot.buffers[1];
+// sqrt(1-beta2^t)]; buffers = m, v. Reads the parameter and state of `in`, writes those of `out`
+// (the same slot for an update in place).
+void adam_update(const float* c, const ParamSlot& in, const ParamSlot& out, size_t begin, size_t end) {
+    const float* g = in.grad;
     const bool l2 = c[5] != 0.0f;
     const bool decoupled = c[6] != 1.0f;
+    // Element j reads index j of `in` and writes index j of `out`, whose arrays are either
+    // `in`'s own or disjoint from every array: no dependence across elements.
+#pragma GCC ivdep
     for (size_t j = begin; j < end; ++j) {
+        float p = in.param[j];
         float grad = g[j];
-        if (l2) grad = grad + c[5] * p[j];
-        if (decoupled) p[j] = p[j] * c[6];
-        m[j] = c[0] * m[j] + c[1] * grad;
-        v[j] = c[2] * v[j] + c[3] * (grad * grad);
-        const float denom = std::sqrt(v[j]) / c[8] + c[4];
-        p[j] = p[j] - c[7] * (m[j] / denom);
+        if (l2) grad = grad + c[5] * p;
+        if (decoupled) p = p * c[6];
+        const float m = c[0] * in.buffers[0][j] + c[1] * grad;
+        const float v = c[2] * in.buffers[1][j] + c[3] * (grad * grad);
+        const float denom = std::sqrt(v) / c[8] + c[4];
+        out.buffers[0][j] = m;
+        out.buffers[1][j] = v;
+        out.param[j] = p - c[7] * (m / denom);
     }
 }
 
 // constants = [lr, momentum, 1-dampening, weight_decay, first_step, nesterov]; buffers = the
-// momentum buffer, or none.
-void sgd_update(const float* c, const ParamSlot& slot, size_t begin, size_t end) {
-    float* p = slot.param;
-    const float* g = slot.grad;
-    float* buf = slot.buffers[0];
+// momentum buffer, or none. `in` and `out` as adam_update's.
+void sgd_update(const float* c, const ParamSlot& in, const ParamSlot& out, size_t begin, size_t end) {
+    const float* g = in.grad;
+    const bool momentum = in.buffers[0] != nullptr;
     const bool decay = c[3] != 0.0f;
     const bool first = c[4] != 0.0f;
     const bool nesterov = c[5] != 0.0f;
+#pragma GCC ivdep  // as in adam_update
     for (size_t j = begin; j < end; ++j) {
+        const float p = in.param[j];
         float d = g[j];
-        if (decay) d = d + c[3] * p[j];
-        if (buf != nullptr) {
-            buf[j] = first ? d : c[1] * buf[j] + c[2] * d;
-            d = nesterov ? d + c[1] * buf[j] : buf[j];
+        if (decay) d = d + c[3] * p;
+        if (momentum) {
+            const float b = first ? d : c[1] * in.buffers[0][j] + c[2] * d;
+            out.buffers[0][j] = b;
+            d = nesterov ? d + c[1] * b : b;
         }
-        p[j] = p[j] - c[0] * d;
+        out.param[j] = p - c[0] * d;
     }
 }
-
-// The functional form: copies the parameter and states of `from` into `to` chunk by chunk, each
-// chunk updated while it is in cache, so the inputs stay as they were.
-struct CopyThenUpdate {
-    UpdateFunction update;
-    const float* constants;
-    ParamSlot from, to;
-    size_t states;
-
-    void operator()(size_t begin, size_t end) const {
-        const size_t bytes = (end - begin) * sizeof(float);
-        std::memcpy(to.param + begin, from.param + begin, bytes);
-        for (size_t s = 0; s < states; ++s) std::memcpy(to.buffers[s] + begin, from.buffers[s] + begin, bytes);
-        update(constants, to, begin, end);
-    }
-};
 
 // inputs: constants, X, G, state...; outputs: a scalar token (0), and in the functional form
 // the new X and state.
@@ -98,13 +87,10 @@ dsk_status update_kernel(void*, dsk_exec_context*, const dsk_node_view* node, co
             for (size_t s = 0; s < states; ++s) slot.buffers[s] = static_cast<float*>(t[first_state + s].data);
             return slot;
         };
-        const ParamSlot in_place = slot_at(1, 3);
         const size_t token = node->input_count;
-        if (!functional) {
-            apply_update(kUpdate, constants, in_place);
-        } else {
-            over_chunks(in_place.size, CopyThenUpdate{kUpdate, constants, in_place, slot_at(token + 1, token + 2), states});
-        }
+        const ParamSlot in = slot_at(1, 3);
+        const ParamSlot out = functional ? slot_at(token + 1, token + 2) : in;
+        over_chunks(in.size, [&](size_t begin, size_t end) { kUpdate(constants, in, out, begin, end); });
         *static_cast<float*>(t[token].data) = 0.0f;
     });
 }
@@ -120,7 +106,7 @@ UpdateFunction update_function(const std::string& op) {
 }
 
 void apply_update(UpdateFunction update, const float* constants, const ParamSlot& slot) {
-    over_chunks(slot.size, [&](size_t begin, size_t end) { update(constants, slot, begin, end); });
+    over_chunks(slot.size, [&](size_t begin, size_t end) { update(constants, slot, slot, begin, end); });
 }
 
 void register_update_kernels(Registrar& reg) {

@@ -13,8 +13,11 @@
 
 namespace dsk::optim {
 
-// Updates elements [begin, end) of one parameter from `constants` (the update op's layout).
-using UpdateFunction = void (*)(const float* constants, const ParamSlot& slot, size_t begin, size_t end);
+// Updates elements [begin, end) of one parameter from `constants` (the update op's layout):
+// reads the parameter and state of `in`, writes those of `out` (`in` itself to update in place,
+// other memory for the ops' functional form).
+using UpdateFunction = void (*)(const float* constants, const ParamSlot& in, const ParamSlot& out, size_t begin,
+                                size_t end);
 
 // The function of an update op: "AdamUpdate" or "SGDUpdate".
 UpdateFunction update_function(const std::string& op);
