@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "dsk/dsk_tensor.hpp"
+#include "eager_autograd.h"
 #include "kernel.h"
 #include "session.h"
 #include "status.h"
@@ -44,6 +45,8 @@ dsk_eager::dsk_eager(dsk_kernel* k, const std::string& device_name, uint64_t s) 
 }
 
 dsk_eager::~dsk_eager() {
+    tape.reset();  // its tensors' buffers go back to the device
+    for (const auto& [bytes, c] : cached) device.backend->buffer_free(c.buffer);
     device.backend->queue_destroy(queue);
     device.backend->device_close(device.device);
 }
@@ -57,16 +60,38 @@ dsk_eager_tensor* dsk_eager::make(const dsk_tensor_desc& shape) {
     for (uint32_t i = 0; i < shape.ndim; ++i) t->desc.shape[i] = shape.shape[i];
     make_contiguous(t->desc);
     t->bytes = dsk::byte_size(t->desc);
+    t->desc.device = device.device;
+    if (auto it = cached.find(t->bytes); it != cached.end()) {
+        t->desc.buffer = it->second.buffer;
+        t->desc.data = it->second.data;
+        cached_bytes -= t->bytes;
+        cached.erase(it);
+        return t.release();
+    }
     dsk_buffer* buffer = nullptr;
     throw_if_error(device.backend->buffer_alloc(device.device, t->bytes, 64, host_memory ? DSK_BUFFER_HOST_VISIBLE : 0u, &buffer),
                    "allocating " + std::to_string(t->bytes) + " bytes on " + device.name);
-    t->desc.device = device.device;
     t->desc.buffer = buffer;
     void* data = nullptr;
     if (device.backend->buffer_map) {
         if (dsk_status st = device.backend->buffer_map(buffer, &data)) free_status(st);  // device-only memory
         else t->desc.data = data;
     }
+    return t.release();
+}
+
+void dsk_eager::free_buffer(dsk_buffer* buffer, void* data, uint64_t bytes) {
+    if (cached_bytes + bytes > kCachedBytes) {
+        device.backend->buffer_free(buffer);
+        return;
+    }
+    cached.emplace(bytes, CachedBuffer{buffer, data});
+    cached_bytes += bytes;
+}
+
+dsk_eager_tensor* dsk_eager::make_from_host(const dsk_tensor_desc& desc, const void* host) {
+    std::unique_ptr<dsk_eager_tensor, void (*)(dsk_eager_tensor*)> t(make(desc), dsk_eager_tensor_release);
+    write(*t, host);
     return t.release();
 }
 
@@ -197,6 +222,11 @@ void dsk_eager::run(const char* op, const dsk_attr* attrs, size_t attr_count, ds
         const auto out_ids = trace->graph.add_node(op, attrs, attr_count, in_ids.data(), in_ids.size(), output_count);
         for (size_t i = 0; i < output_count; ++i) trace->values[made[i].get()] = out_ids[i];
     }
+    if (tape) {
+        std::vector<dsk_eager_tensor*> outs;
+        for (const auto& m : made) outs.push_back(m.get());
+        record_on_tape(*this, op, attrs, attr_count, inputs, input_count, outs.data(), outs.size());
+    }
     for (size_t i = 0; i < output_count; ++i) outputs[i] = made[i].release();
 }
 
@@ -249,9 +279,7 @@ dsk_status_code dsk_eager_tensor_create(dsk_eager* eager, const dsk_tensor_desc*
         if (host->ndim > DSK_MAX_DIMS || !dsk::is_contiguous(*host) || (!host->data && dsk::byte_size(*host)))
             throw Error(DSK_INVALID_ARGUMENT, "eager tensor: host data must be contiguous, of rank <= " +
                                                   std::to_string(DSK_MAX_DIMS) + ", and not null");
-        std::unique_ptr<dsk_eager_tensor, void (*)(dsk_eager_tensor*)> t(eager->make(*host), dsk_eager_tensor_release);
-        eager->write(*t, host->data);
-        *out = t.release();
+        *out = eager->make_from_host(*host, host->data);
     });
 }
 
@@ -262,7 +290,7 @@ void dsk_eager_tensor_retain(dsk_eager_tensor* t) {
 void dsk_eager_tensor_release(dsk_eager_tensor* t) {
     if (!t || t->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (t->eager->trace) t->eager->trace->values.erase(t);  // its id may not be reused for another tensor
-    t->eager->device.backend->buffer_free(t->desc.buffer);
+    t->eager->free_buffer(t->desc.buffer, t->desc.data, t->bytes);
     delete t;
 }
 
@@ -349,7 +377,6 @@ dsk_status_code dsk_eager_function_run(dsk_eager_function* f, dsk_eager_tensor* 
             throw Error(DSK_INVALID_ARGUMENT, "function run: traced with " + std::to_string(f->inputs.size()) + " inputs and " +
                                                   std::to_string(f->outputs.size()) + " outputs, called with " +
                                                   std::to_string(input_count) + " and " + std::to_string(output_count));
-        std::vector<uint8_t> staging;
         for (size_t i = 0; i < input_count; ++i) {
             const dsk_eager_tensor* t = inputs[i];
             if (!t || t->eager != eager) throw Error(DSK_INVALID_ARGUMENT, "function run: input " + std::to_string(i) + " is null or foreign");
@@ -357,26 +384,44 @@ dsk_status_code dsk_eager_function_run(dsk_eager_function* f, dsk_eager_tensor* 
                 throw Error(DSK_INVALID_ARGUMENT, "function run: input " + std::to_string(i) + " is " + describe(t->desc) +
                                                       ", the function was traced for " + describe(f->input_descs[i]) +
                                                       " (trace again for another signature)");
-            dsk_tensor_desc host = t->desc;
-            if (!host.data) {
-                staging.resize(t->bytes);
-                eager->read(*t, staging.data());
-                host.data = staging.data();
-            }
-            f->session->write(f->inputs[i], host);
         }
-        f->session->run(f->outputs);
         std::vector<std::unique_ptr<dsk_eager_tensor, void (*)(dsk_eager_tensor*)>> made;
-        for (size_t i = 0; i < output_count; ++i) {
+        for (size_t i = 0; i < output_count; ++i)
             made.emplace_back(eager->make(f->session->graph.values[f->outputs[i]].desc), dsk_eager_tensor_release);
-            dsk_tensor_desc host = made.back()->desc;
+        std::vector<bool> written(output_count, false);
+        std::vector<uint8_t> staging;
+        if (eager->host_memory && f->session->host_memory_only()) {
+            // Both sides compute in host memory: the plan reads the inputs and writes the outputs
+            // where the eager tensors are, with no copy.
+            auto binding = [](dsk_value_id v, const dsk_eager_tensor& t) {
+                return dsk_session::Binding{v, t.desc.buffer, t.desc.data, t.bytes};
+            };
+            std::vector<dsk_session::Binding> in, out;
+            for (size_t i = 0; i < input_count; ++i) in.push_back(binding(f->inputs[i], *inputs[i]));
+            for (size_t i = 0; i < output_count; ++i) out.push_back(binding(f->outputs[i], *made[i]));
+            written = f->session->run_bound(f->outputs, in, out);
+        } else {
+            for (size_t i = 0; i < input_count; ++i) {
+                dsk_tensor_desc host = inputs[i]->desc;
+                if (!host.data) {
+                    staging.resize(inputs[i]->bytes);
+                    eager->read(*inputs[i], staging.data());
+                    host.data = staging.data();
+                }
+                f->session->write(f->inputs[i], host);
+            }
+            f->session->run(f->outputs);
+        }
+        for (size_t i = 0; i < output_count; ++i) {
+            if (written[i]) continue;
+            dsk_tensor_desc host = made[i]->desc;
             if (host.data) {
                 f->session->read(f->outputs[i], host);
             } else {
-                staging.resize(made.back()->bytes);
+                staging.resize(made[i]->bytes);
                 host.data = staging.data();
                 f->session->read(f->outputs[i], host);
-                eager->write(*made.back(), staging.data());
+                eager->write(*made[i], staging.data());
             }
         }
         for (size_t i = 0; i < output_count; ++i) outputs[i] = made[i].release();
@@ -384,5 +429,28 @@ dsk_status_code dsk_eager_function_run(dsk_eager_function* f, dsk_eager_tensor* 
 }
 
 void dsk_eager_function_destroy(dsk_eager_function* f) { delete f; }
+
+dsk_status_code dsk_eager_tensor_set_requires_grad(dsk_eager_tensor* t, int32_t requires_grad) {
+    if (!t) return DSK_INVALID_ARGUMENT;
+    return eager_call(t->eager->kernel, [&] { set_requires_grad(*t->eager, *t, requires_grad != 0); });
+}
+
+int32_t dsk_eager_tensor_requires_grad(const dsk_eager_tensor* t) { return t && requires_grad(*t->eager, *t) ? 1 : 0; }
+
+dsk_status_code dsk_eager_backward(dsk_eager* eager, dsk_eager_tensor* loss, dsk_eager_tensor* const* wrt, size_t count,
+                                   uint32_t flags, dsk_eager_tensor** out_grads) {
+    if (!eager || !loss || (count && (!wrt || !out_grads))) return DSK_INVALID_ARGUMENT;
+    return eager_call(eager->kernel, [&] {
+        if (loss->eager != eager) throw Error(DSK_INVALID_ARGUMENT, "backward: the loss belongs to another eager context");
+        if (flags & ~uint32_t{DSK_EAGER_RETAIN_TAPE})
+            throw Error(DSK_INVALID_ARGUMENT, "backward: unknown flags " + std::to_string(flags) + " (DSK_EAGER_RETAIN_TAPE is the only one)");
+        const auto grads = backward(*eager, *loss, wrt, count, (flags & DSK_EAGER_RETAIN_TAPE) != 0);
+        for (size_t i = 0; i < count; ++i) out_grads[i] = grads[i];
+    });
+}
+
+void dsk_eager_tape_clear(dsk_eager* eager) {
+    if (eager) eager->tape.reset();
+}
 
 }  // extern "C"

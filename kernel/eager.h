@@ -8,6 +8,9 @@
 // tensor an op reads that the trace did not produce (a weight made before) is captured as a
 // graph constant, which is right because tensors never change. trace_end compiles the graph
 // into a session whose plan (fusion, folding, memory planning) then replays the function.
+//
+// Autograd (eager_autograd.h): ops that read a tensor requiring a gradient are also recorded on
+// a tape, which backward differentiates with the graph's reverse mode and runs eagerly.
 #pragma once
 
 #include <atomic>
@@ -23,6 +26,10 @@
 
 struct dsk_session;
 
+namespace dsk::kernel {
+struct EagerTape;
+}
+
 struct dsk_eager {
     dsk_kernel* kernel = nullptr;
     dsk::kernel::OpenDevice device;
@@ -32,6 +39,17 @@ struct dsk_eager {
     uint64_t seed = 0;
     uint64_t ops = 0;
     std::vector<std::shared_ptr<dsk::kernel::DynamicLibrary>> libraries;
+
+    // Buffers of released tensors, by size, for the next tensors of that size (a loop makes the
+    // same sizes every iteration): allocating, and first touching, fresh memory costs more than
+    // many small ops. At most kCachedBytes are kept; the rest is freed.
+    static constexpr uint64_t kCachedBytes = uint64_t{256} << 20;
+    struct CachedBuffer {
+        dsk_buffer* buffer;
+        void* data;
+    };
+    std::unordered_multimap<uint64_t, CachedBuffer> cached;
+    uint64_t cached_bytes = 0;
 
     // Schema and kernel per op and input dtypes, looked up once.
     struct Dispatch {
@@ -49,16 +67,24 @@ struct dsk_eager {
     };
     std::unique_ptr<Trace> trace;
 
+    // The autograd tape: null until a tensor is marked as requiring a gradient, consumed by
+    // backward. Each tape has a new epoch, so a tensor knows whether it is on the current one.
+    std::unique_ptr<dsk::kernel::EagerTape> tape;
+    uint64_t tape_epochs = 0;
+
     dsk_eager(dsk_kernel* kernel, const std::string& device, uint64_t seed);
     ~dsk_eager();
     dsk_eager(const dsk_eager&) = delete;
     dsk_eager& operator=(const dsk_eager&) = delete;
 
     dsk_eager_tensor* make(const dsk_tensor_desc& shape);  // an uninitialised tensor, 1 reference
+    void free_buffer(dsk_buffer* buffer, void* data, uint64_t bytes);  // into the cache, or freed
     void run(const char* op, const dsk_attr* attrs, size_t attr_count, dsk_eager_tensor* const* inputs,
              size_t input_count, dsk_eager_tensor** outputs, size_t output_count);
     void write(dsk_eager_tensor& t, const void* host);
     void read(const dsk_eager_tensor& t, void* host);
+    // A tensor holding a copy of host bytes of `desc`'s dtype and shape.
+    dsk_eager_tensor* make_from_host(const dsk_tensor_desc& desc, const void* host);
 
 private:
     const Dispatch& find_dispatch(const char* op, dsk_eager_tensor* const* inputs, size_t input_count);
@@ -70,6 +96,9 @@ struct dsk_eager_tensor {
     std::atomic<int> references{1};
     dsk_tensor_desc desc{};  // dtype, shape, contiguous strides; device, buffer and data set
     uint64_t bytes = 0;
+    // Its value on the tape of epoch `tape_epoch` (see dsk_eager::tape).
+    uint64_t tape_epoch = 0;
+    dsk_value_id tape_value = DSK_VALUE_NONE;
 };
 
 // A traced function compiled into a session.

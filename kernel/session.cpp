@@ -486,6 +486,53 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
     ++runs;
 }
 
+bool dsk_session::host_memory_only() const {
+    return std::all_of(devices.begin(), devices.end(), [](const Device& d) { return d.host_memory; });
+}
+
+std::vector<bool> dsk_session::run_bound(std::span<const dsk_value_id> targets, std::span<const Binding> inputs,
+                                         std::span<const Binding> outputs) {
+    if (!host_memory_only()) throw Error(DSK_INTERNAL, "run_bound: the session has a device without host memory");
+    ExecutionPlan& plan = plan_for(std::vector<dsk_value_id>(targets.begin(), targets.end()));
+    // What to put back afterwards, whatever happens.
+    std::vector<std::pair<Storage*, Storage>> saved;
+    struct Restore {
+        std::vector<std::pair<Storage*, Storage>>& saved;
+        ~Restore() {
+            for (auto& [where, old] : saved) *where = old;
+        }
+    } restore{saved};
+    auto bind = [&](Storage& where, const Binding& b) {
+        if (b.bytes != where.bytes || (!b.data && b.bytes))
+            throw Error(DSK_INTERNAL, "run_bound: value " + std::to_string(b.value) + " is bound to " + std::to_string(b.bytes) +
+                                          " bytes, it has " + std::to_string(where.bytes));
+        saved.emplace_back(&where, where);
+        where.buffer = b.buffer;
+        where.offset = 0;
+        where.data = b.data;
+        where.owned = false;
+    };
+    for (const Binding& b : inputs) {
+        if (graph.value(b.value).kind != ValueKind::Input)
+            throw Error(DSK_INTERNAL, "run_bound: value " + std::to_string(b.value) + " is not an input");
+        ensure_storage(b.value);
+        bind(storage[b.value], b);
+    }
+    std::vector<bool> bound(outputs.size(), false), taken(graph.values.size(), false);
+    for (const PlanStep& step : plan.steps)
+        if (step.once)
+            for (dsk_value_id v : step.node.outputs) taken[v] = true;  // computed on the first run only
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        const dsk_value_id v = outputs[i].value;
+        if (graph.value(v).kind != ValueKind::NodeOutput || taken[v] || plan.transient[v].bytes == 0) continue;
+        taken[v] = true;
+        bind(plan.transient[v], outputs[i]);
+        bound[i] = true;
+    }
+    run(targets);
+    return bound;
+}
+
 // --- host table: sessions ----------------------------------------------------------------------
 
 namespace dsk::kernel {

@@ -73,6 +73,21 @@ struct dsk_session {
     void write(dsk_value_id value, const dsk_tensor_desc& host);
     void read(dsk_value_id value, const dsk_tensor_desc& host);
     void run(std::span<const dsk_value_id> targets);
+    // Memory of the caller's that a run reads an input from, or writes a target to.
+    struct Binding {
+        dsk_value_id value = DSK_VALUE_NONE;
+        dsk_buffer* buffer = nullptr;
+        void* data = nullptr;  // host address
+        uint64_t bytes = 0;
+    };
+    // Whether every device of the session computes in host memory (run_bound's condition).
+    bool host_memory_only() const;
+    // run(targets), with the inputs of `inputs` read from, and the targets of `outputs` written
+    // to, the caller's host memory for this run only (no copy in or out; dsk_eager_function_run).
+    // A target the plan computes once (folded) or that is bound twice is left in the session:
+    // the result says, per output, whether it was written to the caller's memory.
+    std::vector<bool> run_bound(std::span<const dsk_value_id> targets, std::span<const Binding> inputs,
+                                std::span<const Binding> outputs);
     dsk_tensor_desc tensor(dsk_value_id value) const;
     const std::string& node_backend(uint32_t node) const;
     // The plan for these targets (built on first use). Sinks: the first outputs that nothing reads.

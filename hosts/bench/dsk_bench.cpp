@@ -10,6 +10,12 @@
 //   dsk_bench weights                   only reading the MLP's weights once (fc1 over the
 //                                       thread pool, fc2 and fc3 on one thread): the floor
 //                                       under MLP batch-1 latency (weight_stream.h)
+//   dsk_bench train-step --batch 32 --mode eager|jit
+//                                       one training step of the MLP 784-256-128-10 (softmax
+//                                       cross-entropy, Adam) written eagerly with dsk_eager.hpp:
+//                                       forward, dsk::grad, AdamUpdate's functional form, and the
+//                                       loss read back; run as it is (eager) or compiled by
+//                                       dsk::jit (one graph per step)
 //   options: --warmup-s S (0.3)  --rep-s S (0.5)  --reps R (5)  --device NAME (cpu)
 //
 // The graph is built with dsk_kernel_graph_create and dsk::Graph (dsk_op.hpp), placed on the
@@ -30,9 +36,11 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "dsk/dsk.h"
+#include "dsk/dsk_eager.hpp"
 #include "dsk/dsk_op.hpp"
 #include "weight_stream.h"
 
@@ -53,8 +61,8 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& message) {
     std::fprintf(stderr,
-                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|weights [--batch N] [--n N] [--warmup-s S] [--rep-s S] [--reps R] "
-                 "[--device NAME] [--mode static|eager]\n",
+                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|weights|train-step [--batch N] [--n N] [--warmup-s S] [--rep-s S] [--reps R] "
+                 "[--device NAME] [--mode static|eager|jit]\n",
                  message.c_str());
     std::exit(2);
 }
@@ -63,7 +71,8 @@ Options parse(int argc, char** argv) {
     Options o;
     if (argc < 2) usage("missing the case");
     o.what = argv[1];
-    if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm" && o.what != "dispatch" && o.what != "weights")
+    if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm" && o.what != "dispatch" && o.what != "weights" &&
+        o.what != "train-step")
         usage("unknown case '" + o.what + "'");
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -79,7 +88,8 @@ Options parse(int argc, char** argv) {
         else usage("unknown option " + a);
     }
     if (o.batch < 1 || o.n < 1 || o.reps < 1) usage("batch, n and reps must be positive");
-    if (o.mode != "static" && o.mode != "eager") usage("--mode is static or eager");
+    if (o.what == "train-step" ? o.mode != "eager" && o.mode != "jit" : o.mode != "static" && o.mode != "eager")
+        usage(o.what == "train-step" ? "--mode is eager or jit" : "--mode is static or eager");
     return o;
 }
 
@@ -152,12 +162,12 @@ std::pair<int64_t, std::vector<double>> time_runs(const Options& o, F&& once, in
 
 void print_result(const Options& o, uint32_t threads, int64_t warmup_runs, int64_t runs_per_rep, double checksum,
                   const std::vector<double>& per_run) {
+    const bool batched = o.what == "mlp" || o.what == "cnn" || o.what == "train-step";
     std::printf("{\"case\": \"%s\", \"device\": \"%s\", \"mode\": \"%s\", \"threads\": %u, \"batch\": %lld, \"n\": %lld, "
                 "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, "
                 "\"seconds_per_run\": [",
                 o.what.c_str(), o.device.c_str(), o.mode.c_str(), threads,
-                static_cast<long long>(o.what == "mlp" || o.what == "cnn" ? o.batch : 0),
-                static_cast<long long>(o.what == "mlp" || o.what == "cnn" ? 0 : o.n), static_cast<long long>(warmup_runs),
+                static_cast<long long>(batched ? o.batch : 0), static_cast<long long>(batched ? 0 : o.n), static_cast<long long>(warmup_runs),
                 static_cast<long long>(runs_per_rep), checksum);
     for (size_t i = 0; i < per_run.size(); ++i) std::printf("%s%.9g", i ? ", " : "", per_run[i]);
     std::printf("]}\n");
@@ -192,7 +202,84 @@ int run_eager_dispatch(const Options& o, dsk_kernel* k) {
     return 0;
 }
 
+// One Adam step of the MLP 784-256-128-10 on a batch, as eager code: the weights and Adam's
+// state go in and their new values come out (tensors are immutable). Layers are Gemm with
+// transB (weights [out, in], PyTorch's layout and initialisation bounds).
+int run_train_step(const Options& o) {
+    const int64_t widths[] = {784, 256, 128, 10};
+    std::vector<std::vector<int64_t>> shapes;
+    for (int l = 0; l < 3; ++l) {
+        shapes.push_back({widths[l + 1], widths[l]});
+        shapes.push_back({widths[l + 1]});
+    }
+    const size_t n = shapes.size();
+    auto step = [n](const std::vector<dsk::Tensor>& in) {  // constants, x, labels, w..., m..., v...
+        std::vector<dsk::Tensor> w(in.begin() + 3, in.begin() + 3 + static_cast<std::ptrdiff_t>(n));
+        for (const dsk::Tensor& t : w) t.requires_grad();
+        dsk::Tensor h = in[1];
+        for (size_t l = 0; l < 3; ++l) {
+            h = gemm(h, w[2 * l], w[2 * l + 1], true);
+            if (l < 2) h = relu(h);
+        }
+        dsk::Tensor loss = softmax_cross_entropy(h, in[2]);
+        const std::vector<dsk::Tensor> g = dsk::grad(loss, w);
+        std::vector<dsk::Tensor> out(3 * n + 1);
+        for (size_t i = 0; i < n; ++i) {
+            const std::vector<dsk::Tensor> next = adam_step(in[0], w[i], g[i], in[3 + n + i], in[3 + 2 * n + i]);
+            for (size_t s = 0; s < 3; ++s) out[s * n + i] = next[s];
+        }
+        out[3 * n] = loss;
+        return out;
+    };
+
+    int64_t runs_per_rep = 0, warmup_runs = 0;
+    std::vector<double> per_run;
+    float loss = 0;
+    {
+        dsk::Kernel kernel;
+        dsk::Eager eager(kernel, o.device, 1);
+        std::mt19937 rng(7);
+        std::vector<dsk::Tensor> state;  // w..., m..., v...
+        for (size_t i = 0; i < 3 * n; ++i) {
+            const std::vector<int64_t>& shape = shapes[i % n];
+            size_t count = 1;
+            for (int64_t d : shape) count *= static_cast<size_t>(d);
+            std::vector<float> v(count, 0.0f);
+            if (i < n) {
+                std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+                const float bound = 1.0f / std::sqrt(static_cast<float>(shape.size() == 2 ? shape[1] : shapes[i - 1][1]));
+                for (float& x : v) x = bound * u(rng);
+            }
+            state.push_back(eager.tensor(shape, v));
+        }
+        std::vector<float> images(static_cast<size_t>(o.batch * 784));
+        std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+        for (float& x : images) x = pixel(rng);
+        std::vector<int64_t> labels(static_cast<size_t>(o.batch));
+        for (int64_t& y : labels) y = static_cast<int64_t>(rng() % 10);
+        const dsk::Tensor x = eager.tensor({o.batch, 784}, images), y = eager.tensor({o.batch}, labels);
+
+        auto compiled = dsk::jit(eager, step);
+        const double lr = 1e-3, beta1 = 0.9, beta2 = 0.999;
+        int64_t t = 0;
+        auto once = [&] {
+            ++t;
+            const std::vector<float> c = {float(beta1), float(1 - beta1), float(beta2), float(1 - beta2), 1e-8f, 0.0f, 1.0f,
+                                          float(lr / (1 - std::pow(beta1, t))), float(std::sqrt(1 - std::pow(beta2, t)))};
+            std::vector<dsk::Tensor> in = {eager.tensor({9}, c), x, y};
+            in.insert(in.end(), state.begin(), state.end());
+            std::vector<dsk::Tensor> out = o.mode == "jit" ? compiled(in) : step(in);
+            loss = out[3 * n].values<float>()[0];  // what a training loop reads every step
+            state.assign(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(3 * n));
+        };
+        std::tie(warmup_runs, per_run) = time_runs(o, once, &runs_per_rep);
+    }
+    print_result(o, dsk_host()->thread_count(), warmup_runs, runs_per_rep, loss, per_run);
+    return 0;
+}
+
 int run(const Options& o) {
+    if (o.what == "train-step") return run_train_step(o);
     dsk_kernel* k = nullptr;
     if (dsk_kernel_create(&k) != DSK_OK) throw std::runtime_error("dsk_kernel_create failed");
     // dsk_op.hpp's helpers call dsk::host(); in a host program the table comes from dsk_host().

@@ -11,60 +11,97 @@ namespace {
 constexpr size_t kParallelMinElements = size_t{1} << 15;
 constexpr size_t kGrain = size_t{1} << 13;
 
+// body(begin, end) over [0, size): on the calling thread when small, else over the pool.
+template <class F>
+void over_chunks(size_t size, const F& body) {
+    if (size >= kParallelMinElements)
+        parallel_for(size, kGrain, body);
+    else
+        body(0, size);
+}
+
+// The update loops are compiled for AVX-512, AVX2 and baseline x86-64, picked at load time:
+// Adam's sqrt and divisions are most of a small model's step. Every variant does the same IEEE
+// operations per element (no contraction into FMA: -ffp-contract=off), so results are bitwise
+// the same on every machine.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DSK_UPDATE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DSK_UPDATE_CLONES
+#endif
+
 // constants = [beta1, 1-beta1, beta2, 1-beta2, eps, l2_weight_decay, decay_factor, step_size,
-// sqrt(1-beta2^t)]; buffers = m, v.
-void adam_update(const float* c, const ParamSlot& slot, size_t begin, size_t end) {
-    float* p = slot.param;
-    const float* g = slot.grad;
-    float* m = slot.buffers[0];
-    float* v = slot.buffers[1];
+// sqrt(1-beta2^t)]; buffers = m, v. Reads the parameter and state of `in`, writes those of `out`
+// (the same slot for an update in place).
+DSK_UPDATE_CLONES void adam_update(const float* c, const ParamSlot& in, const ParamSlot& out, size_t begin, size_t end) {
+    const float* g = in.grad;
     const bool l2 = c[5] != 0.0f;
     const bool decoupled = c[6] != 1.0f;
+    // Element j reads index j of `in` and writes index j of `out`, whose arrays are either
+    // `in`'s own or disjoint from every array: no dependence across elements.
+#pragma GCC ivdep
     for (size_t j = begin; j < end; ++j) {
+        float p = in.param[j];
         float grad = g[j];
-        if (l2) grad = grad + c[5] * p[j];
-        if (decoupled) p[j] = p[j] * c[6];
-        m[j] = c[0] * m[j] + c[1] * grad;
-        v[j] = c[2] * v[j] + c[3] * (grad * grad);
-        const float denom = std::sqrt(v[j]) / c[8] + c[4];
-        p[j] = p[j] - c[7] * (m[j] / denom);
+        if (l2) grad = grad + c[5] * p;
+        if (decoupled) p = p * c[6];
+        const float m = c[0] * in.buffers[0][j] + c[1] * grad;
+        const float v = c[2] * in.buffers[1][j] + c[3] * (grad * grad);
+        const float denom = std::sqrt(v) / c[8] + c[4];
+        out.buffers[0][j] = m;
+        out.buffers[1][j] = v;
+        out.param[j] = p - c[7] * (m / denom);
     }
 }
 
 // constants = [lr, momentum, 1-dampening, weight_decay, first_step, nesterov]; buffers = the
-// momentum buffer, or none.
-void sgd_update(const float* c, const ParamSlot& slot, size_t begin, size_t end) {
-    float* p = slot.param;
-    const float* g = slot.grad;
-    float* buf = slot.buffers[0];
+// momentum buffer, or none. `in` and `out` as adam_update's.
+DSK_UPDATE_CLONES void sgd_update(const float* c, const ParamSlot& in, const ParamSlot& out, size_t begin, size_t end) {
+    const float* g = in.grad;
+    const bool momentum = in.buffers[0] != nullptr;
     const bool decay = c[3] != 0.0f;
     const bool first = c[4] != 0.0f;
     const bool nesterov = c[5] != 0.0f;
+#pragma GCC ivdep  // as in adam_update
     for (size_t j = begin; j < end; ++j) {
+        const float p = in.param[j];
         float d = g[j];
-        if (decay) d = d + c[3] * p[j];
-        if (buf != nullptr) {
-            buf[j] = first ? d : c[1] * buf[j] + c[2] * d;
-            d = nesterov ? d + c[1] * buf[j] : buf[j];
+        if (decay) d = d + c[3] * p;
+        if (momentum) {
+            const float b = first ? d : c[1] * in.buffers[0][j] + c[2] * d;
+            out.buffers[0][j] = b;
+            d = nesterov ? d + c[1] * b : b;
         }
-        p[j] = p[j] - c[0] * d;
+        out.param[j] = p - c[0] * d;
     }
 }
 
-// inputs: constants, X, G, state...; output: a scalar token (0).
+// inputs: constants, X, G, state...; outputs: a scalar token (0), and in the functional form
+// the new X and state.
 template <UpdateFunction kUpdate, size_t kStates>
 dsk_status update_kernel(void*, dsk_exec_context*, const dsk_node_view* node, const dsk_tensor_desc* t) {
     return guard([&] {
         const size_t states = node->input_count - 3;
         if (states > kStates) throw Error(DSK_INVALID_ARGUMENT, std::string(node->op) + ": too many state inputs");
-        for (size_t i = 0; i < node->input_count + 1; ++i)
+        const bool functional = node->output_count > 1;
+        if (functional && node->output_count != 2 + states)
+            throw Error(DSK_INVALID_ARGUMENT, std::string(node->op) + ": the functional form has " +
+                                                  std::to_string(2 + states) + " outputs");
+        for (size_t i = 0; i < node->input_count + node->output_count; ++i)
             if (!t[i].data && numel(t[i]) > 0)
                 throw Error(DSK_INVALID_ARGUMENT, std::string(node->op) + ": tensor " + std::to_string(i) + " is not in host memory");
-        ParamSlot slot{static_cast<float*>(t[1].data), static_cast<const float*>(t[2].data), {nullptr, nullptr},
-                       static_cast<size_t>(numel(t[1]))};
-        for (size_t s = 0; s < states; ++s) slot.buffers[s] = static_cast<float*>(t[3 + s].data);
-        apply_update(kUpdate, static_cast<const float*>(t[0].data), slot);
-        *static_cast<float*>(t[node->input_count].data) = 0.0f;
+        const float* constants = static_cast<const float*>(t[0].data);
+        auto slot_at = [&](size_t param, size_t first_state) {
+            ParamSlot slot{static_cast<float*>(t[param].data), static_cast<const float*>(t[2].data), {nullptr, nullptr},
+                           static_cast<size_t>(numel(t[1]))};
+            for (size_t s = 0; s < states; ++s) slot.buffers[s] = static_cast<float*>(t[first_state + s].data);
+            return slot;
+        };
+        const size_t token = node->input_count;
+        const ParamSlot in = slot_at(1, 3);
+        const ParamSlot out = functional ? slot_at(token + 1, token + 2) : in;
+        over_chunks(in.size, [&](size_t begin, size_t end) { kUpdate(constants, in, out, begin, end); });
+        *static_cast<float*>(t[token].data) = 0.0f;
     });
 }
 
@@ -79,10 +116,7 @@ UpdateFunction update_function(const std::string& op) {
 }
 
 void apply_update(UpdateFunction update, const float* constants, const ParamSlot& slot) {
-    if (slot.size >= kParallelMinElements)
-        parallel_for(slot.size, kGrain, [&](size_t begin, size_t end) { update(constants, slot, begin, end); });
-    else
-        update(constants, slot, 0, slot.size);
+    over_chunks(slot.size, [&](size_t begin, size_t end) { update(constants, slot, slot, begin, end); });
 }
 
 void register_update_kernels(Registrar& reg) {

@@ -141,7 +141,15 @@ DSK_API const char* dsk_session_placement_json(dsk_session* session);
  * the ops (they also run) into a graph whose inputs are the listed tensors; any other tensor an
  * op reads that the trace did not make (a weight) becomes a constant of the graph. The result is
  * a function compiled into a session (fusion, folding, memory planning) that function_run
- * replays on new inputs of the same dtypes and shapes. */
+ * replays on new inputs of the same dtypes and shapes.
+ *
+ * Autograd: set_requires_grad(w, 1) puts `w` on the context's tape; every op with an input that
+ * requires a gradient is recorded there (its outputs then require one too; the other tensors it
+ * reads are kept as they are). backward(loss, wrt) differentiates the recorded ops with the
+ * op schemas' gradient rules (as graph_gradients does), runs the gradient ops eagerly and
+ * returns d(loss)/d(wrt[i]); then the tape is consumed: nothing requires a gradient any more,
+ * and the next tape starts with the next set_requires_grad. Inside a trace, the gradient ops are
+ * traced like the others, so a whole training step compiles into one graph. */
 typedef struct dsk_eager dsk_eager;
 typedef struct dsk_eager_tensor dsk_eager_tensor;
 typedef struct dsk_eager_function dsk_eager_function;
@@ -170,6 +178,24 @@ DSK_API void dsk_eager_trace_cancel(dsk_eager* eager);
 DSK_API dsk_status_code dsk_eager_function_run(dsk_eager_function* function, dsk_eager_tensor* const* inputs,
                                                size_t input_count, dsk_eager_tensor** outputs, size_t output_count);
 DSK_API void dsk_eager_function_destroy(dsk_eager_function* function);
+
+/* Marks `tensor` as requiring a gradient (1), starting a tape when none is running, or unmarks
+ * it (0; FAILED_PRECONDITION for a tensor computed from marked ones). The tape holds a reference
+ * to each tensor it records until it is consumed or cleared. */
+DSK_API dsk_status_code dsk_eager_tensor_set_requires_grad(dsk_eager_tensor* tensor, int32_t requires_grad);
+/* 1 when `tensor` is on the running tape and requires a gradient (marked, or computed from a
+ * marked tensor), else 0. */
+DSK_API int32_t dsk_eager_tensor_requires_grad(const dsk_eager_tensor* tensor);
+/* Keep the tape after dsk_eager_backward, to differentiate the same ops again. */
+#define DSK_EAGER_RETAIN_TAPE 1u
+/* d(loss)/d(wrt[i]) into out_grads[i] (new tensors, owned by the caller; NULL where the loss
+ * does not depend on wrt[i]). `loss` is a scalar f32 computed on the tape; every wrt[i] requires
+ * a gradient (INVALID_ARGUMENT otherwise). Consumes the tape unless `flags` has
+ * DSK_EAGER_RETAIN_TAPE: a second backward of the same loss is FAILED_PRECONDITION. */
+DSK_API dsk_status_code dsk_eager_backward(dsk_eager* eager, dsk_eager_tensor* loss, dsk_eager_tensor* const* wrt,
+                                           size_t count, uint32_t flags, dsk_eager_tensor** out_grads);
+/* Drops the tape without differentiating (a forward pass that needs no gradient). */
+DSK_API void dsk_eager_tape_clear(dsk_eager* eager);
 
 #ifdef __cplusplus
 } /* extern "C" */

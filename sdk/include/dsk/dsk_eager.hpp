@@ -13,6 +13,25 @@
 // Tensors are immutable and reference counted: copies share. A tensor used by a traced function
 // that is not one of its inputs (`w` above) is captured by value, as a constant of the graph.
 // Every failure throws dsk::Error with the kernel's message.
+//
+// Autograd: mark the tensors to differentiate, compute a scalar loss, ask for its gradients.
+//
+//     w.requires_grad();                              // w goes on the eager context's tape
+//     dsk::Tensor loss = softmax_cross_entropy(matmul(x, w), labels);
+//     std::vector<dsk::Tensor> g = dsk::grad(loss, {w});   // d(loss)/dw; the tape is consumed
+//
+// Every op with an input that requires a gradient is recorded on the tape; grad() builds the
+// gradient ops with the op schemas' rules (the graph_gradients code), runs them eagerly and
+// consumes the tape (retain_tape = true keeps it for another grad). A training step is then
+// plain eager code, and dsk::jit compiles it, backward and optimizer update included, into one
+// graph; its tensors being immutable, the step returns the new weights and optimizer state
+// (adam_step below):
+//
+//     auto step = dsk::jit(eager, [&](const std::vector<dsk::Tensor>& in) {  // c, x, y, w, m, v
+//         in[3].requires_grad();
+//         dsk::Tensor g = dsk::grad(softmax_cross_entropy(matmul(in[1], in[3]), in[2]), {in[3]})[0];
+//         return adam_step(in[0], in[3], g, in[4], in[5]);                      // new w, m, v
+//     });
 #ifndef DSK_EAGER_HPP_
 #define DSK_EAGER_HPP_
 
@@ -67,6 +86,13 @@ public:
     dsk_eager_tensor* raw() const noexcept { return t_.get(); }
     Eager& eager() const noexcept { return *eager_; }
     bool defined() const noexcept { return t_ != nullptr; }
+
+    // Marks this tensor as requiring a gradient (or unmarks it): the ops that read it from now
+    // on are recorded on its eager context's tape (dsk_eager_tensor_set_requires_grad).
+    const Tensor& requires_grad(bool on = true) const;
+    // Whether it is on the running tape and requires a gradient (marked, or computed from a
+    // marked tensor since the tape started).
+    bool tracks_grad() const noexcept { return dsk_eager_tensor_requires_grad(t_.get()) != 0; }
 
     uint32_t dtype() const { return desc().dtype; }
     std::vector<int64_t> shape() const {
@@ -142,6 +168,23 @@ public:
         return run(op, inputs, attrs, 1)[0];
     }
 
+    // d(loss)/d(wrt[i]), computed eagerly from the tape (dsk_eager_backward); an undefined
+    // Tensor where the loss does not depend on wrt[i]. Consumes the tape unless retain_tape.
+    std::vector<Tensor> grad(const Tensor& loss, const std::vector<Tensor>& wrt, bool retain_tape = false) {
+        std::vector<dsk_eager_tensor*> in, out(wrt.size(), nullptr);
+        in.reserve(wrt.size());
+        for (const Tensor& t : wrt) in.push_back(t.raw());
+        check(dsk_eager_backward(eager_, loss.raw(), in.data(), in.size(), retain_tape ? DSK_EAGER_RETAIN_TAPE : 0u,
+                                 out.data()),
+              "backward");
+        std::vector<Tensor> result;
+        result.reserve(out.size());
+        for (dsk_eager_tensor* t : out) result.push_back(t ? Tensor(this, t) : Tensor());
+        return result;
+    }
+    // Drops the tape without differentiating.
+    void clear_tape() noexcept { dsk_eager_tape_clear(eager_); }
+
     void check(dsk_status_code code, const std::string& what) const {
         if (code != DSK_OK) throw Error(code, what + ": " + detail::copy_string(dsk_kernel_last_error(kernel_->raw())));
     }
@@ -170,6 +213,15 @@ private:
 
 inline void Tensor::check(dsk_status_code code) const { eager_->check(code, "reading a tensor"); }
 
+inline const Tensor& Tensor::requires_grad(bool on) const {
+    eager_->check(dsk_eager_tensor_set_requires_grad(t_.get(), on ? 1 : 0), "set_requires_grad");
+    return *this;
+}
+
+inline std::vector<Tensor> grad(const Tensor& loss, const std::vector<Tensor>& wrt, bool retain_tape = false) {
+    return loss.eager().grad(loss, wrt, retain_tape);
+}
+
 // A few ops by name (any other: eager.run("Op", ...)).
 inline Tensor matmul(const Tensor& a, const Tensor& b) { return a.eager().run1("MatMul", {a, b}); }
 inline Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_b = false) {
@@ -178,6 +230,18 @@ inline Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c, bool trans
 inline Tensor relu(const Tensor& x) { return x.eager().run1("Relu", {x}); }
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return a.eager().run1("Add", {a, b}); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return a.eager().run1("Mul", {a, b}); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return a.eager().run1("Sub", {a, b}); }
+// The mean softmax cross-entropy of scores [N, C] against i64 labels [N]: a scalar.
+inline Tensor softmax_cross_entropy(const Tensor& scores, const Tensor& labels) {
+    return scores.eager().run("SoftmaxCrossEntropyLoss", {scores, labels}, {}, 2)[0];
+}
+// One Adam step without changing its inputs (AdamUpdate's functional form, docs/ops.md):
+// {new x, new m, new v}. `constants` is AdamUpdate's [9] f32 for this step.
+inline std::vector<Tensor> adam_step(const Tensor& constants, const Tensor& x, const Tensor& g, const Tensor& m,
+                                     const Tensor& v) {
+    std::vector<Tensor> out = x.eager().run("AdamUpdate", {constants, x, g, m, v}, {}, 4);
+    return {out[1], out[2], out[3]};
+}
 
 // A function of tensors, traced on its first call for each input signature (dtypes and shapes)
 // and replayed afterwards as a compiled graph (dsk_eager_trace_*). The function must compute its
