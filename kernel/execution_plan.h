@@ -74,6 +74,7 @@ struct ExecutionPlan {
     PlacementReport placement;
     PassReport passes;
     uint64_t runs = 0;
+    bool rebind = false;  // storage moved (a run with bound memory): steps' tensors described again
 };
 
 // Elementwise ops whose output may take over the memory of input 0 when that input dies at the

@@ -464,7 +464,10 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
     if (!same) last_targets_.assign(targets.begin(), targets.end());
     plans_by_last_ = &plan;
     last_plan = &plan;
-    if (plan.runs == 0) bind_steps(plan);
+    if (plan.runs == 0 || plan.rebind) {
+        bind_steps(plan);
+        plan.rebind = false;
+    }
     std::vector<dsk_tensor_desc> gathered;
     for (PlanStep& step : plan.steps) {
         if (step.once && plan.runs > 0) continue;
@@ -496,12 +499,17 @@ std::vector<bool> dsk_session::run_bound(std::span<const dsk_value_id> targets, 
     ExecutionPlan& plan = plan_for(std::vector<dsk_value_id>(targets.begin(), targets.end()));
     // What to put back afterwards, whatever happens.
     std::vector<std::pair<Storage*, Storage>> saved;
+    // The steps' tensors describe the storage of the run they were built for: again for this run
+    // and again for the next one, with the storage back.
     struct Restore {
         std::vector<std::pair<Storage*, Storage>>& saved;
+        ExecutionPlan& plan;
         ~Restore() {
             for (auto& [where, old] : saved) *where = old;
+            plan.rebind = true;
         }
-    } restore{saved};
+    } restore{saved, plan};
+    plan.rebind = true;
     auto bind = [&](Storage& where, const Binding& b) {
         if (b.bytes != where.bytes || (!b.data && b.bytes))
             throw Error(DSK_INTERNAL, "run_bound: value " + std::to_string(b.value) + " is bound to " + std::to_string(b.bytes) +
