@@ -75,8 +75,6 @@ void activation_map(ActivationParams p, const float* x_rows, int64_t ldx, float*
     }
 }
 
-namespace {
-
 // dx[i] = dy[i] * f'(x[i]). Any of the arrays may be the same.
 DSK_CPU_VECTOR_CLONES
 void activation_grad_map(ActivationParams p, const float* dy, const float* x, float* dx,
@@ -143,11 +141,9 @@ void activation_grad_map(ActivationParams p, const float* dy, const float* x, fl
     }
 }
 
-}  // namespace
-
-ActivationParams activation_params(const KernelArgs& args, const std::string& name,
-                                   const char* alpha_attr, const char* beta_attr) {
-    const Attrs& attrs = args.attrs();
+std::optional<ActivationParams> make_activation(const std::string& name,
+                                                const std::string& approximate, float alpha,
+                                                float beta, std::string* why) {
     ActivationParams p{Activation::relu};
     if (name == "Relu") {
         p.kind = Activation::relu;
@@ -156,14 +152,14 @@ ActivationParams activation_params(const KernelArgs& args, const std::string& na
     } else if (name == "Tanh") {
         p.kind = Activation::tanh;
     } else if (name == "Gelu") {
-        const std::string approximate = attrs.get_string("approximate", "none");
         if (approximate == "none") {
             p.kind = Activation::gelu;
         } else if (approximate == "tanh") {
             p.kind = Activation::gelu_tanh;
         } else {
-            args.fail("attribute 'approximate' = \"" + approximate +
-                      "\" is not one of \"none\", \"tanh\"");
+            *why = "attribute 'approximate' = \"" + approximate +
+                   "\" is not one of \"none\", \"tanh\"";
+            return std::nullopt;
         }
     } else if (name == "Silu") {
         p.kind = Activation::silu;
@@ -171,15 +167,28 @@ ActivationParams activation_params(const KernelArgs& args, const std::string& na
         p.kind = Activation::hard_swish;
     } else if (name == "HardSigmoid") {
         p.kind = Activation::hard_sigmoid;
-        p.alpha = static_cast<float>(attrs.get_float(alpha_attr, 0.2));
-        p.beta = static_cast<float>(attrs.get_float(beta_attr, 0.5));
+        p.alpha = alpha;
+        p.beta = beta;
     } else if (name == "Neg") {
         p.kind = Activation::neg;
     } else {
-        args.fail("unknown activation \"" + name +
-                  "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)");
+        *why = "unknown activation \"" + name +
+               "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)";
+        return std::nullopt;
     }
     return p;
+}
+
+ActivationParams activation_params(const KernelArgs& args, const std::string& name,
+                                   const char* alpha_attr, const char* beta_attr) {
+    const Attrs& attrs = args.attrs();
+    std::string why;
+    const std::optional<ActivationParams> p = make_activation(
+        name, attrs.get_string("approximate", "none"),
+        static_cast<float>(attrs.get_float(alpha_attr, 0.2)),
+        static_cast<float>(attrs.get_float(beta_attr, 0.5)), &why);
+    if (!p) args.fail(why);
+    return *p;
 }
 
 namespace {
