@@ -17,7 +17,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "activation_functions.h"
@@ -31,9 +34,10 @@ namespace {
 constexpr int64_t kBlock = 512;          // elements per register: 2 KB
 constexpr size_t kGrainBlocks = 32;      // 16K elements per parallel chunk at least
 
-// Where an operand lives during a block: an input read in place, or a register.
+// An operand: a node input (read in place, or gathered into its register when it broadcasts),
+// or the register of an earlier instruction's result.
 struct Ref {
-    bool reg = false;
+    bool input = false;
     uint32_t index = 0;
 };
 
@@ -45,17 +49,20 @@ struct Instruction {
     int32_t dest = -1;  // register, or -1: the output
 };
 
+// What a program compiles to, whatever the shapes: the instructions, with the results sharing
+// registers 0 .. temporaries-1 once their last reader has run.
+struct Code {
+    std::string text;
+    size_t input_count = 0;
+    std::vector<Instruction> instructions;
+    uint32_t temporaries = 0;
+};
+
 // Element f of the output reads x[(f / inner) % period] of this input.
 struct InputMap {
     int64_t inner = 1, period = 1;
     bool in_place = false;  // the output's shape: x[f]
-    int32_t reg = -1;       // the register it is gathered into (broadcast inputs)
-};
-
-struct Compiled {
-    std::vector<Instruction> code;
-    std::vector<InputMap> inputs;
-    uint32_t registers = 0;
+    uint32_t reg = 0;       // the register it is gathered into (broadcast inputs)
 };
 
 // How input `x` broadcasts to `y`, or false when its non-1 dimensions are not one run.
@@ -93,27 +100,17 @@ bool map_input(const dsk_tensor_desc& x, const dsk_tensor_desc& y, InputMap* map
     return true;
 }
 
-// The node's program, checked against its tensors, with registers assigned: one per broadcast
-// input, and the temporaries sharing registers once their last reader has run.
-Compiled compile(const KernelArgs& args) {
-    const std::string text = args.attrs().get_string("program", "");
-    if (text.empty()) args.fail("attribute 'program' is required");
+// Parses and checks the program of `text` for `input_count` inputs.
+std::shared_ptr<const Code> compile_program(const KernelArgs& args, const char* text, size_t input_count) {
     ElementwiseProgram program;
     try {
-        program = ElementwiseProgram::parse(text, args.input_count());
+        program = ElementwiseProgram::parse(text, input_count);
     } catch (const Error& e) {
         args.fail(e.what());
     }
-    Compiled c;
-    const dsk_tensor_desc& y = args.output(0);
-    for (size_t i = 0; i < args.input_count(); ++i) {
-        InputMap map;
-        std::string why;
-        if (!map_input(args.input(i), y, &map, &why))
-            args.fail("input x" + std::to_string(i) + " " + shape_text(shape_of(args.input(i))) + " " + why);
-        if (!map.in_place) map.reg = static_cast<int32_t>(c.registers++);
-        c.inputs.push_back(map);
-    }
+    auto c = std::make_shared<Code>();
+    c->text = text;
+    c->input_count = input_count;
     const size_t n = program.instructions.size();
     std::vector<size_t> last_read(n, 0);
     for (size_t k = 0; k < n; ++k)
@@ -123,11 +120,7 @@ Compiled compile(const KernelArgs& args) {
     for (size_t k = 0; k < n; ++k) {
         const ElementwiseInstruction& in = program.instructions[k];
         Instruction ins;
-        auto ref = [&](const ElementwiseOperand& o) {
-            if (o.temporary) return Ref{true, reg_of[o.index]};
-            const InputMap& m = c.inputs[o.index];
-            return m.in_place ? Ref{false, o.index} : Ref{true, static_cast<uint32_t>(m.reg)};
-        };
+        auto ref = [&](const ElementwiseOperand& o) { return o.temporary ? Ref{false, reg_of[o.index]} : Ref{true, o.index}; };
         ins.a = ref(in.operands[0]);
         if (in.operands.size() > 1) ins.b = ref(in.operands[1]);
         std::string why;
@@ -150,8 +143,8 @@ Compiled compile(const KernelArgs& args) {
             if (!act) args.fail("t" + std::to_string(k) + " = " + in.op + ": " + why);
             ins.act = *act;
         }
-        // Registers of temporaries read for the last time here are free for this result (the
-        // loops read each element before they write it).
+        // Registers of results read for the last time here are free for this one (the loops
+        // read each element before they write it).
         for (const ElementwiseOperand& o : in.operands)
             if (o.temporary && last_read[o.index] == k &&
                 std::find(free_regs.begin(), free_regs.end(), reg_of[o.index]) == free_regs.end())
@@ -163,12 +156,43 @@ Compiled compile(const KernelArgs& args) {
             free_regs.pop_back();
             ins.dest = static_cast<int32_t>(reg_of[k]);
         } else {
-            reg_of[k] = c.registers++;
+            reg_of[k] = c->temporaries++;
             ins.dest = static_cast<int32_t>(reg_of[k]);
         }
-        c.code.push_back(ins);
+        c->instructions.push_back(ins);
     }
     return c;
+}
+
+// The node's compiled program, from a small per-thread cache keyed by the program's text: a plan
+// runs the same few programs on every run, and parsing one costs about a microsecond.
+std::shared_ptr<const Code> compiled(const KernelArgs& args) {
+    const dsk_attr* attr = args.attrs().find("program");
+    if (!attr || attr->type != DSK_ATTR_STRING || !attr->s || !attr->s[0])
+        args.fail("attribute 'program' (a string) is required");
+    const std::string_view text = attr->s;
+    thread_local std::vector<std::shared_ptr<const Code>> cache;
+    for (const auto& c : cache)
+        if (c->text == text && c->input_count == args.input_count()) return c;
+    auto c = compile_program(args, attr->s, args.input_count());
+    if (cache.size() >= 64) cache.erase(cache.begin());
+    cache.push_back(c);
+    return c;
+}
+
+// How each input of the node maps to its output; broadcast inputs get registers from
+// `first_register` on.
+std::vector<InputMap> map_inputs(const KernelArgs& args, uint32_t first_register) {
+    std::vector<InputMap> maps(args.input_count());
+    const dsk_tensor_desc& y = args.output(0);
+    uint32_t next = first_register;
+    for (size_t i = 0; i < maps.size(); ++i) {
+        std::string why;
+        if (!map_input(args.input(i), y, &maps[i], &why))
+            args.fail("input x" + std::to_string(i) + " " + shape_text(shape_of(args.input(i))) + " " + why);
+        if (!maps[i].in_place) maps[i].reg = next++;
+    }
+    return maps;
 }
 
 // Fills dst[0, n) with elements [f, f + n) of the output's view of input x.
@@ -191,7 +215,10 @@ void gather(const InputMap& m, const float* x, int64_t f, int64_t n, float* dst)
 }
 
 void fused_elementwise(const KernelArgs& args) {
-    const Compiled c = compile(args);
+    const std::shared_ptr<const Code> code = compiled(args);
+    const std::vector<InputMap> inputs = map_inputs(args, code->temporaries);
+    uint32_t registers = code->temporaries;
+    for (const InputMap& m : inputs) registers += m.in_place ? 0 : 1;
     const int64_t total = numel(args.output(0));
     if (total == 0) return;
     std::vector<const float*> x(args.input_count());
@@ -199,15 +226,23 @@ void fused_elementwise(const KernelArgs& args) {
     float* y = args.out(0);
     const size_t blocks = static_cast<size_t>((total + kBlock - 1) / kBlock);
     parallel_for(blocks, kGrainBlocks, [&](size_t first, size_t last) {
-        Scratch scratch(std::max<size_t>(c.registers, 1) * kBlock);
-        auto reg = [&](uint32_t r) { return scratch.data() + static_cast<size_t>(r) * kBlock; };
+        // Registers: on the stack for most programs, else from the scratch pool.
+        constexpr uint32_t kStackRegisters = 8;
+        alignas(64) float stack[kStackRegisters * kBlock];
+        std::optional<Scratch> scratch;
+        if (registers > kStackRegisters) scratch.emplace(static_cast<size_t>(registers) * kBlock);
+        float* const base = scratch ? scratch->data() : stack;
+        auto reg = [&](uint32_t r) { return base + static_cast<size_t>(r) * kBlock; };
         for (size_t block = first; block < last; ++block) {
             const int64_t f = static_cast<int64_t>(block) * kBlock;
             const int64_t n = std::min(kBlock, total - f);
-            for (size_t i = 0; i < c.inputs.size(); ++i)
-                if (!c.inputs[i].in_place) gather(c.inputs[i], x[i], f, n, reg(static_cast<uint32_t>(c.inputs[i].reg)));
-            auto at = [&](const Ref& r) -> const float* { return r.reg ? reg(r.index) : x[r.index] + f; };
-            for (const Instruction& ins : c.code) {
+            for (size_t i = 0; i < inputs.size(); ++i)
+                if (!inputs[i].in_place) gather(inputs[i], x[i], f, n, reg(inputs[i].reg));
+            auto at = [&](const Ref& r) -> const float* {
+                if (!r.input) return reg(r.index);
+                return inputs[r.index].in_place ? x[r.index] + f : reg(inputs[r.index].reg);
+            };
+            for (const Instruction& ins : code->instructions) {
                 float* dest = ins.dest < 0 ? y + f : reg(static_cast<uint32_t>(ins.dest));
                 switch (ins.kind) {
                     case Instruction::binary:
@@ -228,7 +263,9 @@ void fused_elementwise(const KernelArgs& args) {
 // supports_op: a program the kernel can run on inputs it can map (see the top of the file).
 bool fused_elementwise_accepts(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
     try {
-        compile(KernelArgs(nullptr, node, tensors));
+        const KernelArgs args(nullptr, node, tensors);
+        compiled(args);
+        map_inputs(args, 0);
         return true;
     } catch (...) {
         return false;
