@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -164,17 +165,23 @@ std::shared_ptr<const Code> compile_program(const KernelArgs& args, const char* 
     return c;
 }
 
-// The node's compiled program, from a small per-thread cache keyed by the program's text: a plan
-// runs the same few programs on every run, and parsing one costs about a microsecond.
+// The node's compiled program, from a small cache keyed by the program's text: a plan runs the
+// same few programs on every run, and parsing one costs about a microsecond. (Process-wide under
+// a mutex rather than thread_local, whose destructors would pin the plugin past its dlclose.)
 std::shared_ptr<const Code> compiled(const KernelArgs& args) {
     const dsk_attr* attr = args.attrs().find("program");
     if (!attr || attr->type != DSK_ATTR_STRING || !attr->s || !attr->s[0])
         args.fail("attribute 'program' (a string) is required");
     const std::string_view text = attr->s;
-    thread_local std::vector<std::shared_ptr<const Code>> cache;
-    for (const auto& c : cache)
-        if (c->text == text && c->input_count == args.input_count()) return c;
+    static std::mutex mutex;
+    static std::vector<std::shared_ptr<const Code>> cache;
+    {
+        const std::lock_guard<std::mutex> lock(mutex);
+        for (const auto& c : cache)
+            if (c->text == text && c->input_count == args.input_count()) return c;
+    }
     auto c = compile_program(args, attr->s, args.input_count());
+    const std::lock_guard<std::mutex> lock(mutex);
     if (cache.size() >= 64) cache.erase(cache.begin());
     cache.push_back(c);
     return c;
