@@ -49,6 +49,10 @@ struct PlanStep {
     uint32_t device = 0;
     std::vector<int32_t> input_replica;  // per input: index in `replicas`, or -1
     bool once = false;                   // reads only constants: runs on the plan's first run
+    // The step's tensors (inputs, then outputs) as its kernel gets them, filled by the session
+    // on the plan's first run where every input is in memory the step's device reads directly
+    // (no replica): storage does not move while the plan lives. Empty: built on every run.
+    std::vector<dsk_tensor_desc> bound;
 };
 
 struct PassReport {

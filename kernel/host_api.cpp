@@ -9,12 +9,9 @@
 #include "pipeline_runner.h"
 #include "registry.h"
 #include "status.h"
+#include "thread_pool.h"
 
 namespace dsk::kernel {
-
-uint32_t thread_count();
-void parallel_for(size_t n, size_t grain, dsk_parallel_fn fn, void* user);
-
 namespace {
 
 dsk_host_api make_host_api() {

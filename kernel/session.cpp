@@ -14,6 +14,7 @@
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
+#include "thread_pool.h"
 
 using namespace dsk::kernel;
 
@@ -36,6 +37,33 @@ bool same_shape(const dsk_tensor_desc& a, const dsk_tensor_desc& b) {
     for (uint32_t i = 0; i < a.ndim; ++i)
         if (a.shape[i] != b.shape[i]) return false;
     return true;
+}
+
+// Copies between host memory and a host-visible buffer. A large one (an input batch) is split
+// into one equal part per thread of the pool: the copy is the only serial part of a run
+// otherwise, and with the parts in thread order each core writes the rows that the same core's
+// share of the first layer reads next (cpu kernels split their rows over threads in order), so
+// the data does not move between the cores' caches on every run.
+void copy_host(void* dst, const void* src, uint64_t bytes) {
+    constexpr uint64_t kParallelMinBytes = uint64_t{256} << 10;
+    const uint64_t parts = bytes < kParallelMinBytes ? 1 : dsk::kernel::thread_count();
+    if (parts <= 1) {
+        std::memcpy(dst, src, bytes);
+        return;
+    }
+    struct Copy {
+        uint8_t* dst;
+        const uint8_t* src;
+        uint64_t bytes, parts;
+        uint64_t at(size_t part) const { return std::min(bytes, (bytes * part / parts + 63) / 64 * 64); }
+    } copy{static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), bytes, parts};
+    dsk::kernel::parallel_for(
+        parts, 1,
+        [](void* user, size_t begin, size_t end) {
+            const auto& c = *static_cast<const Copy*>(user);
+            std::memcpy(c.dst + c.at(begin), c.src + c.at(begin), c.at(end) - c.at(begin));
+        },
+        &copy);
 }
 
 }  // namespace
@@ -233,7 +261,7 @@ void dsk_session::finish(uint32_t d) {
 void dsk_session::copy_in(const Storage& s, const void* host) {
     if (!s.bytes) return;
     if (s.data) {
-        std::memcpy(s.data, host, s.bytes);
+        copy_host(s.data, host, s.bytes);
         return;
     }
     Device& device = devices[s.device];
@@ -246,7 +274,7 @@ void dsk_session::copy_out(const Storage& s, void* host) {
     if (!s.bytes) return;
     finish(s.device);
     if (s.data) {
-        std::memcpy(host, s.data, s.bytes);
+        copy_host(host, s.data, s.bytes);
         return;
     }
     Device& device = devices[s.device];
@@ -390,6 +418,44 @@ std::vector<dsk_value_id> dsk_session::sinks() const {
     return out;
 }
 
+// The tensors of a step whose inputs need no replica and no wait for another device: the same
+// on every run of the plan, so they are described once (the run loop then only calls kernels).
+void dsk_session::bind_steps(ExecutionPlan& plan) {
+    for (PlanStep& step : plan.steps) {
+        const Node& node = step.node;
+        bool direct = true;
+        for (size_t i = 0; i < node.inputs.size() && direct; ++i) {
+            const dsk_value_id in = node.inputs[i];
+            direct = step.input_replica[i] < 0 && (persistent(in) ? storage[in] : plan.transient[in]).device == step.device;
+        }
+        if (!direct) continue;
+        step.bound.clear();
+        for (dsk_value_id in : node.inputs) step.bound.push_back(view(in, persistent(in) ? storage[in] : plan.transient[in]));
+        for (dsk_value_id out : node.outputs) step.bound.push_back(view(out, plan.transient[out]));
+    }
+}
+
+// The tensors of a step that reads a replica or memory another device writes: replicas
+// refreshed and other devices waited for first.
+const dsk_tensor_desc* dsk_session::gather_tensors(ExecutionPlan& plan, const PlanStep& step, std::vector<dsk_tensor_desc>& tensors) {
+    const Node& node = step.node;
+    tensors.clear();
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+        const dsk_value_id in = node.inputs[i];
+        const int32_t r = step.input_replica[i];
+        if (r < 0) {
+            const Storage& s = persistent(in) ? storage[in] : plan.transient[in];
+            if (s.device != step.device) finish(s.device);  // produced on another host-memory device
+            tensors.push_back(view(in, s));
+        } else {
+            refresh_replica(plan.replicas[r]);
+            tensors.push_back(view(in, plan.replicas[r].storage));
+        }
+    }
+    for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
+    return tensors.data();
+}
+
 void dsk_session::run(std::span<const dsk_value_id> targets) {
     if (shapes_dirty) reinfer_shapes();
     // The plan of the last run again (a training or serving loop), without sorting the targets.
@@ -398,35 +464,22 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
     if (!same) last_targets_.assign(targets.begin(), targets.end());
     plans_by_last_ = &plan;
     last_plan = &plan;
-    std::vector<dsk_tensor_desc> tensors;
+    if (plan.runs == 0) bind_steps(plan);
+    std::vector<dsk_tensor_desc> gathered;
     for (PlanStep& step : plan.steps) {
         if (step.once && plan.runs > 0) continue;
-        const Node& node = step.node;
         const uint32_t d = step.device;
-        tensors.clear();
-        for (size_t i = 0; i < node.inputs.size(); ++i) {
-            const dsk_value_id in = node.inputs[i];
-            const int32_t r = step.input_replica[i];
-            if (r < 0) {
-                const Storage& s = persistent(in) ? storage[in] : plan.transient[in];
-                if (s.device != d) finish(s.device);  // produced on another host-memory device
-                tensors.push_back(view(in, s));
-            } else {
-                refresh_replica(plan.replicas[r]);
-                tensors.push_back(view(in, plan.replicas[r].storage));
-            }
-        }
-        for (dsk_value_id out : node.outputs) tensors.push_back(view(out, plan.transient[out]));
+        const dsk_tensor_desc* tensors = step.bound.empty() ? gather_tensors(plan, step, gathered) : step.bound.data();
         dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue};
         const dsk_op_kernel* k = step.kernel;
         dsk_status st = DSK_STATUS_OK;
         try {
-            st = k->compute(k->self, &ctx, &node.view, tensors.data());
+            st = k->compute(k->self, &ctx, &step.node.view, tensors);
         } catch (...) {  // a kernel without the C++ wrapper let an exception escape
             st = status_from_current_exception();
         }
         if (!devices[d].host_memory) devices[d].pending = true;
-        if (st) throw_if_error(st, "node " + std::to_string(step.origin) + " (" + node.op + ") on " + devices[d].name);
+        if (st) throw_if_error(st, "node " + std::to_string(step.origin) + " (" + step.node.op + ") on " + devices[d].name);
     }
     for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
     ++plan.runs;

@@ -103,6 +103,9 @@ private:
     void copy_in(const Storage& s, const void* host);
     void copy_out(const Storage& s, void* host);
     dsk_tensor_desc view(dsk_value_id value, const Storage& s) const;
+    void bind_steps(dsk::kernel::ExecutionPlan& plan);
+    const dsk_tensor_desc* gather_tensors(dsk::kernel::ExecutionPlan& plan, const dsk::kernel::PlanStep& step,
+                                          std::vector<dsk_tensor_desc>& tensors);
 };
 
 namespace dsk::kernel {

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "dsk/dsk_plugin.h"
+#include "thread_pool.h"
 
 namespace dsk::kernel {
 

@@ -14,6 +14,9 @@
 //                                       intermediate value a run target, so that the plan keeps
 //                                       the 6 ops, each value in a buffer of its own (as
 //                                       execution = "eager" does)
+//   dsk_bench weights                   only reading the MLP's weights once (fc1 over the
+//                                       thread pool, fc2 and fc3 on one thread): the floor
+//                                       under MLP batch-1 latency (weight_stream.h)
 //   options: --warmup-s S (0.3)  --rep-s S (0.5)  --reps R (5)  --device NAME (cpu)
 //
 // The graph is built with dsk_kernel_graph_create and dsk::Graph (dsk_op.hpp), placed on the
@@ -38,6 +41,7 @@
 
 #include "dsk/dsk.h"
 #include "dsk/dsk_op.hpp"
+#include "weight_stream.h"
 
 namespace {
 
@@ -56,7 +60,7 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& message) {
     std::fprintf(stderr,
-                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|chain [--batch N] [--n N] [--warmup-s S] [--rep-s S] "
+                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|weights|chain [--batch N] [--n N] [--warmup-s S] [--rep-s S] "
                  "[--reps R] [--device NAME] [--mode static|eager|unfused]\n",
                  message.c_str());
     std::exit(2);
@@ -66,7 +70,8 @@ Options parse(int argc, char** argv) {
     Options o;
     if (argc < 2) usage("missing the case");
     o.what = argv[1];
-    if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm" && o.what != "dispatch" && o.what != "chain")
+    if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm" && o.what != "dispatch" && o.what != "weights" &&
+        o.what != "chain")
         usage("unknown case '" + o.what + "'");
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -203,6 +208,15 @@ int run(const Options& o) {
     dsk::detail::host_slot().store(dsk_host(), std::memory_order_release);
     const dsk_host_api& host = *dsk_host();
     if (o.what == "dispatch" && o.mode == "eager") return run_eager_dispatch(o, k);
+    if (o.what == "weights") {
+        const dsk_bench::WeightStream weights;
+        volatile float sink = 0;
+        int64_t runs_per_rep = 0;
+        const auto [warmup_runs, per_run] = time_runs(o, [&] { sink = sink + weights.read_once(host); }, &runs_per_rep);
+        print_result(o, host.thread_count(), warmup_runs, runs_per_rep, sink, per_run);
+        dsk_kernel_destroy(k);
+        return 0;
+    }
 
     dsk_graph* graph = nullptr;
     check_code(k, dsk_kernel_graph_create(k, &graph), "dsk_kernel_graph_create");

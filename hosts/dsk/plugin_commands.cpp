@@ -108,7 +108,8 @@ int devices(Kernel& kernel, const Args& args) {
         fmt::print("{:<{}}  {:<{}}  {:<11}  {:>10}  {:>8}  {:>5}  {}\n", d.backend + "#" + std::to_string(d.index), wd,
                    d.name, wn, type_text(d.type), bytes_text(d.memory_bytes),
                    d.subgroup_size ? std::to_string(d.subgroup_size) : "-", d.score,
-                   d.usable() ? std::string("usable") : "unusable: " + d.unusable_reason);
+                   d.usable() ? (d.description.empty() ? std::string("usable") : "usable (" + d.description + ")")
+                              : "unusable: " + d.unusable_reason);
     return kOk;
 }
 

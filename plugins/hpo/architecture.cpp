@@ -66,23 +66,34 @@ Architecture build_architecture(const search::Assignment& a, const std::vector<i
             const search::Value* w = get(a, width_name);
             if (!w) throw Error(DSK_INVALID_ARGUMENT, "nas: block " + std::to_string(k) + " (" + op->name + ") needs '" + width_name + "'");
             const int64_t out = int_of(*w, width_name);
+            const search::Value* r = get(a, "residual" + std::to_string(k));
+            const bool residual = r && r->b;
+            // The block's op and batch norm; inside a residual layer when it has a skip connection.
+            std::string block;
+            auto put = [&](const std::string& layer) { block += (block.empty() ? "" : ", ") + layer; };
             const std::string pad = std::to_string(op->kernel / 2), kernel = std::to_string(op->kernel);
             if (op->depthwise_separable) {
-                add("{ type = \"conv\", out = " + std::to_string(channels) + ", kernel = " + kernel + ", padding = " + pad +
+                put("{ type = \"conv\", out = " + std::to_string(channels) + ", kernel = " + kernel + ", padding = " + pad +
                     ", groups = " + std::to_string(channels) + " }");
-                add("{ type = \"conv\", out = " + std::to_string(out) + ", kernel = 1 }");
+                put("{ type = \"conv\", out = " + std::to_string(out) + ", kernel = 1 }");
                 arch.parameters += channels * op->kernel * op->kernel + channels + channels * out + out;
             } else {
-                add("{ type = \"conv\", out = " + std::to_string(out) + ", kernel = " + kernel + ", padding = " + pad + " }");
+                put("{ type = \"conv\", out = " + std::to_string(out) + ", kernel = " + kernel + ", padding = " + pad + " }");
                 arch.parameters += channels * out * op->kernel * op->kernel + out;
             }
-            channels = out;
             if (batch_norm) {
-                add("{ type = \"batchnorm\" }");
-                arch.parameters += 2 * channels;
+                put("{ type = \"batchnorm\" }");
+                arch.parameters += 2 * out;
             }
+            if (residual) {
+                add("{ type = \"residual\", layers = [" + block + "] }");
+                if (channels != out) arch.parameters += channels * out + out;  // the 1x1 projection
+            } else {
+                add(block);
+            }
+            channels = out;
             add("{ type = \"activation\", kind = \"" + activation + "\" }");
-            arch.summary += (arch.summary.empty() ? "" : " ") + std::string(op->name) + ":" + std::to_string(out);
+            arch.summary += (arch.summary.empty() ? "" : " ") + std::string(op->name) + ":" + std::to_string(out) + (residual ? "+res" : "");
         } else {
             arch.summary += (arch.summary.empty() ? "" : " ") + std::string("skip");
         }
@@ -123,8 +134,15 @@ void check_architecture_space(const search::Space& space) {
                 throw Error(DSK_INVALID_ARGUMENT, "nas: " + op + " choice " + v.literal() + " is not one of " + op_names());
     }
     for (const search::Param& p : space.params()) {
+        if (p.name.rfind("residual", 0) == 0) {
+            bool booleans = p.type == search::ParamType::Categorical;
+            for (const search::Value& v : p.choices) booleans = booleans && v.type == DSK_VALUE_BOOL;
+            if (!booleans)
+                throw Error(DSK_INVALID_ARGUMENT, "nas: " + p.name + " must be { type = \"categorical\", choices = [true, false] }: "
+                                                  "a skip connection around block " + p.name.substr(8));
+        }
         const bool known = p.name == "depth" || p.name == "activation" || p.name == "batch_norm" || p.name == "hidden" ||
-                           p.name.rfind("op", 0) == 0 || p.name.rfind("width", 0) == 0;
+                           p.name.rfind("op", 0) == 0 || p.name.rfind("width", 0) == 0 || p.name.rfind("residual", 0) == 0;
         if (!known)
             throw Error(DSK_INVALID_ARGUMENT, "nas: the space parameter '" + p.name + "' is not part of an architecture (depth, op<k>, "
                                               "width<k>, activation, batch_norm, hidden); search other keys with an hpo stage");

@@ -5,11 +5,13 @@
 //   depth           number of blocks (int, or categorical of ints)
 //   op<k>, width<k> block k = 1..depth: "conv3x3" | "conv5x5" | "dwsep3x3" | "dwsep5x5" | "skip",
 //                   and its output channels (not needed when op<k> is "skip")
+//   residual<k>     true | false (default false): a skip connection around block k's op and batch
+//                   norm (the input added back; a 1x1 projection when the channels change)
 //   activation      "relu" (default), "gelu", "silu", ...    (optional)
 //   batch_norm      true | false (default false)              (optional)
 //   hidden          units of a hidden linear layer in the head, 0 = none (default 0) (optional)
-// Each block is its op, [batch norm], the activation, and a 2x2 max pool (until the feature map
-// is 1x1); a skip block is the pool alone. The head flattens, [hidden linear + activation], and a
+// Each block is its op, [batch norm], [+ its input], the activation, and a 2x2 max pool (until
+// the feature map is 1x1); a skip block (the identity op) is the pool alone. The head flattens, [hidden linear + activation], and a
 // linear layer to the classes.
 #pragma once
 
@@ -24,7 +26,7 @@ namespace dsk::hpo {
 struct Architecture {
     std::string layers;      // the TOML array for model.layers
     int64_t parameters = 0;  // trainable and batch-norm parameters, as the model would have
-    std::string summary;     // "conv3x3:16 dwsep5x5:32 | relu bn | hidden 64"
+    std::string summary;     // "conv3x3:16 dwsep5x5:32+res | relu bn | hidden 64"
 };
 
 // The architecture of `a` for inputs of shape `input` (channels, height, width) and `classes`

@@ -72,22 +72,39 @@ void check_search(const SearchInstance& s, dsk_status status, const std::string&
     check(status, ("search '" + s.name + "' " + what).c_str());
 }
 
-// Tells strategy and scheduler alike.
+// A table of our own (host->config_create) for an assignment, freed with the pointer.
+using OwnedTable = std::unique_ptr<dsk_config, void (*)(dsk_config*)>;
+OwnedTable new_table(uint64_t id) {
+    OwnedTable owned(host().config_create(), host().config_destroy);
+    if (!owned) throw Error(DSK_RESOURCE_EXHAUSTED, "out of memory for trial " + std::to_string(id) + "'s assignment");
+    return owned;
+}
+
+// Whether the search takes trials it did not suggest (add_trial, ABI 1.2).
+bool takes_added_trials(const SearchInstance& s) {
+    return DSK_HAS_MEMBER(s.iface, dsk_search_iface, add_trial) && s.iface->add_trial != nullptr;
+}
+
+// Tells strategy and scheduler alike; the strategy is left out of the calls for trials it was
+// never told about (an enqueued trial when it has no add_trial).
 struct Searches {
     SearchInstance& strategy;
     SearchInstance* scheduler;
     bool maximize;
+    std::set<uint64_t> hidden;  // trials the strategy does not know
 
     double minimised(double v) const { return maximize ? -v : v; }
+    bool strategy_knows(uint64_t id) const { return !hidden.count(id); }
     void report(uint64_t id, int64_t step, double value) const {
-        check_search(strategy, strategy.iface->report(strategy.search, id, step, minimised(value)), "report");
+        if (strategy_knows(id))
+            check_search(strategy, strategy.iface->report(strategy.search, id, step, minimised(value)), "report");
         if (scheduler) check_search(*scheduler, scheduler->iface->report(scheduler->search, id, step, minimised(value)), "report");
     }
     bool should_prune(uint64_t id) const {
         int32_t prune = 0;
         if (scheduler) {
             check_search(*scheduler, scheduler->iface->should_prune(scheduler->search, id, &prune), "should_prune");
-        } else {
+        } else if (strategy_knows(id)) {
             check_search(strategy, strategy.iface->should_prune(strategy.search, id, &prune), "should_prune");
         }
         return prune != 0;
@@ -95,8 +112,19 @@ struct Searches {
     void complete(uint64_t id, const std::string& state, double value) const {
         const uint32_t s = state == "complete" ? DSK_TRIAL_COMPLETE : state == "pruned" ? DSK_TRIAL_PRUNED : DSK_TRIAL_FAILED;
         const double v = std::isfinite(value) ? minimised(value) : NAN;
-        check_search(strategy, strategy.iface->complete(strategy.search, id, s, v), "complete");
+        if (strategy_knows(id)) check_search(strategy, strategy.iface->complete(strategy.search, id, s, v), "complete");
         if (scheduler) check_search(*scheduler, scheduler->iface->complete(scheduler->search, id, s, v), "complete");
+    }
+    // A trial the strategy did not suggest (enqueued): told through add_trial to each search that
+    // takes it. A strategy that does not is left out of the trial's calls.
+    void add(uint64_t id, const search::Space& space, const search::Assignment& a) {
+        for (SearchInstance* s : {&strategy, scheduler}) {
+            if (!s || !takes_added_trials(*s)) continue;
+            OwnedTable table = new_table(id);
+            space.write(a, Table(table.get()));
+            check_search(*s, s->iface->add_trial(s->search, id, table.get()), "add_trial");
+        }
+        if (!takes_added_trials(strategy)) hidden.insert(id);
     }
 };
 
@@ -104,9 +132,8 @@ struct Searches {
 // Returns false when the strategy has nothing left (RESOURCE_EXHAUSTED).
 bool suggest(StageContext& ctx, const SearchInstance& strategy, const search::Space& space, uint64_t id,
              search::Assignment* out) {
-    std::unique_ptr<dsk_config, void (*)(dsk_config*)> owned(host().config_create(), host().config_destroy);
+    const OwnedTable owned = new_table(id);
     dsk_config* table = owned.get();
-    if (!table) throw Error(DSK_RESOURCE_EXHAUSTED, "out of memory for trial " + std::to_string(id) + "'s assignment");
     const dsk_status status = strategy.iface->suggest(strategy.search, id, table);
     if (host().status_code(status) == DSK_RESOURCE_EXHAUSTED) {
         ctx.info(std::string("strategy '") + strategy.name + "' has nothing left to suggest: " + host().status_message(status));
@@ -188,7 +215,8 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
     const fs::path dir = s.dir;
     const fs::path journal_path = dir / "journal.jsonl";
     fs::create_directories(dir / "trials");
-    const Searches searches{strategy, scheduler, s.maximize};
+    Searches searches{strategy, scheduler, s.maximize, {}};
+    size_t enqueued = 0;  // entries of s.enqueue already turned into trials (also in an earlier run)
     std::map<uint64_t, TrialRecord> trials;
     std::vector<uint64_t> unfinished;  // suggested in an earlier run, never ended: run again
 
@@ -207,8 +235,14 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
                 TrialRecord r;
                 r.id = id;
                 r.params = params_of(*e.find("params"), space, id);
-                search::Assignment replayed;
-                if (!suggest(ctx, strategy, space, id, &replayed) || replayed != r.params) ++mismatched;
+                r.enqueued = e.find("enqueued") && e.find("enqueued")->boolean;
+                if (r.enqueued) {
+                    searches.add(id, space, r.params);
+                    ++enqueued;
+                } else {
+                    search::Assignment replayed;
+                    if (!suggest(ctx, strategy, space, id, &replayed) || replayed != r.params) ++mismatched;
+                }
                 trials[id] = std::move(r);
             } else if (kind->string == "report" && trials.count(id)) {
                 const double v = e.find("value")->is(JsonValue::Type::Number) ? e.find("value")->number : NAN;
@@ -260,6 +294,10 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
             ctx.metric("objective", r.objective, static_cast<int64_t>(r.id));
             ctx.metric("best_objective", best, static_cast<int64_t>(r.id));
         }
+        if (r.state == "rejected") {
+            ctx.info("candidate " + std::to_string(r.id) + " rejected, not trained (" + r.error + "); asking the strategy again");
+            return;
+        }
         ctx.info("trial " + std::to_string(r.id) + " " + r.state +
                  (std::isfinite(r.objective) ? " " + s.objective + "=" + search::Value::float_literal(r.objective) : std::string()) +
                  (r.error.empty() ? "" : ": " + r.error));
@@ -284,7 +322,8 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
         std::ofstream(log, std::ios::app) << "\n";
         running.push_back(Running{id, std::make_unique<TrialProcess>(argv, log), MetricsTail((trial_dir / "metrics.jsonl").string()),
                                   Clock::now()});
-        ctx.info("trial " + std::to_string(id) + (resume ? " resumed: " : " started: ") + describe(space, trials[id].params));
+        ctx.info("trial " + std::to_string(id) + (resume ? " resumed: " : trials[id].enqueued ? " started (enqueued): " : " started: ") +
+                 describe(space, trials[id].params));
     };
 
     auto finish = [&](Running& run) {
@@ -317,12 +356,21 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
         record_end(r, r.state, r.error);
     };
 
-    auto started_count = [&] { return static_cast<int64_t>(trials.size()); };
-    auto finished_count = [&] {
+    // Rejected candidates never ran: they count neither as started nor as finished trials.
+    auto started_count = [&] {
         int64_t n = 0;
-        for (const auto& [id, r] : trials) n += r.state != "running" ? 1 : 0;
+        for (const auto& [id, r] : trials) n += r.state != "rejected" ? 1 : 0;
         return n;
     };
+    auto finished_count = [&] {
+        int64_t n = 0;
+        for (const auto& [id, r] : trials) n += r.state != "running" && r.state != "rejected" ? 1 : 0;
+        return n;
+    };
+    int64_t rejected_in_row = 0;
+    if (!s.enqueue.empty() && enqueued < s.enqueue.size() && !takes_added_trials(strategy))
+        ctx.warn("strategy '" + strategy.name + "' has no add_trial (a plugin built for dsk ABI 1.1 or older): the " +
+                 std::to_string(s.enqueue.size() - enqueued) + " enqueued configuration(s) run, but it does not learn from them");
 
     while (true) {
         if (!cancelled && ctx.should_stop()) {
@@ -341,21 +389,32 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
             }
             if (exhausted || timed_out || started_count() >= s.trials) break;
             const uint64_t id = next_id++;
-            search::Assignment a;
-            if (!suggest(ctx, strategy, space, id, &a)) {
+            TrialRecord r;
+            r.id = id;
+            if (enqueued < s.enqueue.size()) {  // the user's configurations first, in order
+                r.params = s.enqueue[enqueued++];
+                r.enqueued = true;
+                searches.add(id, space, r.params);
+            } else if (!suggest(ctx, strategy, space, id, &r.params)) {
                 exhausted = true;
                 break;
             }
-            TrialRecord r;
-            r.id = id;
-            r.params = a;
             trials[id] = r;
-            journal.append("{\"event\": \"suggest\", \"trial\": " + std::to_string(id) + ", \"params\": " + params_json(space, a) + "}");
-            const std::string reason = s.reject ? s.reject(a) : std::string();
+            journal.append("{\"event\": \"suggest\", \"trial\": " + std::to_string(id) + ", \"params\": " + params_json(space, r.params) +
+                           (r.enqueued ? ", \"enqueued\": true}" : "}"));
+            const std::string reason = s.reject ? s.reject(r.params) : std::string();
             if (!reason.empty()) {
-                record_end(trials[id], "failed", reason);
+                record_end(trials[id], "rejected", reason);
+                if (++rejected_in_row >= kMaxRejectedInRow) {
+                    ctx.warn(std::to_string(rejected_in_row) + " candidates in a row were rejected (the last: " + reason +
+                             "); the constraint leaves almost nothing of the space, so no more trials start: narrow the space "
+                             "(smaller widths, fewer blocks) or relax the constraint");
+                    exhausted = true;
+                    break;
+                }
                 continue;
             }
+            rejected_in_row = 0;
             launch(id, false);
         }
         if (running.empty()) break;

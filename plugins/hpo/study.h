@@ -40,14 +40,24 @@ struct StudySettings {
     uint64_t seed = 0;
     // The `--set key=value` settings of a trial; default: each parameter's key = its value.
     std::function<std::vector<std::string>(const search::Assignment&)> trial_settings;
-    // A reason not to run an assignment at all (the trial is recorded failed with it), or "".
+    // A reason not to run an assignment at all, or "": a constraint of the space (nas:
+    // max_parameters). The candidate is recorded `rejected` with the reason, told to the searches
+    // as failed (so they learn to avoid it), does not count against `trials`, and the strategy is
+    // asked again.
     std::function<std::string(const search::Assignment&)> reject;
+    // Configurations to evaluate first, in order (the stage's `enqueue`), checked against the space.
+    std::vector<search::Assignment> enqueue;
 };
+
+// After this many rejected candidates in a row no more trials start (with a warning): the
+// constraint leaves (almost) nothing of the space.
+constexpr int64_t kMaxRejectedInRow = 1000;
 
 struct TrialRecord {
     uint64_t id = 0;
     search::Assignment params;
-    std::string state = "running";  // running, complete, pruned, failed
+    std::string state = "running";  // running, complete, pruned, failed, rejected (never run: reject)
+    bool enqueued = false;          // from the stage's `enqueue`, not suggested by the strategy
     double objective = NAN;         // as the trial reported it (not negated)
     int64_t steps = 0;              // intermediate steps reported (epochs)
     double wall_s = 0;

@@ -88,7 +88,8 @@ void write_trials_json(const std::string& path, const std::vector<TrialRecord>& 
             text += (first ? "" : ", ") + json_quote(p.name) + ": " + it->second.literal();
             first = false;
         }
-        text += "}, \"error\": " + json_quote(t.error) + "}" + (k + 1 < trials.size() ? ",\n" : "\n");
+        text += "}, \"enqueued\": " + std::string(t.enqueued ? "true" : "false") + ", \"error\": " + json_quote(t.error) + "}" +
+                (k + 1 < trials.size() ? ",\n" : "\n");
     }
     write_text(path, text + "]\n");
 }

@@ -47,6 +47,19 @@ search::Space parse_space(const Config& stage) {
     }
 }
 
+// The stage's `enqueue`: configurations to evaluate first, each checked against the space.
+std::vector<search::Assignment> enqueued_configs(const Config& stage, const search::Space& space) {
+    std::vector<search::Assignment> out;
+    for (size_t k = 0; k < stage.size("enqueue"); ++k) {
+        const std::string key = "enqueue." + std::to_string(k);
+        const std::string what = stage_label(stage) + ".enqueue[" + std::to_string(k) + "]";
+        if (stage.type(key) != DSK_VALUE_TABLE)
+            throw Error(DSK_INVALID_ARGUMENT, what + ": expected a table of parameter values, e.g. { lr = 0.001, optimizer = \"adam\" }");
+        out.push_back(space.read(stage.section(key), what));
+    }
+    return out;
+}
+
 // The dsk executable that runs trials: `worker`, else this process when it is dsk.
 std::string find_worker(const Config& stage) {
     const std::string worker = stage.get_or("worker", "");
@@ -84,6 +97,7 @@ void validate_study(StageContext& ctx, const StudyHooks& hooks) {
     collect([&] {
         const search::Space space = parse_space(stage);
         if (hooks.validate) hooks.validate(ctx, space);
+        enqueued_configs(stage, space);
     });
     collect([&] {
         if (!stage.has("strategy.name"))
@@ -158,6 +172,7 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     }
 
     const search::Space space = parse_space(stage);
+    s.enqueue = enqueued_configs(stage, space);
     if (hooks.configure) hooks.configure(ctx, space, s);
     SearchInstance strategy, scheduler_instance;
     create(ctx, stage, "strategy", s.seed, strategy);
@@ -170,14 +185,21 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
              strategy.name + (scheduler ? ", scheduler " + scheduler->name : std::string()) + ", " + stage.get<std::string>("direction") +
              " " + s.objective + "; trials in " + s.dir + "/trials");
 
-    const std::vector<TrialRecord> trials = run_study(ctx, s, space, strategy, scheduler);
+    const std::vector<TrialRecord> all = run_study(ctx, s, space, strategy, scheduler);
+    // Rejected candidates (never run) are listed in trials.csv/json only, and counted.
+    std::vector<TrialRecord> trials;
+    for (const TrialRecord& t : all)
+        if (t.state != "rejected") trials.push_back(t);
+    const auto rejected = static_cast<int64_t>(all.size() - trials.size());
 
-    ctx.info("trials:\n" + trials_table(trials, space));
-    write_trials_csv((fs::path(s.dir) / "trials.csv").string(), trials, space);
-    write_trials_json((fs::path(s.dir) / "trials.json").string(), trials, space);
+    ctx.info("trials:\n" + trials_table(trials, space) +
+             (rejected ? "\n" + std::to_string(rejected) + " candidate(s) rejected before training (listed in trials.csv)" : ""));
+    write_trials_csv((fs::path(s.dir) / "trials.csv").string(), all, space);
+    write_trials_json((fs::path(s.dir) / "trials.json").string(), all, space);
     write_best_curve_html((fs::path(s.dir) / "best_curve.html").string(), trials, s);
 
     Table results = ctx.results();
+    results.set("candidates_rejected", rejected);
     int64_t complete = 0, pruned = 0, failed = 0;
     for (const TrialRecord& t : trials) {
         complete += t.state == "complete";
@@ -220,7 +242,9 @@ std::vector<dsk_param_spec> study_params() {
             param_int("workers", "trials run at once, each its own process", "1", 1, 256),
             param_int("seed", "seed of the strategy and scheduler", "0", 0, 9.2e18),
             param_string("worker", "the dsk executable that runs trials (default: this process when it is dsk)", "\"\""),
-            param_array("overrides", "fixed key.path=value settings for every trial, as --set", "[]")};
+            param_array("overrides", "fixed key.path=value settings for every trial, as --set", "[]"),
+            param_array("enqueue", "configurations to evaluate first, in order: [{ <parameter> = <value>, ... }], every active "
+                                   "parameter given; the strategy learns from them as from its own", "[]")};
 }
 
 }  // namespace dsk::hpo

@@ -2,6 +2,7 @@
 // RESOURCE_EXHAUSTED. Categorical parameters contribute their choices; numeric ones `points`
 // values from low to high (geometric for log); int ranges with no more than `points` integers
 // contribute all of them. A conditional parameter multiplies only the branch where it is active.
+// A point that was added as a known trial (add_trial) is not suggested again.
 #include "strategies.h"
 
 namespace dsk::search {
@@ -51,6 +52,12 @@ protected:
             throw Error(DSK_RESOURCE_EXHAUSTED, "grid: all " + std::to_string(grid_.size()) +
                                                     " points of the search space were suggested");
         return grid_[next_++];
+    }
+
+    // An added trial (an enqueued configuration) takes its point off the list still to come.
+    void on_add(const Trial& trial) override {
+        const auto it = std::find(grid_.begin() + static_cast<ptrdiff_t>(next_), grid_.end(), trial.params);
+        if (it != grid_.end()) grid_.erase(it);
     }
 
 private:

@@ -7,7 +7,9 @@
 //
 // Constant liar (Optuna's constant_liar): trials suggested but not finished count as "bad"
 // observations, so parallel workers asking at once are pushed away from each other's pending
-// points instead of all receiving the same best guess. Pruned trials count as bad as well.
+// points instead of all receiving the same best guess. Pruned and failed trials (a crash, or an
+// architecture over a nas stage's max_parameters) count as bad as well, so the model moves away.
+// Trials added with add_trial (enqueued configurations) are observations like suggested ones.
 #include "parzen_estimator.h"
 #include "strategies.h"
 
@@ -44,7 +46,7 @@ protected:
             if (t.params.empty()) continue;
             if (t.state == TrialState::Complete && std::isfinite(t.value)) {
                 finished.push_back(&t);
-            } else if (t.state == TrialState::Pruned || (liar_ && t.state == TrialState::Pending)) {
+            } else if (t.state == TrialState::Pruned || t.state == TrialState::Failed || (liar_ && t.state == TrialState::Pending)) {
                 bad.push_back(&t);
             }
         }

@@ -258,6 +258,11 @@ TEST_CASE("every model of the zoo builds and trains") {
          "{ name = \"sequential\", layers = [{ type = \"conv\", out = 4, kernel = 3, groups = 1 }, { type = \"batchnorm\" }, "
          "{ type = \"hardswish\" }, { type = \"avgpool\", kernel = 2 }, { type = \"dropout\", p = 0.2 }, { type = \"flatten\" }, "
          "{ type = \"linear\", out = 16 }, { type = \"activation\", kind = \"silu\" }, { type = \"linear\" }] }"},
+        // Skip connections: a 1x1 projection (1 -> 4 channels, 28 -> 14 pixels), then the identity.
+        {"sequential-residual",
+         "{ name = \"sequential\", layers = [{ type = \"residual\", layers = [{ type = \"conv\", out = 4 }, "
+         "{ type = \"maxpool\", kernel = 2 }] }, { type = \"relu\" }, { type = \"residual\", layers = [{ type = \"conv\", out = 4 }, "
+         "{ type = \"batchnorm\" }] }, { type = \"relu\" }, { type = \"flatten\" }, { type = \"linear\" }] }"},
     };
     for (const auto& [name, model] : models) {
         SUBCASE(name.c_str()) {
@@ -273,6 +278,21 @@ TEST_CASE("every model of the zoo builds and trains") {
             CHECK(std::isfinite(losses[1]));
         }
     }
+}
+
+TEST_CASE("a residual block whose output no 1x1 projection can match is refused, naming it") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    const dsk::Error e = test_support::error_of([&] {
+        kernel.run(options(f,
+                           "[[stages]]\nkind = \"train\"\nepochs = 1\nbatch_size = 16\nmodel = { name = \"sequential\", layers = ["
+                           "{ type = \"conv\", out = 4 }, { type = \"residual\", layers = [{ type = \"flatten\" }] }, { type = \"linear\" }] }\n"
+                           "train_data = { split = \"train\", limit = 64 }\n",
+                           "run"));
+    });
+    CHECK(e.code() == DSK_INVALID_ARGUMENT);
+    CHECK(has(e.what(), "model.layers.1: the block turns [16, 4, 28, 28] into [16, 3136]"));
+    CHECK(has(e.what(), "a 1x1 projection matches channels and stride"));
 }
 
 TEST_CASE("model and optimizer tables are validated against their providers before anything runs") {

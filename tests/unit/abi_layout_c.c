@@ -14,7 +14,7 @@ int dsk_abi_layout_c_sizes_match(void) {
         && sizeof(dsk_op_schema) == 72
         && sizeof(dsk_op_kernel) == 56
         && sizeof(dsk_optimizer_iface) == 120
-        && sizeof(dsk_search_iface) == 96
+        && sizeof(dsk_search_iface) == 104
         && sizeof(dsk_stage_iface) == 64
         && sizeof(dsk_dataset_info) == 32
         && sizeof(dsk_dataset_iface) == 80

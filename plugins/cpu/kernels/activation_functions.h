@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "kernel_table.h"
 
@@ -44,7 +45,7 @@ std::optional<ActivationParams> make_activation(const std::string& name,
 // `args`. HardSigmoid reads its alpha and beta from the attributes `alpha_attr` and `beta_attr`
 // (defaults 0.2 and 0.5), Gelu its `approximate` attribute. Fails (INVALID_ARGUMENT naming the
 // activations it knows) for any other name.
-ActivationParams activation_params(const KernelArgs& args, const std::string& name,
+ActivationParams activation_params(const KernelArgs& args, std::string_view name,
                                    const char* alpha_attr = "alpha",
                                    const char* beta_attr = "beta");
 

@@ -3,9 +3,12 @@
 //
 // Each activation is one loop over the elements, split over the thread pool in 16K-element
 // chunks; every element is computed on its own, so the split never changes the result.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "activation_functions.h"
 #include "kernel_table.h"
@@ -141,54 +144,75 @@ void activation_grad_map(ActivationParams p, const float* dy, const float* x, fl
     }
 }
 
+namespace {
+
+// The activation an op name stands for; compared as string_views (lengths first), no
+// std::string built: looked up on every call of an activation kernel.
+std::optional<Activation> activation_kind(std::string_view name) {
+    static constexpr struct {
+        std::string_view name;
+        Activation kind;
+    } kNames[] = {{"Relu", Activation::relu},         {"Sigmoid", Activation::sigmoid},
+                  {"Tanh", Activation::tanh},         {"Gelu", Activation::gelu},
+                  {"Silu", Activation::silu},         {"HardSwish", Activation::hard_swish},
+                  {"HardSigmoid", Activation::hard_sigmoid}, {"Neg", Activation::neg}};
+    const auto* known = std::find_if(std::begin(kNames), std::end(kNames),
+                                     [&](const auto& entry) { return entry.name == name; });
+    if (known == std::end(kNames)) return std::nullopt;
+    return known->kind;
+}
+
+std::string unknown_activation(std::string_view name) {
+    return "unknown activation \"" + std::string(name) +
+           "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)";
+}
+
+std::string unknown_approximate(const std::string& approximate) {
+    return "attribute 'approximate' = \"" + approximate + "\" is not one of \"none\", \"tanh\"";
+}
+
+}  // namespace
+
 std::optional<ActivationParams> make_activation(const std::string& name,
                                                 const std::string& approximate, float alpha,
                                                 float beta, std::string* why) {
-    ActivationParams p{Activation::relu};
-    if (name == "Relu") {
-        p.kind = Activation::relu;
-    } else if (name == "Sigmoid") {
-        p.kind = Activation::sigmoid;
-    } else if (name == "Tanh") {
-        p.kind = Activation::tanh;
-    } else if (name == "Gelu") {
-        if (approximate == "none") {
-            p.kind = Activation::gelu;
-        } else if (approximate == "tanh") {
-            p.kind = Activation::gelu_tanh;
-        } else {
-            *why = "attribute 'approximate' = \"" + approximate +
-                   "\" is not one of \"none\", \"tanh\"";
+    const std::optional<Activation> kind = activation_kind(name);
+    if (!kind) {
+        *why = unknown_activation(name);
+        return std::nullopt;
+    }
+    ActivationParams p{*kind};
+    if (p.kind == Activation::gelu && approximate != "none") {
+        if (approximate != "tanh") {
+            *why = unknown_approximate(approximate);
             return std::nullopt;
         }
-    } else if (name == "Silu") {
-        p.kind = Activation::silu;
-    } else if (name == "HardSwish") {
-        p.kind = Activation::hard_swish;
-    } else if (name == "HardSigmoid") {
-        p.kind = Activation::hard_sigmoid;
+        p.kind = Activation::gelu_tanh;
+    } else if (p.kind == Activation::hard_sigmoid) {
         p.alpha = alpha;
         p.beta = beta;
-    } else if (name == "Neg") {
-        p.kind = Activation::neg;
-    } else {
-        *why = "unknown activation \"" + name +
-               "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)";
-        return std::nullopt;
     }
     return p;
 }
 
-ActivationParams activation_params(const KernelArgs& args, const std::string& name,
+ActivationParams activation_params(const KernelArgs& args, std::string_view name,
                                    const char* alpha_attr, const char* beta_attr) {
+    const std::optional<Activation> kind = activation_kind(name);
+    if (!kind) args.fail(unknown_activation(name));
     const Attrs& attrs = args.attrs();
-    std::string why;
-    const std::optional<ActivationParams> p = make_activation(
-        name, attrs.get_string("approximate", "none"),
-        static_cast<float>(attrs.get_float(alpha_attr, 0.2)),
-        static_cast<float>(attrs.get_float(beta_attr, 0.5)), &why);
-    if (!p) args.fail(why);
-    return *p;
+    ActivationParams p{*kind};
+    if (p.kind == Activation::gelu) {
+        const std::string approximate = attrs.get_string("approximate", "none");
+        if (approximate == "tanh") {
+            p.kind = Activation::gelu_tanh;
+        } else if (approximate != "none") {
+            args.fail(unknown_approximate(approximate));
+        }
+    } else if (p.kind == Activation::hard_sigmoid) {
+        p.alpha = static_cast<float>(attrs.get_float(alpha_attr, 0.2));
+        p.beta = static_cast<float>(attrs.get_float(beta_attr, 0.5));
+    }
+    return p;
 }
 
 namespace {
@@ -202,7 +226,7 @@ void expect_same_shape(const KernelArgs& args, const dsk_tensor_desc& a, const c
 
 void activation(const KernelArgs& args) {
     const ActivationParams p = activation_params(args, args.op());
-    args.expect_output_shape(0, shape_of(args.input(0)));
+    args.expect_output_shape_of(0, args.input(0));
     const float* x = args.in(0);
     float* y = args.out(0);
     parallel_for(static_cast<size_t>(numel(args.input(0))), kGrain, [&](size_t b, size_t e) {
@@ -216,7 +240,7 @@ void activation_grad(const KernelArgs& args) {
     if (name == "Neg") args.fail("Neg has no ActivationGrad (its gradient is Neg of dY)");
     const ActivationParams p = activation_params(args, name);
     expect_same_shape(args, args.input(0), "dY", args.input(1), "X");
-    args.expect_output_shape(0, shape_of(args.input(1)));
+    args.expect_output_shape_of(0, args.input(1));
     const float* dy = args.in(0);
     const float* x = args.in(1);
     float* dx = args.out(0);

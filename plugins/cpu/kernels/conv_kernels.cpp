@@ -5,9 +5,17 @@
 // multiplies the input directly). ConvGradInput multiplies by the transposed weights and adds
 // the columns back with col2im; ConvGradWeight multiplies dY by the transposed columns.
 //
-// Threads: images (x groups) are split over the pool, each with its own column buffer and a
-// serial SGEMM; when there are fewer of them than threads, they run one after the other and the
-// SGEMM itself is parallel. ConvGradWeight sums over images: the batch is cut into a fixed number
+// Small output planes (14 x 14 = 196 columns) make poor SGEMMs on their own: a 32-wide column
+// panel only 4 wide at the end, and the weights packed again for every image. So Conv and
+// ConvGradInput put the columns of several images side by side (images_per_gemm: at least 768
+// columns) and multiply them at once; the forward pass hands each finished tile to its images'
+// planes through the ImageScatter epilogue, ConvGradInput runs col2im per image. ConvGradWeight
+// computes dW^T instead of dW when the column rows are fewer than the output channels (a first
+// layer), so that the SGEMM's wide tiles span the channels.
+//
+// Threads: blocks of images (x groups) are split over the pool, each with its own column buffer
+// and a serial SGEMM; when there are fewer of them than threads, they run one after the other
+// and the SGEMM itself is parallel. ConvGradWeight sums over images: the batch is cut into a fixed number
 // of blocks (a function of the batch size only), each block sums its images in order into its
 // own partial dW, and the partials are added in block order, so the result does not depend on
 // the thread count.
@@ -92,7 +100,8 @@ ConvGeometry conv_geometry(const KernelArgs& args, const std::vector<int64_t>& x
 // im2col / col2im for one image and group: `channels` input planes <-> [channels*kH*kW, oH*oW]
 //----------------------------------------------------------------------------------------------
 
-void im2col(const float* x, const Window2d& w, int64_t channels, float* col) {
+// Row r of the columns starts at col + r * ld (ld >= oH * oW: several images side by side).
+void im2col(const float* x, const Window2d& w, int64_t channels, float* col, int64_t ld) {
     const int64_t out_plane = w.out_h * w.out_w;
     for (int64_t c = 0; c < channels; ++c) {
         const float* plane = x + c * w.in_h * w.in_w;
@@ -100,7 +109,7 @@ void im2col(const float* x, const Window2d& w, int64_t channels, float* col) {
             int64_t oh0, oh1;
             w.valid_rows(kh, &oh0, &oh1);
             for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * out_plane;
+                float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
                 int64_t ow0, ow1;
                 w.valid_columns(kw, &ow0, &ow1);
                 const int64_t shift = kw * w.dilation_w - w.pad_left;
@@ -125,16 +134,16 @@ void im2col(const float* x, const Window2d& w, int64_t channels, float* col) {
     }
 }
 
-// x += the columns added back into the input planes (x must be zeroed by the caller).
-void col2im(const float* col, const Window2d& w, int64_t channels, float* x) {
-    const int64_t out_plane = w.out_h * w.out_w;
+// x += the columns added back into the input planes (x must be zeroed by the caller); row r of
+// the columns starts at col + r * ld.
+void col2im(const float* col, const Window2d& w, int64_t channels, float* x, int64_t ld) {
     for (int64_t c = 0; c < channels; ++c) {
         float* plane = x + c * w.in_h * w.in_w;
         for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
             int64_t oh0, oh1;
             w.valid_rows(kh, &oh0, &oh1);
             for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                const float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * out_plane;
+                const float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
                 int64_t ow0, ow1;
                 w.valid_columns(kw, &ow0, &ow1);
                 const int64_t shift = kw * w.dilation_w - w.pad_left;
@@ -186,6 +195,49 @@ void for_each_plane(int64_t planes, int64_t work_per_plane, Body&& body) {
         for (size_t p = b; p < e; ++p) body(static_cast<int64_t>(p));
     });
 }
+
+//----------------------------------------------------------------------------------------------
+// Several images per SGEMM
+//----------------------------------------------------------------------------------------------
+
+// Images whose columns go side by side into one SGEMM: enough columns (images x output pixels)
+// that the SGEMM's column panels are nearly all full and the weights are packed once for several
+// images, not once per image (a 14x14 output alone leaves a 4-wide panel of 32 and a weight pack
+// per 196 columns).
+constexpr int64_t kMinGemmColumns = 768;
+constexpr int64_t kMaxImagesPerGemm = 64;
+
+int64_t images_per_gemm(const ConvGeometry& g) {
+    const int64_t wanted = (kMinGemmColumns + g.out_plane() - 1) / std::max<int64_t>(g.out_plane(), 1);
+    return std::clamp<int64_t>(wanted, 1, std::min(g.batch, kMaxImagesPerGemm));
+}
+
+// The epilogue of an SGEMM whose C holds several images side by side ([Mg, images * plane]):
+// each finished tile is copied, image by image, to that image's output planes (Z, or Y itself)
+// and goes through that image's OutputEpilogue there (bias, activation, Y), still in cache.
+struct ImageScatter {
+    const OutputEpilogue* epilogues;  // one per image
+    float* const* planes;             // per image: where row 0 of its Z (or Y) goes; rows `plane` apart
+    int64_t plane;
+
+    GemmEpilogue hook() const { return {&apply, this}; }
+
+    static void apply(const void* self, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                      float* c, int64_t ldc) {
+        const ImageScatter& s = *static_cast<const ImageScatter*>(self);
+        for (int64_t j = j0; j < j0 + cols;) {
+            const int64_t image = j / s.plane, at = j % s.plane;
+            const int64_t run = std::min(j0 + cols - j, s.plane - at);
+            float* dst = s.planes[image] + i0 * s.plane + at;
+            for (int64_t r = 0; r < rows; ++r)
+                std::memcpy(dst + r * s.plane, c + r * ldc + (j - j0),
+                            static_cast<size_t>(run) * sizeof(float));
+            const OutputEpilogue& e = s.epilogues[image];
+            if (e.needed(s.planes[image])) OutputEpilogue::apply(&e, i0, at, rows, run, dst, s.plane);
+            j += run;
+        }
+    }
+};
 
 //----------------------------------------------------------------------------------------------
 // Depthwise (direct)
@@ -335,26 +387,69 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         return;
     }
     const int64_t rows = g.col_rows();
-    run_tasks(g.batch * g.group, g.pointwise() ? 0 : rows * cols,
-              [&](int64_t task, float* col, bool serial) {
-                  const int64_t n = task / g.group, grp = task % g.group;
-                  const float* xg = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
-                  const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
-                  const float* b = xg;
-                  if (!g.pointwise()) {
-                      im2col(xg, g.w, g.in_cg, col);
-                      b = col;
-                  }
-                  const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
-                                                .bias_row_step = 1,
-                                                .y = y + offset,
-                                                .ldy = cols,
-                                                .activation = activation};
-                  const GemmEpilogue hook = epilogue.hook();
-                  multiply(serial, false, false, g.out_cg, cols, rows,
-                           weights + grp * g.out_cg * rows, rows, b, cols, 0.0f, z + offset, cols,
-                           epilogue.needed(z + offset) ? &hook : nullptr);
-              });
+    if (g.pointwise()) {
+        run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {
+            const int64_t n = task / g.group, grp = task % g.group;
+            const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                          .bias_row_step = 1,
+                                          .y = y + offset,
+                                          .ldy = cols,
+                                          .activation = activation};
+            const GemmEpilogue hook = epilogue.hook();
+            multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows,
+                     rows, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), cols, 0.0f,
+                     z + offset, cols, epilogue.needed(z + offset) ? &hook : nullptr);
+        });
+        return;
+    }
+    // Each task: `images` consecutive images of one group, their columns side by side in one
+    // SGEMM into a scratch C [Mg, images * oH*oW] that ImageScatter hands out tile by tile.
+    const int64_t images = images_per_gemm(g);
+    const int64_t blocks = (g.batch + images - 1) / images;
+    const int64_t width = images * cols;
+    // One image at a time (large planes): the SGEMM writes its planes directly.
+    const int64_t c_floats = images > 1 ? g.out_cg * width : 0;
+    run_tasks(blocks * g.group, rows * width + c_floats, [&](int64_t task, float* scratch,
+                                                          bool serial) {
+        const int64_t block = task / g.group, grp = task % g.group;
+        const int64_t n0 = block * images, count = std::min(images, g.batch - n0);
+        float* col = scratch;
+        if (images == 1) {
+            im2col(x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.w, g.in_cg, col, cols);
+            const int64_t offset = (n0 * g.out_c + grp * g.out_cg) * cols;
+            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                          .bias_row_step = 1,
+                                          .y = y + offset,
+                                          .ldy = cols,
+                                          .activation = activation};
+            const GemmEpilogue hook = epilogue.hook();
+            multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows,
+                     rows, col, cols, 0.0f, z + offset, cols,
+                     epilogue.needed(z + offset) ? &hook : nullptr);
+            return;
+        }
+        float* c = scratch + rows * width;
+        std::vector<OutputEpilogue> per_image(static_cast<size_t>(count));
+        std::vector<float*> planes(static_cast<size_t>(count));
+        for (int64_t i = 0; i < count; ++i) {
+            const int64_t n = n0 + i;
+            im2col(x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), g.w, g.in_cg, col + i * cols,
+                   count * cols);
+            const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            per_image[static_cast<size_t>(i)] = {.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                                 .bias_row_step = 1,
+                                                 .y = y + offset,
+                                                 .ldy = cols,
+                                                 .activation = activation};
+            planes[static_cast<size_t>(i)] = z + offset;
+        }
+        const ImageScatter scatter{per_image.data(), planes.data(), cols};
+        const GemmEpilogue hook = scatter.hook();
+        multiply(serial, false, false, g.out_cg, count * cols, rows,
+                 weights + grp * g.out_cg * rows, rows, col, count * cols, 0.0f, c, count * cols,
+                 &hook);
+    });
 }
 
 bool conv_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
@@ -384,23 +479,48 @@ void conv_grad_input(const KernelArgs& args) {
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
-    run_tasks(g.batch * g.group, g.pointwise() ? 0 : rows * cols,
-              [&](int64_t task, float* col, bool serial) {
-                  const int64_t n = task / g.group, grp = task % g.group;
-                  const float* dyg = dy + (n * g.out_c + grp * g.out_cg) * cols;
-                  float* dxg = dx + (n * g.in_c + grp * g.in_cg) * g.in_plane();
-                  const float* wg = weights + grp * g.out_cg * rows;
-                  // dcol [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
-                  if (g.pointwise()) {
-                      multiply(serial, true, false, rows, cols, g.out_cg, wg, rows, dyg, cols, 0.0f,
-                               dxg, cols);
-                      return;
-                  }
-                  multiply(serial, true, false, rows, cols, g.out_cg, wg, rows, dyg, cols, 0.0f,
-                           col, cols);
-                  std::fill(dxg, dxg + g.in_cg * g.in_plane(), 0.0f);
-                  col2im(col, g.w, g.in_cg, dxg);
-              });
+    if (g.pointwise()) {
+        // dX_g [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
+        run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {
+            const int64_t n = task / g.group, grp = task % g.group;
+            multiply(serial, true, false, rows, cols, g.out_cg, weights + grp * g.out_cg * rows,
+                     rows, dy + (n * g.out_c + grp * g.out_cg) * cols, cols, 0.0f,
+                     dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), cols);
+        });
+        return;
+    }
+    // As in the forward pass, `images` images side by side per SGEMM (their dY copied next to
+    // each other when there are several): dcol [rows, images * cols] = W_g^T * dY, then col2im
+    // image by image.
+    const int64_t images = images_per_gemm(g);
+    const int64_t blocks = (g.batch + images - 1) / images;
+    const int64_t width = images * cols;
+    const int64_t dy_floats = images > 1 ? g.out_cg * width : 0;
+    run_tasks(blocks * g.group, rows * width + dy_floats, [&](int64_t task, float* scratch,
+                                                          bool serial) {
+        const int64_t block = task / g.group, grp = task % g.group;
+        const int64_t n0 = block * images, count = std::min(images, g.batch - n0);
+        const int64_t ld = count * cols;
+        float* col = scratch;
+        const float* b = dy + (n0 * g.out_c + grp * g.out_cg) * cols;
+        if (images > 1) {
+            float* packed = scratch + rows * width;
+            for (int64_t i = 0; i < count; ++i) {
+                const float* dyg = dy + ((n0 + i) * g.out_c + grp * g.out_cg) * cols;
+                for (int64_t m = 0; m < g.out_cg; ++m)
+                    std::memcpy(packed + m * ld + i * cols, dyg + m * cols,
+                                static_cast<size_t>(cols) * sizeof(float));
+            }
+            b = packed;
+        }
+        multiply(serial, true, false, rows, ld, g.out_cg, weights + grp * g.out_cg * rows, rows, b,
+                 ld, 0.0f, col, ld);
+        for (int64_t i = 0; i < count; ++i) {
+            float* dxg = dx + ((n0 + i) * g.in_c + grp * g.in_cg) * g.in_plane();
+            std::fill(dxg, dxg + g.in_cg * g.in_plane(), 0.0f);
+            col2im(col + i * cols, g.w, g.in_cg, dxg, ld);
+        }
+    });
 }
 
 void conv_grad_weight(const KernelArgs& args) {
@@ -426,10 +546,16 @@ void conv_grad_weight(const KernelArgs& args) {
     const int64_t rows = g.col_rows(), cols = g.out_plane();
     const int64_t blocks = std::max<int64_t>(
         1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / weight_size}));
-    // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW.
-    std::vector<float> partial_storage(blocks > 1 ? static_cast<size_t>(blocks * weight_size) : 0);
+    // With fewer column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32
+    // channels), dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are
+    // wider than high, so the wide side should be the channels (9 columns would fill 9 of 32).
+    const bool transposed = rows < g.out_cg;
+    // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW (or
+    // dW^T per group); they are added (and turned back) in block order at the end.
+    const bool direct = blocks == 1 && !transposed;
+    std::vector<float> partial_storage(direct ? 0 : static_cast<size_t>(blocks * weight_size));
     auto partial = [&](int64_t block) {
-        return blocks > 1 ? partial_storage.data() + block * weight_size : dw;
+        return direct ? dw : partial_storage.data() + block * weight_size;
     };
     auto run_block = [&](int64_t block, float* col, bool serial) {
         float* out = partial(block);
@@ -440,23 +566,38 @@ void conv_grad_weight(const KernelArgs& args) {
                 const float* dyg = dy + (n * g.out_c + grp * g.out_cg) * cols;
                 const float* b = xg;
                 if (!g.pointwise()) {
-                    im2col(xg, g.w, g.in_cg, col);
+                    im2col(xg, g.w, g.in_cg, col, cols);
                     b = col;
                 }
-                // dW_g [Mg, rows] (+)= dY_g [Mg, cols] * col^T [cols, rows]
-                multiply(serial, false, true, g.out_cg, rows, cols, dyg, cols, b, cols,
-                         n == n0 ? 0.0f : 1.0f, out + grp * g.out_cg * rows, rows);
+                const float beta = n == n0 ? 0.0f : 1.0f;
+                float* dwg = out + grp * g.out_cg * rows;
+                if (transposed)  // dW_g^T [rows, Mg] (+)= col [rows, cols] * dY_g^T [cols, Mg]
+                    multiply(serial, false, true, rows, g.out_cg, cols, b, cols, dyg, cols, beta,
+                             dwg, g.out_cg);
+                else  // dW_g [Mg, rows] (+)= dY_g [Mg, cols] * col^T [cols, rows]
+                    multiply(serial, false, true, g.out_cg, rows, cols, dyg, cols, b, cols, beta,
+                             dwg, rows);
             }
         }
     };
     run_tasks(blocks, g.pointwise() ? 0 : rows * cols, run_block);
-    if (blocks == 1) return;
+    if (direct) return;
+    // dw[i] for i = (grp * Mg + m) * rows + r sits at i itself, or at grp * Mg * rows + r * Mg + m
+    // in a transposed partial.
     parallel_for(static_cast<size_t>(weight_size), static_cast<size_t>(kGrain),
                  [&](size_t b, size_t e) {
                      for (size_t i = b; i < e; ++i) {
-                         float sum = partial_storage[i];
+                         size_t at = i;
+                         if (transposed) {
+                             const int64_t per_group = g.out_cg * rows;
+                             const int64_t grp = static_cast<int64_t>(i) / per_group;
+                             const int64_t m = static_cast<int64_t>(i) % per_group / rows;
+                             const int64_t r = static_cast<int64_t>(i) % rows;
+                             at = static_cast<size_t>(grp * per_group + r * g.out_cg + m);
+                         }
+                         float sum = partial_storage[at];
                          for (int64_t block = 1; block < blocks; ++block)
-                             sum += partial_storage[static_cast<size_t>(block * weight_size) + i];
+                             sum += partial_storage[static_cast<size_t>(block * weight_size) + at];
                          dw[i] = sum;
                      }
                  });

@@ -31,8 +31,8 @@ float keep_scale(float ratio) {
 
 void dropout(const KernelArgs& args) {
     const dsk_tensor_desc& x_desc = args.input(0);
-    args.expect_output_shape(0, shape_of(x_desc));
-    if (args.has_output(1)) args.expect_output_shape(1, shape_of(x_desc));
+    args.expect_output_shape_of(0, x_desc);
+    if (args.has_output(1)) args.expect_output_shape_of(1, x_desc);
     const float ratio = dropout_ratio(args);
     const bool training = args.attrs().get_int("training_mode", 0) != 0;
     const float* x = args.in(0);
@@ -66,7 +66,7 @@ void dropout_grad(const KernelArgs& args) {
     if (shape_of(args.input(1)) != shape_of(dy_desc))
         args.fail("mask " + shape_text(shape_of(args.input(1))) + " and dY " +
                   shape_text(shape_of(dy_desc)) + " must have the same shape");
-    args.expect_output_shape(0, shape_of(dy_desc));
+    args.expect_output_shape_of(0, dy_desc);
     const float ratio = dropout_ratio(args);
     const float scale = keep_scale(ratio);
     const float* dy = args.in(0);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -647,7 +648,9 @@ Split choose_split(const GemmConfig& cfg, const Problem& p, int64_t threads) {
         const double packs = static_cast<double>(rows) * p.k * ((cols + cfg.nc - 1) / cfg.nc) +
                              static_cast<double>(cols) * p.k;
         const double cost = macs / 32.0 + packs / 4.0;
-        if (best_cost < 0 || cost < best_cost) {
+        // Ties go to more parts along M: each thread then writes whole rows of C, and the next
+        // layer, split the same way, reads its rows from its own core's cache.
+        if (best_cost < 0 || cost <= best_cost) {
             best_cost = cost;
             best = {parts_m, parts_n, rows, cols};
         }
@@ -662,11 +665,18 @@ constexpr int64_t kFewRowsParallelMinMacs = int64_t{64} * 1024;
 // op(A) copied to m rows of K contiguous values, then the columns of C in blocks of 64 split over
 // the threads (every element is computed the same way whatever the split).
 void run_few_rows(const GemmConfig& cfg, const Problem& p, int64_t threads) {
-    Scratch a_rows(static_cast<size_t>(p.m * p.k));
-    float* a = a_rows.data();
-    for (int64_t i = 0; i < p.m; ++i)
-        for (int64_t l = 0; l < p.k; ++l)
-            a[i * p.k + l] = p.trans_a ? p.a[l * p.lda + i] : p.a[i * p.lda + l];
+    // op(A) as it is when its rows are already contiguous (A not transposed, lda == K: the
+    // usual case), else a copy.
+    const bool in_place = !p.trans_a && (p.lda == p.k || p.m == 1);
+    std::optional<Scratch> a_rows;
+    if (!in_place) {
+        a_rows.emplace(static_cast<size_t>(p.m * p.k));
+        float* rows = a_rows->data();
+        for (int64_t i = 0; i < p.m; ++i)
+            for (int64_t l = 0; l < p.k; ++l)
+                rows[i * p.k + l] = p.trans_a ? p.a[l * p.lda + i] : p.a[i * p.lda + l];
+    }
+    const float* a = in_place ? p.a : a_rows->data();
     if (threads <= 1 || p.m * p.n * p.k < kFewRowsParallelMinMacs) {
         cfg.few_rows(p, a, 0, p.n);
         return;

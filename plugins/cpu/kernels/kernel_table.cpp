@@ -30,12 +30,12 @@ void KernelArgs::fail(const std::string& message) const {
                                           (node_->op ? node_->op : "?") + ": " + message);
 }
 
-void KernelArgs::expect_output_shape(size_t i, const std::vector<int64_t>& shape) const {
-    const std::vector<int64_t> actual = shape_of(output(i));
-    if (actual != shape)
-        fail("output " + std::to_string(i) + " has shape " + shape_text(actual) + " but " +
-             shape_text(shape) + " was expected (the schema's shape inference disagrees with " +
-             "the kernel)");
+void KernelArgs::expect_output_dims(size_t i, const int64_t* shape, size_t ndim) const {
+    const dsk_tensor_desc& actual = output(i);
+    if (actual.ndim == ndim && std::equal(shape, shape + ndim, actual.shape)) return;
+    fail("output " + std::to_string(i) + " has shape " + shape_text(shape_of(actual)) + " but " +
+         shape_text(std::vector<int64_t>(shape, shape + ndim)) +
+         " was expected (the schema's shape inference disagrees with the kernel)");
 }
 
 void KernelArgs::expect_rank(const dsk_tensor_desc& t, uint32_t ndim, const char* what) const {

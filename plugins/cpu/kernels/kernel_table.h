@@ -66,14 +66,26 @@ class KernelArgs {
 
     // Throws dsk::Error(INVALID_ARGUMENT) with "<backend> kernel <op>: <message>".
     [[noreturn]] void fail(const std::string& message) const;
-    // Fails unless output `i` has exactly `shape` (what the kernel is about to write).
-    void expect_output_shape(size_t i, const std::vector<int64_t>& shape) const;
+    // Fails unless output `i` has exactly `shape` (what the kernel is about to write). Neither
+    // form allocates when the shape matches (this runs on every call of every kernel).
+    void expect_output_shape(size_t i, std::initializer_list<int64_t> shape) const {
+        expect_output_dims(i, shape.begin(), shape.size());
+    }
+    void expect_output_shape(size_t i, const std::vector<int64_t>& shape) const {
+        expect_output_dims(i, shape.data(), shape.size());
+    }
+    // Fails unless output `i` has the shape of tensor `like` (an elementwise result).
+    void expect_output_shape_of(size_t i, const dsk_tensor_desc& like) const {
+        expect_output_dims(i, like.shape, like.ndim);
+    }
     // Fails unless tensor `t` (named `what` in the message) has `ndim` dimensions.
     void expect_rank(const dsk_tensor_desc& t, uint32_t ndim, const char* what) const;
     // A possibly negative axis of a rank-`ndim` tensor, checked and made non-negative.
     int64_t axis(int64_t value, int64_t ndim, const char* attribute = "axis") const;
 
   private:
+    void expect_output_dims(size_t i, const int64_t* shape, size_t ndim) const;
+
     dsk_exec_context* context_;
     const dsk_node_view* node_;
     const dsk_tensor_desc* tensors_;

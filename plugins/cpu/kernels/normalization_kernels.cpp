@@ -60,7 +60,7 @@ void batch_norm(const KernelArgs& args) {
     const ChannelLayout l = channel_layout(args, x_desc);
     const char* names[] = {"X", "scale", "B", "mean", "var"};
     for (size_t i = 1; i < 5; ++i) expect_channel_vector(args, args.input(i), l.channels, names[i]);
-    args.expect_output_shape(0, shape_of(x_desc));
+    args.expect_output_shape_of(0, x_desc);
     for (size_t i = 1; i < args.output_count(); ++i) {
         if (numel(args.output(i)) != l.channels)
             args.fail("output " + std::to_string(i) + " must have one value per channel");
@@ -131,7 +131,7 @@ void batch_norm_grad(const KernelArgs& args) {
     if (shape_of(args.input(0)) != shape_of(x_desc)) args.fail("dY and X must have the same shape");
     const char* names[] = {"dY", "X", "scale", "saved_mean", "saved_invstd"};
     for (size_t i = 2; i < 5; ++i) expect_channel_vector(args, args.input(i), l.channels, names[i]);
-    args.expect_output_shape(0, shape_of(x_desc));
+    args.expect_output_shape_of(0, x_desc);
     for (size_t i = 1; i < args.output_count(); ++i)
         if (numel(args.output(i)) != l.channels)
             args.fail("output " + std::to_string(i) + " must have one value per channel");
@@ -216,7 +216,7 @@ void layer_norm(const KernelArgs& args) {
         args.fail("scale must have the normalised dimensions' shape");
     if (args.has_input(2) && numel(args.input(2)) != l.width)
         args.fail("B must have the normalised dimensions' shape");
-    args.expect_output_shape(0, shape_of(x_desc));
+    args.expect_output_shape_of(0, x_desc);
     for (size_t i = 1; i < args.output_count(); ++i)
         if (numel(args.output(i)) != l.rows)
             args.fail("output " + std::to_string(i) + " must have one value per normalised row");
@@ -263,7 +263,7 @@ void layer_norm_grad(const KernelArgs& args) {
         args.fail("scale must have the normalised dimensions' shape");
     if (numel(args.input(3)) != l.rows || numel(args.input(4)) != l.rows)
         args.fail("saved_mean and saved_invstd must have one value per normalised row");
-    args.expect_output_shape(0, shape_of(x_desc));
+    args.expect_output_shape_of(0, x_desc);
     for (size_t i = 1; i < args.output_count(); ++i)
         if (numel(args.output(i)) != l.width) args.fail("dscale and dB must have scale's shape");
 

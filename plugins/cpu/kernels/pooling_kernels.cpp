@@ -3,7 +3,8 @@
 //
 // Every (image, channel) plane is independent: planes are split over the thread pool, and the
 // gradients, which add into overlapping windows, do so within their plane in output order, so
-// results never depend on the split.
+// results never depend on the split. 2x2 windows at stride 2 without padding (the usual
+// downsampling) take a vectorized path, AVX-512 where the CPU has it (tiles_2x2).
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -13,6 +14,9 @@
 #include "vector_math.h"
 #include "window_geometry.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #define DSK_POOL_SSE 1
@@ -271,9 +275,220 @@ void plane_max_3x3(const float* x, const Window2d& w, float* y, int32_t* index) 
         plane_max_fixed<3, 3, false>(x, w, y, nullptr);
 }
 
+// 2x2 windows at stride 2 without padding or dilation, the usual downsampling pool: the windows
+// tile the input, so a row of outputs reads two input rows straight through, vectorized across
+// the row. The first maximum in tap order wins, as everywhere; a row holding a NaN is redone by
+// window_argmax_at, which lets the NaN win.
+bool tiles_2x2(const Window2d& w) {
+    return w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 &&
+           w.pad_top == 0 && w.pad_left == 0 && w.pad_bottom == 0 && w.pad_right == 0 &&
+           w.dilation_h == 1 && w.dilation_w == 1;
+}
+
+// y[o] = the maximum of r0[2o], r0[2o+1], r1[2o], r1[2o+1] for o < n; tap[o] (kTap) = which of
+// the four comes first among the maxima (0..3). Returns whether any of them is a NaN. Branch-free
+// selects over restrict pointers, so that the loop vectorizes.
+template <bool kTap>
+__attribute__((always_inline)) inline bool row_max_2x2_of(const float* __restrict r0,
+                                                          const float* __restrict r1, int64_t n,
+                                                          float* __restrict y,
+                                                          int32_t* __restrict tap) {
+    int32_t nan = 0;
+    for (int64_t o = 0; o < n; ++o) {
+        const float a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];
+        nan |= (a != a) | (b != b) | (c != c) | (d != d);
+        float m = a;
+        int32_t t = 0;
+        t = b > m ? 1 : t;
+        m = b > m ? b : m;
+        t = c > m ? 2 : t;
+        m = c > m ? c : m;
+        t = d > m ? 3 : t;
+        m = d > m ? d : m;
+        y[o] = m;
+        if constexpr (kTap) tap[o] = t;
+    }
+    return nan != 0;
+}
+
+DSK_CPU_VECTOR_CLONES
+bool row_max_2x2(const float* r0, const float* r1, int64_t n, float* y) {
+    return row_max_2x2_of<false>(r0, r1, n, y, nullptr);
+}
+
+DSK_CPU_VECTOR_CLONES
+bool row_argmax_2x2(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
+    return row_max_2x2_of<true>(r0, r1, n, y, tap);
+}
+
+// dx rows 2oh and 2oh+1 (first 2n values) = g[o] at the tap of each window that won, 0 elsewhere.
+DSK_CPU_VECTOR_CLONES
+void row_scatter_2x2(const int32_t* __restrict tap, const float* __restrict g, int64_t n,
+                     float* __restrict dx0, float* __restrict dx1) {
+    for (int64_t o = 0; o < n; ++o) {
+        const int32_t t = tap[o];
+        const float v = g[o];
+        dx0[2 * o] = t == 0 ? v : 0.0f;
+        dx0[2 * o + 1] = t == 1 ? v : 0.0f;
+        dx1[2 * o] = t == 2 ? v : 0.0f;
+        dx1[2 * o + 1] = t == 3 ? v : 0.0f;
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DSK_POOL_AVX512 1
+// The same three loops in AVX-512, 16 windows at a time (GCC does not vectorize the stride-2
+// accesses above): the even and odd columns of 32 input values are split by permutes, and the
+// four values of each window of dx interleaved back the same way. Same results as the loops.
+__attribute__((target("avx512f"))) inline void split_2x2(const float* r, int64_t count,
+                                                         __m512* even, __m512* odd) {
+    const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odds = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    // count (<= 16) windows: 2 * count values.
+    const __mmask16 lo = count >= 8 ? 0xffff : static_cast<__mmask16>((1u << (2 * count)) - 1);
+    const __mmask16 hi =
+        count <= 8 ? 0 : count >= 16 ? 0xffff : static_cast<__mmask16>((1u << (2 * count - 16)) - 1);
+    const __m512 v0 = _mm512_maskz_loadu_ps(lo, r), v1 = _mm512_maskz_loadu_ps(hi, r + 16);
+    *even = _mm512_permutex2var_ps(v0, evens, v1);
+    *odd = _mm512_permutex2var_ps(v0, odds, v1);
+}
+
+template <bool kTap>
+__attribute__((target("avx512f"))) bool row_max_2x2_avx512(const float* r0, const float* r1,
+                                                           int64_t n, float* y, int32_t* tap) {
+    __mmask16 nan = 0;
+    for (int64_t o = 0; o < n; o += 16) {
+        const int64_t count = std::min<int64_t>(16, n - o);
+        const __mmask16 live = count == 16 ? 0xffff : static_cast<__mmask16>((1u << count) - 1);
+        __m512 a, b, c, d;
+        split_2x2(r0 + 2 * o, count, &a, &b);
+        split_2x2(r1 + 2 * o, count, &c, &d);
+        nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q) |
+               _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+        __m512 m = a;
+        __m512i t = _mm512_setzero_si512();
+        __mmask16 k = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ);
+        m = _mm512_mask_blend_ps(k, m, b);
+        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(1));
+        k = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
+        m = _mm512_mask_blend_ps(k, m, c);
+        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(2));
+        k = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
+        m = _mm512_mask_blend_ps(k, m, d);
+        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(3));
+        _mm512_mask_storeu_ps(y + o, live, m);
+        if constexpr (kTap) _mm512_mask_storeu_epi32(tap + o, live, t);
+        nan &= live;
+        if (nan) return true;
+    }
+    return false;
+}
+
+__attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* tap, const float* g,
+                                                               int64_t n, float* dx0, float* dx1) {
+    const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i high =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    for (int64_t o = 0; o < n; o += 16) {
+        const int64_t count = std::min<int64_t>(16, n - o);
+        const __mmask16 live = count == 16 ? 0xffff : static_cast<__mmask16>((1u << count) - 1);
+        const __m512i t = _mm512_maskz_loadu_epi32(live, tap + o);
+        const __m512 v = _mm512_maskz_loadu_ps(live, g + o);
+        const __m512 w[4] = {
+            _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(0)), v),
+            _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(1)), v),
+            _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(2)), v),
+            _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(3)), v)};
+        const __mmask16 lo = count >= 8 ? 0xffff : static_cast<__mmask16>((1u << (2 * count)) - 1);
+        const __mmask16 hi = count <= 8   ? 0
+                             : count >= 16 ? 0xffff
+                                           : static_cast<__mmask16>((1u << (2 * count - 16)) - 1);
+        float* rows[2] = {dx0 + 2 * o, dx1 + 2 * o};
+        for (int r = 0; r < 2; ++r) {
+            _mm512_mask_storeu_ps(rows[r], lo, _mm512_permutex2var_ps(w[2 * r], low, w[2 * r + 1]));
+            _mm512_mask_storeu_ps(rows[r] + 16, hi,
+                                  _mm512_permutex2var_ps(w[2 * r], high, w[2 * r + 1]));
+        }
+    }
+}
+
+bool has_avx512() {
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") != 0;
+    }();
+    return has;
+}
+#else
+#define DSK_POOL_AVX512 0
+#endif
+
+// The loops above, or their AVX-512 form where the CPU has it.
+bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
+#if DSK_POOL_AVX512
+    if (has_avx512())
+        return tap ? row_max_2x2_avx512<true>(r0, r1, n, y, tap)
+                   : row_max_2x2_avx512<false>(r0, r1, n, y, nullptr);
+#endif
+    return tap ? row_argmax_2x2(r0, r1, n, y, tap) : row_max_2x2(r0, r1, n, y);
+}
+
+void row_scatter_2x2_best(const int32_t* tap, const float* g, int64_t n, float* dx0, float* dx1) {
+#if DSK_POOL_AVX512
+    if (has_avx512()) return row_scatter_2x2_avx512(tap, g, n, dx0, dx1);
+#endif
+    row_scatter_2x2(tap, g, n, dx0, dx1);
+}
+
+// One plane of a tiles_2x2 pool: y = the maxima, index (when not null) = ih * W + iw of each.
+void plane_max_tiled_2x2(const float* x, const Window2d& w, float* y, int32_t* index) {
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        const float* r0 = x + 2 * oh * w.in_w;
+        float* out = y + oh * w.out_w;
+        int32_t* at = index ? index + oh * w.out_w : nullptr;
+        if (row_max_2x2_best(r0, r0 + w.in_w, w.out_w, out, at)) {
+            for (int64_t ow = 0; ow < w.out_w; ++ow)
+                window_argmax_at(x, w, oh, ow, out + ow, at ? at + ow : nullptr);
+            continue;
+        }
+        if (!at) continue;
+        const int32_t base = static_cast<int32_t>(2 * oh * w.in_w);
+        const int32_t width = static_cast<int32_t>(w.in_w);
+        for (int64_t ow = 0; ow < w.out_w; ++ow) {
+            const int32_t t = at[ow];
+            at[ow] = base + (t >> 1) * width + static_cast<int32_t>(2 * ow) + (t & 1);
+        }
+    }
+}
+
+// dx of one plane of a tiles_2x2 pool: dy at the first maximum of each window, 0 elsewhere
+// (including a last row or column that no window covers). `tap` is scratch of out_w values.
+void plane_max_grad_tiled_2x2(const float* x, const float* dy, const Window2d& w, float* best,
+                              int32_t* tap, float* dx) {
+    for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        const float* r0 = x + 2 * oh * w.in_w;
+        float* dx0 = dx + 2 * oh * w.in_w;
+        float* dx1 = dx0 + w.in_w;
+        const float* g = dy + oh * w.out_w;
+        if (row_max_2x2_best(r0, r0 + w.in_w, w.out_w, best, tap)) {
+            std::fill(dx0, dx0 + 2 * w.in_w, 0.0f);
+            for (int64_t ow = 0; ow < w.out_w; ++ow) {
+                int32_t at;
+                window_argmax_at(x, w, oh, ow, best + ow, &at);
+                if (at >= 0) dx[at] += g[ow];
+            }
+            continue;
+        }
+        row_scatter_2x2_best(tap, g, w.out_w, dx0, dx1);
+        for (int64_t iw = 2 * w.out_w; iw < w.in_w; ++iw) dx0[iw] = dx1[iw] = 0.0f;
+    }
+    std::fill(dx + 2 * w.out_h * w.in_w, dx + w.in_h * w.in_w, 0.0f);
+}
+
 // y = the window maxima of one plane; index (when not null) = their first argmax.
 void pool_plane_max(const float* x, const Window2d& w, const TapRanges& taps, float* y,
                     int32_t* index) {
+    if (tiles_2x2(w)) return plane_max_tiled_2x2(x, w, y, index);
     if (w.kernel_h == 2 && w.kernel_w == 2) return plane_max_2x2(x, w, y, index);
     if (w.kernel_h == 3 && w.kernel_w == 3) return plane_max_3x3(x, w, y, index);
     if (index)
@@ -341,6 +556,11 @@ void max_pool_grad(const KernelArgs& args) {
                                 [&](int64_t plane, float* best, int32_t* index) {
                                     float* dxp = dx + plane * in_plane;
                                     const float* dyp = dy + plane * out_plane;
+                                    if (tiles_2x2(w)) {
+                                        plane_max_grad_tiled_2x2(x + plane * in_plane, dyp, w,
+                                                                 best, index, dxp);
+                                        return;
+                                    }
                                     pool_plane_max(x + plane * in_plane, w, taps, best, index);
                                     std::fill(dxp, dxp + in_plane, 0.0f);
                                     for (int64_t o = 0; o < out_plane; ++o)

@@ -124,7 +124,7 @@ void for_each_block(const AxisLayout& l, Body&& body) {
 void softmax(const KernelArgs& args) {
     const bool log = std::string(args.op()) == "LogSoftmax";
     const AxisLayout l = axis_layout(args, args.input(0));
-    args.expect_output_shape(0, shape_of(args.input(0)));
+    args.expect_output_shape_of(0, args.input(0));
     const float* x = args.in(0);
     float* y = args.out(0);
     if (l.length == 0) return;
@@ -146,7 +146,7 @@ void softmax_grad(const KernelArgs& args) {
     if (shape_of(dy_desc) != shape_of(y_desc))
         args.fail("dY " + shape_text(shape_of(dy_desc)) + " and Y " + shape_text(shape_of(y_desc)) +
                   " must have the same shape");
-    args.expect_output_shape(0, shape_of(y_desc));
+    args.expect_output_shape_of(0, y_desc);
     const AxisLayout l = axis_layout(args, y_desc);
     const float* dy = args.in(0);
     const float* y = args.in(1);

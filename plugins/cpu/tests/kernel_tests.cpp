@@ -509,6 +509,12 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         // 1x1 with stride (not pointwise), and more images than weight-gradient blocks
         {11, 2, 5, 5, 3, 1, 1, 1, {2, 2}, {0, 0, 0, 0}, {1, 1}, false},
         {10, 3, 5, 4, 2, 2, 2, 1, {1, 1}, {0, 1, 1, 0}, {1, 1}, true},
+        // fewer column rows (C/group x kH x kW) than output channels per group: the weight
+        // gradient goes transposed; one image, and several with groups
+        {1, 1, 6, 7, 12, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {5, 2, 6, 5, 24, 3, 3, 2, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
+        // small planes, many images: several images side by side in one forward SGEMM
+        {9, 3, 4, 4, 5, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
     };
     for (uint32_t threads : {1u, 3u}) {
         Threads scope(threads);
@@ -536,25 +542,29 @@ TEST_CASE("MaxPool and MaxPoolGrad: padding never wins, the gradient goes to the
     const PoolCase cases[] = {{3, 2, 2, 2, {1, 1, 1, 0}}, {2, 2, 2, 2, {0, 0, 0, 0}},
                               {2, 2, 1, 1, {1, 1, 1, 1}}, {3, 3, 2, 2, {1, 1, 1, 1}},
                               {3, 3, 1, 2, {0, 1, 2, 0}}, {2, 2, 2, 2, {1, 0, 0, 1}}};
-    const Shape xs{2, 3, 7, 6};
+    // 7 x 6, and 5 x 37 (the vectorized 2x2 / stride 2 rows: a full 16 windows and a tail, an
+    // odd last row and column that no window covers).
+    for (const Shape& xs : {Shape{2, 3, 7, 6}, Shape{2, 3, 5, 37}})
     for (const PoolCase& pc : cases) {
+        const int64_t in_h = xs[2], in_w = xs[3];
         for (int variant = 0; variant < 3; ++variant) {
             CAPTURE(pc.kh);
             CAPTURE(pc.kw);
             CAPTURE(pc.sh);
             CAPTURE(variant);
+            CAPTURE(in_w);
             Tensor x = random(xs, 5);
             x.f[offset4(xs, 0, 0, 0, 0)] = x.f[offset4(xs, 0, 0, 0, 1)] = 5.0f;  // a tie
             x.f[offset4(xs, 1, 2, 3, 3)] = x.f[offset4(xs, 1, 2, 4, 3)] = 5.0f;
             if (variant == 1)
                 for (float& v : x.f) v = -std::fabs(v) - 1.0f;  // zero padding would win
             if (variant == 2)
-                x.f[offset4(xs, 0, 1, 2, 2)] = x.f[offset4(xs, 1, 0, 5, 4)] = NAN;  // NaN wins
+                x.f[offset4(xs, 0, 1, 2, 2)] = x.f[offset4(xs, 1, 0, in_h - 2, 4)] = NAN;  // NaN wins
             const std::vector<Attr> attrs{Attr("kernel_shape", Shape{pc.kh, pc.kw}),
                                           Attr("strides", Shape{pc.sh, pc.sw}),
                                           Attr("pads", pc.pads)};
-            const int64_t oh_n = (7 + pc.pads[0] + pc.pads[2] - pc.kh) / pc.sh + 1;
-            const int64_t ow_n = (6 + pc.pads[1] + pc.pads[3] - pc.kw) / pc.sw + 1;
+            const int64_t oh_n = (in_h + pc.pads[0] + pc.pads[2] - pc.kh) / pc.sh + 1;
+            const int64_t ow_n = (in_w + pc.pads[1] + pc.pads[3] - pc.kw) / pc.sw + 1;
             const Shape ys{2, 3, oh_n, ow_n};
             Tensor y = f32(ys), dy = random(ys, 6), dx = random(xs, 7);
             run("MaxPool", attrs, {&x}, {&y});
@@ -570,7 +580,7 @@ TEST_CASE("MaxPool and MaxPoolGrad: padding never wins, the gradient goes to the
                                 for (int64_t kw = 0; kw < pc.kw; ++kw) {
                                     const int64_t ih = oh * pc.sh - pc.pads[0] + kh,
                                                   iw = ow * pc.sw - pc.pads[1] + kw;
-                                    if (ih < 0 || ih >= 7 || iw < 0 || iw >= 6) continue;
+                                    if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
                                     const int64_t i = offset4(xs, n, c, ih, iw);
                                     const bool nan = std::isnan(x.f[i]);
                                     if (at < 0 || (!std::isnan(best) && (nan || x.f[i] > best)))

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "temp_dir.h"
 
@@ -60,14 +61,24 @@ struct Study {
     fs::path run = temp.path / "run";
     fs::path study = run / "hpo";
 
-    // Writes base.toml and hpo.toml (the hpo stage's keys after `stage_keys`) and runs it.
-    Result start(const std::string& stage_keys) {
+    // Writes base.toml and <kind>.toml (a stage of that kind over base.toml, with `stage_keys`)
+    // and runs it; `options` go before `run` (e.g. "--plugin-path DIR ").
+    Result start(const std::string& stage_keys, const std::string& kind = "hpo", const std::string& options = "") {
         std::ofstream(temp.path / "base.toml") << kBase;
-        std::ofstream(temp.path / "hpo.toml") << "[pipeline]\nname = \"hpo-test\"\n[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\n"
-                                              << stage_keys;
-        return run_dsk("run " + (temp.path / "hpo.toml").string() + " --run-dir " + run.string());
+        const fs::path pipeline = temp.path / (kind + ".toml");
+        std::ofstream(pipeline) << "[pipeline]\nname = \"" << kind << "-test\"\n[[stages]]\nkind = \"" << kind
+                                << "\"\npipeline = \"base.toml\"\n" << stage_keys;
+        study = run / kind;
+        return run_dsk(options + "run " + pipeline.string() + " --run-dir " + run.string());
     }
     dsk::JsonValue trials() const { return dsk::json_parse(read_text(study / "trials.json"), "trials.json"); }
+    // The parameters the model of trial `t` (an entry of trials.json) had, from its summary.json.
+    double trained_parameters(const dsk::JsonValue& t) const {
+        char dir[16];
+        std::snprintf(dir, sizeof dir, "%04d", static_cast<int>(t.find("trial")->number));
+        const dsk::JsonValue summary = dsk::json_parse(read_text(study / "trials" / dir / "summary.json"));
+        return summary.find("stages")->items.at(0).find("results")->find("parameters")->number;
+    }
 };
 
 std::string state_of(const dsk::JsonValue& trials, size_t k) { return trials.items.at(k).find("state")->string; }
@@ -195,17 +206,12 @@ TEST_CASE("validation names a missing base pipeline and a scheduler used as stra
     CHECK(has(r.output, "scheduler = { name = \"asha\" }"));
 }
 
-TEST_CASE("a nas study trains sequential architectures and skips those over max_parameters") {
+TEST_CASE("a nas study rejects architectures over max_parameters and asks again, without spending trials") {
     Study s;
-    std::ofstream(s.temp.path / "base.toml") << kBase;
-    // Grid: depth 1 or 2 times width1 4 or 64. With depth 1 and width 64 the head alone has
-    // 64*14*14*10 weights (> 50000): that one is not trained.
-    std::ofstream(s.temp.path / "nas.toml") << R"([pipeline]
-name = "nas-test"
-[[stages]]
-kind = "nas"
-pipeline = "base.toml"
-trials = 4
+    // Grid, in order: (depth 1, width1 4), (1, 64), (2, 4), (2, 64). With depth 1 and width 64 the
+    // head alone has 64*14*14*10 weights (> 50000): that candidate is rejected, not trained, and
+    // the grid's next point takes its place, so all three trials train.
+    const Result r = s.start(R"(trials = 3
 max_parameters = 50000
 strategy = { name = "grid" }
 [stages.space]
@@ -216,36 +222,156 @@ op2 = { type = "categorical", choices = ["dwsep3x3"], condition = { depth = 2 } 
 width2 = { type = "categorical", choices = [6], condition = { op2 = "dwsep3x3" } }
 activation = { type = "categorical", choices = ["gelu"] }
 batch_norm = { type = "categorical", choices = [true] }
-)";
-    const Result r = run_dsk("run " + (s.temp.path / "nas.toml").string() + " --run-dir " + s.run.string());
+)",
+                             "nas");
     INFO(r.output);
     REQUIRE(r.code == 0);
-    s.study = s.run / "nas";
+    CHECK(has(r.output, "candidate 1 rejected, not trained (the architecture has 126218 parameters, more than max_parameters = 50000"));
     const dsk::JsonValue trials = s.trials();
     REQUIRE(trials.items.size() == 4);
     size_t trained = 0;
     for (const dsk::JsonValue& t : trials.items) {
         const bool deep = t.find("params")->find("depth")->number == 2;
         const bool wide = t.find("params")->find("width1")->number == 64;
-        CHECK(t.find("state")->string == (wide && !deep ? "failed" : "complete"));
+        CHECK(t.find("state")->string == (wide && !deep ? "rejected" : "complete"));
         if (wide && !deep) {
             CHECK(has(t.find("error")->string, "has 126218 parameters, more than max_parameters = 50000"));
+            CHECK_FALSE(fs::exists(s.study / "trials" / "0001"));
             continue;
         }
         // The parameter count the stage computed is the one the model really has:
         // conv 1->w (10w) + bn (2w); depth 2: dwsep w->6 (10w + 6w + 6) + bn (12); linear to 10.
         ++trained;
-        char dir[16];
-        std::snprintf(dir, sizeof dir, "%04d", static_cast<int>(t.find("trial")->number));
-        const dsk::JsonValue trial_summary = dsk::json_parse(read_text(s.study / "trials" / dir / "summary.json"));
-        const double real = trial_summary.find("stages")->items.at(0).find("results")->find("parameters")->number;
         const double w = wide ? 64 : 4;
         const double expected = deep ? 12 * w + 16 * w + 6 + 12 + 6 * 7 * 7 * 10 + 10 : 12 * w + w * 14 * 14 * 10 + 10;
-        CHECK(real == expected);
+        CHECK(s.trained_parameters(t) == expected);
     }
     CHECK(trained == 3);
+    const dsk::JsonValue summary = dsk::json_parse(read_text(s.run / "summary.json"));
+    const dsk::JsonValue& results = *summary.find("stages")->items.at(0).find("results");
+    CHECK(results.find("candidates_rejected")->number == 1);
+    CHECK(results.find("trials_complete")->number == 3);
+    CHECK(results.find("trials_failed")->number == 0);
     const std::string arch = read_text(s.study / "best_architecture.toml");
     CHECK(has(arch, "layers = [{ type = \"conv\", out = 4, kernel = 3, padding = 1 }, { type = \"batchnorm\" }"));
     CHECK(has(arch, "kind = \"gelu\""));
     CHECK(run_dsk("validate " + (s.study / "best.toml").string()).code == 0);
+}
+
+TEST_CASE("nas skip connections: residual blocks with identity or 1x1 projection, and the export retrains the same network") {
+    Study s;
+    // Two conv blocks, each with a skip connection: block 1 goes 1 -> 4 channels (a 1x1
+    // projection), block 2 keeps 4 channels (identity) or goes to 6 (projection).
+    const Result r = s.start(R"(trials = 2
+strategy = { name = "grid" }
+[stages.space]
+depth = { type = "categorical", choices = [2] }
+op1 = { type = "categorical", choices = ["conv3x3"] }
+width1 = { type = "categorical", choices = [4] }
+residual1 = { type = "categorical", choices = [true] }
+op2 = { type = "categorical", choices = ["conv3x3"] }
+width2 = { type = "categorical", choices = [4, 6] }
+residual2 = { type = "categorical", choices = [true] }
+)",
+                             "nas");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "conv3x3:4+res conv3x3:"));
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 2);
+    for (const dsk::JsonValue& t : trials.items) {
+        REQUIRE(t.find("state")->string == "complete");
+        const double w2 = t.find("params")->find("width2")->number;
+        // conv 1->4 (40) + projection 1->4 (8); conv 4->w2 (36 w2 + w2) + projection when w2 != 4
+        // (5 w2); linear w2*7*7 -> 10.
+        CHECK(s.trained_parameters(t) == 40 + 8 + 37 * w2 + (w2 != 4 ? 5 * w2 : 0) + w2 * 7 * 7 * 10 + 10);
+    }
+    const std::string arch = read_text(s.study / "best_architecture.toml");
+    CHECK(has(arch, "{ type = \"residual\", layers = [{ type = \"conv\", out = 4, kernel = 3, padding = 1 }] }"));
+
+    // The exported pipeline rebuilds the same network: same parameter count, same accuracy.
+    const dsk::JsonValue summary = dsk::json_parse(read_text(s.run / "summary.json"));
+    const dsk::JsonValue& results = *summary.find("stages")->items.at(0).find("results");
+    const Result retrain = run_dsk("run " + (s.study / "best.toml").string() + " --run-dir " + (s.temp.path / "retrain").string());
+    INFO(retrain.output);
+    REQUIRE(retrain.code == 0);
+    const dsk::JsonValue again = dsk::json_parse(read_text(s.temp.path / "retrain" / "summary.json"));
+    const dsk::JsonValue& retrained = *again.find("stages")->items.at(0).find("results");
+    CHECK(retrained.find("parameters")->number == results.find("best_architecture_parameters")->number);
+    CHECK(retrained.find("test_accuracy")->number == doctest::Approx(results.find("best_objective")->number));
+}
+
+TEST_CASE("enqueued configurations run first, are marked, and a wrong one is refused naming its entry") {
+    Study s;
+    const Result r = s.start(std::string("trials = 3\nstrategy = { name = \"tpe\", startup_trials = 1 }\nseed = 3\n"
+                                         "enqueue = [{ lr = 0.005 }, { lr = 0.002 }]\n") + kLrSpace);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "trial 0 started (enqueued): lr=0.005"));
+    CHECK(has(r.output, "trial 1 started (enqueued): lr=0.002"));
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 3);
+    CHECK(trials.items[0].find("params")->find("lr")->number == 0.005);
+    CHECK(trials.items[0].find("enqueued")->boolean);
+    CHECK(trials.items[1].find("enqueued")->boolean);
+    CHECK_FALSE(trials.items[2].find("enqueued")->boolean);
+    CHECK(has(read_text(s.study / "journal.jsonl"), "\"params\": {\"lr\": 0.005}, \"enqueued\": true}"));
+
+    for (const auto& [entry, message] : {std::pair<std::string, std::string>{"{ lr = 0.5 }", "enqueue[0]: 'lr' = 0.5 is outside"},
+                                         {"{ lrr = 0.005 }", "enqueue[0] sets 'lrr', which is not in the space (lr)"},
+                                         {"0.005", "enqueue[0]: expected a table of parameter values"}}) {
+        Study bad;
+        std::ofstream(bad.temp.path / "base.toml") << kBase;
+        std::ofstream(bad.temp.path / "hpo.toml") << "[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\nenqueue = [" << entry << "]\n"
+                                                  << kLrSpace;
+        const Result v = run_dsk("validate " + (bad.temp.path / "hpo.toml").string());
+        CAPTURE(v.output);
+        CHECK(v.code == 2);
+        CHECK(has(v.output, "stage 'hpo' (hpo)." + message));
+    }
+}
+
+TEST_CASE("resume replays enqueued trials through add_trial and runs the entries not yet started") {
+    Study s;
+    REQUIRE(s.start(std::string("trials = 3\nstrategy = { name = \"tpe\", startup_trials = 1 }\nseed = 5\n"
+                                "enqueue = [{ lr = 0.004 }, { lr = 0.003 }]\n") +
+                    kLrSpace)
+                .code == 0);
+    // As if the study had been killed right after it started enqueued trial 1: the journal ends
+    // with its suggest event.
+    const fs::path journal = s.study / "journal.jsonl";
+    std::string kept;
+    std::ifstream in(journal);
+    for (std::string line; std::getline(in, line);) {
+        kept += line + "\n";
+        if (has(line, "\"event\": \"suggest\", \"trial\": 1,")) break;
+    }
+    in.close();
+    std::ofstream(journal, std::ios::trunc) << kept;
+
+    const Result r = run_dsk("run --resume " + s.run.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "2 trial(s) known, 1 to run again"));
+    CHECK(has(r.output, "trial 1 resumed"));
+    CHECK(has(r.output, "trial 2 started: lr="));
+    CHECK_FALSE(has(r.output, "did not suggest"));  // replayed enqueued trials are not suggestions
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 3);
+    CHECK(trials.items[1].find("enqueued")->boolean);
+    CHECK(trials.items[1].find("params")->find("lr")->number == 0.003);
+    for (size_t k = 0; k < 3; ++k) CHECK(state_of(trials, k) == "complete");
+}
+
+TEST_CASE("a strategy built for ABI 1.1 (no add_trial) runs enqueued trials without learning from them, with a warning") {
+    Study s;
+    const Result r = s.start(std::string("trials = 2\nstrategy = { name = \"old-random\" }\nenqueue = [{ lr = 0.004 }]\n") + kLrSpace,
+                             "hpo", "--plugin-path " + std::string(DSK_OLD_SEARCH_DIR) + " ");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "strategy 'old-random' has no add_trial (a plugin built for dsk ABI 1.1 or older)"));
+    CHECK(has(r.output, "trial 0 started (enqueued): lr=0.004"));
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 2);
+    for (size_t k = 0; k < 2; ++k) CHECK(state_of(trials, k) == "complete");
 }

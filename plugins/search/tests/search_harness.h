@@ -52,6 +52,12 @@ public:
         dsk::check(iface_.suggest(search_, trial, &config));
         return space_.read(dsk::Config(&config));
     }
+    // add_trial with the assignment written as TOML ("x = 1.5\ny = \"a\""). Throws dsk::Error.
+    void add(uint64_t trial, const std::string& assignment_toml) {
+        toml::table table = toml::parse(assignment_toml, std::string_view("assignment.toml"));
+        dsk_config config{&table, "assignment"};
+        dsk::check(iface_.add_trial(search_, trial, &config));
+    }
     void report(uint64_t trial, int64_t step, double value) { dsk::check(iface_.report(search_, trial, step, value)); }
     bool should_prune(uint64_t trial) {
         int32_t prune = 0;

@@ -51,7 +51,7 @@ extern "C" {
  *============================================================================================*/
 
 #define DSK_ABI_VERSION_MAJOR 1
-#define DSK_ABI_VERSION_MINOR 1
+#define DSK_ABI_VERSION_MINOR 2
 #define DSK_MAKE_ABI_VERSION(major, minor) ((uint32_t)(((major) << 16) | ((minor)&0xffffu)))
 #define DSK_ABI_VERSION DSK_MAKE_ABI_VERSION(DSK_ABI_VERSION_MAJOR, DSK_ABI_VERSION_MINOR)
 #define DSK_ABI_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -439,6 +439,14 @@ typedef struct dsk_search_iface {
     dsk_status (*should_prune)(dsk_search* search, uint64_t trial_id, int32_t* out_prune);
     dsk_status (*complete)(dsk_search* search, uint64_t trial_id, uint32_t state, double value);
     void (*destroy)(dsk_search* search);
+    /* ABI 1.2, optional (NULL, or a smaller struct_size: the caller cannot tell this search about
+     * trials it did not suggest, and leaves it out of their report/complete calls). Tells the
+     * search that trial `trial_id` (a new id, as for suggest) has `assignment` (borrowed; one key
+     * per active parameter, as suggest writes them), chosen by someone else: a configuration the
+     * user enqueued, or a trial of an earlier study. report and complete follow as for a suggested
+     * trial, so the search learns from it. INVALID_ARGUMENT when the assignment does not fit the
+     * space. (Optuna's enqueue_trial / add_trial.) */
+    dsk_status (*add_trial)(dsk_search* search, uint64_t trial_id, const dsk_config* assignment);
 } dsk_search_iface;
 
 /*==============================================================================================

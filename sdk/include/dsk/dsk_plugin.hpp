@@ -479,6 +479,11 @@ inline uint32_t thread_count() { return host().thread_count(); }
 // start after it do nothing.
 template <class F>
 void parallel_for(size_t n, size_t grain, F&& body) {
+    // One chunk: the pool would run it on this thread anyway; skip the trip through the host.
+    if (n <= grain || n <= 1) {
+        if (n) body(size_t{0}, n);
+        return;
+    }
     using Body = std::remove_reference_t<F>;
     struct Job {
         explicit Job(Body& chunk_body) : body(chunk_body) {}

@@ -19,6 +19,10 @@
 //     static const dsk_search_iface mine = dsk::search::make_iface<MyStrategy>(
 //         "mine", "My strategy", nullptr, 0);   // then reg.search(mine) in init
 //
+// Trials the strategy did not suggest (a user's enqueued configurations; add_trial, ABI 1.2)
+// arrive through Search::add and are in trials() like its own, so propose() learns from them;
+// override on_add() only for bookkeeping of your own (grid strikes the point off its list).
+//
 // Values: every value a strategy receives through report/complete is to be MINIMISED; a stage
 // that maximises (accuracy) negates before it calls (the hpo stage does). Failed trials carry
 // NaN. Randomness should be drawn from (seed, trial id) and the observed history only, so that a
@@ -333,25 +337,51 @@ public:
         }
     }
     // Reads an assignment table back (what a strategy wrote), checking it against the space:
-    // every active parameter present and valid, nothing else.
-    Assignment read(const Config& in) const {
+    // every active parameter present and valid, nothing else. `what` empty: a strategy wrote it,
+    // and a mistake is INTERNAL; otherwise it names who gave it ("enqueue[2]") in an
+    // INVALID_ARGUMENT error.
+    Assignment read(const Config& in, const std::string& what = std::string()) const {
         Assignment a;
+        for (const std::string& key : in.keys()) {
+            if (!find(key)) {
+                std::string names;
+                for (const Param& p : params_) names += (names.empty() ? "" : ", ") + p.name;
+                throw Error(what.empty() ? DSK_INTERNAL : DSK_INVALID_ARGUMENT,
+                            (what.empty() ? std::string("the search strategy") : what) + " sets '" + key +
+                                "', which is not in the space (" + names + ")");
+            }
+            a[key] = read_value(in, key, (what.empty() ? "the search strategy's assignment" : what) + " '" + key + "'");
+        }
+        check_assignment(a, what);
+        return a;
+    }
+
+    // Checks an assignment against the space (every active parameter present and valid, nothing
+    // inactive) and gives each value its declared type. Errors as for read().
+    void check_assignment(Assignment& a, const std::string& what = std::string()) const {
+        const dsk_status_code code = what.empty() ? DSK_INTERNAL : DSK_INVALID_ARGUMENT;
+        const std::string who = what.empty() ? "the search strategy" : what;
+        Assignment checked;
         for (const Param& p : params_) {
-            const bool present = in.has(p.name);
-            if (!active(p, a)) {
-                if (present)
-                    throw Error(DSK_INTERNAL, "the search strategy set '" + p.name + "', which is not active (" + p.parent +
-                                                  " = " + (a.count(p.parent) ? a.at(p.parent).text() : "unset") + ")");
+            const auto it = a.find(p.name);
+            if (!active(p, checked)) {
+                if (it != a.end())
+                    throw Error(code, who + " sets '" + p.name + "', which is not active (" + p.parent + " = " +
+                                          (checked.count(p.parent) ? checked.at(p.parent).text() : "unset") + ")");
                 continue;
             }
-            if (!present) throw Error(DSK_INTERNAL, "the search strategy did not set the active parameter '" + p.name + "'");
-            Value v = read_value(in, p.name, "the search strategy's assignment '" + p.name + "'");
-            check_value(p, v);
-            a[p.name] = std::move(v);
+            if (it == a.end()) throw Error(code, who + " did not set the active parameter '" + p.name + "'");
+            Value v = it->second;
+            try {
+                check_value(p, v);
+            } catch (const Error& e) {
+                throw Error(code, who + ": " + e.what());
+            }
+            checked[p.name] = std::move(v);
         }
-        for (const std::string& key : in.keys())
-            if (!find(key)) throw Error(DSK_INTERNAL, "the search strategy set '" + key + "', which is not in the space");
-        return a;
+        for (const auto& [name, value] : a)
+            if (!find(name)) throw Error(code, who + " sets '" + name + "', which is not in the space");
+        a = std::move(checked);
     }
 
     // Throws INVALID_ARGUMENT when `v` is not a value `p` can take (for an assignment that comes
@@ -520,6 +550,18 @@ public:
         t.params = a;
         return a;
     }
+    // A trial someone else chose (an enqueued configuration, an earlier study's trial): from here
+    // on it is one of trials() like a suggested one, so the strategy learns from its report and
+    // complete. `a` must fit the space (Space::check_assignment).
+    void add(uint64_t trial, Assignment a) {
+        if (trials_.count(trial))
+            throw Error(DSK_INVALID_ARGUMENT, "trial " + std::to_string(trial) + " is known already; an added trial needs a new id");
+        space_.check_assignment(a, "trial " + std::to_string(trial));
+        Trial& t = trials_[trial];
+        t.id = trial;
+        t.params = std::move(a);
+        on_add(t);
+    }
     void report(uint64_t trial, int64_t step, double value) {
         Trial& t = entry(trial);
         t.intermediate[step] = value;
@@ -543,6 +585,8 @@ protected:
         throw Error(DSK_UNIMPLEMENTED, "this is an early-stopping scheduler: it prunes trials (report, should_prune) but does not "
                                        "propose them; pair it with a strategy (random, grid, tpe, evolution)");
     }
+    // A trial was added (add): a strategy with its own bookkeeping (grid's list of points) updates it.
+    virtual void on_add(const Trial& trial) { (void)trial; }
     virtual void on_report(const Trial& trial, int64_t step, double value) { (void)trial, (void)step, (void)value; }
     virtual bool prune(const Trial& trial) {
         (void)trial;
@@ -601,6 +645,13 @@ struct SearchThunks {
             of(s).complete(trial, st, value);
         });
     }
+    static dsk_status add_trial(dsk_search* s, uint64_t trial, const dsk_config* assignment) {
+        return guard([&] {
+            Search& search = of(s);
+            if (assignment == nullptr) throw Error(DSK_INVALID_ARGUMENT, "add_trial: no assignment given");
+            search.add(trial, search.space().read(Config(assignment), "the added trial " + std::to_string(trial)));
+        });
+    }
     static void destroy(dsk_search* s) { delete &of(s); }
 };
 
@@ -612,8 +663,8 @@ struct SearchThunks {
 template <class T>
 dsk_search_iface make_iface(const char* name, const char* description, const dsk_param_spec* params, size_t param_count) {
     using Th = detail::SearchThunks<T>;
-    return dsk_search_iface{sizeof(dsk_search_iface), name, description, nullptr, params, param_count,
-                            &Th::create, &Th::suggest, &Th::report, &Th::should_prune, &Th::complete, &Th::destroy};
+    return dsk_search_iface{sizeof(dsk_search_iface), name, description, nullptr, params, param_count, &Th::create, &Th::suggest,
+                            &Th::report, &Th::should_prune, &Th::complete, &Th::destroy, &Th::add_trial};
 }
 
 }  // namespace dsk::search

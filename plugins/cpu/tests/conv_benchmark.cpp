@@ -1,0 +1,98 @@
+// conv_benchmark - Conv, ConvGradInput, ConvGradWeight and MaxPool / MaxPoolGrad at the layers of
+// the CNN of configs/cnn.toml (conv 1->32 at 28x28, conv 32->64 at 14x14, 3x3, pad 1; 2x2 pools),
+// through the kernels' compute thunks on an OpenMP pool like the kernel's. Not a test: run it by
+// hand, e.g.
+//
+//     OMP_NUM_THREADS=2 build/bin/dsk_cpu_conv_benchmark          # batch 128
+//     OMP_NUM_THREADS=2 build/bin/dsk_cpu_conv_benchmark 1 256    # other batch sizes
+//     OMP_NUM_THREADS=1 build/bin/dsk_cpu_conv_benchmark --cpu-time 128
+//
+// --cpu-time measures the process's CPU time instead of wall-clock time: with one thread on a
+// machine others load, that is the time the kernels themselves ran.
+// Prints microseconds per call (best of 25 interleaved rounds) and, for the convolutions,
+// GFLOP/s (2 FLOP per multiply-add, the padding's included as a dense 3x3 would count it).
+#include <omp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernel_bench.h"
+
+namespace {
+
+using kernel_bench::Node;
+using kernel_bench::Shape;
+
+struct ConvLayer {
+    int64_t in_c, out_c, size;
+};
+
+void bench_batch(int64_t batch) {
+    uint32_t seed = 1;
+    const std::vector<dsk::Attr> pads = {dsk::Attr("pads", std::vector<int64_t>{1, 1, 1, 1})};
+    const std::vector<dsk::Attr> pool = {dsk::Attr("kernel_shape", std::vector<int64_t>{2, 2}),
+                                         dsk::Attr("strides", std::vector<int64_t>{2, 2})};
+    for (const ConvLayer& l : {ConvLayer{1, 32, 28}, ConvLayer{32, 64, 14}}) {
+        const Shape xs = {batch, l.in_c, l.size, l.size}, ws = {l.out_c, l.in_c, 3, 3},
+                    ys = {batch, l.out_c, l.size, l.size},
+                    ps = {batch, l.out_c, l.size / 2, l.size / 2};
+        std::vector<float> x = kernel_bench::random_values(xs, seed++),
+                           w = kernel_bench::random_values(ws, seed++),
+                           b = kernel_bench::random_values({l.out_c}, seed++),
+                           dy = kernel_bench::random_values(ys, seed++),
+                           dp = kernel_bench::random_values(ps, seed++);
+        std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), p(dp.size()), dyp(dy.size());
+        std::vector<dsk::Attr> in_attrs = pads, w_attrs = pads;
+        in_attrs.emplace_back("input_shape", xs);
+        w_attrs.emplace_back("weight_shape", ws);
+        const Node conv("Conv", pads, {{xs, x.data()}, {ws, w.data()}, {{l.out_c}, b.data()}},
+                        {{ys, y.data()}});
+        const Node grad_in("ConvGradInput", in_attrs, {{ys, dy.data()}, {ws, w.data()}},
+                           {{xs, dx.data()}});
+        const Node grad_w("ConvGradWeight", w_attrs, {{ys, dy.data()}, {xs, x.data()}},
+                          {{ws, dw.data()}});
+        const Node max_pool("MaxPool", pool, {{ys, y.data()}}, {{ps, p.data()}});
+        const Node max_pool_grad("MaxPoolGrad", pool, {{ps, dp.data()}, {ys, y.data()}},
+                                 {{ys, dyp.data()}});
+        const std::vector<double> t = kernel_bench::best_times(
+            {[&] { conv.run(); }, [&] { grad_in.run(); }, [&] { grad_w.run(); },
+             [&] { max_pool.run(); }, [&] { max_pool_grad.run(); }});
+        const double flop = 2.0 * batch * l.out_c * l.in_c * 9 * l.size * l.size;
+        const std::string name = "conv " + std::to_string(l.in_c) + "->" +
+                                 std::to_string(l.out_c) + " " + std::to_string(l.size) + "x" +
+                                 std::to_string(l.size);
+        const char* what[] = {"Conv", "ConvGradInput", "ConvGradWeight", "MaxPool 2x2",
+                              "MaxPoolGrad 2x2"};
+        for (size_t i = 0; i < t.size(); ++i) {
+            if (i < 3)
+                std::printf("%-18s batch %-4lld %-16s %10.1f us %8.1f GFLOP/s\n", name.c_str(),
+                            static_cast<long long>(batch), what[i], t[i] * 1e6,
+                            flop / t[i] * 1e-9);
+            else
+                std::printf("%-18s batch %-4lld %-16s %10.1f us\n", name.c_str(),
+                            static_cast<long long>(batch), what[i], t[i] * 1e6);
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    openmp_host::install();
+    
+    std::vector<int64_t> batches;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--cpu-time")
+            kernel_bench::clock_used() = kernel_bench::Clock::process_cpu;
+        else
+            batches.push_back(std::atoll(argv[i]));
+    }
+    if (batches.empty()) batches.push_back(128);
+    std::printf("%d threads; best of 25 interleaved rounds, %s time\n", omp_get_max_threads(),
+                kernel_bench::clock_used() == kernel_bench::Clock::wall ? "wall-clock" : "CPU");
+    for (int64_t batch : batches) bench_batch(batch);
+    return 0;
+}
