@@ -16,7 +16,8 @@ namespace dsk::kernel {
 
 bool may_overwrite_input0(const Node& node) {
     static const std::set<std::string> ops = {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid",
-                                              "Neg", "Add", "Sub", "Mul", "Div", "ActivationGrad"};
+                                              "Neg", "Add", "Sub", "Mul", "Div", "ActivationGrad",
+                                              "FusedElementwise"};
     return node.domain.empty() && ops.count(node.op) && !node.inputs.empty() && node.outputs.size() == 1;
 }
 
@@ -74,7 +75,8 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
     p.passes.needed_nodes = steps.size();
 
     // 3. Fusion, where the device that runs the head has the fused kernel: Conv +
-    // BatchNormalization (inference) folded first, then Gemm/Conv + activation.
+    // BatchNormalization (inference) folded first, then Gemm/Conv + activation, then chains of
+    // elementwise ops.
     std::vector<bool> observable(n_values, false);
     for (dsk_value_id t : targets) observable[t] = true;
     std::vector<OpenDevice> open;
@@ -106,6 +108,11 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         p.passes.fusions = fold_batch_norms(steps, graph.values, observable, schema_of, place, add_value);
         const auto fused = fuse_activations(steps, graph.values, observable, schema_of, place);
         p.passes.fusions.insert(p.passes.fusions.end(), fused.begin(), fused.end());
+        auto shares_memory = [&](uint32_t a, uint32_t b) {
+            return a == b || (devices[a].host_memory && devices[b].host_memory);
+        };
+        const auto chains = fuse_elementwise(steps, graph.values, observable, schema_of, place, shares_memory);
+        p.passes.fusions.insert(p.passes.fusions.end(), chains.begin(), chains.end());
     }
     n_values = graph.values.size();  // the folds added W' and B'
 

@@ -3,7 +3,7 @@
 // session's graph by these passes, in order:
 //   1. dead-code elimination: only the nodes the targets need;
 //   2. placement of each node on a device (placement.h);
-//   3. fusion of Gemm/Conv + activation (fusion_pass.h);
+//   3. fusion of Gemm/Conv + activation, then of chains of elementwise ops (fusion_pass.h);
 //   4. constant folding: a node that reads only constants runs on the plan's first run, and its
 //      result is kept;
 //   5. transfers: replicas of values read on a device that cannot read their memory;

@@ -27,20 +27,30 @@ OwnedAttr float_attr(const std::string& name, double value) {
     return a;
 }
 
-// How many steps read each value, and which step writes it (-1: none).
-struct StepIndex {
-    std::vector<uint32_t> readers;
-    std::vector<int32_t> producer;
-    StepIndex(const std::vector<FusableStep>& steps, size_t value_count)
-        : readers(value_count, 0), producer(value_count, -1) {
-        for (size_t i = 0; i < steps.size(); ++i) {
-            for (dsk_value_id in : steps[i].node.inputs) ++readers[in];
-            for (dsk_value_id out : steps[i].node.outputs) producer[out] = static_cast<int32_t>(i);
-        }
-    }
-};
-
 }  // namespace
+
+StepIndex::StepIndex(const std::vector<FusableStep>& steps, size_t value_count)
+    : readers(value_count, 0), reading_steps(value_count, 0), producer(value_count, -1) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const auto& inputs = steps[i].node.inputs;
+        for (size_t k = 0; k < inputs.size(); ++k) {
+            ++readers[inputs[k]];
+            if (std::find(inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(k), inputs[k]) ==
+                inputs.begin() + static_cast<std::ptrdiff_t>(k))
+                ++reading_steps[inputs[k]];
+        }
+        for (dsk_value_id out : steps[i].node.outputs) producer[out] = static_cast<int32_t>(i);
+    }
+}
+
+void drop_removed(std::vector<FusableStep>& steps, const std::vector<bool>& removed) {
+    std::vector<FusableStep> kept;
+    kept.reserve(steps.size());
+    for (size_t i = 0; i < steps.size(); ++i)
+        if (!removed[i]) kept.push_back(std::move(steps[i]));
+    steps = std::move(kept);
+    for (auto& s : steps) s.node.refresh_views();
+}
 
 std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                           const std::vector<bool>& observable,
@@ -97,12 +107,7 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
         steps[h].node = std::move(fused);
         removed[a] = true;
     }
-    std::vector<FusableStep> kept;
-    kept.reserve(steps.size());
-    for (size_t i = 0; i < steps.size(); ++i)
-        if (!removed[i]) kept.push_back(std::move(steps[i]));
-    steps = std::move(kept);
-    for (auto& s : steps) s.node.refresh_views();
+    drop_removed(steps, removed);
     return report;
 }
 

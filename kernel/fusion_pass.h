@@ -1,7 +1,9 @@
 // Fusion on an execution plan: a Gemm or Conv whose result feeds an activation becomes one
 // FusedGemm / FusedConv node (ONNX Runtime's com.microsoft FusedGemm / FusedConv), which a
 // backend computes with the activation as the epilogue of the product, in one pass over the
-// output. Softmax + cross-entropy needs no pass: it is one op (SoftmaxCrossEntropyLoss) already.
+// output; chains and trees of elementwise ops become one FusedElementwise node
+// (elementwise_fusion.cpp). Softmax + cross-entropy needs no pass: it is one op
+// (SoftmaxCrossEntropyLoss) already.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,18 @@ struct FusableStep {
     std::vector<uint32_t> fused_from;   // graph nodes it replaces (empty: not fused)
     uint32_t device = 0;
 };
+
+// How many input slots read each value, how many distinct steps read it, and which step writes
+// it (-1: none).
+struct StepIndex {
+    std::vector<uint32_t> readers;
+    std::vector<uint32_t> reading_steps;
+    std::vector<int32_t> producer;
+    StepIndex(const std::vector<FusableStep>& steps, size_t value_count);
+};
+
+// Keeps the steps not `removed`, in order, with their views refreshed.
+void drop_removed(std::vector<FusableStep>& steps, const std::vector<bool>& removed);
 
 // Rewrites `steps` in place. `observable[v]`: the value must stay computed (a run target, a
 // variable). `fused_schema(op)`: the schema of "FusedGemm" / "FusedConv", or null when no
@@ -43,5 +57,21 @@ std::vector<std::string> fold_batch_norms(std::vector<FusableStep>& steps, const
                                           const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
                                           const std::function<int32_t(const Node&, uint32_t)>& place,
                                           const std::function<dsk_value_id(const dsk_tensor_desc&)>& add_value);
+
+// Maximal chains and trees of elementwise ops (Add, Sub, Mul, Div, the activations, Neg,
+// ActivationGrad: dsk/dsk_elementwise_program.hpp) become one FusedElementwise node whose
+// program computes them in one pass over the output. A value joins its reader's group only when
+// nothing else reads it (one reading step, not observable), it has the group's output shape and
+// dtype, and its step runs on a device that shares memory with the group's (`shares_memory`);
+// a step that reads a variable is not moved past another reader of that variable (which may
+// update it in place). The fused node takes the place of the group's last step, on
+// `place(fused, device of that step)`; a group that no device accepts stays unfused. Run after
+// fuse_activations. `schema_of("FusedElementwise")` null: nothing is fused. Returns a line per
+// fusion.
+std::vector<std::string> fuse_elementwise(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                          const std::vector<bool>& observable,
+                                          const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                          const std::function<int32_t(const Node&, uint32_t)>& place,
+                                          const std::function<bool(uint32_t, uint32_t)>& shares_memory);
 
 }  // namespace dsk::kernel

@@ -7,6 +7,13 @@
 //                                       a chain of n Relu ops on 16 floats: the cost of
 //                                       dispatching one op, compiled (a session's plan) or eager
 //                                       (dsk_eager_op); seconds per run / n = per op
+//   dsk_bench chain --n 1048576 --mode static|unfused
+//                                       6 elementwise ops over n floats (Sub, Relu, Mul by a
+//                                       scalar, Sigmoid, Add, Tanh): static runs the plan, where
+//                                       they fuse into one FusedElementwise; unfused makes every
+//                                       intermediate value a run target, so that the plan keeps
+//                                       the 6 ops, each value in a buffer of its own (as
+//                                       execution = "eager" does)
 //   dsk_bench weights                   only reading the MLP's weights once (fc1 over the
 //                                       thread pool, fc2 and fc3 on one thread): the floor
 //                                       under MLP batch-1 latency (weight_stream.h)
@@ -25,8 +32,8 @@
 // (OMP_NUM_THREADS).
 //
 // What one timed run includes: inference writes the input batch into the session, runs the
-// graph and reads the logits back (what a serving program does); gemm runs the node on its two
-// variables (A and B stay in the session, nothing is copied).
+// graph and reads the logits back (what a serving program does); gemm and chain run the nodes on
+// variables (they stay in the session, nothing is copied).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -61,8 +68,8 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& message) {
     std::fprintf(stderr,
-                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|weights|train-step [--batch N] [--n N] [--warmup-s S] [--rep-s S] [--reps R] "
-                 "[--device NAME] [--mode static|eager|jit]\n",
+                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|weights|chain|train-step [--batch N] [--n N] [--warmup-s S] "
+                 "[--rep-s S] [--reps R] [--device NAME] [--mode static|eager|unfused|jit]\n",
                  message.c_str());
     std::exit(2);
 }
@@ -72,7 +79,7 @@ Options parse(int argc, char** argv) {
     if (argc < 2) usage("missing the case");
     o.what = argv[1];
     if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm" && o.what != "dispatch" && o.what != "weights" &&
-        o.what != "train-step")
+        o.what != "chain" && o.what != "train-step")
         usage("unknown case '" + o.what + "'");
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -88,8 +95,11 @@ Options parse(int argc, char** argv) {
         else usage("unknown option " + a);
     }
     if (o.batch < 1 || o.n < 1 || o.reps < 1) usage("batch, n and reps must be positive");
-    if (o.what == "train-step" ? o.mode != "eager" && o.mode != "jit" : o.mode != "static" && o.mode != "eager")
-        usage(o.what == "train-step" ? "--mode is eager or jit" : "--mode is static or eager");
+    const char* modes = o.what == "train-step" ? "eager or jit" : o.what == "chain" ? "static or unfused" : "static or eager";
+    const bool mode_ok = o.what == "train-step" ? o.mode == "eager" || o.mode == "jit"
+                         : o.what == "chain"    ? o.mode == "static" || o.mode == "unfused"
+                                                : o.mode == "static" || o.mode == "eager";
+    if (!mode_ok) usage(std::string("--mode is ") + modes + " for " + o.what);
     return o;
 }
 
@@ -302,12 +312,25 @@ int run(const Options& o) {
 
     dsk_value_id input = DSK_VALUE_NONE, output = DSK_VALUE_NONE;
     std::vector<int64_t> in_shape;
+    std::vector<dsk_value_id> targets;
     try {
         if (o.what == "dispatch") {
             in_shape = {16};
             input = g.input("x", DSK_DTYPE_F32, in_shape);
             output = input;
             for (int64_t i = 0; i < o.n; ++i) output = g.node("Relu", {output});
+        } else if (o.what == "chain") {
+            const dsk_value_id x = g.variable("x", {o.n}, "uniform", 2.0, 0);
+            const dsk_value_id b = g.variable("b", {o.n}, "uniform", 1.0, 0);
+            const dsk_value_id s = g.variable("s", {}, "uniform", 1.0, 0);
+            std::vector<dsk_value_id> chain = {g.node("Sub", {x, b})};
+            chain.push_back(g.node("Relu", {chain.back()}));
+            chain.push_back(g.node("Mul", {chain.back(), s}));
+            chain.push_back(g.node("Sigmoid", {chain.back()}));
+            chain.push_back(g.node("Add", {chain.back(), x}));
+            chain.push_back(g.node("Tanh", {chain.back()}));
+            output = chain.back();
+            if (o.mode == "unfused") targets = chain;
         } else if (o.what == "gemm") {
             dsk_value_id a = g.variable("A", {o.n, o.n}, "uniform", 1.0, 0);
             dsk_value_id b = g.variable("B", {o.n, o.n}, "uniform", 1.0, 0);
@@ -336,11 +359,11 @@ int run(const Options& o) {
         std::uniform_real_distribution<float> u(-1.0f, 1.0f);
         for (float& v : x) v = u(rng);
     }
-    const std::vector<int64_t> out_shape = o.what == "gemm"       ? std::vector<int64_t>{o.n, o.n}
+    const std::vector<int64_t> out_shape = o.what == "gemm" || o.what == "chain" ? std::vector<int64_t>{o.n, o.n}
                                            : o.what == "dispatch" ? std::vector<int64_t>{16}
                                                                   : std::vector<int64_t>{o.batch, 10};
-    std::vector<float> y(o.what == "gemm" ? 0 : o.what == "dispatch" ? 16 : static_cast<size_t>(o.batch * 10));
-    const std::vector<dsk_value_id> targets = {output};
+    std::vector<float> y(o.what == "gemm" || o.what == "chain" ? 0 : o.what == "dispatch" ? 16 : static_cast<size_t>(o.batch * 10));
+    if (targets.empty()) targets = {output};
 
     auto once = [&] {
         if (input != DSK_VALUE_NONE) {

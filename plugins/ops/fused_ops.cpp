@@ -2,8 +2,13 @@
 // `Conv -> activation` (after autodiff, so no gradient rules). Attributes are Gemm's or Conv's
 // plus the activation; Y = activation(Z) and the optional second output is Z itself, the
 // pre-activation, for a graph that still needs it (ActivationGrad reads it in training).
+// FusedElementwise: a chain or tree of elementwise ops as one node, its `program` written in the
+// grammar of dsk/dsk_elementwise_program.hpp (also made after autodiff: no gradient rule).
+#include <dsk/dsk_elementwise_program.hpp>
+
 #include "op_definition.h"
 #include "op_families.h"
+#include "shape_inference.h"
 #include "shared_inference.h"
 
 namespace dsk::ops {
@@ -50,6 +55,47 @@ void infer_fold_conv_batch_norm(ShapeContext& ctx) {
     ctx.set_output(1, ctx.dtype(0), {m});
 }
 
+// Every instruction's shape as the op alone would infer it (numpy broadcasting for the binary
+// ops, ActivationGrad's dY and X alike); Y is the last one's. All inputs share one floating dtype.
+void infer_fused_elementwise(ShapeContext& ctx) {
+    const std::string text = ctx.attrs().get_string("program", "");
+    if (text.empty()) ctx.fail("attribute 'program' is required (docs/ops.md)");
+    ElementwiseProgram program;
+    try {
+        program = ElementwiseProgram::parse(text, ctx.input_count());
+    } catch (const Error& e) {
+        ctx.fail(e.what());
+    }
+    for (size_t i = 0; i < ctx.input_count(); ++i) {
+        const std::string name = "x" + std::to_string(i);
+        ctx.expect_floating(i, name.c_str());
+        if (i) ctx.expect_same_dtype(0, "x0", i, name.c_str());
+    }
+    std::vector<Shape> shapes;
+    for (const ElementwiseInstruction& in : program.instructions) {
+        std::vector<Shape> args;
+        for (const ElementwiseOperand& o : in.operands) args.push_back(o.temporary ? shapes[o.index] : ctx.shape(o.index));
+        const std::string where = "t" + std::to_string(shapes.size()) + " = " + in.op;
+        if (in.op == "ActivationGrad") {
+            expect_activation(ctx, "activation", in.get_string("activation", ""));
+            if (args[0] != args[1])
+                ctx.fail(where + ": dY " + shape_text(args[0]) + " and X " + shape_text(args[1]) +
+                         " must have the same shape");
+        }
+        const std::string approximate = in.get_string("approximate", "none");
+        if (approximate != "none" && approximate != "tanh")
+            ctx.fail(where + ": approximate = \"" + approximate + "\" must be \"none\" or \"tanh\"");
+        try {
+            in.get_float("alpha", 0);
+            in.get_float("beta", 0);
+        } catch (const Error& e) {
+            ctx.fail(e.what());
+        }
+        shapes.push_back(args.size() == 2 ? broadcast_shapes(where.c_str(), args[0], "A", args[1], "B") : args[0]);
+    }
+    ctx.set_output(0, ctx.dtype(0), shapes.back());
+}
+
 }  // namespace
 
 void register_fused_ops(Registrar& reg) {
@@ -69,6 +115,10 @@ void register_fused_ops(Registrar& reg) {
               {"strides", "pads", "dilations", "group", "activation", "activation_alpha",
                "activation_beta"},
               infer_fused_conv, nullptr);
+    define_op(reg, "FusedElementwise",
+              "Y = the program's last result; each instruction is an elementwise op over the inputs "
+              "x<i> (broadcast to Y's shape) and earlier results t<k>",
+              {1, kManyInputs, 1, 1}, {"program"}, infer_fused_elementwise, nullptr);
 }
 
 }  // namespace dsk::ops

@@ -551,6 +551,26 @@ std::vector<OpCase> build_cases() {
                    Attr::real("activation_beta", 0.6)},
          .outputs = 2, .gradients = false});
 
+    //--- FusedElementwise -------------------------------------------------------------------------
+    // Made by the fusion pass after autodiff: forward only. Every op of programs, attributes,
+    // each broadcast the cpu kernel maps (row, column, scalar, channel), several blocks.
+    const std::vector<double> act_kinks = {-3, 0, 3};  // Relu, HardSwish; HardSigmoid's below
+    add({.op = "FusedElementwise", .name = "Add Relu Mul Sigmoid Sub Div: row, scalar, same, column",
+         .inputs = {f32("x0", {37, 29}, uniform(-3, 3, act_kinks)), f32("x1", {29}), f32("x2", {}),
+                    f32("x3", {37, 29}), f32("x4", {37, 1}, uniform(0.5, 2))},
+         .attrs = {Attr::text("program", "Add(x0,x1);Relu(t0);Mul(t1,x2);Sigmoid(t2);Sub(t3,x3);Div(t4,x4)")},
+         .gradients = false});
+    add({.op = "FusedElementwise", .name = "Tanh Gelu Silu HardSwish Neg: a tree",
+         .inputs = {f32("x0", {2, 3, 5, 7}, uniform(-4, 4, act_kinks)), f32("x1", {3, 1, 1})},
+         .attrs = {Attr::text("program", "Tanh(x0);Gelu(x0);Mul(t0,t1);Silu(t2);HardSwish(x0);Neg(t4);Add(t3,t5);Mul(t6,x1)")},
+         .gradients = false});
+    add({.op = "FusedElementwise", .name = "Gelu tanh, HardSigmoid alpha beta, ActivationGrad",
+         .inputs = {f32("x0", {4, 1000}, uniform(-2, 2, {-1.6, 0, 1.6})), f32("x1", {4, 1000})},
+         .attrs = {Attr::text("program", "Gelu[approximate=tanh](x0);HardSigmoid[alpha=0.3,beta=0.5](t0);"
+                                         "ActivationGrad[activation=Tanh](x1,t1);ActivationGrad[activation=Relu](t2,x0);"
+                                         "ActivationGrad[activation=HardSigmoid,alpha=0.25](t3,x0)")},
+         .gradients = false});
+
     //--- Large cases ----------------------------------------------------------------------------
     // Sized past the cpu backend's thresholds, so that its blocked and threaded paths run: SGEMM
     // cache blocks (mc 126 rows, kc 256, nc 384 columns with AVX-512) and threads from 64^3
@@ -1195,6 +1215,40 @@ TEST_CASE("FusedGemm and FusedConv refuse other activations and have no gradient
     const dsk_value_id loss = graph.node("ReduceSum", {yz[0]}, {Attr::integer("keepdims", 0)}, 1)[0];
     const std::string no_gradient = message_of([&] { graph.gradients(loss, {a}); });
     CHECK_MESSAGE(no_gradient.find("FusedGemm") != std::string::npos, no_gradient);
+    CHECK_MESSAGE(no_gradient.find("no gradient rule") != std::string::npos, no_gradient);
+}
+TEST_CASE("FusedElementwise matches the reference") { check_op("FusedElementwise"); }
+// The schema's checks: the program is parsed and its shapes inferred at graph_add_node, and the
+// op has no gradient (the fusion pass runs after autodiff).
+TEST_CASE("FusedElementwise checks its program and has no gradient") {
+    auto message_of = [](auto&& add) {
+        try {
+            add();
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    Graph graph;
+    const dsk_value_id x = graph.input(f32("X", {2, 3})), row = graph.input(f32("R", {4}));
+    const struct {
+        const char* program;
+        const char* says;
+    } bad[] = {
+        {"Exp(x0)", "not an op of programs"},
+        {"Relu(x0);Add(t0,x2)", "x2 does not exist"},
+        {"Relu(x0)", "input x1 is never read"},
+        {"Add(x0,x1)", "cannot broadcast A [2, 3] with B [4]"},
+        {"ActivationGrad[activation=Neg](x0,x0);Add(t0,x1)", "activation = \"Neg\" is not one of"},
+    };
+    for (const auto& b : bad) {
+        const std::string m = message_of([&] { graph.node("FusedElementwise", {x, row}, {Attr::text("program", b.program)}, 1); });
+        CHECK_MESSAGE(m.find(b.says) != std::string::npos, b.program << ": " << m);
+    }
+    const dsk_value_id y = graph.node("FusedElementwise", {x}, {Attr::text("program", "Tanh(x0);Mul(t0,x0)")}, 1)[0];
+    const dsk_value_id loss = graph.node("ReduceSum", {y}, {Attr::integer("keepdims", 0)}, 1)[0];
+    const std::string no_gradient = message_of([&] { graph.gradients(loss, {x}); });
+    CHECK_MESSAGE(no_gradient.find("FusedElementwise") != std::string::npos, no_gradient);
     CHECK_MESSAGE(no_gradient.find("no gradient rule") != std::string::npos, no_gradient);
 }
 TEST_CASE("MaxPool matches the reference") { check_op("MaxPool"); }

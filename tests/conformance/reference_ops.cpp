@@ -7,7 +7,9 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace dsk::conformance::ref {
 
@@ -738,6 +740,55 @@ std::vector<Tensor> fused(const std::string& op, const std::vector<Tensor>& in, 
     return {unary(activation, {z}, hard_sigmoid)[0], z};
 }
 
+// FusedElementwise: its program (docs/ops.md) read here on its own terms, each instruction by
+// the reference of its op; ActivationGrad as dY times the central difference of the f64
+// activation (h = 1e-6: about 1e-10 off away from kinks, which the cases avoid).
+Tensor activation_grad(const Tensor& dy, const Tensor& x, const Attrs& attrs) {
+    const std::string activation = get_string(attrs, "activation", "");
+    const double h = 1e-6;
+    Tensor plus = x, minus = x;
+    for (double& v : plus.data) v += h;
+    for (double& v : minus.data) v -= h;
+    const Tensor up = unary(activation, {plus}, attrs)[0], down = unary(activation, {minus}, attrs)[0];
+    Tensor dx(x.shape);
+    for (size_t e = 0; e < dx.data.size(); ++e) dx.data[e] = dy.data[e] * (up.data[e] - down.data[e]) / (2 * h);
+    return dx;
+}
+
+std::vector<Tensor> fused_elementwise(const std::vector<Tensor>& in, const Attrs& attrs) {
+    const std::string program = get_string(attrs, "program", "");
+    std::vector<Tensor> t;
+    size_t at = 0;
+    while (at < program.size()) {
+        size_t end = program.find(';', at);
+        if (end == std::string::npos) end = program.size();
+        const std::string text = program.substr(at, end - at);
+        at = end + 1;
+        const size_t open = text.find('('), bracket = text.find('[');
+        const std::string op = text.substr(0, std::min(open, bracket));
+        Attrs op_attrs;
+        if (bracket < open) {
+            std::stringstream list(text.substr(bracket + 1, text.find(']') - bracket - 1));
+            for (std::string item; std::getline(list, item, ',');) {
+                const std::string name = item.substr(0, item.find('=')), value = item.substr(item.find('=') + 1);
+                if (name == "alpha" || name == "beta") op_attrs.push_back(Attr::real(name.c_str(), std::stod(value)));
+                else op_attrs.push_back(Attr::text(name.c_str(), value.c_str()));
+            }
+        }
+        std::vector<Tensor> operands;
+        std::stringstream list(text.substr(open + 1, text.find(')') - open - 1));
+        for (std::string item; std::getline(list, item, ',');) {
+            const size_t k = std::stoul(item.substr(1));
+            operands.push_back(item[0] == 'x' ? in.at(k) : t.at(k));
+        }
+        if (op == "ActivationGrad") t.push_back(activation_grad(operands.at(0), operands.at(1), op_attrs));
+        else if (operands.size() == 2) t.push_back(binary(op, operands, op_attrs)[0]);
+        else t.push_back(unary(op, operands, op_attrs)[0]);
+    }
+    if (t.empty()) fail("FusedElementwise", "empty program");
+    return {t.back()};
+}
+
 using Forward = std::function<std::vector<Tensor>(std::vector<Tensor>&, const Attrs&)>;
 
 // AdamUpdate(constants, X, G, M, V) in place; the token output is 0.
@@ -792,6 +843,7 @@ const std::map<std::string, Forward>& table() {
         t["AdamUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return adam_update(in); };
         t["SGDUpdate"] = [](std::vector<Tensor>& in, const Attrs&) { return sgd_update(in); };
         t["LayerNormalization"] = [](std::vector<Tensor>& in, const Attrs& a) { return layer_normalization(in, a); };
+        t["FusedElementwise"] = [](std::vector<Tensor>& in, const Attrs& a) { return fused_elementwise(in, a); };
         for (const char* op : {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid", "Neg"})
             t[op] = [name = std::string(op)](std::vector<Tensor>& in, const Attrs& a) { return unary(name, in, a); };
         for (const char* op : {"Add", "Sub", "Mul", "Div"})

@@ -444,6 +444,28 @@ TEST_CASE("a tiny training run on vulkan: the loss falls and it learns what the 
     CHECK(std::abs(accuracy - cpu_accuracy) <= 0.01);  // 200 test images: two may flip
 }
 
+TEST_CASE("chains of elementwise ops run fused - with the results of execution = eager") {
+    // ResNet: Add + Relu after each block (inference), and in training the two gradients that
+    // meet at a block's input added and fed to the ActivationGrad of the Relu before it.
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    auto pipeline = [&](const std::string& head) {
+        return head + "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = 1\nbatch_size = 32\nseed = 5\n"
+                      "model = { name = \"resnet\", depth = 8, width = 4 }\n"
+                      "optimizer = { name = \"adam\", lr = 0.003 }\n"
+                      "train_data = { split = \"train\", limit = 96 }\ntest_data = { split = \"test\", limit = 64 }\n";
+    };
+    kernel.run(options(f, pipeline("[devices]\nprefer = [\"cpu\"]\n"), "graph"));
+    kernel.run(options(f, pipeline("[devices]\nprefer = [\"cpu\"]\n[pipeline]\nexecution = \"eager\"\n"), "eager"));
+    const std::string summary = read_file(f.dir / "graph" / "summary.json");
+    CHECK(has(summary, "Add + Relu -> FusedElementwise: Add(x0,x1);Relu(t0)"));
+    CHECK(has(summary, "Add + ActivationGrad -> FusedElementwise"));
+    CHECK_FALSE(has(read_file(f.dir / "eager" / "summary.json"), "FusedElementwise"));
+    const double graph_loss = std::stod(summary_value(f.dir / "graph", "test_loss"));
+    const double eager_loss = std::stod(summary_value(f.dir / "eager", "test_loss"));
+    CHECK(std::abs(graph_loss - eager_loss) <= 1e-5 * std::max(1.0, std::abs(eager_loss)));
+}
+
 TEST_CASE("inference folds Conv + BatchNormalization - with the results of the unfolded graph") {
     PipelineFixture f;
     dsk::Kernel kernel;

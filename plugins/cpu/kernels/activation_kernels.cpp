@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -77,8 +78,6 @@ void activation_map(ActivationParams p, const float* x_rows, int64_t ldx, float*
     }
 }
 
-namespace {
-
 // dx[i] = dy[i] * f'(x[i]). Any of the arrays may be the same.
 DSK_CPU_VECTOR_CLONES
 void activation_grad_map(ActivationParams p, const float* dy, const float* x, float* dx,
@@ -145,12 +144,11 @@ void activation_grad_map(ActivationParams p, const float* dy, const float* x, fl
     }
 }
 
-}  // namespace
+namespace {
 
-ActivationParams activation_params(const KernelArgs& args, std::string_view name,
-                                   const char* alpha_attr, const char* beta_attr) {
-    // Looked up on every call of an activation kernel: compared as string_views (lengths
-    // first), no std::string built.
+// The activation an op name stands for; compared as string_views (lengths first), no
+// std::string built: looked up on every call of an activation kernel.
+std::optional<Activation> activation_kind(std::string_view name) {
     static constexpr struct {
         std::string_view name;
         Activation kind;
@@ -158,21 +156,57 @@ ActivationParams activation_params(const KernelArgs& args, std::string_view name
                   {"Tanh", Activation::tanh},         {"Gelu", Activation::gelu},
                   {"Silu", Activation::silu},         {"HardSwish", Activation::hard_swish},
                   {"HardSigmoid", Activation::hard_sigmoid}, {"Neg", Activation::neg}};
-    const Attrs& attrs = args.attrs();
-    ActivationParams p{Activation::relu};
     const auto* known = std::find_if(std::begin(kNames), std::end(kNames),
                                      [&](const auto& entry) { return entry.name == name; });
-    if (known == std::end(kNames))
-        args.fail("unknown activation \"" + std::string(name) +
-                  "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)");
-    p.kind = known->kind;
+    if (known == std::end(kNames)) return std::nullopt;
+    return known->kind;
+}
+
+std::string unknown_activation(std::string_view name) {
+    return "unknown activation \"" + std::string(name) +
+           "\" (Relu, Sigmoid, Tanh, Gelu, Silu, HardSwish, HardSigmoid)";
+}
+
+std::string unknown_approximate(const std::string& approximate) {
+    return "attribute 'approximate' = \"" + approximate + "\" is not one of \"none\", \"tanh\"";
+}
+
+}  // namespace
+
+std::optional<ActivationParams> make_activation(const std::string& name,
+                                                const std::string& approximate, float alpha,
+                                                float beta, std::string* why) {
+    const std::optional<Activation> kind = activation_kind(name);
+    if (!kind) {
+        *why = unknown_activation(name);
+        return std::nullopt;
+    }
+    ActivationParams p{*kind};
+    if (p.kind == Activation::gelu && approximate != "none") {
+        if (approximate != "tanh") {
+            *why = unknown_approximate(approximate);
+            return std::nullopt;
+        }
+        p.kind = Activation::gelu_tanh;
+    } else if (p.kind == Activation::hard_sigmoid) {
+        p.alpha = alpha;
+        p.beta = beta;
+    }
+    return p;
+}
+
+ActivationParams activation_params(const KernelArgs& args, std::string_view name,
+                                   const char* alpha_attr, const char* beta_attr) {
+    const std::optional<Activation> kind = activation_kind(name);
+    if (!kind) args.fail(unknown_activation(name));
+    const Attrs& attrs = args.attrs();
+    ActivationParams p{*kind};
     if (p.kind == Activation::gelu) {
         const std::string approximate = attrs.get_string("approximate", "none");
         if (approximate == "tanh") {
             p.kind = Activation::gelu_tanh;
         } else if (approximate != "none") {
-            args.fail("attribute 'approximate' = \"" + approximate +
-                      "\" is not one of \"none\", \"tanh\"");
+            args.fail(unknown_approximate(approximate));
         }
     } else if (p.kind == Activation::hard_sigmoid) {
         p.alpha = static_cast<float>(attrs.get_float(alpha_attr, 0.2));

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "binary_functions.h"
 #include "kernel_table.h"
 #include "vector_math.h"
 
@@ -17,8 +18,6 @@ namespace dsk::cpu {
 namespace {
 
 constexpr int64_t kGrain = 16384;
-
-enum class BinaryOp { add, sub, mul, div };
 
 template <class F>
 inline void row_loop(F f, const float* a, int64_t sa, const float* b, int64_t sb, float* c,
@@ -37,7 +36,8 @@ inline void row_loop(F f, const float* a, int64_t sa, const float* b, int64_t sb
     }
 }
 
-// c[i] = a[i*sa] op b[i*sb], with sa, sb in {0, 1}. c may be a or b.
+}  // namespace
+
 DSK_CPU_VECTOR_CLONES
 void binary_row(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* c,
                 int64_t n) {
@@ -56,6 +56,16 @@ void binary_row(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t
             break;
     }
 }
+
+std::optional<BinaryOp> binary_op(const std::string& name) {
+    if (name == "Add") return BinaryOp::add;
+    if (name == "Sub") return BinaryOp::sub;
+    if (name == "Mul") return BinaryOp::mul;
+    if (name == "Div") return BinaryOp::div;
+    return std::nullopt;
+}
+
+namespace {
 
 // The broadcast problem after dropping size-1 dimensions and merging contiguous ones.
 struct BroadcastPlan {
@@ -113,20 +123,14 @@ BroadcastPlan plan_broadcast(const KernelArgs& args, const dsk_tensor_desc& a,
     return plan;
 }
 
-BinaryOp binary_op(const std::string& name) {
-    if (name == "Add") return BinaryOp::add;
-    if (name == "Sub") return BinaryOp::sub;
-    if (name == "Mul") return BinaryOp::mul;
-    return BinaryOp::div;
-}
-
 void binary(const KernelArgs& args) {
     const dsk_tensor_desc& a_desc = args.input(0);
     const dsk_tensor_desc& b_desc = args.input(1);
     std::vector<int64_t> shape;
     const BroadcastPlan plan = plan_broadcast(args, a_desc, b_desc, &shape);
     args.expect_output_shape(0, shape);
-    const BinaryOp op = binary_op(args.op());
+    const std::optional<BinaryOp> op = binary_op(args.op());
+    if (!op) args.fail("is not a binary op");
     const float* a = args.in(0);
     const float* b = args.in(1);
     float* c = args.out(0);
@@ -157,7 +161,7 @@ void binary(const KernelArgs& args) {
                 offset_a += index * plan.stride_a[k];
                 offset_b += index * plan.stride_b[k];
             }
-            binary_row(op, a + offset_a + j0 * sa, sa, b + offset_b + j0 * sb, sb,
+            binary_row(*op, a + offset_a + j0 * sa, sa, b + offset_b + j0 * sb, sb,
                        c + row * inner + j0, j1 - j0);
         }
     });

@@ -266,7 +266,8 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "ReduceGrad",
                                       "FusedGemm",
                                       "FusedConv",
-                                      "FoldConvBatchNorm"};
+                                      "FoldConvBatchNorm",
+                                      "FusedElementwise"};
     for (const char* op : documented) CHECK_MESSAGE(ops.count(op) == 1, op);
     CHECK(ops.size() == std::size(documented));
     CHECK(registered.size() == dsk::cpu::all_kernels().size());
@@ -1498,4 +1499,120 @@ TEST_CASE("FusedGemm and FusedConv refuse an activation they do not fuse") {
     const fake_host::Outcome o = call("FusedConv", {Attr("activation", "Elu")}, {&x, &w}, {&yc});
     CHECK(o.code == DSK_INVALID_ARGUMENT);
     CHECK_MESSAGE(o.message.find("Elu") != std::string::npos, o.message);
+}
+
+//----------------------------------------------------------------------------------------------
+// FusedElementwise
+//----------------------------------------------------------------------------------------------
+
+namespace {
+
+// One instruction of a test program, run unfused: op, attributes, operands ("x0", "t1").
+struct Unfused {
+    const char* op;
+    std::vector<Attr> attrs;
+    std::vector<const char*> operands;
+    Shape shape;  // the result's shape (the output's, or an input's for a unary op on it)
+};
+
+// Runs `steps` one kernel at a time and `program` as one FusedElementwise node over `inputs`:
+// the results must be bitwise equal (the fused kernel runs the unfused kernels' loops).
+void check_program(const std::string& program, const std::vector<Unfused>& steps,
+                   const std::vector<Tensor*>& inputs) {
+    CAPTURE(program);
+    std::vector<Tensor> temps;
+    temps.reserve(steps.size());
+    for (const Unfused& step : steps) {
+        std::vector<Tensor*> operands;
+        for (const char* o : step.operands) {
+            const size_t k = static_cast<size_t>(std::stoul(o + 1));
+            operands.push_back(o[0] == 'x' ? inputs[k] : &temps[k]);
+        }
+        temps.push_back(f32(step.shape));
+        run(step.op, step.attrs, operands, {&temps.back()});
+    }
+    Tensor fused = f32(temps.back().shape);
+    run("FusedElementwise", {Attr("program", program.c_str())}, inputs, {&fused});
+    REQUIRE(fused.f.size() == temps.back().f.size());
+    size_t differ = 0;
+    for (size_t k = 0; k < fused.f.size(); ++k) differ += std::memcmp(&fused.f[k], &temps.back().f[k], sizeof(float)) != 0;
+    CHECK_MESSAGE(differ == 0, differ << " of " << fused.f.size() << " elements differ");
+}
+
+}  // namespace
+
+TEST_CASE("FusedElementwise gives bitwise the unfused ops, with every broadcast it maps") {
+    // 3001 x 7 elements: several blocks, a partial last one, chunks over the threads.
+    Tensor x = random({3001, 7}, 301, -4.0f, 4.0f), z = random({3001, 7}, 302, -4.0f, 4.0f);
+    Tensor row = random({7}, 303), col = random({3001, 1}, 304, 0.5f, 2.0f), scalar = random({}, 305);
+    Tensor img = random({3, 5, 37, 41}, 306, -4.0f, 4.0f), channel = random({5, 1, 1}, 307, 0.5f, 2.0f);
+    Tensor channel4 = random({1, 5, 1, 1}, 308), bias = random({41}, 309);
+    const Shape y = {3001, 7}, yi = {3, 5, 37, 41};
+    for (uint32_t threads : {1u, 2u, 5u}) {
+        Threads scope(threads);
+        CAPTURE(threads);
+        check_program("Add(x0,x1);Relu(t0);Mul(t1,x2);Sigmoid(t2);Sub(t3,x3);Div(t4,x4)",
+                      {{"Add", {}, {"x0", "x1"}, y},
+                       {"Relu", {}, {"t0"}, y},
+                       {"Mul", {}, {"t1", "x2"}, y},
+                       {"Sigmoid", {}, {"t2"}, y},
+                       {"Sub", {}, {"t3", "x3"}, y},
+                       {"Div", {}, {"t4", "x4"}, y}},
+                      {&x, &row, &scalar, &z, &col});
+        check_program("Tanh(x0);Gelu(x0);Mul(t0,t1);Silu(t2);HardSwish(t3);Neg(t4);Add(t5,x1)",
+                      {{"Tanh", {}, {"x0"}, y},
+                       {"Gelu", {}, {"x0"}, y},
+                       {"Mul", {}, {"t0", "t1"}, y},
+                       {"Silu", {}, {"t2"}, y},
+                       {"HardSwish", {}, {"t3"}, y},
+                       {"Neg", {}, {"t4"}, y},
+                       {"Add", {}, {"t5", "x1"}, y}},
+                      {&x, &z});
+        check_program("Gelu[approximate=tanh](x0);HardSigmoid[alpha=0.3,beta=0.4](t0);ActivationGrad[activation=Sigmoid](t1,x1);"
+                      "ActivationGrad[activation=HardSigmoid,alpha=0.25](t2,x0)",
+                      {{"Gelu", {Attr("approximate", "tanh")}, {"x0"}, y},
+                       {"HardSigmoid", {Attr("alpha", 0.3), Attr("beta", 0.4)}, {"t0"}, y},
+                       {"ActivationGrad", {Attr("activation", "Sigmoid")}, {"t1", "x1"}, y},
+                       {"ActivationGrad", {Attr("activation", "HardSigmoid"), Attr("alpha", 0.25)}, {"t2", "x0"}, y}},
+                      {&x, &z});
+        check_program("Mul(x0,x1);Add(t0,x2);Relu(t1);Sub(x3,t2)",  // batch-norm-like channel affine
+                      {{"Mul", {}, {"x0", "x1"}, yi},
+                       {"Add", {}, {"t0", "x2"}, yi},
+                       {"Relu", {}, {"t1"}, yi},
+                       {"Sub", {}, {"x3", "t2"}, yi}},
+                      {&img, &channel, &channel4, &bias});
+        check_program("Neg(x0);Mul(t0,t0)", {{"Neg", {}, {"x0"}, y}, {"Mul", {}, {"t0", "t0"}, y}}, {&x});
+    }
+}
+
+TEST_CASE("FusedElementwise refuses programs and broadcasts it cannot run, naming the problem") {
+    Tensor x = random({4, 3, 5}, 311), mid = random({4, 1, 5}, 312), y = f32({4, 3, 5}), w = random({3, 5}, 313);
+    Call ok("FusedElementwise", {Attr("program", "Add(x0,x1)")}, {&x, &w}, {&y});
+    CHECK(dsk::cpu::find_kernel(&ok.node, ok.tensors.data()) != nullptr);
+    // [4, 1, 5] stretches along the middle dimension only: two runs of dimensions.
+    Call split("FusedElementwise", {Attr("program", "Add(x0,x1)")}, {&x, &mid}, {&y});
+    CHECK(dsk::cpu::find_kernel(&split.node, split.tensors.data()) == nullptr);
+    const fake_host::Outcome o = call("FusedElementwise", {Attr("program", "Add(x0,x1)")}, {&x, &mid}, {&y});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+    CHECK_MESSAGE(o.message.find("x1 [4, 1, 5]") != std::string::npos, o.message);
+    const struct {
+        const char* program;
+        const char* says;
+    } bad[] = {
+        {"Exp(x0)", "not an op of programs"},
+        {"Relu(x0,x0)", "takes 1 operands"},
+        {"Relu(t0)", "t0 does not exist"},
+        {"Relu(x1)", "x1 does not exist"},
+        {"Relu(x0", "expected ')'"},
+        {"ActivationGrad[activation=Neg](x0,x0)", "Neg has no ActivationGrad"},
+        {"Gelu[approximate=erf](x0)", "approximate"},
+        {"HardSigmoid[alpha=big](x0)", "is not a number"},
+        {"Relu[alpha=1](x0)", "Relu has no attribute"},
+    };
+    for (const auto& b : bad) {
+        CAPTURE(b.program);
+        const fake_host::Outcome r = call("FusedElementwise", {Attr("program", b.program)}, {&x}, {&y});
+        CHECK(r.code == DSK_INVALID_ARGUMENT);
+        CHECK_MESSAGE(r.message.find(b.says) != std::string::npos, r.message);
+    }
 }
