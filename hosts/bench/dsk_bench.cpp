@@ -5,7 +5,8 @@
 //   dsk_bench gemm --n 1024             one Gemm node, C[n, n] = A[n, n] B[n, n]
 //   dsk_bench dispatch --n 1000 --mode static|eager
 //                                       a chain of n Relu ops on 16 floats: the cost of
-//                                       dispatching one op, compiled (a session's plan) or eager
+//                                       dispatching one op, compiled (a session's plan, every
+//                                       result a target so that nothing fuses) or eager
 //                                       (dsk_eager_op); seconds per run / n = per op
 //   dsk_bench chain --n 1048576 --mode static|unfused
 //                                       6 elementwise ops over n floats (Sub, Relu, Mul by a
@@ -318,7 +319,9 @@ int run(const Options& o) {
             in_shape = {16};
             input = g.input("x", DSK_DTYPE_F32, in_shape);
             output = input;
-            for (int64_t i = 0; i < o.n; ++i) output = g.node("Relu", {output});
+            // Every result is a run target, so that the plan keeps one kernel call per Relu
+            // (elementwise fusion would otherwise make the chain one node).
+            for (int64_t i = 0; i < o.n; ++i) targets.push_back(output = g.node("Relu", {output}));
         } else if (o.what == "chain") {
             const dsk_value_id x = g.variable("x", {o.n}, "uniform", 2.0, 0);
             const dsk_value_id b = g.variable("b", {o.n}, "uniform", 1.0, 0);
