@@ -20,20 +20,35 @@ void over_chunks(size_t size, const F& body) {
         body(0, size);
 }
 
-// The update loops are compiled for AVX-512, AVX2 and baseline x86-64, picked at load time:
-// Adam's sqrt and divisions are most of a small model's step. Every variant does the same IEEE
-// operations per element (no contraction into FMA: -ffp-contract=off), so results are bitwise
-// the same on every machine.
+// The update loops are compiled for AVX-512, AVX2 and baseline x86-64, one picked by the CPU on
+// first use: Adam's sqrt and divisions are most of a small model's step. Every variant does the
+// same IEEE operations per element (no contraction into FMA: -ffp-contract=off), so results are
+// bitwise the same on every machine. Chosen by hand rather than by target_clones: its IFUNC
+// resolvers, in a plugin opened with dlopen, crash LeakSanitizer's exit-time tracer.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DSK_UPDATE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define DSK_UPDATE_LOOP inline __attribute__((always_inline))
+#define DSK_UPDATE_VARIANTS(name)                                                                                  \
+    __attribute__((target("avx512f"))) void name##_avx512(UPDATE_PARAMS) { name##_loop(UPDATE_ARGS); }            \
+    __attribute__((target("avx2"))) void name##_avx2(UPDATE_PARAMS) { name##_loop(UPDATE_ARGS); }                 \
+    void name##_baseline(UPDATE_PARAMS) { name##_loop(UPDATE_ARGS); }                                              \
+    void name(UPDATE_PARAMS) {                                                                                     \
+        static const UpdateFunction chosen = __builtin_cpu_supports("avx512f") ? name##_avx512                    \
+                                             : __builtin_cpu_supports("avx2")  ? name##_avx2                      \
+                                                                               : name##_baseline;                 \
+        chosen(UPDATE_ARGS);                                                                                       \
+    }
 #else
-#define DSK_UPDATE_CLONES
+#define DSK_UPDATE_LOOP inline
+#define DSK_UPDATE_VARIANTS(name) \
+    void name(UPDATE_PARAMS) { name##_loop(UPDATE_ARGS); }
 #endif
+#define UPDATE_PARAMS const float *c, const ParamSlot &in, const ParamSlot &out, size_t begin, size_t end
+#define UPDATE_ARGS c, in, out, begin, end
 
 // constants = [beta1, 1-beta1, beta2, 1-beta2, eps, l2_weight_decay, decay_factor, step_size,
 // sqrt(1-beta2^t)]; buffers = m, v. Reads the parameter and state of `in`, writes those of `out`
 // (the same slot for an update in place).
-DSK_UPDATE_CLONES void adam_update(const float* c, const ParamSlot& in, const ParamSlot& out, size_t begin, size_t end) {
+DSK_UPDATE_LOOP void adam_update_loop(UPDATE_PARAMS) {
     const float* g = in.grad;
     const bool l2 = c[5] != 0.0f;
     const bool decoupled = c[6] != 1.0f;
@@ -54,9 +69,11 @@ DSK_UPDATE_CLONES void adam_update(const float* c, const ParamSlot& in, const Pa
     }
 }
 
+DSK_UPDATE_VARIANTS(adam_update)
+
 // constants = [lr, momentum, 1-dampening, weight_decay, first_step, nesterov]; buffers = the
 // momentum buffer, or none. `in` and `out` as adam_update's.
-DSK_UPDATE_CLONES void sgd_update(const float* c, const ParamSlot& in, const ParamSlot& out, size_t begin, size_t end) {
+DSK_UPDATE_LOOP void sgd_update_loop(UPDATE_PARAMS) {
     const float* g = in.grad;
     const bool momentum = in.buffers[0] != nullptr;
     const bool decay = c[3] != 0.0f;
@@ -75,6 +92,8 @@ DSK_UPDATE_CLONES void sgd_update(const float* c, const ParamSlot& in, const Par
         out.param[j] = p - c[0] * d;
     }
 }
+
+DSK_UPDATE_VARIANTS(sgd_update)
 
 // inputs: constants, X, G, state...; outputs: a scalar token (0), and in the functional form
 // the new X and state.
