@@ -8,20 +8,14 @@
 #include <vector>
 
 #include "fusion_pass.h"
+#include "plan_steps.h"
 
 using namespace dsk::kernel;
 
 namespace {
 
-const dsk_op_schema kFakeSchema{};  // only its address is used: the pass never calls it
-
-Node node(const std::string& op, std::vector<dsk_value_id> inputs, std::vector<dsk_value_id> outputs) {
-    Node n;
-    n.op = op;
-    n.inputs = std::move(inputs);
-    n.outputs = std::move(outputs);
-    return n;
-}
+using test::kFakeSchema;
+using test::node;
 
 Value value(std::vector<int64_t> shape, ValueKind kind = ValueKind::NodeOutput) {
     Value v;
