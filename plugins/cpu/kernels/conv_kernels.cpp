@@ -212,6 +212,25 @@ int64_t images_per_gemm(const ConvGeometry& g) {
     return std::clamp<int64_t>(wanted, 1, std::min(g.batch, kMaxImagesPerGemm));
 }
 
+// The batch in blocks of `images` images per SGEMM, a task per block and group.
+struct ImageBlocks {
+    int64_t images = 1, tasks = 0, width = 0;  // width: columns of one SGEMM (images x plane)
+    int64_t batch = 0, groups = 1;
+
+    explicit ImageBlocks(const ConvGeometry& g, int64_t plane)
+        : images(images_per_gemm(g)), width(images * plane), batch(g.batch), groups(g.group) {
+        tasks = (batch + images - 1) / images * groups;
+    }
+    // Scratch floats per task: the columns [rows, width], and with several images a panel
+    // [panel_rows, width] beside them (the SGEMM's C, or the images' dY side by side).
+    int64_t scratch_floats(int64_t rows, int64_t panel_rows) const {
+        return rows * width + (images > 1 ? panel_rows * width : 0);
+    }
+    int64_t group(int64_t task) const { return task % groups; }
+    int64_t first(int64_t task) const { return task / groups * images; }
+    int64_t count(int64_t task) const { return std::min(images, batch - first(task)); }
+};
+
 // The epilogue of an SGEMM whose C holds several images side by side ([Mg, images * plane]):
 // each finished tile is copied, image by image, to that image's output planes (Z, or Y itself)
 // and goes through that image's OutputEpilogue there (bias, activation, Y), still in cache.
@@ -405,15 +424,11 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     }
     // Each task: `images` consecutive images of one group, their columns side by side in one
     // SGEMM into a scratch C [Mg, images * oH*oW] that ImageScatter hands out tile by tile.
-    const int64_t images = images_per_gemm(g);
-    const int64_t blocks = (g.batch + images - 1) / images;
-    const int64_t width = images * cols;
-    // One image at a time (large planes): the SGEMM writes its planes directly.
-    const int64_t c_floats = images > 1 ? g.out_cg * width : 0;
-    run_tasks(blocks * g.group, rows * width + c_floats, [&](int64_t task, float* scratch,
-                                                          bool serial) {
-        const int64_t block = task / g.group, grp = task % g.group;
-        const int64_t n0 = block * images, count = std::min(images, g.batch - n0);
+    // One image at a time (large planes): the SGEMM writes its planes directly, with no C panel.
+    const ImageBlocks blocks(g, cols);
+    const int64_t images = blocks.images, width = blocks.width;
+    run_tasks(blocks.tasks, blocks.scratch_floats(rows, g.out_cg), [&](int64_t task, float* scratch, bool serial) {
+        const int64_t grp = blocks.group(task), n0 = blocks.first(task), count = blocks.count(task);
         float* col = scratch;
         if (images == 1) {
             im2col(x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.w, g.in_cg, col, cols);
@@ -492,14 +507,10 @@ void conv_grad_input(const KernelArgs& args) {
     // As in the forward pass, `images` images side by side per SGEMM (their dY copied next to
     // each other when there are several): dcol [rows, images * cols] = W_g^T * dY, then col2im
     // image by image.
-    const int64_t images = images_per_gemm(g);
-    const int64_t blocks = (g.batch + images - 1) / images;
-    const int64_t width = images * cols;
-    const int64_t dy_floats = images > 1 ? g.out_cg * width : 0;
-    run_tasks(blocks * g.group, rows * width + dy_floats, [&](int64_t task, float* scratch,
-                                                          bool serial) {
-        const int64_t block = task / g.group, grp = task % g.group;
-        const int64_t n0 = block * images, count = std::min(images, g.batch - n0);
+    const ImageBlocks blocks(g, cols);
+    const int64_t images = blocks.images, width = blocks.width;
+    run_tasks(blocks.tasks, blocks.scratch_floats(rows, g.out_cg), [&](int64_t task, float* scratch, bool serial) {
+        const int64_t grp = blocks.group(task), n0 = blocks.first(task), count = blocks.count(task);
         const int64_t ld = count * cols;
         float* col = scratch;
         const float* b = dy + (n0 * g.out_c + grp * g.out_cg) * cols;
