@@ -1191,17 +1191,22 @@ TEST_CASE("MatMul matches the reference") { check_op("MatMul"); }
 TEST_CASE("Conv matches the reference") { check_op("Conv"); }
 TEST_CASE("FusedGemm matches the reference") { check_op("FusedGemm"); }
 TEST_CASE("FusedConv matches the reference") { check_op("FusedConv"); }
+namespace {
+// The message of what `add` throws, or "(no error)": for the schemas' own checks below.
+template <class F>
+std::string message_of(F&& add) {
+    try {
+        add();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+}  // namespace
+
 // The schemas' own checks, which the cases above (all valid nodes) do not reach: the activation
 // is one of the fusable ones, and there is no gradient (the fusion pass runs after autodiff).
 TEST_CASE("FusedGemm and FusedConv refuse other activations and have no gradient") {
-    auto message_of = [](auto&& add) {
-        try {
-            add();
-        } catch (const std::exception& e) {
-            return std::string(e.what());
-        }
-        return std::string("(no error)");
-    };
     Graph graph;
     const dsk_value_id a = graph.input(f32("A", {2, 3})), b = graph.input(f32("B", {3, 4}));
     const dsk_value_id x = graph.input(f32("X", {1, 2, 5, 5})), w = graph.input(f32("W", {3, 2, 3, 3}));
@@ -1221,14 +1226,6 @@ TEST_CASE("FusedElementwise matches the reference") { check_op("FusedElementwise
 // The schema's checks: the program is parsed and its shapes inferred at graph_add_node, and the
 // op has no gradient (the fusion pass runs after autodiff).
 TEST_CASE("FusedElementwise checks its program and has no gradient") {
-    auto message_of = [](auto&& add) {
-        try {
-            add();
-        } catch (const std::exception& e) {
-            return std::string(e.what());
-        }
-        return std::string("(no error)");
-    };
     Graph graph;
     const dsk_value_id x = graph.input(f32("X", {2, 3})), row = graph.input(f32("R", {4}));
     const struct {

@@ -406,19 +406,23 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         return;
     }
     const int64_t rows = g.col_rows();
+    // Image n, group grp from its columns [rows, cols]: one SGEMM writing Z (or Y) directly, with
+    // bias and activation as its epilogue.
+    auto one_image = [&](bool serial, int64_t n, int64_t grp, const float* columns) {
+        const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+        const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                      .bias_row_step = 1,
+                                      .y = y + offset,
+                                      .ldy = cols,
+                                      .activation = activation};
+        const GemmEpilogue hook = epilogue.hook();
+        multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows, rows, columns, cols,
+                 0.0f, z + offset, cols, epilogue.needed(z + offset) ? &hook : nullptr);
+    };
     if (g.pointwise()) {
         run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {
             const int64_t n = task / g.group, grp = task % g.group;
-            const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
-            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
-                                          .bias_row_step = 1,
-                                          .y = y + offset,
-                                          .ldy = cols,
-                                          .activation = activation};
-            const GemmEpilogue hook = epilogue.hook();
-            multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows,
-                     rows, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), cols, 0.0f,
-                     z + offset, cols, epilogue.needed(z + offset) ? &hook : nullptr);
+            one_image(serial, n, grp, x + (n * g.in_c + grp * g.in_cg) * g.in_plane());
         });
         return;
     }
@@ -432,16 +436,7 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         float* col = scratch;
         if (images == 1) {
             im2col(x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.w, g.in_cg, col, cols);
-            const int64_t offset = (n0 * g.out_c + grp * g.out_cg) * cols;
-            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
-                                          .bias_row_step = 1,
-                                          .y = y + offset,
-                                          .ldy = cols,
-                                          .activation = activation};
-            const GemmEpilogue hook = epilogue.hook();
-            multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows,
-                     rows, col, cols, 0.0f, z + offset, cols,
-                     epilogue.needed(z + offset) ? &hook : nullptr);
+            one_image(serial, n0, grp, col);
             return;
         }
         float* c = scratch + rows * width;
