@@ -14,6 +14,7 @@
 #include "spelling.h"
 #include "stage_context.h"
 #include "status.h"
+#include "thread_pool.h"
 
 using namespace dsk::kernel;
 using Clock = std::chrono::steady_clock;
@@ -92,6 +93,7 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
     summary.insert("pipeline_file", p.path);
     summary.insert("run_dir", run.path());
     summary.insert("dsk_version", dsk_version());
+    summary.insert("threads", static_cast<int64_t>(thread_count()));  // the kernel pool's (OMP_NUM_THREADS)
     summary.insert("started", iso_time());
     toml::table plugins_used;
     toml::array stage_results;

@@ -51,6 +51,9 @@ Architecture build_architecture(const search::Assignment& a, const std::vector<i
     const std::string activation = get(a, "activation") ? get(a, "activation")->s : "relu";
     const bool batch_norm = get(a, "batch_norm") && get(a, "batch_norm")->b;
     const int64_t hidden = get(a, "hidden") ? int_of(*get(a, "hidden"), "hidden") : 0;
+    const double dropout = get(a, "dropout") ? get(a, "dropout")->number() : 0.0;
+    if (!(dropout >= 0.0 && dropout < 1.0))
+        throw Error(DSK_INVALID_ARGUMENT, "nas: dropout = " + get(a, "dropout")->literal() + " must be a number in [0, 1)");
 
     Architecture arch;
     std::string layers = "[";
@@ -110,10 +113,12 @@ Architecture build_architecture(const search::Assignment& a, const std::vector<i
         arch.parameters += features * hidden + hidden;
         features = hidden;
     }
+    if (dropout > 0) add("{ type = \"dropout\", p = " + search::Value::float_literal(dropout) + " }");
     add("{ type = \"linear\" }");
     arch.parameters += features * classes + classes;
     arch.layers = layers + "]";
-    arch.summary += " | " + activation + (batch_norm ? " bn" : "") + (hidden > 0 ? " | hidden " + std::to_string(hidden) : "");
+    arch.summary += " | " + activation + (batch_norm ? " bn" : "") + (hidden > 0 ? " | hidden " + std::to_string(hidden) : "") +
+                    (dropout > 0 ? " | dropout " + search::Value::float_literal(dropout) : "");
     return arch;
 }
 
@@ -142,10 +147,10 @@ void check_architecture_space(const search::Space& space) {
                                                   "a skip connection around block " + p.name.substr(8));
         }
         const bool known = p.name == "depth" || p.name == "activation" || p.name == "batch_norm" || p.name == "hidden" ||
-                           p.name.rfind("op", 0) == 0 || p.name.rfind("width", 0) == 0 || p.name.rfind("residual", 0) == 0;
+                           p.name == "dropout" || p.name.rfind("op", 0) == 0 || p.name.rfind("width", 0) == 0 || p.name.rfind("residual", 0) == 0;
         if (!known)
             throw Error(DSK_INVALID_ARGUMENT, "nas: the space parameter '" + p.name + "' is not part of an architecture (depth, op<k>, "
-                                              "width<k>, activation, batch_norm, hidden); search other keys with an hpo stage");
+                                              "width<k>, residual<k>, activation, batch_norm, hidden, dropout); search other keys with an hpo stage");
     }
 }
 

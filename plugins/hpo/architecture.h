@@ -10,9 +10,10 @@
 //   activation      "relu" (default), "gelu", "silu", ...    (optional)
 //   batch_norm      true | false (default false)              (optional)
 //   hidden          units of a hidden linear layer in the head, 0 = none (default 0) (optional)
+//   dropout         dropout ratio before the classifier, 0 = none (default 0)         (optional)
 // Each block is its op, [batch norm], [+ its input], the activation, and a 2x2 max pool (until
-// the feature map is 1x1); a skip block (the identity op) is the pool alone. The head flattens, [hidden linear + activation], and a
-// linear layer to the classes.
+// the feature map is 1x1); a skip block (the identity op) is the pool alone. The head flattens,
+// [hidden linear + activation], [dropout], and a linear layer to the classes.
 #pragma once
 
 #include <cstdint>

@@ -303,6 +303,8 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
                  (r.error.empty() ? "" : ": " + r.error));
     };
 
+    std::vector<std::string> env;
+    if (s.threads > 0) env.push_back("OMP_NUM_THREADS=" + std::to_string(s.threads));
     auto launch = [&](uint64_t id, bool resume) {
         const fs::path trial_dir = dir / trial_dir_name(id);
         std::vector<std::string> argv{s.worker};
@@ -320,7 +322,7 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
         std::ofstream(log, std::ios::app) << "$";
         for (const std::string& a : argv) std::ofstream(log, std::ios::app) << " " << a;
         std::ofstream(log, std::ios::app) << "\n";
-        running.push_back(Running{id, std::make_unique<TrialProcess>(argv, log), MetricsTail((trial_dir / "metrics.jsonl").string()),
+        running.push_back(Running{id, std::make_unique<TrialProcess>(argv, log, env), MetricsTail((trial_dir / "metrics.jsonl").string()),
                                   Clock::now()});
         ctx.info("trial " + std::to_string(id) + (resume ? " resumed: " : trials[id].enqueued ? " started (enqueued): " : " started: ") +
                  describe(space, trials[id].params));

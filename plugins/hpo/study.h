@@ -36,6 +36,8 @@ struct StudySettings {
     std::string objective, objective_stage, intermediate;
     bool maximize = true;
     int64_t trials = 0, workers = 1;
+    // CPU threads of each trial (its OMP_NUM_THREADS); 0: none set (the trial's own default).
+    int64_t threads = 0;
     double timeout_s = 0;
     uint64_t seed = 0;
     // The `--set key=value` settings of a trial; default: each parameter's key = its value.

@@ -2,7 +2,10 @@
 // in study.cpp, its outputs in study_report.cpp). Each stage adds its hooks (study_stage.h).
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "study_stage.h"
 #include "journal.h"
@@ -138,6 +141,16 @@ void create(StageContext& ctx, const Config& stage, const std::string& key, uint
 
 }  // namespace
 
+// Threads per trial: `threads` when set; otherwise the cores shared out among the workers, so
+// that parallel trials do not oversubscribe them (OpenMP's threads spin at their barriers, and
+// two processes of two spinning threads on two cores made trials many times slower). A user's
+// OMP_NUM_THREADS wins over the default.
+static int64_t trial_threads(int64_t threads, int64_t workers) {
+    if (threads > 0) return threads;
+    if (std::getenv("OMP_NUM_THREADS")) return 0;
+    return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) / workers);
+}
+
 void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     const Config stage = ctx.config();
     StudySettings s;
@@ -151,6 +164,7 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     s.maximize = stage.get<std::string>("direction") == "maximize";
     s.trials = stage.get<int64_t>("trials");
     s.workers = stage.get<int64_t>("workers");
+    s.threads = trial_threads(stage.get<int64_t>("threads"), s.workers);
     s.timeout_s = stage.get<double>("timeout");
     s.seed = static_cast<uint64_t>(stage.get<int64_t>("seed"));
     for (size_t k = 0; k < stage.size("overrides"); ++k) s.overrides.push_back(stage.get<std::string>("overrides." + std::to_string(k)));
@@ -181,7 +195,8 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
         create(ctx, stage, "scheduler", s.seed, scheduler_instance);
         scheduler = &scheduler_instance;
     }
-    ctx.info("study of " + s.base + ": " + std::to_string(s.trials) + " trial(s), " + std::to_string(s.workers) + " worker(s), strategy " +
+    ctx.info("study of " + s.base + ": " + std::to_string(s.trials) + " trial(s), " + std::to_string(s.workers) + " worker(s)" +
+             (s.threads > 0 ? " of " + std::to_string(s.threads) + " thread(s)" : std::string()) + ", strategy " +
              strategy.name + (scheduler ? ", scheduler " + scheduler->name : std::string()) + ", " + stage.get<std::string>("direction") +
              " " + s.objective + "; trials in " + s.dir + "/trials");
 
@@ -240,6 +255,8 @@ std::vector<dsk_param_spec> study_params() {
             param_int("trials", "trials in the study", "20", 1, 1000000),
             param_float("timeout", "seconds after which no new trial starts (0: none)", "0.0", 0, 1e9),
             param_int("workers", "trials run at once, each its own process", "1", 1, 256),
+            param_int("threads", "CPU threads per trial (0: the cores divided among the workers, unless OMP_NUM_THREADS is set)", "0", 0,
+                      4096),
             param_int("seed", "seed of the strategy and scheduler", "0", 0, 9.2e18),
             param_string("worker", "the dsk executable that runs trials (default: this process when it is dsk)", "\"\""),
             param_array("overrides", "fixed key.path=value settings for every trial, as --set", "[]"),

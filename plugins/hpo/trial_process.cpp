@@ -5,10 +5,12 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 
 #include <dsk/dsk_error.hpp>
 #include <dsk/dsk_json.hpp>
@@ -17,16 +19,24 @@ extern char** environ;
 
 namespace dsk::hpo {
 
-TrialProcess::TrialProcess(const std::vector<std::string>& argv, const std::string& log_path) {
+TrialProcess::TrialProcess(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env) {
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    std::vector<char*> vars;
+    for (const std::string& e : env) vars.push_back(const_cast<char*>(e.c_str()));
+    for (char** e = environ; *e; ++e) {
+        const std::string_view entry(*e);
+        const auto replaced = [&](const std::string& v) { return entry.substr(0, entry.find('=') + 1) == v.substr(0, v.find('=') + 1); };
+        if (std::none_of(env.begin(), env.end(), replaced)) vars.push_back(*e);
+    }
+    vars.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    const int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    const int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), vars.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0)
         throw Error(DSK_UNAVAILABLE, "cannot start trial process " + argv[0] + ": " + std::strerror(rc));

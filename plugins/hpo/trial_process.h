@@ -11,9 +11,10 @@ namespace dsk::hpo {
 
 class TrialProcess {
 public:
-    // Starts argv[0] with `argv`, stdout and stderr appended to `log_path`. Throws dsk::Error
-    // (UNAVAILABLE) naming the program when it cannot be started.
-    TrialProcess(const std::vector<std::string>& argv, const std::string& log_path);
+    // Starts argv[0] with `argv`, stdout and stderr appended to `log_path`, in this process's
+    // environment with `env` ("NAME=value" entries) added or replacing the same names. Throws
+    // dsk::Error (UNAVAILABLE) naming the program when it cannot be started.
+    TrialProcess(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env = {});
     ~TrialProcess();  // a child still running is interrupted and waited for
     TrialProcess(const TrialProcess&) = delete;
     TrialProcess& operator=(const TrialProcess&) = delete;

@@ -120,6 +120,18 @@ TEST_CASE("a tiny study completes and its best.toml retrains the winner") {
     CHECK(again.find("stages")->items.at(0).find("results")->find("test_accuracy")->number == doctest::Approx(best));
 }
 
+TEST_CASE("trials share out the cores: `threads` sets each trial's thread count") {
+    Study s;
+    const Result r = s.start(std::string("trials = 2\nworkers = 2\nthreads = 3\nstrategy = { name = \"random\" }\n") + kLrSpace);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "2 worker(s) of 3 thread(s)"));
+    for (const char* trial : {"0000", "0001"}) {
+        const dsk::JsonValue summary = dsk::json_parse(read_text(s.study / "trials" / trial / "summary.json"));
+        CHECK(summary.find("threads")->number == 3);
+    }
+}
+
 TEST_CASE("a crashing trial is recorded as failed and the study goes on") {
     Study s;
     // Grid order: activation "bogus" first (its trial fails at validation), then "relu".
@@ -222,6 +234,7 @@ op2 = { type = "categorical", choices = ["dwsep3x3"], condition = { depth = 2 } 
 width2 = { type = "categorical", choices = [6], condition = { op2 = "dwsep3x3" } }
 activation = { type = "categorical", choices = ["gelu"] }
 batch_norm = { type = "categorical", choices = [true] }
+dropout = { type = "categorical", choices = [0.25] }
 )",
                              "nas");
     INFO(r.output);
@@ -255,6 +268,7 @@ batch_norm = { type = "categorical", choices = [true] }
     const std::string arch = read_text(s.study / "best_architecture.toml");
     CHECK(has(arch, "layers = [{ type = \"conv\", out = 4, kernel = 3, padding = 1 }, { type = \"batchnorm\" }"));
     CHECK(has(arch, "kind = \"gelu\""));
+    CHECK(has(arch, "{ type = \"dropout\", p = 0.25 }, { type = \"linear\" }]"));
     CHECK(run_dsk("validate " + (s.study / "best.toml").string()).code == 0);
 }
 
