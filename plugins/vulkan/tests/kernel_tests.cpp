@@ -310,3 +310,53 @@ TEST_CASE("vulkan ReduceGrad max sends the gradient to the first maximum of each
     run(dev, "ReduceGrad", {Attr("mode", "max"), Attr("axes", std::vector<int64_t>{1})}, {&dy, &x, &y}, {&dx});
     check_close(dx.f, {0, 10, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0}, 0.0);
 }
+
+TEST_CASE("vulkan AdamUpdate and SGDUpdate: the functional form leaves its inputs and equals the in-place form bitwise") {
+    Device dev;
+    if (!dev.ok) return;
+    const Shape shape{3, 70};
+    // AdamW with L2 at step 2 (the constants of docs/ops.md), then SGD with nesterov momentum.
+    const float bc2 = std::sqrt(1.0f - 0.999f * 0.999f);
+    struct Case {
+        const char* op;
+        std::vector<float> constants;
+        size_t states;
+    };
+    for (const Case& k : {Case{"AdamUpdate", {0.9f, 0.1f, 0.999f, 0.001f, 1e-8f, 0.01f, 0.999f, 0.01f / 0.19f, bc2}, 2},
+                          Case{"SGDUpdate", {0.1f, 0.9f, 1.0f, 0.001f, 0.0f, 1.0f}, 1}}) {
+        CAPTURE(k.op);
+        Tensor c(dev, DSK_DTYPE_F32, {static_cast<int64_t>(k.constants.size())});
+        c.f = k.constants;
+        Tensor x(dev, DSK_DTYPE_F32, shape), g(dev, DSK_DTYPE_F32, shape), m(dev, DSK_DTYPE_F32, shape), v(dev, DSK_DTYPE_F32, shape);
+        fill_random(x, 1);
+        fill_random(g, 2);
+        fill_random(m, 3, -0.1f, 0.1f);
+        fill_random(v, 4, 0.0f, 0.05f);
+        std::vector<Tensor*> inputs{&c, &x, &g, &m};
+        if (k.states == 2) inputs.push_back(&v);
+        const std::vector<float> x0 = x.f, m0 = m.f, v0 = v.f;
+        // Functional: token, X', and one output per state input.
+        Tensor token(dev, DSK_DTYPE_F32, {}), x1(dev, DSK_DTYPE_F32, shape), m1(dev, DSK_DTYPE_F32, shape), v1(dev, DSK_DTYPE_F32, shape);
+        std::vector<Tensor*> outputs{&token, &x1, &m1};
+        if (k.states == 2) outputs.push_back(&v1);
+        run(dev, k.op, {}, inputs, outputs);
+        for (Tensor* t : inputs) t->download();
+        CHECK(x.f == x0);  // the inputs are as they were
+        CHECK(m.f == m0);
+        CHECK(v.f == v0);
+        CHECK(x1.f != x0);
+        // In place on the same inputs: bitwise the same new values.
+        Tensor in_place_token(dev, DSK_DTYPE_F32, {});
+        run(dev, k.op, {}, inputs, {&in_place_token});
+        for (Tensor* t : inputs) t->download();
+        CHECK(x.f == x1.f);
+        CHECK(m.f == m1.f);
+        if (k.states == 2) CHECK(v.f == v1.f);
+        CHECK(token.f == std::vector<float>{0.0f});
+        // Any other output count names both forms.
+        const fake_host::Outcome wrong = record(dev, k.op, {}, inputs, {&token, &x1});
+        CHECK(wrong.code == DSK_INVALID_ARGUMENT);
+        CHECK(wrong.message.find("the functional form " + std::to_string(2 + k.states) + " (the token, X' and the new state)") !=
+              std::string::npos);
+    }
+}
