@@ -145,6 +145,10 @@ dsk_status_code dsk_kernel_run_pipeline(dsk_kernel* kernel, const dsk_run_option
 
 const char* dsk_kernel_last_run_dir(const dsk_kernel* kernel) { return kernel ? kernel->last_run_dir.c_str() : ""; }
 
+const char* dsk_kernel_last_resolved_pipeline(const dsk_kernel* kernel) {
+    return kernel ? kernel->last_resolved_pipeline.c_str() : "";
+}
+
 void dsk_kernel_request_stop(dsk_kernel* kernel) {
     if (kernel) kernel->stop_requested = true;
 }

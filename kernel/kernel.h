@@ -35,7 +35,7 @@ struct dsk_kernel {
     std::vector<std::string> diagnostics;        // for dsk doctor
     dsk::kernel::Registry registry;
     std::vector<DeviceRecord> devices;
-    std::string last_error, last_run_dir;
+    std::string last_error, last_run_dir, last_resolved_pipeline;
     std::atomic<bool> stop_requested{false};
     size_t loads = 0;
 

@@ -54,7 +54,9 @@ std::string to_json(const toml::table& t) {
 
 void validate_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
     if (!options.pipeline_path) throw Error(DSK_INVALID_ARGUMENT, "no pipeline path given");
-    load_pipeline(kernel, options.pipeline_path, overrides_of(options));
+    kernel.last_resolved_pipeline.clear();
+    const Pipeline p = load_pipeline(kernel, options.pipeline_path, overrides_of(options));
+    kernel.last_resolved_pipeline = to_toml(p.root);
 }
 
 void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
@@ -64,7 +66,9 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
     if (pipeline_path.empty()) throw Error(DSK_INVALID_ARGUMENT, "no pipeline path given");
     if (resume && !std::filesystem::is_regular_file(pipeline_path))
         throw Error(DSK_NOT_FOUND, std::string("cannot resume ") + resume + ": it holds no config.toml (is it a run directory?)");
+    kernel.last_resolved_pipeline.clear();
     Pipeline p = load_pipeline(kernel, pipeline_path, resume ? std::vector<std::string>{} : overrides_of(options));
+    kernel.last_resolved_pipeline = to_toml(p.root);
     auto emit = [&](dsk_log_level level, const std::string& message) {
         if (options.on_log) options.on_log(options.on_log_user, level, message.c_str());
     };
@@ -76,13 +80,13 @@ void run_pipeline(dsk_kernel& kernel, const dsk_run_options& options) {
             emit(DSK_LOG_INFO, "  " + std::to_string(s.index + 1) + ". " + s.name + ": stage kind '" + s.kind +
                                    "' from plugin " + s.plugin->manifest.name + " " +
                                    s.plugin->manifest.version.str() + " (" + s.plugin->manifest.library_path + ")");
-        emit(DSK_LOG_INFO, "resolved config:\n" + to_toml(p.root));
+        emit(DSK_LOG_INFO, "resolved config:\n" + kernel.last_resolved_pipeline);
         return;
     }
 
     RunDirectory run(resume ? resume : options.run_dir ? options.run_dir : "", p.name, resume != nullptr);
     kernel.last_run_dir = run.path();
-    if (!resume) run.write_atomic("config.toml", to_toml(p.root));
+    if (!resume) run.write_atomic("config.toml", kernel.last_resolved_pipeline);
     auto log = [&](dsk_log_level level, const std::string& source, const std::string& message) {
         if (level != DSK_LOG_PROGRESS) run.log(level, source.empty() ? "dsk" : source, message);
         emit(level, source.empty() ? message : "[" + source + "] " + message);

@@ -19,8 +19,9 @@ Commands:
                          vulkan,cpu) sets [devices] prefer; --explain prints where each
                          session's ops run and what crosses between devices
   run --resume RUN_DIR   continue an interrupted run from its checkpoints
-  validate PIPELINE [--set KEY.PATH=VALUE]...
-                         check a pipeline file against the plugins' schemas; run nothing
+  validate PIPELINE [--set KEY.PATH=VALUE]... [--print-config]
+                         check a pipeline file against the plugins' schemas; run nothing;
+                         --print-config prints the resolved pipeline (TOML) instead
   plugins list           every plugin found: version, ABI, kinds, provides, path, state
   plugins info NAME      one plugin in detail
   devices                every device of every backend, with its probe score

@@ -31,6 +31,7 @@ std::vector<std::string> split_names(const std::string& text) {
 
 struct PipelineArgs {
     RunOptions options;
+    bool print_config = false;  // validate --print-config
     bool ok = false;
 };
 
@@ -38,6 +39,7 @@ PipelineArgs parse(const Args& args, const char* command, bool is_run) {
     PipelineArgs out;
     po::options_description desc;
     desc.add_options()("set", po::value<std::vector<std::string>>()->composing(), "KEY.PATH=VALUE override");
+    if (!is_run) desc.add_options()("print-config", "print the resolved pipeline (TOML) instead of 'valid'");
     if (is_run)
         desc.add_options()("run-dir", po::value<std::string>(), "run directory")("dry-run", "plan only")(
             "resume", po::value<std::string>(), "continue the run in this directory")(
@@ -68,13 +70,15 @@ PipelineArgs parse(const Args& args, const char* command, bool is_run) {
     }
     if (!vm.count("pipeline")) {
         fmt::print(stderr, "usage: dsk {} PIPELINE [--set KEY.PATH=VALUE]...{}\n", command,
-                   is_run ? " [--run-dir DIR] [--device LIST] [--explain] [--dry-run]\n       dsk run --resume RUN_DIR [--explain]" : "");
+                   is_run ? " [--run-dir DIR] [--device LIST] [--explain] [--dry-run]\n       dsk run --resume RUN_DIR [--explain]"
+                          : " [--print-config]");
         return out;
     }
     out.options.pipeline_path = vm["pipeline"].as<std::string>();
     if (vm.count("set")) out.options.overrides = vm["set"].as<std::vector<std::string>>();
     if (vm.count("run-dir")) out.options.run_dir = vm["run-dir"].as<std::string>();
     out.options.dry_run = vm.count("dry-run") > 0;
+    out.print_config = vm.count("print-config") > 0;
     out.options.explain = vm.count("explain") > 0;
     if (vm.count("device")) {  // the same as --set devices.prefer=[...]
         std::string list;
@@ -107,7 +111,10 @@ int validate(Kernel& kernel, const Args& args) {
         print_error("validate", e);
         return exit_code_for(e);
     }
-    fmt::print("{}: valid\n", a.options.pipeline_path);
+    if (a.print_config)
+        fmt::print("{}", kernel.last_resolved_pipeline());
+    else
+        fmt::print("{}: valid\n", a.options.pipeline_path);
     return kOk;
 }
 

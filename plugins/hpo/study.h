@@ -33,6 +33,7 @@ struct StudySettings {
     std::string worker;       // the dsk executable
     std::vector<std::string> plugin_dirs;
     std::vector<std::string> overrides;  // fixed --set for every trial
+    std::vector<std::string> retrain;    // --set applied to the exported best.toml only (a longer schedule)
     std::string objective, objective_stage, intermediate;
     bool maximize = true;
     int64_t trials = 0, workers = 1;

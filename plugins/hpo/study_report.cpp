@@ -6,6 +6,8 @@
 
 #include <dsk/dsk_file.hpp>
 
+#include "trial_process.h"
+
 namespace fs = std::filesystem;
 
 namespace dsk::hpo {
@@ -148,14 +150,48 @@ void write_best_curve_html(const std::string& path, const std::vector<TrialRecor
     write_text(path, html);
 }
 
+namespace {
+
+std::string read_all(const fs::path& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The trial's resolved config with the stage's `retrain` settings applied by the worker, as
+// `dsk validate --print-config` resolves them (the same --set semantics as every trial's).
+std::string with_retrain_settings(const fs::path& config, const StudySettings& s) {
+    std::vector<std::string> argv{s.worker};
+    for (const std::string& d : s.plugin_dirs) argv.insert(argv.end(), {"--plugin-path", d});
+    argv.insert(argv.end(), {"validate", config.string()});
+    for (const std::string& r : s.retrain) argv.insert(argv.end(), {"--set", r});
+    argv.push_back("--print-config");
+    const fs::path log = fs::path(s.dir) / "retrain.log", out = fs::path(s.dir) / "retrain.toml.tmp";
+    fs::remove(log);
+    TrialProcess process(argv, log.string(), {}, out.string());
+    process.wait();
+    std::string text = read_all(out);
+    fs::remove(out);
+    if (process.exit_code() != 0 || text.empty())
+        throw Error(DSK_INVALID_ARGUMENT, "stage '" + s.stage_name + "': the retrain settings do not apply to the best trial's pipeline (" +
+                                              config.string() + "): " + read_all(log));
+    return text;
+}
+
+}  // namespace
+
 void export_best_pipeline(const std::string& path, const TrialRecord& best, const StudySettings& s, const search::Space& space) {
     const fs::path config = fs::path(s.dir) / trial_dir_name(best.id) / "config.toml";
-    std::ifstream in(config);
-    if (!in) throw Error(DSK_NOT_FOUND, "cannot export the best trial: " + config.string() + " is missing");
-    const std::string resolved((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!fs::is_regular_file(config)) throw Error(DSK_NOT_FOUND, "cannot export the best trial: " + config.string() + " is missing");
+    const std::string resolved = s.retrain.empty() ? read_all(config) : with_retrain_settings(config, s);
     std::string header = "# The best trial of hpo stage '" + s.stage_name + "' (trial " + std::to_string(best.id) + ", " + s.objective +
                          " = " + search::Value::float_literal(best.objective) + "), exported as a standalone pipeline:\n"
-                         "#   dsk run " + path + "\n# retrains it from scratch. Base pipeline: " + s.base + "\n# Parameters:";
+                         "#   dsk run " + path + "\n# retrains it from scratch";
+    if (!s.retrain.empty()) {
+        header += " with the stage's retrain settings (";
+        for (size_t k = 0; k < s.retrain.size(); ++k) header += (k ? ", " : "") + s.retrain[k];
+        header += "; the trial's " + s.objective + " was measured with the search's settings)";
+    }
+    header += ". Base pipeline: " + s.base + "\n# Parameters:";
     for (const search::Param& p : space.params()) {
         const auto it = best.params.find(p.name);
         if (it != best.params.end()) header += " " + p.key + "=" + it->second.literal();

@@ -119,14 +119,15 @@ void validate_study(StageContext& ctx, const StudyHooks& hooks) {
             throw Error(DSK_NOT_FOUND, stage_label(stage) + ".pipeline: the base pipeline " + base.string() +
                                            " does not exist (a relative path starts from the hpo pipeline's folder)");
     });
-    collect([&] {
-        for (size_t k = 0; k < stage.size("overrides"); ++k) {
-            const std::string o = stage.get<std::string>("overrides." + std::to_string(k));
-            if (o.find('=') == std::string::npos)
-                throw Error(DSK_INVALID_ARGUMENT, stage_label(stage) + ".overrides[" + std::to_string(k) + "] = \"" + o +
-                                                      "\": expected key.path=value, as for --set");
-        }
-    });
+    for (const char* key : {"overrides", "retrain"})
+        collect([&] {
+            for (size_t k = 0; k < stage.size(key); ++k) {
+                const std::string o = stage.get<std::string>(std::string(key) + "." + std::to_string(k));
+                if (o.find('=') == std::string::npos)
+                    throw Error(DSK_INVALID_ARGUMENT, stage_label(stage) + "." + key + "[" + std::to_string(k) + "] = \"" + o +
+                                                          "\": expected key.path=value, as for --set");
+            }
+        });
     if (!messages.empty()) throw Error(DSK_INVALID_ARGUMENT, messages);
 }
 
@@ -168,6 +169,7 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     s.timeout_s = stage.get<double>("timeout");
     s.seed = static_cast<uint64_t>(stage.get<int64_t>("seed"));
     for (size_t k = 0; k < stage.size("overrides"); ++k) s.overrides.push_back(stage.get<std::string>("overrides." + std::to_string(k)));
+    for (size_t k = 0; k < stage.size("retrain"); ++k) s.retrain.push_back(stage.get<std::string>("retrain." + std::to_string(k)));
     // The trials find the plugins this process found: every loaded plugin's folder.
     for (const dsk_plugin_info& p : ctx.plugins()) {
         if (std::string(p.state) != "loaded") continue;
@@ -260,6 +262,8 @@ std::vector<dsk_param_spec> study_params() {
             param_int("seed", "seed of the strategy and scheduler", "0", 0, 9.2e18),
             param_string("worker", "the dsk executable that runs trials (default: this process when it is dsk)", "\"\""),
             param_array("overrides", "fixed key.path=value settings for every trial, as --set", "[]"),
+            param_array("retrain", "key.path=value settings of the exported best.toml only, as --set: search with a cheap schedule, "
+                                   "retrain the winner with the full one (e.g. [\"stages.train.epochs=30\"])", "[]"),
             param_array("enqueue", "configurations to evaluate first, in order: [{ <parameter> = <value>, ... }], every active "
                                    "parameter given; the strategy learns from them as from its own", "[]")};
 }

@@ -19,7 +19,8 @@ extern char** environ;
 
 namespace dsk::hpo {
 
-TrialProcess::TrialProcess(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env) {
+TrialProcess::TrialProcess(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env,
+                           const std::string& stdout_path) {
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -33,8 +34,11 @@ TrialProcess::TrialProcess(const std::vector<std::string>& argv, const std::stri
     vars.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (stdout_path.empty())
+        posix_spawn_file_actions_adddup2(&actions, 2, 1);
+    else
+        posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     const int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), vars.data());
     posix_spawn_file_actions_destroy(&actions);

@@ -11,10 +11,12 @@ namespace dsk::hpo {
 
 class TrialProcess {
 public:
-    // Starts argv[0] with `argv`, stdout and stderr appended to `log_path`, in this process's
-    // environment with `env` ("NAME=value" entries) added or replacing the same names. Throws
-    // dsk::Error (UNAVAILABLE) naming the program when it cannot be started.
-    TrialProcess(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env = {});
+    // Starts argv[0] with `argv`, stdout and stderr appended to `log_path` (stdout to
+    // `stdout_path` instead when given, truncated), in this process's environment with `env`
+    // ("NAME=value" entries) added or replacing the same names. Throws dsk::Error (UNAVAILABLE)
+    // naming the program when it cannot be started.
+    TrialProcess(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env = {},
+                 const std::string& stdout_path = "");
     ~TrialProcess();  // a child still running is interrupted and waited for
     TrialProcess(const TrialProcess&) = delete;
     TrialProcess& operator=(const TrialProcess&) = delete;

@@ -146,6 +146,22 @@ TEST_CASE("validate: 0 for a valid pipeline - 2 with the messages for an invalid
     CHECK(dsk("validate /nonexistent.toml").code == 2);
 }
 
+TEST_CASE("validate --print-config prints the resolved pipeline: overrides applied, defaults filled in") {
+    Result r = dsk("validate " + kConfigs + "/env.toml --set stages.report.min_usable_devices=2 --print-config");
+    CHECK(r.code == 0);
+    CHECK(!has(r.output, "valid"));
+    CHECK(has(r.output, "[[stages]]"));
+    CHECK(has(r.output, "min_usable_devices = 2"));
+    CHECK(has(r.output, "file = '" + kConfigs + "/env.toml'"));  // [pipeline] file: where relative paths start
+    // What it prints validates again to the same text.
+    TempDir t;
+    std::ofstream(t.path / "resolved.toml") << r.output;
+    const Result again = dsk("validate " + (t.path / "resolved.toml").string() + " --print-config");
+    CHECK(again.code == 0);
+    CHECK(again.output == r.output);
+    CHECK(dsk("validate " + kConfigs + "/env.toml --set stages.report.min_usable_devices=lots --print-config").code == 2);
+}
+
 TEST_CASE("run: the env pipeline writes its run directory - --dry-run writes nothing") {
     TempDir t;
     std::string run_dir = (t.path / "run").string();

@@ -132,6 +132,28 @@ TEST_CASE("trials share out the cores: `threads` sets each trial's thread count"
     }
 }
 
+TEST_CASE("retrain settings go into the exported best.toml only: trials search with 2 epochs, best.toml trains 3") {
+    Study s;
+    const Result r = s.start(std::string("trials = 2\nstrategy = { name = \"random\" }\nretrain = [\"stages.train.epochs=3\"]\n") + kLrSpace);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(read_text(s.study / "trials" / "0000" / "config.toml"), "epochs = 2\n"));
+    const std::string best = read_text(s.study / "best.toml");
+    CHECK(has(best, "with the stage's retrain settings (stages.train.epochs=3;"));
+    CHECK(has(best, "epochs = 3\n"));
+    const Result retrain = run_dsk("run " + (s.study / "best.toml").string() + " --run-dir " + (s.temp.path / "retrain").string());
+    INFO(retrain.output);
+    REQUIRE(retrain.code == 0);
+    CHECK(has(read_text(s.temp.path / "retrain" / "metrics.jsonl"), "\"step\": 3"));
+
+    // A retrain setting that does not apply fails the export, naming the key.
+    Study bad;
+    const Result wrong = bad.start(std::string("trials = 1\nretrain = [\"stages.train.epochz=3\"]\n") + kLrSpace);
+    CHECK(wrong.code != 0);
+    CHECK(has(wrong.output, "the retrain settings do not apply"));
+    CHECK(has(wrong.output, "epochz"));
+}
+
 TEST_CASE("a crashing trial is recorded as failed and the study goes on") {
     Study s;
     // Grid order: activation "bogus" first (its trial fails at validation), then "relu".

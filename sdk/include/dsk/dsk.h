@@ -110,6 +110,10 @@ DSK_API dsk_status_code dsk_kernel_run_pipeline(dsk_kernel* kernel,
                                                 const dsk_run_options* options);
 /* The run directory of the last run ("" before one); valid until the next run. */
 DSK_API const char* dsk_kernel_last_run_dir(const dsk_kernel* kernel);
+/* The pipeline the last successful validate_pipeline or run_pipeline resolved, as TOML: the
+ * file with its overrides applied and every default filled in (what a run writes to its
+ * config.toml); "" before one. Valid until the next validate or run. */
+DSK_API const char* dsk_kernel_last_resolved_pipeline(const dsk_kernel* kernel);
 /* Asks a running pipeline to stop (async-signal-safe: call it from a SIGINT handler). */
 DSK_API void dsk_kernel_request_stop(dsk_kernel* kernel);
 

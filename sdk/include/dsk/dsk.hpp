@@ -220,6 +220,11 @@ public:
     std::string last_run_dir() const {
         return detail::copy_string(dsk_kernel_last_run_dir(kernel_));
     }
+    // The pipeline the last validate or run resolved, as TOML ("" before one): overrides
+    // applied, defaults filled in, as a run's config.toml has it.
+    std::string last_resolved_pipeline() const {
+        return detail::copy_string(dsk_kernel_last_resolved_pipeline(kernel_));
+    }
     // Asks a running pipeline to stop; async-signal-safe like the C call.
     void request_stop() noexcept { dsk_kernel_request_stop(kernel_); }
 
