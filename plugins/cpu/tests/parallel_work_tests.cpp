@@ -81,8 +81,8 @@ TEST_CASE("parallel_for with a small work estimate runs the body once on the cal
     const std::thread::id caller = std::this_thread::get_id();
     std::vector<std::pair<size_t, size_t>> ranges;
     bool on_caller = true;
-    // 100000 elements of a Relu: 800 KB of traffic is 20 us at kBytesPerNs, but 1000 of them is
-    // 0.2 us: far below what waking a thread costs.
+    // 1000 elements of a Relu: 8 KB of traffic, about 0.1 us: far below what waking a thread
+    // costs.
     dsk::parallel_for(1000, dsk::Work{1.0, 8.0}, [&](size_t b, size_t e) {
         ranges.emplace_back(b, e);
         on_caller = on_caller && std::this_thread::get_id() == caller;
@@ -127,11 +127,13 @@ TEST_CASE("the cpu SGEMM runs batch-1 layers on the calling thread and splits la
         dsk::cpu::sgemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
         return c[0];
     };
-    // The MLP's layers at batch 1 (784 -> 256 -> 128 -> 10): each well under the work of two
-    // threads' minimum. Before the rule, the first one forked (more than 64K multiply-adds).
+    // The MLP's layers at batch 1 (784 -> 256 -> 128 -> 10) and the CNN's conv2 as one image's
+    // SGEMM (64 x 196 x 288, its largest op at batch 1): each under two threads' minimum. Before
+    // the rule, all but the last forked (more than 64K or 262K multiply-adds).
     CHECK(multiply(1, 256, 784) == doctest::Approx(0.125f * 784));
     CHECK(multiply(1, 128, 256) == doctest::Approx(0.125f * 256));
     CHECK(multiply(1, 10, 128) == doctest::Approx(0.125f * 128));
+    CHECK(multiply(64, 196, 288) == doctest::Approx(0.125f * 288));
     CHECK(pool_log().calls == 0);
     // Batch 256 through the first layer: 51 MFLOP, split over both threads.
     CHECK(multiply(256, 256, 784) == doctest::Approx(0.125f * 784));

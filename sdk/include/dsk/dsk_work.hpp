@@ -1,18 +1,19 @@
 // dsk_work.hpp - how many threads a parallel loop is worth: the one rule that dsk::parallel_for
 // (dsk_plugin.hpp) and the kernel's own loops apply.
 //
-// Waking a second thread and waiting for it costs about 1 us when it is spinning in the pool,
-// and tens to hundreds of microseconds when it has gone to sleep or the other core is busy
-// (docs/benchmarks.md, "Threads per op"). A loop gains from a thread only when that thread's
-// share of the work takes clearly longer than this, so a loop says what its work is, and gets
-// one more thread per kMinThreadNs of estimated one-core time:
+// A fork and join of the kernel's OpenMP pool costs about 1 us when the other threads are
+// spinning on idle cores, but when another process runs on the other core the worker waits for
+// a scheduler time slice: 2-4 ms per fork on average, up to 12 ms, measured on the 2-core build
+// machine (docs/benchmarks.md, "Threads per op"). A loop says what its work is, and gets one
+// thread per kMinThreadNs of estimated one-core time:
 //
 //     threads = clamp(floor(estimated_ns(total) / kMinThreadNs), 1, pool size)
 //
-// Below 2 * kMinThreadNs a loop runs on the calling thread, with no trip through the pool. The
-// estimate is a cost model, not a measurement: FLOPs at kFlopsPerNs plus bytes read and
-// written at kBytesPerNs, one core's rates on data in its caches (what a loop at a small
-// batch sees: its weights and activations stay in L2/L3 from one call to the next).
+// Below 2 * kMinThreadNs (100 us) a loop runs on the calling thread, with no trip through the
+// pool: batch-1 inference of the MLP and the CNN (largest op about 96 us) never forks, so its
+// latency does not depend on what else the machine runs; batch-256 and training products (110 us
+// and more) still split. The estimate is a cost model, not a measurement: FLOPs at kFlopsPerNs
+// plus bytes read and written at kBytesPerNs, one core's rates on data in its caches.
 //
 //     dsk::Work per_row{2.0 * k, 4.0 * k};                   // one output row of a dot product
 //     dsk::parallel_for(rows, per_row, [&](size_t b, size_t e) { ... });
@@ -38,11 +39,11 @@ struct Work {
     }
 };
 
-// One core's rates in the cost model (a Zen 4 core: about 115 GFLOP/s FMA peak, of which the
-// SGEMM gets 70-90%; tens of bytes per ns from L2/L3) and the work a thread must get.
+// One core's rates in the cost model, measured on a Zen 4 core (115 GFLOP/s FMA peak; the SGEMM
+// gets 70-90% of it; 40-130 bytes per ns streamed from L2/L3), and the work a thread must get.
 inline constexpr double kFlopsPerNs = 80.0;
-inline constexpr double kBytesPerNs = 40.0;
-inline constexpr double kMinThreadNs = 8000.0;
+inline constexpr double kBytesPerNs = 64.0;
+inline constexpr double kMinThreadNs = 50000.0;
 
 // Estimated nanoseconds of `w` on one core.
 constexpr double estimated_ns(const Work& w) {
