@@ -1680,8 +1680,8 @@ size_t cnn_forward_pool_calls(int64_t batch) {
 }  // namespace
 
 TEST_CASE("the CNN's batch-1 forward ops run on the calling thread; at batch 64 they split") {
-    // Before the work rule, batch 1 forked in the first MaxPool (32 planes), conv2's SGEMM and
-    // fc1 (more than 16384 elements, 64^3 and 64K multiply-adds).
+    // Before the work rule, batch 1 reached the pool 4 times: the first Relu and MaxPool (more
+    // than 16384 elements), conv2's SGEMM (more than 64^3 multiply-adds) and fc1 (more than 64K).
     CHECK(cnn_forward_pool_calls(1) == 0);
     CHECK(cnn_forward_pool_calls(64) >= 5);  // the convolutions, pools, activations and fc1
 }

@@ -129,7 +129,7 @@ TEST_CASE("the cpu SGEMM runs batch-1 layers on the calling thread and splits la
     };
     // The MLP's layers at batch 1 (784 -> 256 -> 128 -> 10) and the CNN's conv2 as one image's
     // SGEMM (64 x 196 x 288, its largest op at batch 1): each under two threads' minimum. Before
-    // the rule, all but the last forked (more than 64K or 262K multiply-adds).
+    // the rule, fc1 and conv2 forked (more than 64K and 262K multiply-adds).
     CHECK(multiply(1, 256, 784) == doctest::Approx(0.125f * 784));
     CHECK(multiply(1, 128, 256) == doctest::Approx(0.125f * 256));
     CHECK(multiply(1, 10, 128) == doctest::Approx(0.125f * 128));
