@@ -7,6 +7,7 @@
 
 #include "dsk/dsk_random.hpp"
 #include "dsk/dsk_tensor.hpp"
+#include "dsk/dsk_work.hpp"
 #include "kernel.h"
 #include "pipeline.h"
 #include "placement.h"
@@ -40,13 +41,14 @@ bool same_shape(const dsk_tensor_desc& a, const dsk_tensor_desc& b) {
 }
 
 // Copies between host memory and a host-visible buffer. A large one (an input batch) is split
-// into one equal part per thread of the pool: the copy is the only serial part of a run
-// otherwise, and with the parts in thread order each core writes the rows that the same core's
-// share of the first layer reads next (cpu kernels split their rows over threads in order), so
-// the data does not move between the cores' caches on every run.
+// into one equal part per thread that the copy pays for (dsk::threads_for, the plugins' rule):
+// the copy is the only serial part of a run otherwise, and with the parts in thread order each
+// core writes the rows that the same core's share of the first layer reads next (cpu kernels
+// split their rows over threads in order), so the data does not move between the cores' caches
+// on every run.
 void copy_host(void* dst, const void* src, uint64_t bytes) {
-    constexpr uint64_t kParallelMinBytes = uint64_t{256} << 10;
-    const uint64_t parts = bytes < kParallelMinBytes ? 1 : dsk::kernel::thread_count();
+    const uint64_t parts =
+        dsk::threads_for(dsk::Work{0.0, 2.0 * static_cast<double>(bytes)}, dsk::kernel::thread_count());
     if (parts <= 1) {
         std::memcpy(dst, src, bytes);
         return;

@@ -15,11 +15,12 @@ void parallel_for(size_t n, size_t grain, dsk_parallel_fn fn, void* user) {
     if (n == 0) return;
     if (grain == 0) grain = 1;
     const size_t chunks = (n + grain - 1) / grain;
-    if (chunks == 1 || omp_in_parallel()) {
+    const size_t threads = std::min<size_t>(chunks, static_cast<size_t>(omp_get_max_threads()));
+    // One thread (one chunk, OMP_NUM_THREADS=1, or inside another region): no team of one.
+    if (threads <= 1 || omp_in_parallel()) {
         fn(user, 0, n);
         return;
     }
-    const size_t threads = std::min<size_t>(chunks, static_cast<size_t>(omp_get_max_threads()));
 #pragma omp parallel num_threads(static_cast<int>(threads))
     {
         const size_t t = static_cast<size_t>(omp_get_thread_num());

@@ -17,7 +17,9 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr size_t kGrain = 16384;
+// Per element (a transcendental is a few tens of FLOPs; Relu is less, but memory-bound anyway).
+constexpr dsk::Work kActivationWork{8.0, 8.0};       // X read, Y written
+constexpr dsk::Work kActivationGradWork{8.0, 12.0};  // dY and X read, dX written
 
 constexpr float kSqrt2OverPi = 0.7978845608028654f;  // sqrt(2 / pi)
 constexpr float kGeluCubic = 0.044715f;
@@ -229,7 +231,7 @@ void activation(const KernelArgs& args) {
     args.expect_output_shape_of(0, args.input(0));
     const float* x = args.in(0);
     float* y = args.out(0);
-    parallel_for(static_cast<size_t>(numel(args.input(0))), kGrain, [&](size_t b, size_t e) {
+    parallel_for(static_cast<size_t>(numel(args.input(0))), kActivationWork, [&](size_t b, size_t e) {
         activation_map(p, x + b, 0, y + b, 0, 1, static_cast<int64_t>(e - b));
     });
 }
@@ -244,7 +246,7 @@ void activation_grad(const KernelArgs& args) {
     const float* dy = args.in(0);
     const float* x = args.in(1);
     float* dx = args.out(0);
-    parallel_for(static_cast<size_t>(numel(args.input(1))), kGrain, [&](size_t b, size_t e) {
+    parallel_for(static_cast<size_t>(numel(args.input(1))), kActivationGradWork, [&](size_t b, size_t e) {
         activation_grad_map(p, dy + b, x + b, dx + b, static_cast<int64_t>(e - b));
     });
 }

@@ -41,7 +41,6 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
 // ConvGradWeight: at most this many partial sums over the batch, and this many floats in all.
 constexpr int64_t kMaxWeightBlocks = 8;
 constexpr int64_t kMaxPartialFloats = int64_t{16} << 20;
@@ -162,13 +161,24 @@ void col2im(const float* col, const Window2d& w, int64_t channels, float* x, int
     }
 }
 
-// Runs task(t, col, serial_gemm) for t in [0, tasks): in parallel with a serial SGEMM when there
-// are enough tasks for the threads, else in order with a parallel SGEMM. `col_floats` is the
-// scratch each runner needs.
+// The work of one SGEMM task over `images` images of one group (the forward pass and both
+// gradients do the same multiply-adds): the columns written and read once, the output (or dY)
+// and the group's weights.
+dsk::Work gemm_task_work(const ConvGeometry& g, int64_t images) {
+    const double rows = static_cast<double>(g.col_rows()), mg = static_cast<double>(g.out_cg);
+    const double cols = static_cast<double>(g.out_plane() * images);
+    return {2.0 * mg * rows * cols, 4.0 * (2.0 * rows * cols + 2.0 * mg * cols + mg * rows)};
+}
+
+// Runs task(t, col, serial_gemm) for t in [0, tasks): in parallel with a serial SGEMM when the
+// work pays for threads (dsk::threads_for) and there are enough tasks for them, else in order
+// with an SGEMM that splits itself when it is large enough. `col_floats` is the scratch each
+// runner needs; `per_task` the work of one task.
 template <class Task>
-void run_tasks(int64_t tasks, int64_t col_floats, Task&& task) {
-    if (tasks >= static_cast<int64_t>(host().thread_count())) {
-        parallel_for(static_cast<size_t>(tasks), 1, [&](size_t b, size_t e) {
+void run_tasks(int64_t tasks, int64_t col_floats, const dsk::Work& per_task, Task&& task) {
+    const uint32_t threads = threads_for(per_task * static_cast<double>(tasks));
+    if (threads > 1 && tasks >= static_cast<int64_t>(threads)) {
+        parallel_for(static_cast<size_t>(tasks), per_task, [&](size_t b, size_t e) {
             Scratch col(static_cast<size_t>(col_floats));
             for (size_t t = b; t < e; ++t) task(static_cast<int64_t>(t), col.data(), true);
         });
@@ -187,11 +197,13 @@ void multiply(bool serial, bool trans_a, bool trans_b, int64_t m, int64_t n, int
         sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, epilogue);
 }
 
+// Depthwise planes: body(plane) for every plane, each `macs_per_plane` multiply-adds over
+// `plane_floats` floats read and written.
 template <class Body>
-void for_each_plane(int64_t planes, int64_t work_per_plane, Body&& body) {
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_plane, 1)));
-    parallel_for(static_cast<size_t>(planes), grain, [&](size_t b, size_t e) {
+void for_each_plane(int64_t planes, int64_t macs_per_plane, int64_t plane_floats, Body&& body) {
+    const dsk::Work per_plane{2.0 * static_cast<double>(macs_per_plane),
+                              4.0 * static_cast<double>(plane_floats)};
+    parallel_for(static_cast<size_t>(planes), per_plane, [&](size_t b, size_t e) {
         for (size_t p = b; p < e; ++p) body(static_cast<int64_t>(p));
     });
 }
@@ -294,7 +306,7 @@ void conv_depthwise(const ConvGeometry& g, const float* x, const float* weights,
                     float* y, const OutputEpilogue* epilogue) {
     const int64_t multiplier = g.out_c / g.in_c;
     const int64_t kk = g.kernel_size();
-    for_each_plane(g.batch * g.out_c, g.out_plane() * kk, [&](int64_t plane) {
+    for_each_plane(g.batch * g.out_c, g.out_plane() * kk, g.in_plane() + g.out_plane(), [&](int64_t plane) {
         const int64_t n = plane / g.out_c, m = plane % g.out_c, c = m / multiplier;
         float* out = y + plane * g.out_plane();
         depthwise_plane(x + (n * g.in_c + c) * g.in_plane(), weights + m * kk,
@@ -309,7 +321,8 @@ void conv_grad_input_depthwise(const ConvGeometry& g, const float* dy, const flo
     const int64_t multiplier = g.out_c / g.in_c;
     const int64_t kk = g.kernel_size();
     const Window2d& w = g.w;
-    for_each_plane(g.batch * g.in_c, g.out_plane() * kk * multiplier, [&](int64_t plane) {
+    for_each_plane(g.batch * g.in_c, g.out_plane() * kk * multiplier,
+                   g.in_plane() + g.out_plane() * multiplier, [&](int64_t plane) {
         const int64_t n = plane / g.in_c, c = plane % g.in_c;
         float* out = dx + plane * g.in_plane();
         std::fill(out, out + g.in_plane(), 0.0f);
@@ -341,7 +354,8 @@ void conv_grad_weight_depthwise(const ConvGeometry& g, const float* dy, const fl
     const int64_t multiplier = g.out_c / g.in_c;
     const int64_t kk = g.kernel_size();
     const Window2d& w = g.w;
-    for_each_plane(g.out_c, g.batch * g.out_plane() * kk, [&](int64_t m) {
+    for_each_plane(g.out_c, g.batch * g.out_plane() * kk, g.batch * (g.in_plane() + g.out_plane()),
+                   [&](int64_t m) {
         const int64_t c = m / multiplier;
         std::vector<double> acc(static_cast<size_t>(kk), 0.0);
         for (int64_t n = 0; n < g.batch; ++n) {
@@ -420,7 +434,7 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
                  0.0f, z + offset, cols, epilogue.needed(z + offset) ? &hook : nullptr);
     };
     if (g.pointwise()) {
-        run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {
+        run_tasks(g.batch * g.group, 0, gemm_task_work(g, 1), [&](int64_t task, float*, bool serial) {
             const int64_t n = task / g.group, grp = task % g.group;
             one_image(serial, n, grp, x + (n * g.in_c + grp * g.in_cg) * g.in_plane());
         });
@@ -431,7 +445,8 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     // One image at a time (large planes): the SGEMM writes its planes directly, with no C panel.
     const ImageBlocks blocks(g, cols);
     const int64_t images = blocks.images, width = blocks.width;
-    run_tasks(blocks.tasks, blocks.scratch_floats(rows, g.out_cg), [&](int64_t task, float* scratch, bool serial) {
+    run_tasks(blocks.tasks, blocks.scratch_floats(rows, g.out_cg), gemm_task_work(g, images),
+              [&](int64_t task, float* scratch, bool serial) {
         const int64_t grp = blocks.group(task), n0 = blocks.first(task), count = blocks.count(task);
         float* col = scratch;
         if (images == 1) {
@@ -491,7 +506,7 @@ void conv_grad_input(const KernelArgs& args) {
     const int64_t rows = g.col_rows(), cols = g.out_plane();
     if (g.pointwise()) {
         // dX_g [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
-        run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {
+        run_tasks(g.batch * g.group, 0, gemm_task_work(g, 1), [&](int64_t task, float*, bool serial) {
             const int64_t n = task / g.group, grp = task % g.group;
             multiply(serial, true, false, rows, cols, g.out_cg, weights + grp * g.out_cg * rows,
                      rows, dy + (n * g.out_c + grp * g.out_cg) * cols, cols, 0.0f,
@@ -504,7 +519,8 @@ void conv_grad_input(const KernelArgs& args) {
     // image by image.
     const ImageBlocks blocks(g, cols);
     const int64_t images = blocks.images, width = blocks.width;
-    run_tasks(blocks.tasks, blocks.scratch_floats(rows, g.out_cg), [&](int64_t task, float* scratch, bool serial) {
+    run_tasks(blocks.tasks, blocks.scratch_floats(rows, g.out_cg), gemm_task_work(g, images),
+              [&](int64_t task, float* scratch, bool serial) {
         const int64_t grp = blocks.group(task), n0 = blocks.first(task), count = blocks.count(task);
         const int64_t ld = count * cols;
         float* col = scratch;
@@ -586,11 +602,13 @@ void conv_grad_weight(const KernelArgs& args) {
             }
         }
     };
-    run_tasks(blocks, g.pointwise() ? 0 : rows * cols, run_block);
+    run_tasks(blocks, g.pointwise() ? 0 : rows * cols,
+              gemm_task_work(g, (g.batch + blocks - 1) / blocks) * static_cast<double>(g.group), run_block);
     if (direct) return;
     // dw[i] for i = (grp * Mg + m) * rows + r sits at i itself, or at grp * Mg * rows + r * Mg + m
     // in a transposed partial.
-    parallel_for(static_cast<size_t>(weight_size), static_cast<size_t>(kGrain),
+    const dsk::Work per_weight{static_cast<double>(blocks), 4.0 * static_cast<double>(blocks + 1)};
+    parallel_for(static_cast<size_t>(weight_size), per_weight,
                  [&](size_t b, size_t e) {
                      for (size_t i = b; i < e; ++i) {
                          size_t at = i;

@@ -15,7 +15,9 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr size_t kGrain = 16384;
+// Per element: a copy (Y = X) or a hash, a compare and a multiply; X, Y and the mask.
+constexpr dsk::Work kCopyWork{0.0, 9.0};
+constexpr dsk::Work kMaskWork{8.0, 9.0};
 
 float dropout_ratio(const KernelArgs& args) {
     const double ratio = args.attrs().get_float("ratio", 0.5);
@@ -41,7 +43,7 @@ void dropout(const KernelArgs& args) {
     const size_t total = static_cast<size_t>(numel(x_desc));
 
     if (!training || ratio == 0.0f) {  // Y = X, mask = 1
-        parallel_for(total, kGrain, [&](size_t b, size_t e) {
+        parallel_for(total, kCopyWork, [&](size_t b, size_t e) {
             if (y != x) std::copy(x + b, x + e, y + b);
             if (mask) std::fill(mask + b, mask + e, uint8_t{1});
         });
@@ -51,7 +53,7 @@ void dropout(const KernelArgs& args) {
     // keep when the high 32 bits of the hash are >= threshold: P(keep) = 1 - ratio.
     const uint64_t threshold = static_cast<uint64_t>(static_cast<double>(ratio) * 4294967296.0);
     const float scale = keep_scale(ratio);
-    parallel_for(total, kGrain, [&](size_t b, size_t e) {
+    parallel_for(total, kMaskWork, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) {
             const bool keep = (dsk::mix(seed, i) >> 32) >= threshold;
             y[i] = keep ? x[i] * scale : 0.0f;
@@ -72,7 +74,7 @@ void dropout_grad(const KernelArgs& args) {
     const float* dy = args.in(0);
     const uint8_t* mask = data_of<const uint8_t>(args.input(1));
     float* dx = args.out(0);
-    parallel_for(static_cast<size_t>(numel(dy_desc)), kGrain, [&](size_t b, size_t e) {
+    parallel_for(static_cast<size_t>(numel(dy_desc)), kCopyWork, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) {
             const float g = dy[i] * scale;
             dx[i] = mask[i] != 0 ? g : 0.0f;

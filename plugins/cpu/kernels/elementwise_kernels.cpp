@@ -17,7 +17,7 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
+constexpr int64_t kRowChunk = 16384;  // elements: longer rows are split into chunks
 
 template <class F>
 inline void row_loop(F f, const float* a, int64_t sa, const float* b, int64_t sb, float* c,
@@ -143,12 +143,13 @@ void binary(const KernelArgs& args) {
     for (int k = 0; k < inner_dim; ++k) rows *= plan.size[k];
     if (rows * inner == 0) return;
 
-    // Work items: (row, chunk of the row); long rows are cut into kGrain-element chunks.
-    const int64_t chunks_per_row = (inner + kGrain - 1) / kGrain;
+    // Work items: (row, chunk of the row); long rows are cut into kRowChunk-element chunks.
+    // Each element: one operation, A and B read, C written.
+    const int64_t chunks_per_row = (inner + kRowChunk - 1) / kRowChunk;
     const int64_t chunk = (inner + chunks_per_row - 1) / chunks_per_row;
     const size_t items = static_cast<size_t>(rows * chunks_per_row);
-    const size_t grain = static_cast<size_t>(std::max<int64_t>(1, kGrain / inner));
-    parallel_for(items, grain, [&](size_t begin, size_t end) {
+    const double elements = static_cast<double>(chunk);
+    parallel_for(items, dsk::Work{elements, 12.0 * elements}, [&](size_t begin, size_t end) {
         for (size_t item = begin; item < end; ++item) {
             const int64_t row = static_cast<int64_t>(item) / chunks_per_row;
             const int64_t j0 = static_cast<int64_t>(item) % chunks_per_row * chunk;

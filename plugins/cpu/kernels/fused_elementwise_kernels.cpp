@@ -33,7 +33,6 @@ namespace dsk::cpu {
 namespace {
 
 constexpr int64_t kBlock = 512;          // elements per register: 2 KB
-constexpr size_t kGrainBlocks = 32;      // 16K elements per parallel chunk at least
 
 // An operand: a node input (read in place, or gathered into its register when it broadcasts),
 // or the register of an earlier instruction's result.
@@ -232,7 +231,10 @@ void fused_elementwise(const KernelArgs& args) {
     for (size_t i = 0; i < x.size(); ++i) x[i] = args.in(i);
     float* y = args.out(0);
     const size_t blocks = static_cast<size_t>((total + kBlock - 1) / kBlock);
-    parallel_for(blocks, kGrainBlocks, [&](size_t first, size_t last) {
+    // Per block: a few FLOPs per instruction and element; the inputs read and Y written.
+    const dsk::Work per_block{4.0 * static_cast<double>(code->instructions.size() * kBlock),
+                              4.0 * static_cast<double>((x.size() + 1) * kBlock)};
+    parallel_for(blocks, per_block, [&](size_t first, size_t last) {
         // Registers: on the stack for most programs, else from the scratch pool.
         constexpr uint32_t kStackRegisters = 8;
         alignas(64) float stack[kStackRegisters * kBlock];

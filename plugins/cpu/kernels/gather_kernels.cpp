@@ -13,7 +13,6 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
 
 // Indices checked against `rows` (negative ones count from the end, as in ONNX).
 std::vector<int64_t> row_indices(const KernelArgs& args, const dsk_tensor_desc& indices,
@@ -50,8 +49,8 @@ void gather(const KernelArgs& args) {
     const char* src = static_cast<const char*>(data.data);
     char* dst = static_cast<char*>(args.output(0).data);
     if (row_bytes == 0) return;
-    const size_t grain = static_cast<size_t>(std::max<int64_t>(1, kGrain * 4 / row_bytes));
-    parallel_for(index.size(), grain, [&](size_t b, size_t e) {
+    parallel_for(index.size(), dsk::Work{0.0, 2.0 * static_cast<double>(row_bytes)},
+                 [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i)
             std::memcpy(dst + static_cast<int64_t>(i) * row_bytes, src + index[i] * row_bytes,
                         static_cast<size_t>(row_bytes));
@@ -73,9 +72,11 @@ void gather_grad(const KernelArgs& args) {
                   shape_text(dy_shape));
     const float* dy = args.in(0);
     float* dd = args.out(0);
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(width, 1)));
-    parallel_for(static_cast<size_t>(rows), grain, [&](size_t b, size_t e) {
+    // Each row zeroed, and on average index.size() / rows rows of dY added to it.
+    const double adds = static_cast<double>(index.size()) / static_cast<double>(std::max<int64_t>(rows, 1));
+    const dsk::Work per_row{adds * static_cast<double>(width),
+                            4.0 * (1.0 + 2.0 * adds) * static_cast<double>(width)};
+    parallel_for(static_cast<size_t>(rows), per_row, [&](size_t b, size_t e) {
         const int64_t v0 = static_cast<int64_t>(b), v1 = static_cast<int64_t>(e);
         std::fill(dd + v0 * width, dd + v1 * width, 0.0f);
         for (size_t i = 0; i < index.size(); ++i) {

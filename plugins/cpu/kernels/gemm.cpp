@@ -7,8 +7,9 @@
 // In the last K slice, each tile goes through the caller's epilogue (gemm.h) as soon as the
 // micro-kernel has stored it.
 //
-// Threads: C is cut into as many rectangles as there are threads (along M, N or both, whichever
-// packs least and balances best); each thread runs the serial loop nest on its rectangle with its
+// Threads: as many as the product's work pays for (dsk::threads_for: a small product runs on the
+// calling thread); C is cut into that many rectangles (along M, N or both, whichever packs least
+// and balances best); each thread runs the serial loop nest on its rectangle with its
 // own packing buffers. Every element of C is computed by one thread, with its sum over K in the
 // same order whatever the split, so the result does not depend on the thread count.
 #include "gemm.h"
@@ -624,9 +625,13 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
 // The split over threads
 //----------------------------------------------------------------------------------------------
 
-// Below this many multiply-adds a split costs more than it saves (a parallel region is a few
-// microseconds; a 64^3 product takes about as long on one core).
-constexpr int64_t kParallelMinMacs = int64_t{64} * 64 * 64;
+// The product's work for dsk::threads_for, which decides whether a split pays: its multiply-adds,
+// and A, B and C read (and C written) once. With few rows, reading B is most of the time.
+dsk::Work product_work(const Problem& p) {
+    const double m = static_cast<double>(p.m), n = static_cast<double>(p.n),
+                 k = static_cast<double>(p.k);
+    return {2.0 * m * n * k, 4.0 * (m * k + k * n + (p.beta == 0.0f ? 1.0 : 2.0) * m * n)};
+}
 
 struct Split {
     int64_t parts_m, parts_n;  // rectangles along M and N
@@ -658,10 +663,6 @@ Split choose_split(const GemmConfig& cfg, const Problem& p, int64_t threads) {
     return best;
 }
 
-// Few rows are bound by reading B: threads (each reading its share of B, in its own core's cache)
-// pay off from smaller products than in the blocked path.
-constexpr int64_t kFewRowsParallelMinMacs = int64_t{64} * 1024;
-
 // op(A) copied to m rows of K contiguous values, then the columns of C in blocks of 64 split over
 // the threads (every element is computed the same way whatever the split).
 void run_few_rows(const GemmConfig& cfg, const Problem& p, int64_t threads) {
@@ -677,12 +678,16 @@ void run_few_rows(const GemmConfig& cfg, const Problem& p, int64_t threads) {
                 rows[i * p.k + l] = p.trans_a ? p.a[l * p.lda + i] : p.a[i * p.lda + l];
     }
     const float* a = in_place ? p.a : a_rows->data();
-    if (threads <= 1 || p.m * p.n * p.k < kFewRowsParallelMinMacs) {
+    if (threads <= 1) {
         cfg.few_rows(p, a, 0, p.n);
         return;
     }
+    // `threads` equal runs of blocks, each thread reading its share of B (in its own core's
+    // cache when the product runs again).
     constexpr int64_t kBlock = 64;
-    parallel_for(static_cast<size_t>((p.n + kBlock - 1) / kBlock), 1, [&](size_t b, size_t e) {
+    const size_t blocks = static_cast<size_t>((p.n + kBlock - 1) / kBlock);
+    const size_t per_thread = (blocks + static_cast<size_t>(threads) - 1) / static_cast<size_t>(threads);
+    parallel_for(blocks, per_thread, [&](size_t b, size_t e) {
         cfg.few_rows(p, a, static_cast<int64_t>(b) * kBlock,
                      std::min(p.n, static_cast<int64_t>(e) * kBlock));
     });
@@ -696,12 +701,14 @@ void run(const Problem& p, bool parallel) {
         return;
     }
     const GemmConfig& cfg = *selected_config().load(std::memory_order_relaxed);
-    const int64_t threads = parallel ? static_cast<int64_t>(host().thread_count()) : 1;
+    // As many threads as the work pays for (dsk_work.hpp): a batch-1 layer of a few hundred
+    // thousand multiply-adds runs on the calling thread.
+    const int64_t threads = parallel ? static_cast<int64_t>(threads_for(product_work(p))) : 1;
     if (p.m <= kFewRows && cfg.few_rows) {
         run_few_rows(cfg, p, threads);
         return;
     }
-    if (threads <= 1 || p.m * p.n * p.k < kParallelMinMacs) {
+    if (threads <= 1) {
         gemm_rectangle(cfg, p, 0, p.m, 0, p.n);
         return;
     }

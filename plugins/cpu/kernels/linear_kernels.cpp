@@ -14,16 +14,14 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
 
 // Y = beta * C broadcast to [M, N] (C: [], [1], [N], [1, N], [M, 1], [M, N], ...). Y may be C.
 void fill_broadcast(const KernelArgs& args, float beta, float* y, int64_t m, int64_t n, int64_t cm,
                     int64_t cn) {
     const float* c = args.in(2);
     const int64_t row_step = cm == 1 ? 0 : cn;
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)));
-    parallel_for(static_cast<size_t>(m), grain, [&](size_t b, size_t e) {
+    const double row = static_cast<double>(n);
+    parallel_for(static_cast<size_t>(m), dsk::Work{row, 8.0 * row}, [&](size_t b, size_t e) {
         for (int64_t i = static_cast<int64_t>(b); i < static_cast<int64_t>(e); ++i) {
             const float* src = c + i * row_step;
             float* dst = y + i * n;

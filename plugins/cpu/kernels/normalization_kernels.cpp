@@ -16,7 +16,6 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
 constexpr int64_t kColumnBlock = 512;
 
 //----------------------------------------------------------------------------------------------
@@ -48,9 +47,10 @@ void expect_channel_vector(const KernelArgs& args, const dsk_tensor_desc& t, int
 
 template <class Body>
 void for_each_channel(const ChannelLayout& l, Body&& body) {
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(l.count(), 1)));
-    parallel_for(static_cast<size_t>(l.channels), grain, [&](size_t b, size_t e) {
+    // A few passes over the channel's values.
+    const double count = static_cast<double>(l.count());
+    parallel_for(static_cast<size_t>(l.channels), dsk::Work{4.0 * count, 12.0 * count},
+                 [&](size_t b, size_t e) {
         for (size_t c = b; c < e; ++c) body(static_cast<int64_t>(c));
     });
 }
@@ -202,9 +202,9 @@ RowLayout row_layout(const KernelArgs& args, const dsk_tensor_desc& x) {
 
 template <class Body>
 void for_each_row(const RowLayout& l, Body&& body) {
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(l.width, 1)));
-    parallel_for(static_cast<size_t>(l.rows), grain, [&](size_t b, size_t e) {
+    const double width = static_cast<double>(l.width);
+    parallel_for(static_cast<size_t>(l.rows), dsk::Work{4.0 * width, 12.0 * width},
+                 [&](size_t b, size_t e) {
         for (size_t r = b; r < e; ++r) body(static_cast<int64_t>(r));
     });
 }
@@ -299,9 +299,9 @@ void layer_norm_grad(const KernelArgs& args) {
     if (!dscale && !dbias) return;
     // Column sums over all rows, in row order; blocks of columns split over the threads.
     const int64_t blocks = (l.width + kColumnBlock - 1) / kColumnBlock;
-    const size_t grain = static_cast<size_t>(
-        std::max<int64_t>(1, kGrain / std::max<int64_t>(l.rows * kColumnBlock, 1)));
-    parallel_for(static_cast<size_t>(blocks), grain, [&](size_t b, size_t e) {
+    const double block_values = static_cast<double>(l.rows * kColumnBlock);
+    parallel_for(static_cast<size_t>(blocks), dsk::Work{2.0 * block_values, 8.0 * block_values},
+                 [&](size_t b, size_t e) {
         double sum_dy[kColumnBlock], sum_dy_xhat[kColumnBlock];
         for (size_t block = b; block < e; ++block) {
             const int64_t j0 = static_cast<int64_t>(block) * kColumnBlock;

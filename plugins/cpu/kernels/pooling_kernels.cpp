@@ -27,7 +27,6 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
 
 struct PoolShape {
     int64_t planes;  // N * C
@@ -52,12 +51,15 @@ std::vector<int64_t> pooled_shape(const std::vector<int64_t>& x_shape, const Win
     return {x_shape[0], x_shape[1], w.out_h, w.out_w};
 }
 
-// Runs body(plane) for every plane, split over the thread pool.
+// The work of one plane: `ops` comparisons or additions over `floats` floats read and written.
+dsk::Work plane_work(int64_t ops, int64_t floats) {
+    return {static_cast<double>(ops), 4.0 * static_cast<double>(floats)};
+}
+
+// Runs body(plane) for every plane, split over the thread pool when the work pays for it.
 template <class Body>
-void for_each_plane(int64_t planes, int64_t work_per_plane, Body&& body) {
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_plane, 1)));
-    parallel_for(static_cast<size_t>(planes), grain, [&](size_t begin, size_t end) {
+void for_each_plane(int64_t planes, const dsk::Work& per_plane, Body&& body) {
+    parallel_for(static_cast<size_t>(planes), per_plane, [&](size_t begin, size_t end) {
         for (size_t plane = begin; plane < end; ++plane) body(static_cast<int64_t>(plane));
     });
 }
@@ -65,11 +67,9 @@ void for_each_plane(int64_t planes, int64_t work_per_plane, Body&& body) {
 // Runs body(plane, floats, ints) for every plane, with per-thread scratch of `floats` floats and
 // `ints` 32-bit integers.
 template <class Body>
-void for_each_plane_with_scratch(int64_t planes, int64_t work_per_plane, int64_t floats,
+void for_each_plane_with_scratch(int64_t planes, const dsk::Work& per_plane, int64_t floats,
                                  int64_t ints, Body&& body) {
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_plane, 1)));
-    parallel_for(static_cast<size_t>(planes), grain, [&](size_t begin, size_t end) {
+    parallel_for(static_cast<size_t>(planes), per_plane, [&](size_t begin, size_t end) {
         std::vector<float> float_scratch(static_cast<size_t>(floats));
         std::vector<int32_t> int_scratch(static_cast<size_t>(ints));
         for (size_t plane = begin; plane < end; ++plane)
@@ -519,7 +519,8 @@ void max_pool(const KernelArgs& args) {
     int64_t* indices = args.has_output(1) ? data_of<int64_t>(args.output(1)) : nullptr;
     const int64_t in_plane = w.in_h * w.in_w;
     const int64_t out_plane = w.out_h * w.out_w;
-    const int64_t work = out_plane * w.kernel_h * w.kernel_w;
+    const dsk::Work work =
+        plane_work(out_plane * w.kernel_h * w.kernel_w, in_plane + out_plane * (indices ? 3 : 1));
     for_each_plane_with_scratch(
         p.planes, work, 0, indices ? out_plane : 0, [&](int64_t plane, float*, int32_t* index) {
             const float* xp = x + plane * in_plane;
@@ -550,7 +551,7 @@ void max_pool_grad(const KernelArgs& args) {
     float* dx = args.out(0);
     const int64_t in_plane = w.in_h * w.in_w;
     const int64_t out_plane = w.out_h * w.out_w;
-    const int64_t work = out_plane * w.kernel_h * w.kernel_w;
+    const dsk::Work work = plane_work(out_plane * w.kernel_h * w.kernel_w, 2 * in_plane + out_plane);
     // Scratch per thread: one plane of maxima and their 32-bit argmax indices.
     for_each_plane_with_scratch(p.planes, work, out_plane, out_plane,
                                 [&](int64_t plane, float* best, int32_t* index) {
@@ -638,7 +639,8 @@ void average_pool(const KernelArgs& args) {
     float* y = args.out(0);
     const int64_t in_plane = w.in_h * w.in_w;
     const int64_t out_plane = w.out_h * w.out_w;
-    for_each_plane(p.planes, out_plane * w.kernel_h * w.kernel_w, [&](int64_t plane) {
+    for_each_plane(p.planes, plane_work(out_plane * w.kernel_h * w.kernel_w, in_plane + out_plane),
+                   [&](int64_t plane) {
         plane_average(x + plane * in_plane, w, taps.column_begin.data(), taps.column_end.data(),
                       inverse.data(), y + plane * out_plane);
     });
@@ -660,7 +662,8 @@ void average_pool_grad(const KernelArgs& args) {
     float* dx = args.out(0);
     const int64_t in_plane = w.in_h * w.in_w;
     const int64_t out_plane = w.out_h * w.out_w;
-    for_each_plane(p.planes, out_plane * w.kernel_h * w.kernel_w, [&](int64_t plane) {
+    for_each_plane(p.planes, plane_work(out_plane * w.kernel_h * w.kernel_w, in_plane + out_plane),
+                   [&](int64_t plane) {
         plane_average_grad(dy + plane * out_plane, w, taps.column_begin.data(),
                            taps.column_end.data(), inverse.data(), dx + plane * in_plane);
     });
@@ -683,7 +686,7 @@ void global_average_pool(const KernelArgs& args) {
     const int64_t plane_size = planes == 0 ? 0 : numel(args.input(0)) / planes;
     const float* x = args.in(0);
     float* y = args.out(0);
-    for_each_plane(planes, plane_size, [&](int64_t plane) {
+    for_each_plane(planes, plane_work(plane_size, plane_size + 1), [&](int64_t plane) {
         const float sum = sum_fixed_order(x + plane * plane_size, plane_size);
         y[plane] = sum / static_cast<float>(plane_size);
     });
@@ -700,7 +703,7 @@ void global_average_pool_grad(const KernelArgs& args) {
     const int64_t plane_size = numel(args.output(0)) / std::max<int64_t>(planes, 1);
     const float* dy = args.in(0);
     float* dx = args.out(0);
-    for_each_plane(planes, plane_size, [&](int64_t plane) {
+    for_each_plane(planes, plane_work(plane_size, plane_size + 1), [&](int64_t plane) {
         const float g = dy[plane] / static_cast<float>(plane_size);
         std::fill(dx + plane * plane_size, dx + (plane + 1) * plane_size, g);
     });

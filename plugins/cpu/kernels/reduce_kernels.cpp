@@ -22,7 +22,6 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
 constexpr int64_t kRowChunk = 512;  // output columns per work item when the inner group is kept
 
 enum class ReduceMode { sum, mean, max };
@@ -110,9 +109,8 @@ void for_each_output_block(const ReducePlan& plan, Body&& body) {
     const int64_t items =
         plan.inner_kept ? plan.outputs / plan.inner * ((plan.inner + kRowChunk - 1) / kRowChunk)
                         : plan.outputs;
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(per_output_work, 1)));
-    parallel_for(static_cast<size_t>(items), grain, body);
+    const double values = static_cast<double>(per_output_work);
+    parallel_for(static_cast<size_t>(items), dsk::Work{values, 4.0 * values}, body);
 }
 
 // y[o] = reduction of x over the plan's reduced positions.

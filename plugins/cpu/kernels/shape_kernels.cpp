@@ -16,7 +16,10 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrainBytes = 64 * 1024;
+// A copy of `bytes` bytes: read once, written once.
+dsk::Work copy_work(int64_t bytes) {
+    return {0.0, 2.0 * static_cast<double>(bytes)};
+}
 
 //----------------------------------------------------------------------------------------------
 // Strided views
@@ -63,8 +66,7 @@ void copy_view(const StridedView& raw, T* strided, T* dense, bool gather) {
     for (int k = 0; k < inner_dim; ++k) rows *= v.shape[k];
     if (rows * inner == 0) return;
     const int64_t row_bytes = inner * static_cast<int64_t>(sizeof(T));
-    const size_t grain = static_cast<size_t>(std::max<int64_t>(1, kGrainBytes / row_bytes));
-    parallel_for(static_cast<size_t>(rows), grain, [&](size_t begin, size_t end) {
+    parallel_for(static_cast<size_t>(rows), copy_work(row_bytes), [&](size_t begin, size_t end) {
         for (size_t row = begin; row < end; ++row) {
             int64_t offset = v.offset, rest = static_cast<int64_t>(row);
             for (int k = inner_dim - 1; k >= 0; --k) {
@@ -126,7 +128,7 @@ size_t element_size(const KernelArgs& args, const dsk_tensor_desc& t) {
 // Parallel memcpy (a no-op when source and destination are the same memory).
 void copy_bytes(void* dst, const void* src, size_t bytes) {
     if (dst == src || bytes == 0) return;
-    parallel_for(bytes, static_cast<size_t>(kGrainBytes) * 4, [&](size_t b, size_t e) {
+    parallel_for(bytes, 64, copy_work(1), [&](size_t b, size_t e) {  // whole cache lines
         std::memcpy(static_cast<char*>(dst) + b, static_cast<const char*>(src) + b, e - b);
     });
 }
@@ -205,8 +207,7 @@ void concat(const KernelArgs& args) {
     const int64_t out_row = out_shape[static_cast<size_t>(axis)] * inner * static_cast<int64_t>(es);
     char* out = static_cast<char*>(args.output(0).data);
     if (outer * out_row == 0) return;
-    const size_t grain = static_cast<size_t>(std::max<int64_t>(1, kGrainBytes / out_row));
-    parallel_for(static_cast<size_t>(outer), grain, [&](size_t begin, size_t end) {
+    parallel_for(static_cast<size_t>(outer), copy_work(out_row), [&](size_t begin, size_t end) {
         for (size_t o = begin; o < end; ++o) {
             char* dst = out + static_cast<int64_t>(o) * out_row;
             for (size_t i = 0; i < args.input_count(); ++i) {
@@ -289,7 +290,7 @@ void slice_grad(const KernelArgs& args) {
                   shape_text(out_shape));
     float* dx = args.out(0);
     const int64_t total = numel(args.output(0));
-    parallel_for(static_cast<size_t>(total), static_cast<size_t>(kGrainBytes),
+    parallel_for(static_cast<size_t>(total), 16, dsk::Work{0.0, 4.0},
                  [&](size_t b, size_t e) { std::fill(dx + b, dx + e, 0.0f); });
     copy_view_bytes(sizeof(float), view, dx, const_cast<float*>(args.in(0)), false);
 }

@@ -17,8 +17,13 @@
 namespace dsk::cpu {
 namespace {
 
-constexpr int64_t kGrain = 16384;
 constexpr int64_t kColumnBlock = 256;  // columns per block in the strided layout
+
+// The work of `values` values through a softmax: an exponential each, a few passes.
+dsk::Work softmax_work(int64_t values) {
+    const double n = static_cast<double>(values);
+    return {16.0 * n, 12.0 * n};
+}
 
 struct AxisLayout {
     int64_t outer = 1, length = 1, inner = 1;
@@ -110,9 +115,8 @@ template <class Body>
 void for_each_block(const AxisLayout& l, Body&& body) {
     const int64_t blocks_per_slice = l.inner == 1 ? 1 : (l.inner + kColumnBlock - 1) / kColumnBlock;
     const int64_t work_per_item = l.length * std::min(l.inner, kColumnBlock);
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(work_per_item, 1)));
-    parallel_for(static_cast<size_t>(l.outer * blocks_per_slice), grain, [&](size_t b, size_t e) {
+    parallel_for(static_cast<size_t>(l.outer * blocks_per_slice), softmax_work(work_per_item),
+                 [&](size_t b, size_t e) {
         for (size_t item = b; item < e; ++item) {
             const int64_t slice = static_cast<int64_t>(item) / blocks_per_slice;
             const int64_t j0 = static_cast<int64_t>(item) % blocks_per_slice * kColumnBlock;
@@ -224,9 +228,7 @@ void softmax_cross_entropy(const KernelArgs& args) {
     const float* x = args.in(0);
     float* log_prob_out = keep_log_prob ? args.out(1) : nullptr;
     std::vector<float> row_loss(static_cast<size_t>(rows), 0.0f);
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(classes, 1)));
-    parallel_for(static_cast<size_t>(rows), grain, [&](size_t b, size_t e) {
+    parallel_for(static_cast<size_t>(rows), softmax_work(classes), [&](size_t b, size_t e) {
         Scratch scratch(keep_log_prob ? 0 : static_cast<size_t>(classes));
         for (int64_t n = static_cast<int64_t>(b); n < static_cast<int64_t>(e); ++n) {
             float* log_prob = keep_log_prob ? log_prob_out + n * classes : scratch.data();
@@ -254,9 +256,7 @@ void softmax_cross_entropy_grad(const KernelArgs& args) {
     const float* log_prob = args.in(1);
     float* d = args.out(0);
     const float factor = args.in(0)[0] * (mean ? 1.0f / static_cast<float>(rows) : 1.0f);
-    const size_t grain =
-        static_cast<size_t>(std::max<int64_t>(1, kGrain / std::max<int64_t>(classes, 1)));
-    parallel_for(static_cast<size_t>(rows), grain, [&](size_t b, size_t e) {
+    parallel_for(static_cast<size_t>(rows), softmax_work(classes), [&](size_t b, size_t e) {
         for (int64_t n = static_cast<int64_t>(b); n < static_cast<int64_t>(e); ++n) {
             const float* lp = log_prob + n * classes;
             float* out = d + n * classes;

@@ -1616,3 +1616,72 @@ TEST_CASE("FusedElementwise refuses programs and broadcasts it cannot run, namin
         CHECK_MESSAGE(r.message.find(b.says) != std::string::npos, r.message);
     }
 }
+
+//----------------------------------------------------------------------------------------------
+// Threads per op (sdk/include/dsk/dsk_work.hpp): which loops reach the pool
+//----------------------------------------------------------------------------------------------
+
+namespace {
+
+// threaded_host's pool of 2 threads, counting the parallel_for calls that reach it, with the
+// rule's default minimum of work per thread (threaded_host::install sets 0 for the other tests).
+size_t& pool_calls() {
+    static size_t calls = 0;
+    return calls;
+}
+
+void counted_parallel_for(size_t n, size_t grain, dsk_parallel_fn fn, void* user) {
+    ++pool_calls();
+    threaded_host::parallel_for(n, grain, fn, user);
+}
+
+struct CountedPool {
+    CountedPool() {
+        threaded_host::install(2);
+        static const dsk_host_api table = [] {
+            dsk_host_api t = threaded_host::api();
+            t.parallel_for = counted_parallel_for;
+            return t;
+        }();
+        dsk::detail::host_slot().store(&table, std::memory_order_release);
+        dsk::min_thread_ns().store(dsk::kMinThreadNs);
+        pool_calls() = 0;
+    }
+    ~CountedPool() { threaded_host::install(1); }
+};
+
+// The CNN of configs/cnn.toml forward at `batch` (conv 3x3 32, maxpool, conv 3x3 64, maxpool,
+// fc 128, fc 10): the parallel_for calls that reached the pool.
+size_t cnn_forward_pool_calls(int64_t batch) {
+    CountedPool pool;
+    const std::vector<Attr> conv{Attr("pads", Shape{1, 1, 1, 1})};
+    const std::vector<Attr> pool2{Attr("kernel_shape", Shape{2, 2}), Attr("strides", Shape{2, 2})};
+    Tensor x = random({batch, 1, 28, 28}, 401), w1 = random({32, 1, 3, 3}, 402),
+           b1 = random({32}, 403), w2 = random({64, 32, 3, 3}, 404), b2 = random({64}, 405),
+           f1 = random({128, 3136}, 406), c1 = random({128}, 407), f2 = random({10, 128}, 408),
+           c2 = random({10}, 409);
+    Tensor y1 = f32({batch, 32, 28, 28}), p1 = f32({batch, 32, 14, 14}),
+           y2 = f32({batch, 64, 14, 14}), p2 = f32({batch, 64, 7, 7}), h = f32({batch, 128}),
+           r = f32({batch, 128}), logits = f32({batch, 10});
+    run("Conv", conv, {&x, &w1, &b1}, {&y1});
+    run("Relu", {}, {&y1}, {&y1});
+    run("MaxPool", pool2, {&y1}, {&p1});
+    run("Conv", conv, {&p1, &w2, &b2}, {&y2});
+    run("Relu", {}, {&y2}, {&y2});
+    run("MaxPool", pool2, {&y2}, {&p2});
+    Tensor flat = p2;
+    flat.shape = {batch, 3136};
+    run("Gemm", {Attr("transB", 1)}, {&flat, &f1, &c1}, {&h});
+    run("Relu", {}, {&h}, {&r});
+    run("Gemm", {Attr("transB", 1)}, {&r, &f2, &c2}, {&logits});
+    return pool_calls();
+}
+
+}  // namespace
+
+TEST_CASE("the CNN's batch-1 forward ops run on the calling thread; at batch 64 they split") {
+    // Before the work rule, batch 1 reached the pool 4 times: the first Relu and MaxPool (more
+    // than 16384 elements), conv2's SGEMM (more than 64^3 multiply-adds) and fc1 (more than 64K).
+    CHECK(cnn_forward_pool_calls(1) == 0);
+    CHECK(cnn_forward_pool_calls(64) >= 5);  // the convolutions, pools, activations and fc1
+}

@@ -61,9 +61,12 @@ inline const dsk_host_api& api() {
     return table;
 }
 
-// Makes dsk::host() the threaded table with `count` threads.
+// Makes dsk::host() the threaded table with `count` threads. Every loop is split over them,
+// however small (dsk::min_thread_ns() = 0), so that the tests' small shapes take the threaded
+// paths; parallel_work_tests.cpp checks the rule itself.
 inline void install(uint32_t count = 1) {
     threads() = count;
+    dsk::min_thread_ns().store(0.0);
     dsk::detail::host_slot().store(&api(), std::memory_order_release);
 }
 

@@ -52,6 +52,7 @@
 
 #include "dsk/dsk_error.hpp"
 #include "dsk/dsk_plugin.h"
+#include "dsk/dsk_work.hpp"
 
 // Keeps a symbol inside the one shared object that defines it, whatever the build flags, so that
 // two plugins in one process never share the state below.
@@ -505,6 +506,33 @@ void parallel_for(size_t n, size_t grain, F&& body) {
         &job);
     if (job.error) std::rethrow_exception(job.error);
 }
+
+// The same on as many threads as the work pays for (dsk_work.hpp): `per_item` is the work of one
+// index. When one thread's share would be too small, body(0, n) runs on the calling thread and
+// the pool is not woken at all; otherwise every thread gets about n / threads indices, in chunks
+// that are multiples of `grain`. Prefer this to the overload above: a fixed grain forks for any
+// loop longer than it, however cheap its indices are.
+template <class F>
+void parallel_for(size_t n, size_t grain, const Work& per_item, F&& body) {
+    const uint32_t threads = n > 1 ? threads_for(per_item * static_cast<double>(n), thread_count()) : 1;
+    if (threads <= 1) {
+        if (n) body(size_t{0}, n);
+        return;
+    }
+    grain = grain ? grain : 1;
+    const size_t chunks = (n + grain - 1) / grain;
+    const size_t per_thread = (chunks + threads - 1) / threads;
+    parallel_for(n, per_thread * grain, std::forward<F>(body));
+}
+
+template <class F>
+void parallel_for(size_t n, const Work& per_item, F&& body) {
+    parallel_for(n, 1, per_item, std::forward<F>(body));
+}
+
+// How many threads a loop of `total` work should use out of the pool's (for kernels that size
+// their own split, like the SGEMM's rectangles).
+inline uint32_t threads_for(const Work& total) { return threads_for(total, thread_count()); }
 
 //==============================================================================================
 // Registration
