@@ -111,6 +111,49 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
     return report;
 }
 
+std::vector<std::string> fuse_pool_relu_grads(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                              const std::vector<bool>& observable,
+                                              const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                              const std::function<int32_t(const Node&, uint32_t)>& place) {
+    std::vector<std::string> report;
+    const dsk_op_schema* schema = schema_of("MaxPoolReluGrad");
+    if (!schema) return report;
+    const StepIndex index(steps, values.size());
+    std::vector<bool> removed(steps.size(), false);
+    for (size_t a = 0; a < steps.size(); ++a) {
+        const Node& act = steps[a].node;
+        if (!act.domain.empty() || act.op != "ActivationGrad" || act.inputs.size() != 2 || act.outputs.size() != 1) continue;
+        bool relu = false;
+        for (const auto& attr : act.attrs) relu |= attr.name == "activation" && attr.s == "Relu";
+        if (!relu) continue;
+        const dsk_value_id g = act.inputs[0];
+        const int32_t h = index.producer[g];
+        if (h < 0 || removed[h] || steps[h].device != steps[a].device) continue;
+        const Node& pool = steps[h].node;
+        if (!pool.domain.empty() || pool.op != "MaxPoolGrad" || pool.inputs.size() != 2 || pool.inputs[1] != act.inputs[1])
+            continue;
+        if (index.readers[g] != 1 || observable[g]) continue;
+
+        Node fused;
+        fused.op = "MaxPoolReluGrad";
+        fused.schema = schema;
+        fused.attrs = pool.attrs;
+        fused.inputs = pool.inputs;
+        fused.outputs = {act.outputs[0]};
+        fused.refresh_views();
+        if (place(fused, steps[h].device) != static_cast<int32_t>(steps[h].device)) continue;
+
+        report.push_back("MaxPoolGrad + ActivationGrad[Relu] -> MaxPoolReluGrad");
+        // In the pool gradient's place: its inputs are ready there, and what reads the Relu's
+        // gradient comes after the ActivationGrad, later still.
+        steps[h].fused_from = {steps[h].origin, steps[a].origin};
+        steps[h].node = std::move(fused);
+        removed[a] = true;
+    }
+    drop_removed(steps, removed);
+    return report;
+}
+
 std::vector<std::string> fold_batch_norms(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                           const std::vector<bool>& observable,
                                           const std::function<const dsk_op_schema*(const std::string&)>& schema_of,

@@ -1,5 +1,6 @@
 // The fusion pass (kernel/fusion_pass.h) on hand-built steps: Gemm/Conv + activation become one
-// fused node, the pre-activation is kept only when something else reads it, and nothing is
+// fused node, the pre-activation is kept only when something else reads it, MaxPoolGrad + the
+// ActivationGrad of a Relu become MaxPoolReluGrad, and nothing is
 // fused across devices, without the fused schema, or where the device refuses the fused node.
 #include <doctest/doctest.h>
 
@@ -77,4 +78,65 @@ TEST_CASE("nothing is fused across devices - without the schema - or when the de
     refused.accept = false;
     CHECK(refused.fuse().empty());
     CHECK(refused.steps[0].node.op == "Gemm");
+}
+
+namespace {
+
+// dy(0) x(1) -> MaxPoolGrad -> g(2) -> ActivationGrad[activation](g, x or other(3)) -> dz(4)
+struct PoolGradFixture {
+    std::vector<Value> values = std::vector<Value>(5);
+    std::vector<bool> observable = std::vector<bool>(5, false);
+    std::vector<FusableStep> steps;
+    PoolGradFixture(const std::string& activation = "Relu", dsk_value_id relu_x = 1) {
+        Node pool = node("MaxPoolGrad", {0, 1}, {2});
+        OwnedAttr kernel;
+        kernel.name = "kernel_shape";
+        kernel.type = DSK_ATTR_INTS;
+        kernel.ints = {2, 2};
+        pool.attrs = {kernel};
+        Node grad = node("ActivationGrad", {2, relu_x}, {4});
+        OwnedAttr a;
+        a.name = "activation";
+        a.type = DSK_ATTR_STRING;
+        a.s = activation;
+        grad.attrs = {a};
+        steps.push_back({pool, 0, {}, 0});
+        steps.push_back({grad, 1, {}, 0});
+    }
+    std::vector<std::string> fuse() {
+        return fuse_pool_relu_grads(
+            steps, values, observable, [&](const std::string&) { return &kFakeSchema; },
+            [&](const Node&, uint32_t device) { return static_cast<int32_t>(device); });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("MaxPoolGrad then the ActivationGrad of a Relu on the same X becomes MaxPoolReluGrad") {
+    PoolGradFixture f;
+    CHECK(f.fuse().size() == 1);
+    REQUIRE(f.steps.size() == 1);
+    CHECK(f.steps[0].node.op == "MaxPoolReluGrad");
+    CHECK(f.steps[0].node.inputs == std::vector<dsk_value_id>{0, 1});
+    CHECK(f.steps[0].node.outputs == std::vector<dsk_value_id>{4});
+    CHECK(f.steps[0].fused_from == std::vector<uint32_t>{0, 1});
+    REQUIRE(f.steps[0].node.attrs.size() == 1);
+    CHECK(f.steps[0].node.attrs[0].name == "kernel_shape");
+}
+
+TEST_CASE("MaxPoolGrad stays apart from another activation, another X, or a gradient read elsewhere") {
+    PoolGradFixture sigmoid("Sigmoid");
+    CHECK(sigmoid.fuse().empty());
+    PoolGradFixture other_x("Relu", 3);
+    CHECK(other_x.fuse().empty());
+    PoolGradFixture observed;
+    observed.observable[2] = true;
+    CHECK(observed.fuse().empty());
+    PoolGradFixture read_twice;
+    read_twice.steps.push_back({node("Add", {2, 2}, {3}), 2, {}, 0});
+    CHECK(read_twice.fuse().empty());
+    PoolGradFixture across;
+    across.steps[1].device = 1;
+    CHECK(across.fuse().empty());
+    CHECK(across.steps.size() == 2);
 }

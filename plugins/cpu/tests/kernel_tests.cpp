@@ -253,6 +253,7 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "ConvGradInput",
                                       "ConvGradWeight",
                                       "MaxPoolGrad",
+                                      "MaxPoolReluGrad",
                                       "AveragePoolGrad",
                                       "GlobalAveragePoolGrad",
                                       "BatchNormalizationGrad",
@@ -533,7 +534,7 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
 // Pooling
 //----------------------------------------------------------------------------------------------
 
-TEST_CASE("MaxPool and MaxPoolGrad: padding never wins, the gradient goes to the first maximum") {
+TEST_CASE("MaxPool, MaxPoolGrad and MaxPoolReluGrad: padding never wins, the gradient goes to the first maximum") {
     struct PoolCase {
         int64_t kh, kw, sh, sw;
         Shape pads;
@@ -591,6 +592,13 @@ TEST_CASE("MaxPool and MaxPoolGrad: padding never wins, the gradient goes to the
                         }
             check_close(y.f, want, 0, 0);
             check_close(dx.f, want_dx, 1e-6, 1e-6);
+
+            // MaxPoolReluGrad: bitwise MaxPoolGrad then ActivationGrad[Relu] on the same X (the
+            // fusion the plan makes), windows of negative maxima included.
+            Tensor relu_dx = f32(xs), fused_dx = random(xs, 8);
+            run("ActivationGrad", {Attr("activation", "Relu")}, {&dx, &x}, {&relu_dx});
+            run("MaxPoolReluGrad", attrs, {&dy, &x}, {&fused_dx});
+            CHECK(std::memcmp(fused_dx.f.data(), relu_dx.f.data(), relu_dx.f.size() * sizeof(float)) == 0);
         }
     }
 }
