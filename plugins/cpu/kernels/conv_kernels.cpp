@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "im2col.h"
 #include "kernel_table.h"
 #include "output_epilogue.h"
 #include "scratch.h"
@@ -94,72 +95,6 @@ ConvGeometry conv_geometry(const KernelArgs& args, const std::vector<int64_t>& x
                   shape_text(w_shape));
     g.w = window_2d(args, x_shape[2], x_shape[3], w_shape[2], w_shape[3]);
     return g;
-}
-
-//----------------------------------------------------------------------------------------------
-// im2col / col2im for one image and group: `channels` input planes <-> [channels*kH*kW, oH*oW]
-//----------------------------------------------------------------------------------------------
-
-// Row r of the columns starts at col + r * ld (ld >= oH * oW: several images side by side).
-void im2col(const float* x, const Window2d& w, int64_t channels, float* col, int64_t ld) {
-    const int64_t out_plane = w.out_h * w.out_w;
-    for (int64_t c = 0; c < channels; ++c) {
-        const float* plane = x + c * w.in_h * w.in_w;
-        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
-            int64_t oh0, oh1;
-            w.valid_rows(kh, &oh0, &oh1);
-            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
-                int64_t ow0, ow1;
-                w.valid_columns(kw, &ow0, &ow1);
-                const int64_t shift = kw * w.dilation_w - w.pad_left;
-                std::fill(row, row + oh0 * w.out_w, 0.0f);
-                for (int64_t oh = oh0; oh < oh1; ++oh) {
-                    const float* in =
-                        plane + (oh * w.stride_h - w.pad_top + kh * w.dilation_h) * w.in_w;
-                    float* out = row + oh * w.out_w;
-                    std::fill(out, out + ow0, 0.0f);
-                    if (w.stride_w == 1) {
-                        std::memcpy(out + ow0, in + ow0 + shift,
-                                    static_cast<size_t>(ow1 - ow0) * sizeof(float));
-                    } else {
-                        for (int64_t ow = ow0; ow < ow1; ++ow)
-                            out[ow] = in[ow * w.stride_w + shift];
-                    }
-                    std::fill(out + ow1, out + w.out_w, 0.0f);
-                }
-                std::fill(row + oh1 * w.out_w, row + out_plane, 0.0f);
-            }
-        }
-    }
-}
-
-// x += the columns added back into the input planes (x must be zeroed by the caller); row r of
-// the columns starts at col + r * ld.
-void col2im(const float* col, const Window2d& w, int64_t channels, float* x, int64_t ld) {
-    for (int64_t c = 0; c < channels; ++c) {
-        float* plane = x + c * w.in_h * w.in_w;
-        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
-            int64_t oh0, oh1;
-            w.valid_rows(kh, &oh0, &oh1);
-            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                const float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
-                int64_t ow0, ow1;
-                w.valid_columns(kw, &ow0, &ow1);
-                const int64_t shift = kw * w.dilation_w - w.pad_left;
-                for (int64_t oh = oh0; oh < oh1; ++oh) {
-                    float* out = plane + (oh * w.stride_h - w.pad_top + kh * w.dilation_h) * w.in_w;
-                    const float* in = row + oh * w.out_w;
-                    if (w.stride_w == 1) {
-                        for (int64_t ow = ow0; ow < ow1; ++ow) out[ow + shift] += in[ow];
-                    } else {
-                        for (int64_t ow = ow0; ow < ow1; ++ow)
-                            out[ow * w.stride_w + shift] += in[ow];
-                    }
-                }
-            }
-        }
-    }
 }
 
 // Runs task(t, col, serial_gemm) for t in [0, tasks): in parallel with a serial SGEMM when there

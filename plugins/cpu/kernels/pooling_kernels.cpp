@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "activation_functions.h"
+#include "cpu_features.h"
 #include "kernel_table.h"
 #include "vector_math.h"
 #include "window_geometry.h"
@@ -414,13 +415,6 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
     }
 }
 
-bool has_avx512() {
-    static const bool has = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") != 0;
-    }();
-    return has;
-}
 #else
 #define DSK_POOL_AVX512 0
 #endif
@@ -428,7 +422,7 @@ bool has_avx512() {
 // The loops above, or their AVX-512 form where the CPU has it.
 bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
 #if DSK_POOL_AVX512
-    if (has_avx512())
+    if (cpu_has_avx512f())
         return tap ? row_max_2x2_avx512<true>(r0, r1, n, y, tap)
                    : row_max_2x2_avx512<false>(r0, r1, n, y, nullptr);
 #endif
@@ -437,7 +431,7 @@ bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int
 
 void row_scatter_2x2_best(const int32_t* tap, const float* g, int64_t n, float* dx0, float* dx1) {
 #if DSK_POOL_AVX512
-    if (has_avx512()) return row_scatter_2x2_avx512(tap, g, n, dx0, dx1);
+    if (cpu_has_avx512f()) return row_scatter_2x2_avx512(tap, g, n, dx0, dx1);
 #endif
     row_scatter_2x2(tap, g, n, dx0, dx1);
 }
