@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_direct.h"
 #include "gemm.h"
 #include "im2col.h"
 #include "kernel_table.h"
@@ -192,6 +193,48 @@ struct ImageScatter {
         }
     }
 };
+
+//----------------------------------------------------------------------------------------------
+// Same-size, stride-1 convolutions (conv_direct.h)
+//----------------------------------------------------------------------------------------------
+
+// The direct path computes 8 output channels per register tile: with fewer, most of its
+// multiply-adds would be padding, and the SGEMM path does better.
+constexpr int64_t kDirectMinChannels = 8;
+
+bool takes_direct_path(const ConvGeometry& g, int64_t out_channels) {
+    return !g.pointwise() && out_channels >= kDirectMinChannels && direct_conv_applies(g.w);
+}
+
+// Each group's plan: Conv's weights, or (`transposed`, ConvGradInput) the weights flipped in
+// space with input and output channels swapped.
+std::vector<DirectConvPlan> direct_plans(const ConvGeometry& g, const float* weights, const DirectConv& conv,
+                                         bool transposed) {
+    const int64_t taps = g.kernel_size();
+    std::vector<DirectConvPlan> plans;
+    plans.reserve(static_cast<size_t>(g.group));
+    for (int64_t grp = 0; grp < g.group; ++grp) {
+        plans.emplace_back(conv, [&](int64_t m, int64_t c, int64_t t) {
+            return transposed ? weights[((grp * g.out_cg + c) * g.in_cg + m) * taps + (taps - 1 - t)]
+                              : weights[((grp * g.out_cg + m) * g.in_cg + c) * taps + t];
+        });
+    }
+    return plans;
+}
+
+// Runs block(n, group, m0, count) for every image, group and block of 8 output channels (of
+// `channels` per group), split over the pool: each output is computed by one call.
+template <class Block>
+void for_each_direct_block(const ConvGeometry& g, int64_t channels, Block&& block) {
+    const int64_t blocks = (channels + 7) / 8;
+    parallel_for(static_cast<size_t>(g.batch * g.group * blocks), 1, [&](size_t b, size_t e) {
+        for (size_t item = b; item < e; ++item) {
+            const int64_t i = static_cast<int64_t>(item);
+            const int64_t m0 = i % blocks * 8;
+            block(i / (g.group * blocks), i / blocks % g.group, m0, std::min<int64_t>(8, channels - m0));
+        }
+    });
+}
 
 //----------------------------------------------------------------------------------------------
 // Depthwise (direct)
@@ -361,6 +404,21 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         });
         return;
     }
+    if (takes_direct_path(g, g.out_cg)) {
+        const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_of(g.w, g.in_cg, g.out_cg), false);
+        for_each_direct_block(g, g.out_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
+            const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                          .bias_row_step = 1,
+                                          .y = y + offset,
+                                          .ldy = cols,
+                                          .activation = activation};
+            const GemmEpilogue hook = epilogue.hook();
+            conv_direct_channels(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), m0,
+                                 count, z + offset, epilogue.needed(z + offset) ? &hook : nullptr);
+        });
+        return;
+    }
     // Each task: `images` consecutive images of one group, their columns side by side in one
     // SGEMM into a scratch C [Mg, images * oH*oW] that ImageScatter hands out tile by tile.
     // One image at a time (large planes): the SGEMM writes its planes directly, with no C panel.
@@ -424,6 +482,16 @@ void conv_grad_input(const KernelArgs& args) {
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
+    if (takes_direct_path(g, g.in_cg)) {
+        // Stride 1, same size: dX is the direct convolution of dY with the flipped, transposed
+        // weights (no columns to add back).
+        const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_transposed(g.w, g.out_cg, g.in_cg), true);
+        for_each_direct_block(g, g.in_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
+            conv_direct_channels(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols, m0,
+                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), nullptr);
+        });
+        return;
+    }
     if (g.pointwise()) {
         // dX_g [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
         run_tasks(g.batch * g.group, 0, [&](int64_t task, float*, bool serial) {

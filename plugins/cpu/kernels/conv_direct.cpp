@@ -1,0 +1,141 @@
+// conv_direct.cpp - the direct same-size convolution of conv_direct.h.
+#include "conv_direct.h"
+
+#include <algorithm>
+
+#include "cpu_features.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DSK_CONV_DIRECT_AVX512 1
+#else
+#define DSK_CONV_DIRECT_AVX512 0
+#endif
+
+namespace dsk::cpu {
+namespace {
+
+constexpr int64_t kLanes = 16;      // output positions per vector
+constexpr int64_t kTileRows = 8;    // output channels per register tile
+constexpr int64_t kTileVectors = 3; // vectors of positions per register tile
+
+int64_t vectors_of(const DirectConv& c) {
+    return (c.plane() + kLanes - 1) / kLanes;
+}
+
+#if DSK_CONV_DIRECT_AVX512
+// Output channels [m0, m0 + rows) (rows <= 8; the weights are zero-padded to 8) x vectors
+// [v0, v0 + NV) of one image: the sums in registers over every (input channel, tap), in that
+// order, then stored to z and handed to the epilogue.
+template <int NV>
+__attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, const float* x,
+                                                 int64_t m0, int64_t rows, int64_t v0, float* z,
+                                                 const GemmEpilogue* epilogue) {
+    const DirectConv& c = plan.conv;
+    const int64_t plane = c.plane(), taps = c.taps();
+    __m512 acc[kTileRows][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < kTileRows; ++i)
+#pragma GCC unroll 3
+        for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
+    const float* w = plan.weights.data() + m0;
+    const uint16_t* masks = plan.masks.data() + v0 * taps;
+    for (int64_t ci = 0; ci < c.in_channels; ++ci) {
+        const float* in = x + ci * plane + v0 * kLanes;
+        for (int64_t t = 0; t < taps; ++t, w += plan.m_padded) {
+            const int64_t offset = plan.offsets[static_cast<size_t>(t)];
+            __m512 b[NV];
+#pragma GCC unroll 3
+            for (int j = 0; j < NV; ++j)
+                b[j] = _mm512_maskz_loadu_ps(masks[j * taps + t], in + j * kLanes + offset);
+#pragma GCC unroll 8
+            for (int i = 0; i < kTileRows; ++i) {
+                const __m512 a = _mm512_set1_ps(w[i]);
+#pragma GCC unroll 3
+                for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+            }
+        }
+    }
+    // The stores run over constant indices only, so that acc stays in registers throughout.
+    const int64_t p0 = v0 * kLanes;
+    const int64_t cols = std::min(NV * kLanes, plane - p0);
+    float* out = z + m0 * plane + p0;
+    __mmask16 store[NV];
+#pragma GCC unroll 3
+    for (int j = 0; j < NV; ++j) {
+        const int64_t n = std::clamp<int64_t>(cols - j * kLanes, 0, kLanes);
+        store[j] = static_cast<__mmask16>((1u << n) - 1u);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < kTileRows; ++i) {
+        if (i < rows) {
+#pragma GCC unroll 3
+            for (int j = 0; j < NV; ++j) _mm512_mask_storeu_ps(out + i * plane + j * kLanes, store[j], acc[i][j]);
+        }
+    }
+    if (epilogue) epilogue->apply(epilogue->context, m0, p0, rows, cols, out, plane);
+}
+#endif
+
+}  // namespace
+
+bool direct_conv_applies(const Window2d& window) {
+    return DSK_CONV_DIRECT_AVX512 && cpu_has_avx512f() && window.stride_h == 1 && window.stride_w == 1 &&
+           window.out_h == window.in_h && window.out_w == window.in_w && window.in_h * window.in_w > 0;
+}
+
+DirectConv direct_conv_of(const Window2d& window, int64_t in_channels, int64_t out_channels) {
+    return {.in_channels = in_channels,
+            .out_channels = out_channels,
+            .h = window.in_h,
+            .w = window.in_w,
+            .kernel_h = window.kernel_h,
+            .kernel_w = window.kernel_w,
+            .dilation_h = window.dilation_h,
+            .dilation_w = window.dilation_w,
+            .pad_top = window.pad_top,
+            .pad_left = window.pad_left};
+}
+
+DirectConv direct_conv_transposed(const Window2d& window, int64_t in_channels, int64_t out_channels) {
+    DirectConv c = direct_conv_of(window, in_channels, out_channels);
+    c.pad_top = window.dilation_h * (window.kernel_h - 1) - window.pad_top;
+    c.pad_left = window.dilation_w * (window.kernel_w - 1) - window.pad_left;
+    return c;
+}
+
+void DirectConvPlan::build_masks() {
+    const DirectConv& c = conv;
+    const int64_t taps = c.taps(), vectors = vectors_of(c);
+    offsets.resize(static_cast<size_t>(taps));
+    masks.assign(static_cast<size_t>(vectors * taps), 0);
+    for (int64_t kh = 0; kh < c.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < c.kernel_w; ++kw) {
+            const int64_t t = kh * c.kernel_w + kw;
+            const int64_t dh = kh * c.dilation_h - c.pad_top, dw = kw * c.dilation_w - c.pad_left;
+            offsets[static_cast<size_t>(t)] = dh * c.w + dw;
+            for (int64_t p = 0; p < c.plane(); ++p) {
+                const int64_t ih = p / c.w + dh, iw = p % c.w + dw;
+                if (ih >= 0 && ih < c.h && iw >= 0 && iw < c.w)
+                    masks[static_cast<size_t>(p / kLanes * taps + t)] |= static_cast<uint16_t>(1u << (p % kLanes));
+            }
+        }
+}
+
+void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
+                          float* z, const GemmEpilogue* epilogue) {
+#if DSK_CONV_DIRECT_AVX512
+    const int64_t vectors = vectors_of(plan.conv);
+    for (int64_t m = m0; m < m0 + count; m += kTileRows) {
+        const int64_t rows = std::min(kTileRows, m0 + count - m);
+        int64_t v = 0;
+        for (; v + kTileVectors <= vectors; v += kTileVectors) tile<kTileVectors>(plan, x, m, rows, v, z, epilogue);
+        if (vectors - v == 2) tile<2>(plan, x, m, rows, v, z, epilogue);
+        if (vectors - v == 1) tile<1>(plan, x, m, rows, v, z, epilogue);
+    }
+#else
+    (void)plan, (void)x, (void)m0, (void)count, (void)z, (void)epilogue;
+#endif
+}
+
+}  // namespace dsk::cpu
