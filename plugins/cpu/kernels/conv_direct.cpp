@@ -19,10 +19,6 @@ constexpr int64_t kLanes = 16;      // output positions per vector
 constexpr int64_t kTileRows = 8;    // output channels per register tile
 constexpr int64_t kTileVectors = 3; // vectors of positions per register tile
 
-int64_t vectors_of(const DirectConv& c) {
-    return (c.plane() + kLanes - 1) / kLanes;
-}
-
 #if DSK_CONV_DIRECT_AVX512
 // Output channels [m0, m0 + rows) (rows <= 8; the weights are zero-padded to 8) x vectors
 // [v0, v0 + NV) of one image: the sums in registers over every (input channel, tap), in that
@@ -75,6 +71,65 @@ __attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, con
     }
     if (epilogue) epilogue->apply(epilogue->context, m0, p0, rows, cols, out, plane);
 }
+// The sum of the 16 lanes (a fixed tree).
+__attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
+    constexpr __mmask16 kAll = 0xffff;
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_cvtss_f32(v);
+}
+
+constexpr int kGradRows = 4;     // dW rows (output channels) per register tile
+constexpr int kGradColumns = 6;  // dW columns (input channel, tap) per register tile
+
+// dw[m0 + i][k0 + j] (row stride `ld`) = the sums of tile (i < rows, j < cols).
+__attribute__((target("avx512f,fma"))) void weight_grad_tile(const DirectConvTaps& taps, const float* dy,
+                                                             int64_t dy_stride, const float* x, int64_t x_stride,
+                                                             int64_t images, int64_t m0, int64_t rows, int64_t k0,
+                                                             int64_t cols, float* dw, int64_t ld) {
+    const DirectConv& c = taps.conv;
+    const int64_t plane = c.plane(), tap_count = c.taps(), vectors = taps.vectors();
+    // Column j: the input of channel (k0 + j) / taps at tap (k0 + j) % taps; past `cols`, nothing.
+    static const uint16_t kNone = 0;
+    int64_t from[kGradColumns], step[kGradColumns];
+    const uint16_t* masks[kGradColumns];
+    for (int j = 0; j < kGradColumns; ++j) {
+        const int64_t k = k0 + std::min<int64_t>(j, cols - 1), t = k % tap_count;
+        from[j] = k / tap_count * plane + taps.offsets[static_cast<size_t>(t)];
+        masks[j] = j < cols ? taps.masks.data() + t : &kNone;
+        step[j] = j < cols ? tap_count : 0;
+    }
+    const __mmask16 tail = static_cast<__mmask16>((1u << (plane - (vectors - 1) * kLanes)) - 1u);
+    __m512 acc[kGradRows][kGradColumns];
+#pragma GCC unroll 4
+    for (int i = 0; i < kGradRows; ++i)
+#pragma GCC unroll 6
+        for (int j = 0; j < kGradColumns; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t n = 0; n < images; ++n) {
+        const float* g = dy + n * dy_stride + m0 * plane;
+        const float* in = x + n * x_stride;
+        for (int64_t v = 0; v < vectors; ++v) {
+            const __mmask16 live = v + 1 < vectors ? static_cast<__mmask16>(0xffff) : tail;
+            __m512 a[kGradRows];
+#pragma GCC unroll 4
+            for (int i = 0; i < kGradRows; ++i)
+                a[i] = _mm512_maskz_loadu_ps(i < rows ? live : 0, g + (i < rows ? i : 0) * plane + v * kLanes);
+#pragma GCC unroll 6
+            for (int j = 0; j < kGradColumns; ++j) {
+                const __m512 b = _mm512_maskz_loadu_ps(masks[j][v * step[j]], in + from[j] + v * kLanes);
+#pragma GCC unroll 4
+                for (int i = 0; i < kGradRows; ++i) acc[i][j] = _mm512_fmadd_ps(a[i], b, acc[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < kGradRows; ++i)
+#pragma GCC unroll 6
+        for (int j = 0; j < kGradColumns; ++j)
+            if (i < rows && j < cols) dw[(m0 + i) * ld + k0 + j] = sum_lanes(acc[i][j]);
+}
 #endif
 
 }  // namespace
@@ -104,9 +159,8 @@ DirectConv direct_conv_transposed(const Window2d& window, int64_t in_channels, i
     return c;
 }
 
-void DirectConvPlan::build_masks() {
-    const DirectConv& c = conv;
-    const int64_t taps = c.taps(), vectors = vectors_of(c);
+DirectConvTaps::DirectConvTaps(const DirectConv& c) : conv(c) {
+    const int64_t taps = c.taps(), vectors = this->vectors();
     offsets.resize(static_cast<size_t>(taps));
     masks.assign(static_cast<size_t>(vectors * taps), 0);
     for (int64_t kh = 0; kh < c.kernel_h; ++kh)
@@ -125,7 +179,7 @@ void DirectConvPlan::build_masks() {
 void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
                           float* z, const GemmEpilogue* epilogue) {
 #if DSK_CONV_DIRECT_AVX512
-    const int64_t vectors = vectors_of(plan.conv);
+    const int64_t vectors = plan.vectors();
     for (int64_t m = m0; m < m0 + count; m += kTileRows) {
         const int64_t rows = std::min(kTileRows, m0 + count - m);
         int64_t v = 0;
@@ -135,6 +189,20 @@ void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0
     }
 #else
     (void)plan, (void)x, (void)m0, (void)count, (void)z, (void)epilogue;
+#endif
+}
+
+void conv_direct_weight_grad(const DirectConvTaps& taps, const float* dy, int64_t dy_stride,
+                             const float* x, int64_t x_stride, int64_t images, int64_t m0,
+                             int64_t count, float* dw) {
+#if DSK_CONV_DIRECT_AVX512
+    const int64_t k = taps.conv.in_channels * taps.conv.taps();
+    for (int64_t m = m0; m < m0 + count; m += kGradRows)
+        for (int64_t k0 = 0; k0 < k; k0 += kGradColumns)
+            weight_grad_tile(taps, dy, dy_stride, x, x_stride, images, m, std::min<int64_t>(kGradRows, m0 + count - m),
+                             k0, std::min<int64_t>(kGradColumns, k - k0), dw, k);
+#else
+    (void)taps, (void)dy, (void)dy_stride, (void)x, (void)x_stride, (void)images, (void)m0, (void)count, (void)dw;
 #endif
 }
 

@@ -1,7 +1,8 @@
 // conv_direct.h - a direct convolution for the common "same" case: stride 1 and an output plane
 // the size of the input plane (3x3 pad 1, 5x5 pad 2, ...; dilations allowed). Conv's forward pass
 // runs on it, and so does ConvGradInput, which for stride 1 is itself such a convolution: of dY
-// with the weights flipped in space and transposed between channels.
+// with the weights flipped in space and transposed between channels. ConvGradWeight multiplies
+// dY by the columns read the same way (dot products over the positions, kept in 16 lanes).
 //
 // No column matrix and no packing of it: the output plane is vectorized flat, 16 positions per
 // AVX-512 register, and each tap of each input channel is one masked load of 16 input values at a
@@ -43,31 +44,36 @@ bool direct_conv_applies(const Window2d& window);
 DirectConv direct_conv_of(const Window2d& window, int64_t in_channels, int64_t out_channels);
 
 // ConvGradInput's: dX is the DirectConv of dY with the flipped window (pads mirrored).
+// (ConvGradWeight uses Conv's own window: its sums are over the same products.)
 DirectConv direct_conv_transposed(const Window2d& window, int64_t in_channels, int64_t out_channels);
 
-// What a call shares between images: the weights laid out k-major ([in_channels * taps][8-padded
-// out_channels]) and each output vector's tap masks.
-struct DirectConvPlan {
+// Where each output vector's taps read: the input index minus the output index of each tap,
+// and for each vector of 16 output positions and tap, which lanes read inside the input.
+struct DirectConvTaps {
     DirectConv conv;
-    std::vector<float> weights;    // [k][m_padded]
-    int64_t m_padded = 0;
     std::vector<uint16_t> masks;   // [vector * taps + tap]
-    std::vector<int64_t> offsets;  // [tap]: input index - output index
+    std::vector<int64_t> offsets;  // [tap]
+
+    explicit DirectConvTaps(const DirectConv& c);
+    int64_t vectors() const { return (conv.plane() + 15) / 16; }
+};
+
+// What a call shares between images: the taps, and the weights laid out k-major ([in_channels *
+// taps][out_channels padded to 8]).
+struct DirectConvPlan : DirectConvTaps {
+    std::vector<float> weights;  // [k][m_padded]
+    int64_t m_padded = 0;
 
     // `weight(m, c, tap)`: the weight of output channel m, input channel c, tap (kh * kW + kw).
     template <class Weight>
-    DirectConvPlan(const DirectConv& c, Weight&& weight) : conv(c) {
+    DirectConvPlan(const DirectConv& c, Weight&& weight) : DirectConvTaps(c) {
         m_padded = (c.out_channels + 7) / 8 * 8;
         weights.assign(static_cast<size_t>(c.in_channels * c.taps() * m_padded), 0.0f);
         for (int64_t ci = 0; ci < c.in_channels; ++ci)
             for (int64_t t = 0; t < c.taps(); ++t)
                 for (int64_t m = 0; m < c.out_channels; ++m)
                     weights[static_cast<size_t>((ci * c.taps() + t) * m_padded + m)] = weight(m, ci, t);
-        build_masks();
     }
-
-  private:
-    void build_masks();
 };
 
 // Output channels [m0, m0 + count) of one image: z[m * plane + p] = the sums; each finished tile
@@ -75,6 +81,14 @@ struct DirectConvPlan {
 // [out_channels, plane] matrix at z. x: the image's input planes.
 void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
                           float* z, const GemmEpilogue* epilogue);
+
+// ConvGradWeight's sums for rows [m0, m0 + count) of dW [out_channels, in_channels * taps]:
+// dw[m][(c * taps + t)] = the sum over `images` images of dY[m] times the input of channel c
+// under tap t (each image's planes `dy_stride` / `x_stride` floats after the last). Each sum is
+// kept in 16 lanes over every image and position, in that order, then the lanes are added.
+void conv_direct_weight_grad(const DirectConvTaps& taps, const float* dy, int64_t dy_stride,
+                             const float* x, int64_t x_stride, int64_t images, int64_t m0,
+                             int64_t count, float* dw);
 
 }  // namespace dsk::cpu
 

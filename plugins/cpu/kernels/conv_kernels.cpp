@@ -555,10 +555,13 @@ void conv_grad_weight(const KernelArgs& args) {
     const int64_t rows = g.col_rows(), cols = g.out_plane();
     const int64_t blocks = std::max<int64_t>(
         1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / weight_size}));
-    // With fewer column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32
-    // channels), dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are
-    // wider than high, so the wide side should be the channels (9 columns would fill 9 of 32).
-    const bool transposed = rows < g.out_cg;
+    // Stride 1, same size: each block's sums straight from dY and the input (conv_direct.h), no
+    // columns stored. Otherwise one SGEMM per image and group over its columns; with fewer
+    // column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32 channels),
+    // dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are wider than
+    // high, so the wide side should be the channels (9 columns would fill 9 of 32).
+    const bool direct_sums = takes_direct_path(g, g.out_cg);
+    const bool transposed = !direct_sums && rows < g.out_cg;
     // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW (or
     // dW^T per group); they are added (and turned back) in block order at the end.
     const bool direct = blocks == 1 && !transposed;
@@ -589,7 +592,24 @@ void conv_grad_weight(const KernelArgs& args) {
             }
         }
     };
-    run_tasks(blocks, g.pointwise() ? 0 : rows * cols, run_block);
+    if (direct_sums) {
+        const DirectConvTaps taps(direct_conv_of(g.w, g.in_cg, g.out_cg));
+        constexpr int64_t kRowsPerItem = 4;
+        const int64_t chunks = (g.out_cg + kRowsPerItem - 1) / kRowsPerItem;
+        parallel_for(static_cast<size_t>(blocks * g.group * chunks), 1, [&](size_t b, size_t e) {
+            for (size_t item = b; item < e; ++item) {
+                const int64_t i = static_cast<int64_t>(item);
+                const int64_t block = i / (g.group * chunks), grp = i / chunks % g.group, m0 = i % chunks * kRowsPerItem;
+                const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+                conv_direct_weight_grad(taps, dy + (n0 * g.out_c + grp * g.out_cg) * cols, g.out_c * cols,
+                                        x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.in_c * g.in_plane(),
+                                        n1 - n0, m0, std::min(kRowsPerItem, g.out_cg - m0),
+                                        partial(block) + grp * g.out_cg * rows);
+            }
+        });
+    } else {
+        run_tasks(blocks, g.pointwise() ? 0 : rows * cols, run_block);
+    }
     if (direct) return;
     // dw[i] for i = (grp * Mg + m) * rows + r sits at i itself, or at grp * Mg * rows + r * Mg + m
     // in a transposed partial.

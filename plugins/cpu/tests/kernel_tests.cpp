@@ -517,7 +517,7 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         // small planes, many images: several images side by side in one forward SGEMM
         {9, 3, 4, 4, 5, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         // stride 1, output planes the size of the input, 8 or more channels: the direct
-        // convolution (conv_direct.h), forward and input gradient alike. Planes of 77 and 185
+        // convolution (conv_direct.h), forward, input and weight gradients alike. Planes of 77 and 185
         // positions (tiles of 3, 2 and 1 vectors of 16, the last one partial), 784 (the CNN's
         // first layer), a plane smaller than the kernel; channel blocks of 8 and a remainder;
         // dilations, asymmetric pads, groups.
@@ -528,6 +528,8 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         {1, 8, 3, 3, 8, 5, 5, 1, {1, 1}, {2, 2, 2, 2}, {1, 1}, true},
         {2, 1, 28, 28, 32, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         {3, 12, 14, 14, 20, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        // ... and more images than weight-gradient blocks (several images summed per block)
+        {19, 4, 6, 7, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
     };
     for (uint32_t threads : {1u, 3u}) {
         Threads scope(threads);
