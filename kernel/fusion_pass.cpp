@@ -154,6 +154,47 @@ std::vector<std::string> fuse_pool_relu_grads(std::vector<FusableStep>& steps, c
     return report;
 }
 
+std::vector<std::string> fuse_conv_bias_grads(std::vector<FusableStep>& steps,
+                                              const std::function<int32_t(const Node&, uint32_t)>& place) {
+    std::vector<std::string> report;
+    std::vector<bool> removed(steps.size(), false);
+    for (size_t r = 0; r < steps.size(); ++r) {
+        const Node& sum = steps[r].node;
+        if (!sum.domain.empty() || sum.op != "ReduceSum" || sum.inputs.size() != 1 || sum.outputs.size() != 1) continue;
+        bool bias_axes = false, keepdims = true;
+        for (const auto& attr : sum.attrs) {
+            if (attr.name == "axes") bias_axes = attr.ints == std::vector<int64_t>{0, 2, 3};
+            if (attr.name == "keepdims") keepdims = attr.i != 0;
+        }
+        if (!bias_axes || keepdims) continue;
+        const dsk_value_id dy = sum.inputs[0], db = sum.outputs[0];
+        // The ConvGradWeight of the same dY, before every step that reads dB.
+        size_t first_reader = steps.size();
+        for (size_t s = 0; s < steps.size(); ++s)
+            for (dsk_value_id in : steps[s].node.inputs)
+                if (in == db) first_reader = std::min(first_reader, s);
+        for (size_t w = 0; w < steps.size(); ++w) {
+            const Node& grad = steps[w].node;
+            if (removed[w] || w >= first_reader || !grad.domain.empty() || grad.op != "ConvGradWeight" ||
+                grad.inputs.size() != 2 || grad.inputs[0] != dy || grad.outputs.size() != 1 ||
+                steps[w].device != steps[r].device)
+                continue;
+            Node fused = grad;
+            fused.outputs.push_back(db);
+            fused.refresh_views();
+            if (place(fused, steps[w].device) != static_cast<int32_t>(steps[w].device)) continue;
+            report.push_back("ConvGradWeight + ReduceSum (bias) -> ConvGradWeight with dB");
+            if (steps[w].fused_from.empty()) steps[w].fused_from = {steps[w].origin};
+            steps[w].fused_from.push_back(steps[r].origin);
+            steps[w].node = std::move(fused);
+            removed[r] = true;
+            break;
+        }
+    }
+    drop_removed(steps, removed);
+    return report;
+}
+
 std::vector<std::string> fold_batch_norms(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                           const std::vector<bool>& observable,
                                           const std::function<const dsk_op_schema*(const std::string&)>& schema_of,

@@ -140,3 +140,54 @@ TEST_CASE("MaxPoolGrad stays apart from another activation, another X, or a grad
     CHECK(across.fuse().empty());
     CHECK(across.steps.size() == 2);
 }
+
+namespace {
+
+// dy(0) x(1) -> ConvGradWeight -> dw(2); dy -> ReduceSum[axes 0 2 3, keepdims 0] -> db(3);
+// db -> Adam-like reader -> (4)
+std::vector<FusableStep> bias_grad_steps(bool sum_first, std::vector<int64_t> axes = {0, 2, 3}) {
+    Node grad = node("ConvGradWeight", {0, 1}, {2});
+    Node sum = node("ReduceSum", {0}, {3});
+    OwnedAttr a, k;
+    a.name = "axes";
+    a.type = DSK_ATTR_INTS;
+    a.ints = std::move(axes);
+    k.name = "keepdims";
+    k.type = DSK_ATTR_INT;
+    k.i = 0;
+    sum.attrs = {a, k};
+    std::vector<FusableStep> steps;
+    if (sum_first) steps.push_back({sum, 1, {}, 0});
+    steps.push_back({grad, 0, {}, 0});
+    if (!sum_first) steps.push_back({sum, 1, {}, 0});
+    steps.push_back({node("Update", {3}, {4}), 2, {}, 0});
+    return steps;
+}
+
+std::vector<std::string> fuse_bias(std::vector<FusableStep>& steps, bool accept = true) {
+    return fuse_conv_bias_grads(steps, [&](const Node&, uint32_t device) { return accept ? static_cast<int32_t>(device) : -1; });
+}
+
+}  // namespace
+
+TEST_CASE("a conv's bias gradient (ReduceSum over N, H, W of dY) joins the ConvGradWeight of that dY") {
+    for (bool sum_first : {false, true}) {
+        std::vector<FusableStep> steps = bias_grad_steps(sum_first);
+        CHECK(fuse_bias(steps).size() == 1);
+        REQUIRE(steps.size() == 2);
+        CHECK(steps[0].node.op == "ConvGradWeight");
+        CHECK(steps[0].node.outputs == std::vector<dsk_value_id>{2, 3});
+        CHECK(steps[1].node.op == "Update");
+    }
+}
+
+TEST_CASE("other reductions, a reader of dB before the ConvGradWeight, or a refusing device keep the ReduceSum") {
+    std::vector<FusableStep> other_axes = bias_grad_steps(false, {0});
+    CHECK(fuse_bias(other_axes).empty());
+    std::vector<FusableStep> read_early = bias_grad_steps(true);
+    read_early.insert(read_early.begin() + 1, {node("Update", {3}, {5}), 3, {}, 0});
+    CHECK(fuse_bias(read_early).empty());
+    std::vector<FusableStep> refused = bias_grad_steps(false);
+    CHECK(fuse_bias(refused, false).empty());
+    CHECK(refused.size() == 3);
+}

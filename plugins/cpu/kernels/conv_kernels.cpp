@@ -355,6 +355,19 @@ void conv_grad_weight_depthwise(const ConvGeometry& g, const float* dy, const fl
     });
 }
 
+// out[m - m0] = the sum of dY over images [n0, n1) and positions, for output channels [m0, m0 +
+// count) of group `grp` (ConvGradWeight's dB): each plane in a fixed order, images added in
+// order in double.
+void bias_sums(const ConvGeometry& g, const float* dy, int64_t n0, int64_t n1, int64_t grp, int64_t m0,
+               int64_t count, double* out) {
+    const int64_t plane = g.out_plane();
+    for (int64_t m = m0; m < m0 + count; ++m) {
+        double total = 0.0;
+        for (int64_t n = n0; n < n1; ++n) total += sum_fixed_order(dy + (n * g.out_c + grp * g.out_cg + m) * plane, plane);
+        out[m - m0] = total;
+    }
+}
+
 //----------------------------------------------------------------------------------------------
 // Kernels
 //----------------------------------------------------------------------------------------------
@@ -543,17 +556,26 @@ void conv_grad_weight(const KernelArgs& args) {
         args.fail("dY " + shape_text(shape_of(args.input(0))) +
                   " does not match the convolution's output " + shape_text(g.y_shape()));
     args.expect_output_shape(0, w_shape);
+    if (args.has_output(1)) args.expect_output_shape(1, {g.out_c});
     const float* dy = args.in(0);
     const float* x = args.in(1);
     float* dw = args.out(0);
+    // dB (the bias gradient, when the node has it) is summed per block of images like dW, from
+    // the dY rows each block has just read, and the blocks added in order.
+    float* db = args.has_output(1) ? args.out(1) : nullptr;
     const int64_t weight_size = numel(args.output(0));
-    if (weight_size == 0) return;
-    if (g.batch == 0 || g.out_plane() == 0) {
+    if (g.batch == 0 || g.out_plane() == 0 || weight_size == 0) {
         std::fill(dw, dw + weight_size, 0.0f);
+        if (db) std::fill(db, db + g.out_c, 0.0f);
         return;
     }
     if (g.depthwise()) {
         conv_grad_weight_depthwise(g, dy, x, dw);
+        if (db) {
+            std::vector<double> sums(static_cast<size_t>(g.out_c));
+            bias_sums(g, dy, 0, g.batch, 0, 0, g.out_c, sums.data());
+            std::copy(sums.begin(), sums.end(), db);
+        }
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
@@ -573,9 +595,11 @@ void conv_grad_weight(const KernelArgs& args) {
     auto partial = [&](int64_t block) {
         return direct ? dw : partial_storage.data() + block * weight_size;
     };
+    std::vector<double> bias_partial(db ? static_cast<size_t>(blocks * g.out_c) : 0);
     auto run_block = [&](int64_t block, float* col, bool serial) {
         float* out = partial(block);
         const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+        if (db) bias_sums(g, dy, n0, n1, 0, 0, g.out_c, bias_partial.data() + block * g.out_c);
         for (int64_t n = n0; n < n1; ++n) {
             for (int64_t grp = 0; grp < g.group; ++grp) {
                 const float* xg = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
@@ -605,14 +629,24 @@ void conv_grad_weight(const KernelArgs& args) {
                 const int64_t i = static_cast<int64_t>(item);
                 const int64_t block = i / (g.group * chunks), grp = i / chunks % g.group, m0 = i % chunks * kRowsPerItem;
                 const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+                const int64_t count = std::min(kRowsPerItem, g.out_cg - m0);
                 conv_direct_weight_grad(taps, dy + (n0 * g.out_c + grp * g.out_cg) * cols, g.out_c * cols,
                                         x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.in_c * g.in_plane(),
-                                        n1 - n0, m0, std::min(kRowsPerItem, g.out_cg - m0),
-                                        partial(block) + grp * g.out_cg * rows);
+                                        n1 - n0, m0, count, partial(block) + grp * g.out_cg * rows);
+                if (db)
+                    bias_sums(g, dy, n0, n1, grp, m0, count,
+                              bias_partial.data() + block * g.out_c + grp * g.out_cg + m0);
             }
         });
     } else {
         run_tasks(blocks, g.pointwise() ? 0 : rows * cols, run_block);
+    }
+    if (db) {
+        for (int64_t m = 0; m < g.out_c; ++m) {
+            double total = 0.0;
+            for (int64_t block = 0; block < blocks; ++block) total += bias_partial[static_cast<size_t>(block * g.out_c + m)];
+            db[m] = static_cast<float>(total);
+        }
     }
     if (direct) return;
     // dw[i] for i = (grp * Mg + m) * rows + r sits at i itself, or at grp * Mg * rows + r * Mg + m
@@ -639,7 +673,7 @@ void conv_grad_weight(const KernelArgs& args) {
 const KernelDef kConvKernels[] = {
     kernel("Conv", {F32, F32, F32}, {F32}, conv, conv_operands_2d) | optional_inputs_from(2),
     kernel("ConvGradInput", {F32, F32}, {F32}, conv_grad_input, conv_operands_2d),
-    kernel("ConvGradWeight", {F32, F32}, {F32}, conv_grad_weight, conv_operands_2d),
+    kernel("ConvGradWeight", {F32, F32}, {F32, F32}, conv_grad_weight, conv_operands_2d) | optional_outputs_from(1),
 };
 
 }  // namespace

@@ -486,6 +486,15 @@ void check_conv_case(const ConvCase& cc) {
     });
     check_close(dx.f, want_dx, 1e-5, 1e-5);
     check_close(dw.f, want_dw, 1e-4, 1e-4);
+
+    // With a second output, ConvGradWeight also gives the bias gradient (the plan's fusion of
+    // ReduceSum(dY, axes [0, 2, 3])), and dW stays bitwise the same.
+    Tensor dw2 = f32(ws), db = random({cc.m}, 5);
+    run("ConvGradWeight", gw, {&dy, &x}, {&dw2, &db});
+    std::vector<double> want_db(static_cast<size_t>(cc.m), 0.0);
+    for (size_t i = 0; i < dy.f.size(); ++i) want_db[(i / (ys[2] * ys[3])) % cc.m] += dy.f[i];
+    check_close(db.f, want_db, 1e-5, 1e-5);
+    CHECK(dw2.f == dw.f);
 }
 
 }  // namespace
