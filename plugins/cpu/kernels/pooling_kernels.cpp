@@ -387,7 +387,10 @@ __attribute__((target("avx512f"))) bool row_max_2x2_avx512(const float* r0, cons
     return false;
 }
 
+// `keep_if_positive` (MaxPoolReluGrad; may be null): a window's gradient passes only where this
+// value (its maximum, the Relu's output) is not <= 0, as ActivationGrad[Relu] would let it.
 __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* tap, const float* g,
+                                                               const float* keep_if_positive,
                                                                int64_t n, float* dx0, float* dx1) {
     const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i high =
@@ -396,7 +399,10 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
         const int64_t count = std::min<int64_t>(16, n - o);
         const __mmask16 live = count == 16 ? 0xffff : static_cast<__mmask16>((1u << count) - 1);
         const __m512i t = _mm512_maskz_loadu_epi32(live, tap + o);
-        const __m512 v = _mm512_maskz_loadu_ps(live, g + o);
+        __m512 v = _mm512_maskz_loadu_ps(live, g + o);
+        if (keep_if_positive)  // x <= 0 ? 0 : g; NaN keeps g
+            v = _mm512_maskz_mov_ps(
+                _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(live, keep_if_positive + o), _mm512_setzero_ps(), _CMP_NLE_UQ), v);
         const __m512 w[4] = {
             _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(0)), v),
             _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(1)), v),
@@ -429,10 +435,17 @@ bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int
     return tap ? row_argmax_2x2(r0, r1, n, y, tap) : row_max_2x2(r0, r1, n, y);
 }
 
-void row_scatter_2x2_best(const int32_t* tap, const float* g, int64_t n, float* dx0, float* dx1) {
+// With `keep_if_positive` (not null; scratch of n values): g masked by it first, as
+// ActivationGrad[Relu] would (its own loop where there is no AVX-512).
+void row_scatter_2x2_best(const int32_t* tap, const float* g, float* keep_if_positive, int64_t n,
+                          float* dx0, float* dx1) {
 #if DSK_POOL_AVX512
-    if (cpu_has_avx512f()) return row_scatter_2x2_avx512(tap, g, n, dx0, dx1);
+    if (cpu_has_avx512f()) return row_scatter_2x2_avx512(tap, g, keep_if_positive, n, dx0, dx1);
 #endif
+    if (keep_if_positive) {
+        activation_grad_map({.kind = Activation::relu}, g, keep_if_positive, keep_if_positive, n);
+        g = keep_if_positive;
+    }
     row_scatter_2x2(tap, g, n, dx0, dx1);
 }
 
@@ -466,7 +479,7 @@ void relu_grad_in_place(const float* x, float* dx, int64_t n) {
 // dx of one plane of a tiles_2x2 pool: dy at the first maximum of each window, 0 elsewhere
 // (including a last row or column that no window covers). `best` and `tap` are scratch of out_w
 // values. `relu`: x is a Relu's output and the gradient goes through it too (MaxPoolReluGrad):
-// only a window's maximum receives anything, so dy is masked by the maxima before the scatter.
+// only a window's maximum receives anything, so dy is masked by the maxima in the scatter.
 void plane_max_grad_tiled_2x2(const float* x, const float* dy, const Window2d& w, bool relu,
                               float* best, int32_t* tap, float* dx) {
     for (int64_t oh = 0; oh < w.out_h; ++oh) {
@@ -484,11 +497,7 @@ void plane_max_grad_tiled_2x2(const float* x, const float* dy, const Window2d& w
             if (relu) relu_grad_in_place(r0, dx0, 2 * w.in_w);
             continue;
         }
-        if (relu) {
-            activation_grad_map({.kind = Activation::relu}, g, best, best, w.out_w);
-            g = best;
-        }
-        row_scatter_2x2_best(tap, g, w.out_w, dx0, dx1);
+        row_scatter_2x2_best(tap, g, relu ? best : nullptr, w.out_w, dx0, dx1);
         for (int64_t iw = 2 * w.out_w; iw < w.in_w; ++iw) dx0[iw] = dx1[iw] = 0.0f;
     }
     std::fill(dx + 2 * w.out_h * w.in_w, dx + w.in_h * w.in_w, 0.0f);

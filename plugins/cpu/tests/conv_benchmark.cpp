@@ -1,4 +1,5 @@
-// conv_benchmark - Conv, ConvGradInput, ConvGradWeight and MaxPool / MaxPoolGrad at the layers of
+// conv_benchmark - Conv, ConvGradInput, ConvGradWeight and MaxPool / MaxPoolGrad / MaxPoolReluGrad
+// (what training runs: the pool's and the Relu's gradients in one) at the layers of
 // the CNN of configs/cnn.toml (conv 1->32 at 28x28, conv 32->64 at 14x14, 3x3, pad 1; 2x2 pools),
 // through the kernels' compute thunks on an OpenMP pool like the kernel's. Not a test: run it by
 // hand, e.g.
@@ -9,7 +10,7 @@
 //     OMP_NUM_THREADS=1 build/bin/dsk_cpu_conv_benchmark "32->64" Conv   # only rows so named
 //
 // Other arguments select rows: each must be the row's op (Conv, ConvGradInput, ConvGradWeight,
-// MaxPool, MaxPoolGrad) or a part of its layer's name (for perf on one kernel at a time).
+// MaxPool, MaxPoolGrad, MaxPoolReluGrad) or a part of its layer's name (for perf on one kernel at a time).
 // --cpu-time measures the process's CPU time instead of wall-clock time: with one thread on a
 // machine others load, that is the time the kernels themselves ran.
 // Prints microseconds per call (best of 25 interleaved rounds) and, for the convolutions,
@@ -75,15 +76,17 @@ void bench_batch(int64_t batch) {
         const Node max_pool("MaxPool", pool, {{ys, y.data()}}, {{ps, p.data()}});
         const Node max_pool_grad("MaxPoolGrad", pool, {{ps, dp.data()}, {ys, y.data()}},
                                  {{ys, dyp.data()}});
+        const Node max_pool_relu_grad("MaxPoolReluGrad", pool, {{ps, dp.data()}, {ys, y.data()}},
+                                      {{ys, dyp.data()}});
         const double flop = 2.0 * batch * l.out_c * l.in_c * 9 * l.size * l.size;
         const std::string name = "conv " + std::to_string(l.in_c) + "->" +
                                  std::to_string(l.out_c) + " " + std::to_string(l.size) + "x" +
                                  std::to_string(l.size);
         const char* const ops[] = {"Conv", "ConvGradInput", "ConvGradWeight", "MaxPool",
-                                   "MaxPoolGrad"};
+                                   "MaxPoolGrad", "MaxPoolReluGrad"};
         const std::function<void()> runs[] = {[&] { conv.run(); }, [&] { grad_in.run(); },
                                               [&] { grad_w.run(); }, [&] { max_pool.run(); },
-                                              [&] { max_pool_grad.run(); }};
+                                              [&] { max_pool_grad.run(); }, [&] { max_pool_relu_grad.run(); }};
         std::vector<std::function<void()>> chosen;
         std::vector<size_t> which;
         for (size_t i = 0; i < std::size(ops); ++i) {
