@@ -130,9 +130,100 @@ __attribute__((target("avx512f,fma"))) void weight_grad_tile(const DirectConvTap
         for (int j = 0; j < kGradColumns; ++j)
             if (i < rows && j < cols) dw[(m0 + i) * ld + k0 + j] = sum_lanes(acc[i][j]);
 }
+
+constexpr int kGradTColumns = 6;  // (channel, tap) columns per register tile of the transposed sums
+
+int64_t m_vectors(const DirectConv& c) {
+    return (c.out_channels + kLanes - 1) / kLanes;
+}
+
+// Rows [k0, k0 + cols) of dWt (cols <= 6) for MV vectors of output channels.
+template <int MV>
+__attribute__((target("avx512f,fma"))) void weight_grad_t_tile(const DirectConv& c, const float* dyt,
+                                                               int64_t dyt_stride, const float* xp,
+                                                               int64_t xp_stride, int64_t images, int64_t k0,
+                                                               int64_t cols, float* dwt) {
+    const int64_t taps = c.taps(), wp = c.w + c.dilation_w * (c.kernel_w - 1);
+    const int64_t hp_plane = direct_padded_plane(c), row = MV * kLanes;
+    int64_t from[kGradTColumns];
+    for (int j = 0; j < kGradTColumns; ++j) {
+        const int64_t k = k0 + std::min<int64_t>(j, cols - 1), t = k % taps;
+        from[j] = k / taps * hp_plane + t / c.kernel_w * c.dilation_h * wp + t % c.kernel_w * c.dilation_w;
+    }
+    __m512 acc[kGradTColumns][MV];
+#pragma GCC unroll 6
+    for (int j = 0; j < kGradTColumns; ++j)
+#pragma GCC unroll 4
+        for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_setzero_ps();
+    for (int64_t n = 0; n < images; ++n) {
+        const float* g = dyt + n * dyt_stride;
+        const float* in = xp + n * xp_stride;
+        for (int64_t oh = 0; oh < c.h; ++oh)
+            for (int64_t ow = 0; ow < c.w; ++ow, g += row) {
+                const float* at = in + oh * wp + ow;
+                __m512 a[MV];
+#pragma GCC unroll 4
+                for (int v = 0; v < MV; ++v) a[v] = _mm512_load_ps(g + v * kLanes);
+#pragma GCC unroll 6
+                for (int j = 0; j < kGradTColumns; ++j) {
+                    const __m512 b = _mm512_set1_ps(at[from[j]]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, a[v], acc[j][v]);
+                }
+            }
+    }
+    for (int j = 0; j < kGradTColumns; ++j) {
+        if (j >= cols) break;
+        float* out = dwt + (k0 + j) * c.out_channels;
+        for (int v = 0; v < MV; ++v) {
+            const int64_t n = std::clamp<int64_t>(c.out_channels - v * kLanes, 0, kLanes);
+            _mm512_mask_storeu_ps(out + v * kLanes, static_cast<__mmask16>((1u << n) - 1u), acc[j][v]);
+        }
+    }
+}
 #endif
 
 }  // namespace
+
+int64_t direct_padded_plane(const DirectConv& c) {
+    return (c.h + c.dilation_h * (c.kernel_h - 1)) * (c.w + c.dilation_w * (c.kernel_w - 1));
+}
+
+void direct_transpose_dy(const DirectConv& c, const float* dy, float* dyt) {
+    const int64_t row = (c.out_channels + kLanes - 1) / kLanes * kLanes;
+    for (int64_t p = 0; p < c.plane(); ++p) {
+        float* out = dyt + p * row;
+        for (int64_t m = 0; m < c.out_channels; ++m) out[m] = dy[m * c.plane() + p];
+        std::fill(out + c.out_channels, out + row, 0.0f);
+    }
+}
+
+void direct_pad_x(const DirectConv& c, const float* x, float* xp) {
+    const int64_t hp = c.h + c.dilation_h * (c.kernel_h - 1), wp = c.w + c.dilation_w * (c.kernel_w - 1);
+    std::fill(xp, xp + c.in_channels * hp * wp, 0.0f);
+    for (int64_t ci = 0; ci < c.in_channels; ++ci)
+        for (int64_t ih = 0; ih < c.h; ++ih)
+            std::copy(x + (ci * c.h + ih) * c.w, x + (ci * c.h + ih + 1) * c.w,
+                      xp + (ci * hp + ih + c.pad_top) * wp + c.pad_left);
+}
+
+void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dyt_stride,
+                               const float* xp, int64_t xp_stride, int64_t images, int64_t k0,
+                               int64_t count, float* dwt) {
+#if DSK_CONV_DIRECT_AVX512
+    for (int64_t k = k0; k < k0 + count; k += kGradTColumns) {
+        const int64_t cols = std::min<int64_t>(kGradTColumns, k0 + count - k);
+        switch (m_vectors(c)) {
+            case 1: weight_grad_t_tile<1>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+            case 2: weight_grad_t_tile<2>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+            case 3: weight_grad_t_tile<3>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+            default: weight_grad_t_tile<4>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+        }
+    }
+#else
+    (void)c, (void)dyt, (void)dyt_stride, (void)xp, (void)xp_stride, (void)images, (void)k0, (void)count, (void)dwt;
+#endif
+}
 
 bool direct_conv_applies(const Window2d& window) {
     return DSK_CONV_DIRECT_AVX512 && cpu_has_avx512f() && window.stride_h == 1 && window.stride_w == 1 &&

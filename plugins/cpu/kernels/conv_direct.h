@@ -2,7 +2,11 @@
 // the size of the input plane (3x3 pad 1, 5x5 pad 2, ...; dilations allowed). Conv's forward pass
 // runs on it, and so does ConvGradInput, which for stride 1 is itself such a convolution: of dY
 // with the weights flipped in space and transposed between channels. ConvGradWeight multiplies
-// dY by the columns read the same way (dot products over the positions, kept in 16 lanes).
+// dY by the columns: with 8 or more input and at most 64 output channels per group, from dY
+// transposed and x padded once per call, the output channels in the vector lanes (each position
+// one aligned load of its dY row and a broadcast per column, no horizontal sums: dW^T comes
+// out); otherwise with the columns read by the masked loads, dot products over the positions
+// kept in 16 lanes.
 //
 // No column matrix and no packing of it: the output plane is vectorized flat, 16 positions per
 // AVX-512 register, and each tap of each input channel is one masked load of 16 input values at a
@@ -81,6 +85,20 @@ struct DirectConvPlan : DirectConvTaps {
 // [out_channels, plane] matrix at z. x: the image's input planes.
 void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
                           float* z, const GemmEpilogue* epilogue);
+
+// ConvGradWeight's layouts for conv_direct_weight_grad_t: dY of one image transposed to
+// [position][out_channels padded to 16] (dyt), and x with its padding written out as zeros
+// ([channel][h + pads][w + pads], xp), so that every tap is a plain offset.
+int64_t direct_padded_plane(const DirectConv& c);
+void direct_transpose_dy(const DirectConv& c, const float* dy, float* dyt);
+void direct_pad_x(const DirectConv& c, const float* x, float* xp);
+
+// dWt [k][out_channels] (k = c * taps + tap, rows [k0, k0 + count)) = the sums over `images`
+// images (their dyt and xp `dyt_stride` / `xp_stride` floats apart): 16 output channels per
+// vector, each position's dY row one aligned load and each (channel, tap) one broadcast.
+void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dyt_stride,
+                               const float* xp, int64_t xp_stride, int64_t images, int64_t k0,
+                               int64_t count, float* dwt);
 
 // ConvGradWeight's sums for rows [m0, m0 + count) of dW [out_channels, in_channels * taps]:
 // dw[m][(c * taps + t)] = the sum over `images` images of dY[m] times the input of channel c

@@ -205,6 +205,7 @@ struct ImageScatter {
 // The direct path computes 8 output channels per register tile: with fewer, most of its
 // multiply-adds would be padding, and the SGEMM path does better.
 constexpr int64_t kDirectMinChannels = 8;
+constexpr int64_t kDirectMaxLaneChannels = 64;
 
 bool takes_direct_path(const ConvGeometry& g, int64_t out_channels) {
     return !g.pointwise() && out_channels >= kDirectMinChannels && direct_conv_applies(g.w);
@@ -587,7 +588,10 @@ void conv_grad_weight(const KernelArgs& args) {
     // dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are wider than
     // high, so the wide side should be the channels (9 columns would fill 9 of 32).
     const bool direct_sums = takes_direct_path(g, g.out_cg);
-    const bool transposed = !direct_sums && rows < g.out_cg;
+    // Up to 64 output channels (4 vectors), the direct sums run with the channels in the vector
+    // lanes, from dY transposed and x padded once per call, and give dW^T.
+    const bool lanes_over_channels = direct_sums && g.out_cg <= kDirectMaxLaneChannels && g.in_cg >= 8;
+    const bool transposed = lanes_over_channels || (!direct_sums && rows < g.out_cg);
     // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW (or
     // dW^T per group); they are added (and turned back) in block order at the end.
     const bool direct = blocks == 1 && !transposed;
@@ -620,7 +624,33 @@ void conv_grad_weight(const KernelArgs& args) {
             }
         }
     };
-    if (direct_sums) {
+    if (lanes_over_channels) {
+        const DirectConv conv = direct_conv_of(g.w, g.in_cg, g.out_cg);
+        const int64_t dyt_floats = cols * ((g.out_cg + 15) / 16 * 16), xp_floats = g.in_cg * direct_padded_plane(conv);
+        Scratch dyt(static_cast<size_t>(g.batch * g.group * dyt_floats)), xp(static_cast<size_t>(g.batch * g.group * xp_floats));
+        parallel_for(static_cast<size_t>(g.batch * g.group), 1, [&](size_t b, size_t e) {
+            for (size_t item = b; item < e; ++item) {
+                const int64_t n = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
+                direct_transpose_dy(conv, dy + (n * g.out_c + grp * g.out_cg) * cols, dyt.data() + static_cast<int64_t>(item) * dyt_floats);
+                direct_pad_x(conv, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), xp.data() + static_cast<int64_t>(item) * xp_floats);
+            }
+        });
+        constexpr int64_t kColumnsPerItem = 48;
+        const int64_t chunks = (rows + kColumnsPerItem - 1) / kColumnsPerItem;
+        parallel_for(static_cast<size_t>(blocks * g.group * chunks), 1, [&](size_t b, size_t e) {
+            for (size_t item = b; item < e; ++item) {
+                const int64_t i = static_cast<int64_t>(item);
+                const int64_t block = i / (g.group * chunks), grp = i / chunks % g.group, k0 = i % chunks * kColumnsPerItem;
+                const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+                const int64_t first = n0 * g.group + grp;
+                conv_direct_weight_grad_t(conv, dyt.data() + first * dyt_floats, g.group * dyt_floats,
+                                          xp.data() + first * xp_floats, g.group * xp_floats, n1 - n0, k0,
+                                          std::min(kColumnsPerItem, rows - k0), partial(block) + grp * g.out_cg * rows);
+                if (db && k0 == 0)
+                    bias_sums(g, dy, n0, n1, grp, 0, g.out_cg, bias_partial.data() + block * g.out_c + grp * g.out_cg);
+            }
+        });
+    } else if (direct_sums) {
         const DirectConvTaps taps(direct_conv_of(g.w, g.in_cg, g.out_cg));
         constexpr int64_t kRowsPerItem = 4;
         const int64_t chunks = (g.out_cg + kRowsPerItem - 1) / kRowsPerItem;
