@@ -75,7 +75,8 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
     p.passes.needed_nodes = steps.size();
 
     // 3. Fusion, where the device that runs the head has the fused kernel: Conv +
-    // BatchNormalization (inference) folded first, then Gemm/Conv + activation, then chains of
+    // BatchNormalization (inference) folded first, then Gemm/Conv + activation, MaxPoolGrad +
+    // the Relu's ActivationGrad, a conv's bias gradient into its ConvGradWeight, then chains of
     // elementwise ops.
     std::vector<bool> observable(n_values, false);
     for (dsk_value_id t : targets) observable[t] = true;
@@ -108,6 +109,10 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         p.passes.fusions = fold_batch_norms(steps, graph.values, observable, schema_of, place, add_value);
         const auto fused = fuse_activations(steps, graph.values, observable, schema_of, place);
         p.passes.fusions.insert(p.passes.fusions.end(), fused.begin(), fused.end());
+        const auto pool_grads = fuse_pool_relu_grads(steps, graph.values, observable, schema_of, place);
+        p.passes.fusions.insert(p.passes.fusions.end(), pool_grads.begin(), pool_grads.end());
+        const auto bias_grads = fuse_conv_bias_grads(steps, place);
+        p.passes.fusions.insert(p.passes.fusions.end(), bias_grads.begin(), bias_grads.end());
         auto shares_memory = [&](uint32_t a, uint32_t b) {
             return a == b || (devices[a].host_memory && devices[b].host_memory);
         };

@@ -111,6 +111,90 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
     return report;
 }
 
+std::vector<std::string> fuse_pool_relu_grads(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                              const std::vector<bool>& observable,
+                                              const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                              const std::function<int32_t(const Node&, uint32_t)>& place) {
+    std::vector<std::string> report;
+    const dsk_op_schema* schema = schema_of("MaxPoolReluGrad");
+    if (!schema) return report;
+    const StepIndex index(steps, values.size());
+    std::vector<bool> removed(steps.size(), false);
+    for (size_t a = 0; a < steps.size(); ++a) {
+        const Node& act = steps[a].node;
+        if (!act.domain.empty() || act.op != "ActivationGrad" || act.inputs.size() != 2 || act.outputs.size() != 1) continue;
+        bool relu = false;
+        for (const auto& attr : act.attrs) relu |= attr.name == "activation" && attr.s == "Relu";
+        if (!relu) continue;
+        const dsk_value_id g = act.inputs[0];
+        const int32_t h = index.producer[g];
+        if (h < 0 || removed[h] || steps[h].device != steps[a].device) continue;
+        const Node& pool = steps[h].node;
+        if (!pool.domain.empty() || pool.op != "MaxPoolGrad" || pool.inputs.size() != 2 || pool.inputs[1] != act.inputs[1])
+            continue;
+        if (index.readers[g] != 1 || observable[g]) continue;
+
+        Node fused;
+        fused.op = "MaxPoolReluGrad";
+        fused.schema = schema;
+        fused.attrs = pool.attrs;
+        fused.inputs = pool.inputs;
+        fused.outputs = {act.outputs[0]};
+        fused.refresh_views();
+        if (place(fused, steps[h].device) != static_cast<int32_t>(steps[h].device)) continue;
+
+        report.push_back("MaxPoolGrad + ActivationGrad[Relu] -> MaxPoolReluGrad");
+        // In the pool gradient's place: its inputs are ready there, and what reads the Relu's
+        // gradient comes after the ActivationGrad, later still.
+        steps[h].fused_from = {steps[h].origin, steps[a].origin};
+        steps[h].node = std::move(fused);
+        removed[a] = true;
+    }
+    drop_removed(steps, removed);
+    return report;
+}
+
+std::vector<std::string> fuse_conv_bias_grads(std::vector<FusableStep>& steps,
+                                              const std::function<int32_t(const Node&, uint32_t)>& place) {
+    std::vector<std::string> report;
+    std::vector<bool> removed(steps.size(), false);
+    for (size_t r = 0; r < steps.size(); ++r) {
+        const Node& sum = steps[r].node;
+        if (!sum.domain.empty() || sum.op != "ReduceSum" || sum.inputs.size() != 1 || sum.outputs.size() != 1) continue;
+        bool bias_axes = false, keepdims = true;
+        for (const auto& attr : sum.attrs) {
+            if (attr.name == "axes") bias_axes = attr.ints == std::vector<int64_t>{0, 2, 3};
+            if (attr.name == "keepdims") keepdims = attr.i != 0;
+        }
+        if (!bias_axes || keepdims) continue;
+        const dsk_value_id dy = sum.inputs[0], db = sum.outputs[0];
+        // The ConvGradWeight of the same dY, before every step that reads dB.
+        size_t first_reader = steps.size();
+        for (size_t s = 0; s < steps.size(); ++s)
+            for (dsk_value_id in : steps[s].node.inputs)
+                if (in == db) first_reader = std::min(first_reader, s);
+        for (size_t w = 0; w < steps.size(); ++w) {
+            const Node& grad = steps[w].node;
+            if (removed[w] || w >= first_reader || !grad.domain.empty() || grad.op != "ConvGradWeight" ||
+                grad.inputs.size() != 2 || grad.inputs[0] != dy || grad.outputs.size() != 1 ||
+                steps[w].device != steps[r].device)
+                continue;
+            Node fused = grad;
+            fused.outputs.push_back(db);
+            fused.refresh_views();
+            if (place(fused, steps[w].device) != static_cast<int32_t>(steps[w].device)) continue;
+            report.push_back("ConvGradWeight + ReduceSum (bias) -> ConvGradWeight with dB");
+            if (steps[w].fused_from.empty()) steps[w].fused_from = {steps[w].origin};
+            steps[w].fused_from.push_back(steps[r].origin);
+            steps[w].node = std::move(fused);
+            removed[r] = true;
+            break;
+        }
+    }
+    drop_removed(steps, removed);
+    return report;
+}
+
 std::vector<std::string> fold_batch_norms(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                           const std::vector<bool>& observable,
                                           const std::function<const dsk_op_schema*(const std::string&)>& schema_of,

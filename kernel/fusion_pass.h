@@ -1,7 +1,9 @@
 // Fusion on an execution plan: a Gemm or Conv whose result feeds an activation becomes one
 // FusedGemm / FusedConv node (ONNX Runtime's com.microsoft FusedGemm / FusedConv), which a
 // backend computes with the activation as the epilogue of the product, in one pass over the
-// output; chains and trees of elementwise ops become one FusedElementwise node
+// output; in training, a MaxPoolGrad followed by the ActivationGrad of the Relu before the pool
+// becomes one MaxPoolReluGrad, and a conv's bias gradient joins its ConvGradWeight; chains and
+// trees of elementwise ops become one FusedElementwise node
 // (elementwise_fusion.cpp). Softmax + cross-entropy needs no pass: it is one op
 // (SoftmaxCrossEntropyLoss) already.
 #pragma once
@@ -44,6 +46,22 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
                                           const std::vector<bool>& observable,
                                           const std::function<const dsk_op_schema*(const std::string&)>& fused_schema,
                                           const std::function<int32_t(const Node&, uint32_t)>& place);
+
+// Training: MaxPoolGrad(dY, X) whose result only an ActivationGrad[Relu](., X) of the same X
+// reads (X is then the Relu's output: a Relu's gradient reads its output, plugins/ops) becomes
+// one MaxPoolReluGrad(dY, X), in one pass over X instead of two. Same arguments as
+// fuse_activations; returns a line per fusion.
+std::vector<std::string> fuse_pool_relu_grads(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                              const std::vector<bool>& observable,
+                                              const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                              const std::function<int32_t(const Node&, uint32_t)>& place);
+
+// Training: ReduceSum(dY, axes [0, 2, 3], keepdims 0), a Conv's bias gradient, becomes the
+// second output (dB) of the ConvGradWeight that reads the same dY, when that one comes before
+// every reader of dB and its device takes the two-output node: dY is then read once, not twice.
+// `place` as for fuse_activations. Returns a line per fusion.
+std::vector<std::string> fuse_conv_bias_grads(std::vector<FusableStep>& steps,
+                                              const std::function<int32_t(const Node&, uint32_t)>& place);
 
 // Inference: a Conv whose only reader is a BatchNormalization in inference mode (training_mode
 // 0, its statistics outputs unread) becomes FoldConvBatchNorm (W' and B' from the conv's weights

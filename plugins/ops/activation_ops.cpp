@@ -43,11 +43,15 @@ void infer_activation_grad(ShapeContext& ctx) {
 }
 
 // ActivationGrad(dY, X) with the forward node's attributes (alpha, beta, approximate).
+// Relu reads its output Y instead of X: relu'(x) = [x > 0] = [relu(x) > 0] (NaN stays NaN, -0
+// stays -0), so dX is bitwise the same, and X need not outlive the forward pass. Where X is the
+// pre-activation of a Conv or Gemm, the fused FusedConv / FusedGemm then writes Y only (no Z),
+// and a MaxPool on Y can take the gradient through the Relu in its own pass (MaxPoolReluGrad).
 void gradient_activation(GradientContext& ctx) {
     std::vector<Attr> attrs = Attr::all_of(ctx.node());
     attrs.emplace_back("activation", ctx.op());
-    ctx.set_input_grad(
-        0, ctx.graph().node("ActivationGrad", {ctx.output_grad(0), ctx.input(0)}, attrs));
+    const dsk_value_id x = std::string(ctx.op()) == "Relu" ? ctx.output(0) : ctx.input(0);
+    ctx.set_input_grad(0, ctx.graph().node("ActivationGrad", {ctx.output_grad(0), x}, attrs));
 }
 
 void gradient_neg(GradientContext& ctx) {

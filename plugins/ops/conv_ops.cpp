@@ -53,7 +53,7 @@ void infer_conv_grad_input(ShapeContext& ctx) {
     ctx.set_output(0, ctx.dtype(0), x);
 }
 
-// dW [weight_shape] from dY and X.
+// dW [weight_shape] from dY and X, and dB [M] when the node has a second output.
 void infer_conv_grad_weight(ShapeContext& ctx) {
     ctx.expect_floating(0, "dY");
     ctx.expect_same_dtype(0, "dY", 1, "X");
@@ -62,6 +62,7 @@ void infer_conv_grad_weight(ShapeContext& ctx) {
         0, "dY", conv_output_shape(ctx, ctx.shape(1), "X", w, "weight_shape"),
         "Conv of X " + shape_text(ctx.shape(1)) + " with weight_shape " + shape_text(w));
     ctx.set_output(0, ctx.dtype(0), w);
+    if (ctx.output_count() > 1) ctx.set_output(1, ctx.dtype(0), {w[0]});
 }
 
 void gradient_conv(GradientContext& ctx) {
@@ -91,9 +92,11 @@ void register_conv_ops(Registrar& reg) {
               {"strides", "pads", "dilations", "group", "input_shape"}, infer_conv_grad_input,
               nullptr);
     define_op(reg, "ConvGradWeight",
-              "gradient of Conv with respect to W: dW [weight_shape] from dY, X", {2, 2, 1, 1},
-              {"strides", "pads", "dilations", "group", "weight_shape"}, infer_conv_grad_weight,
-              nullptr);
+              "gradient of Conv with respect to W: dW [weight_shape] from dY, X; with a second "
+              "output, also dB [M] = ReduceSum(dY, axes [0, 2, 3]) (the plan's fusion of the bias "
+              "gradient)",
+              {2, 2, 1, 2}, {"strides", "pads", "dilations", "group", "weight_shape"},
+              infer_conv_grad_weight, nullptr);
 }
 
 }  // namespace dsk::ops

@@ -1,4 +1,5 @@
-// MaxPool, AveragePool, GlobalAveragePool (2-D, NCHW) and their backward ops.
+// MaxPool, AveragePool, GlobalAveragePool (2-D, NCHW) and their backward ops; MaxPoolReluGrad,
+// what the plan's fusion pass makes of MaxPoolGrad -> ActivationGrad[Relu] on the same X.
 #include "op_definition.h"
 #include "op_families.h"
 
@@ -96,6 +97,10 @@ void register_pooling_ops(Registrar& reg) {
     define_op(reg, "GlobalAveragePool", "mean over H and W: [N, C, H, W] -> [N, C, 1, 1]",
               {1, 1, 1, 1}, {}, infer_global_average_pool, gradient_global_average_pool);
     define_op(reg, "MaxPoolGrad", "gradient of MaxPool: dY to the first maximum of each window",
+              {2, 2, 1, 1}, {"kernel_shape", "strides", "pads"}, infer_max_pool_grad, nullptr);
+    define_op(reg, "MaxPoolReluGrad",
+              "ActivationGrad[Relu](MaxPoolGrad(dY, X), X) for X a Relu's output: the plan's "
+              "fusion of the two (no gradient rule)",
               {2, 2, 1, 1}, {"kernel_shape", "strides", "pads"}, infer_max_pool_grad, nullptr);
     define_op(reg, "AveragePoolGrad", "gradient of AveragePool: dX [input_shape] from dY",
               {1, 1, 1, 1}, {"kernel_shape", "strides", "pads", "count_include_pad", "input_shape"},

@@ -1,5 +1,6 @@
 // The fusion pass (kernel/fusion_pass.h) on hand-built steps: Gemm/Conv + activation become one
-// fused node, the pre-activation is kept only when something else reads it, and nothing is
+// fused node, the pre-activation is kept only when something else reads it, MaxPoolGrad + the
+// ActivationGrad of a Relu become MaxPoolReluGrad, and nothing is
 // fused across devices, without the fused schema, or where the device refuses the fused node.
 #include <doctest/doctest.h>
 
@@ -77,4 +78,116 @@ TEST_CASE("nothing is fused across devices - without the schema - or when the de
     refused.accept = false;
     CHECK(refused.fuse().empty());
     CHECK(refused.steps[0].node.op == "Gemm");
+}
+
+namespace {
+
+// dy(0) x(1) -> MaxPoolGrad -> g(2) -> ActivationGrad[activation](g, x or other(3)) -> dz(4)
+struct PoolGradFixture {
+    std::vector<Value> values = std::vector<Value>(5);
+    std::vector<bool> observable = std::vector<bool>(5, false);
+    std::vector<FusableStep> steps;
+    PoolGradFixture(const std::string& activation = "Relu", dsk_value_id relu_x = 1) {
+        Node pool = node("MaxPoolGrad", {0, 1}, {2});
+        OwnedAttr kernel;
+        kernel.name = "kernel_shape";
+        kernel.type = DSK_ATTR_INTS;
+        kernel.ints = {2, 2};
+        pool.attrs = {kernel};
+        Node grad = node("ActivationGrad", {2, relu_x}, {4});
+        OwnedAttr a;
+        a.name = "activation";
+        a.type = DSK_ATTR_STRING;
+        a.s = activation;
+        grad.attrs = {a};
+        steps.push_back({pool, 0, {}, 0});
+        steps.push_back({grad, 1, {}, 0});
+    }
+    std::vector<std::string> fuse() {
+        return fuse_pool_relu_grads(
+            steps, values, observable, [&](const std::string&) { return &kFakeSchema; },
+            [&](const Node&, uint32_t device) { return static_cast<int32_t>(device); });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("MaxPoolGrad then the ActivationGrad of a Relu on the same X becomes MaxPoolReluGrad") {
+    PoolGradFixture f;
+    CHECK(f.fuse().size() == 1);
+    REQUIRE(f.steps.size() == 1);
+    CHECK(f.steps[0].node.op == "MaxPoolReluGrad");
+    CHECK(f.steps[0].node.inputs == std::vector<dsk_value_id>{0, 1});
+    CHECK(f.steps[0].node.outputs == std::vector<dsk_value_id>{4});
+    CHECK(f.steps[0].fused_from == std::vector<uint32_t>{0, 1});
+    REQUIRE(f.steps[0].node.attrs.size() == 1);
+    CHECK(f.steps[0].node.attrs[0].name == "kernel_shape");
+}
+
+TEST_CASE("MaxPoolGrad stays apart from another activation, another X, or a gradient read elsewhere") {
+    PoolGradFixture sigmoid("Sigmoid");
+    CHECK(sigmoid.fuse().empty());
+    PoolGradFixture other_x("Relu", 3);
+    CHECK(other_x.fuse().empty());
+    PoolGradFixture observed;
+    observed.observable[2] = true;
+    CHECK(observed.fuse().empty());
+    PoolGradFixture read_twice;
+    read_twice.steps.push_back({node("Add", {2, 2}, {3}), 2, {}, 0});
+    CHECK(read_twice.fuse().empty());
+    PoolGradFixture across;
+    across.steps[1].device = 1;
+    CHECK(across.fuse().empty());
+    CHECK(across.steps.size() == 2);
+}
+
+namespace {
+
+// dy(0) x(1) -> ConvGradWeight -> dw(2); dy -> ReduceSum[axes 0 2 3, keepdims 0] -> db(3);
+// db -> Adam-like reader -> (4)
+std::vector<FusableStep> bias_grad_steps(bool sum_first, std::vector<int64_t> axes = {0, 2, 3}) {
+    Node grad = node("ConvGradWeight", {0, 1}, {2});
+    Node sum = node("ReduceSum", {0}, {3});
+    OwnedAttr a, k;
+    a.name = "axes";
+    a.type = DSK_ATTR_INTS;
+    a.ints = std::move(axes);
+    k.name = "keepdims";
+    k.type = DSK_ATTR_INT;
+    k.i = 0;
+    sum.attrs = {a, k};
+    std::vector<FusableStep> steps;
+    if (sum_first) steps.push_back({sum, 1, {}, 0});
+    steps.push_back({grad, 0, {}, 0});
+    if (!sum_first) steps.push_back({sum, 1, {}, 0});
+    steps.push_back({node("Update", {3}, {4}), 2, {}, 0});
+    return steps;
+}
+
+std::vector<std::string> fuse_bias(std::vector<FusableStep>& steps, bool accept = true) {
+    return fuse_conv_bias_grads(steps, [&](const Node&, uint32_t device) { return accept ? static_cast<int32_t>(device) : -1; });
+}
+
+}  // namespace
+
+TEST_CASE("a conv's bias gradient (ReduceSum over N, H, W of dY) joins the ConvGradWeight of that dY") {
+    for (bool sum_first : {false, true}) {
+        std::vector<FusableStep> steps = bias_grad_steps(sum_first);
+        CHECK(fuse_bias(steps).size() == 1);
+        REQUIRE(steps.size() == 2);
+        CHECK(steps[0].node.op == "ConvGradWeight");
+        CHECK(steps[0].node.outputs == std::vector<dsk_value_id>{2, 3});
+        CHECK(steps[1].node.op == "Update");
+    }
+}
+
+TEST_CASE("other reductions, a reader of dB before the ConvGradWeight, or a refusing device keep the ReduceSum") {
+    std::vector<FusableStep> other_axes = bias_grad_steps(false, {0});
+    CHECK(fuse_bias(other_axes).empty());
+    std::vector<FusableStep> read_early = bias_grad_steps(true);
+    read_early.insert(read_early.begin() + 1, {node("Update", {3}, {5}), 3, {}, 0});
+    CHECK(fuse_bias(read_early).empty());
+    std::vector<FusableStep> refused = bias_grad_steps(false);
+    CHECK(fuse_bias(refused, false).empty());
+    CHECK(refused.size() == 3);
 }

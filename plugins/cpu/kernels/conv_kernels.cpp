@@ -1,5 +1,9 @@
 // conv_kernels.cpp - Conv (2-D, NCHW, groups), ConvGradInput and ConvGradWeight.
 //
+// Stride 1 with output planes the size of the input (3x3 pad 1, ...) and 8 or more output
+// channels: all three run as direct convolutions (conv_direct.h) where the CPU has AVX-512,
+// with no column matrix. The rest of this comment is about the other convolutions.
+//
 // General path, per (image, group): im2col turns the input into a [Cg*kH*kW, oH*oW] matrix and
 // one SGEMM with the group's weights gives the output (a 1x1, stride-1, unpadded convolution
 // multiplies the input directly). ConvGradInput multiplies by the transposed weights and adds
@@ -31,7 +35,9 @@
 #include <string>
 #include <vector>
 
+#include "conv_direct.h"
 #include "gemm.h"
+#include "im2col.h"
 #include "kernel_table.h"
 #include "output_epilogue.h"
 #include "scratch.h"
@@ -93,72 +99,6 @@ ConvGeometry conv_geometry(const KernelArgs& args, const std::vector<int64_t>& x
                   shape_text(w_shape));
     g.w = window_2d(args, x_shape[2], x_shape[3], w_shape[2], w_shape[3]);
     return g;
-}
-
-//----------------------------------------------------------------------------------------------
-// im2col / col2im for one image and group: `channels` input planes <-> [channels*kH*kW, oH*oW]
-//----------------------------------------------------------------------------------------------
-
-// Row r of the columns starts at col + r * ld (ld >= oH * oW: several images side by side).
-void im2col(const float* x, const Window2d& w, int64_t channels, float* col, int64_t ld) {
-    const int64_t out_plane = w.out_h * w.out_w;
-    for (int64_t c = 0; c < channels; ++c) {
-        const float* plane = x + c * w.in_h * w.in_w;
-        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
-            int64_t oh0, oh1;
-            w.valid_rows(kh, &oh0, &oh1);
-            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
-                int64_t ow0, ow1;
-                w.valid_columns(kw, &ow0, &ow1);
-                const int64_t shift = kw * w.dilation_w - w.pad_left;
-                std::fill(row, row + oh0 * w.out_w, 0.0f);
-                for (int64_t oh = oh0; oh < oh1; ++oh) {
-                    const float* in =
-                        plane + (oh * w.stride_h - w.pad_top + kh * w.dilation_h) * w.in_w;
-                    float* out = row + oh * w.out_w;
-                    std::fill(out, out + ow0, 0.0f);
-                    if (w.stride_w == 1) {
-                        std::memcpy(out + ow0, in + ow0 + shift,
-                                    static_cast<size_t>(ow1 - ow0) * sizeof(float));
-                    } else {
-                        for (int64_t ow = ow0; ow < ow1; ++ow)
-                            out[ow] = in[ow * w.stride_w + shift];
-                    }
-                    std::fill(out + ow1, out + w.out_w, 0.0f);
-                }
-                std::fill(row + oh1 * w.out_w, row + out_plane, 0.0f);
-            }
-        }
-    }
-}
-
-// x += the columns added back into the input planes (x must be zeroed by the caller); row r of
-// the columns starts at col + r * ld.
-void col2im(const float* col, const Window2d& w, int64_t channels, float* x, int64_t ld) {
-    for (int64_t c = 0; c < channels; ++c) {
-        float* plane = x + c * w.in_h * w.in_w;
-        for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
-            int64_t oh0, oh1;
-            w.valid_rows(kh, &oh0, &oh1);
-            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
-                const float* row = col + ((c * w.kernel_h + kh) * w.kernel_w + kw) * ld;
-                int64_t ow0, ow1;
-                w.valid_columns(kw, &ow0, &ow1);
-                const int64_t shift = kw * w.dilation_w - w.pad_left;
-                for (int64_t oh = oh0; oh < oh1; ++oh) {
-                    float* out = plane + (oh * w.stride_h - w.pad_top + kh * w.dilation_h) * w.in_w;
-                    const float* in = row + oh * w.out_w;
-                    if (w.stride_w == 1) {
-                        for (int64_t ow = ow0; ow < ow1; ++ow) out[ow + shift] += in[ow];
-                    } else {
-                        for (int64_t ow = ow0; ow < ow1; ++ow)
-                            out[ow * w.stride_w + shift] += in[ow];
-                    }
-                }
-            }
-        }
-    }
 }
 
 // The work of one SGEMM task over `images` images of one group (the forward pass and both
@@ -269,6 +209,53 @@ struct ImageScatter {
         }
     }
 };
+
+//----------------------------------------------------------------------------------------------
+// Same-size, stride-1 convolutions (conv_direct.h)
+//----------------------------------------------------------------------------------------------
+
+// The direct path computes 8 output channels per register tile: with fewer, most of its
+// multiply-adds would be padding, and the SGEMM path does better.
+constexpr int64_t kDirectMinChannels = 8;
+constexpr int64_t kDirectMaxLaneChannels = 64;
+
+bool takes_direct_path(const ConvGeometry& g, int64_t out_channels) {
+    return !g.pointwise() && out_channels >= kDirectMinChannels && direct_conv_applies(g.w);
+}
+
+// Each group's plan: Conv's weights, or (`transposed`, ConvGradInput) the weights flipped in
+// space with input and output channels swapped.
+std::vector<DirectConvPlan> direct_plans(const ConvGeometry& g, const float* weights, const DirectConv& conv,
+                                         bool transposed) {
+    const int64_t taps = g.kernel_size();
+    std::vector<DirectConvPlan> plans;
+    plans.reserve(static_cast<size_t>(g.group));
+    for (int64_t grp = 0; grp < g.group; ++grp) {
+        plans.emplace_back(conv, [&](int64_t m, int64_t c, int64_t t) {
+            return transposed ? weights[((grp * g.out_cg + c) * g.in_cg + m) * taps + (taps - 1 - t)]
+                              : weights[((grp * g.out_cg + m) * g.in_cg + c) * taps + t];
+        });
+    }
+    return plans;
+}
+
+// Runs block(n, group, m0, count) for every image, group and block of 8 output channels (of
+// `channels` per group, from `inputs` channels per group), split over the pool when the work pays
+// for threads: each output is computed by one call.
+template <class Block>
+void for_each_direct_block(const ConvGeometry& g, int64_t channels, int64_t inputs, Block&& block) {
+    const int64_t blocks = (channels + 7) / 8;
+    const double plane = static_cast<double>(g.out_plane());
+    const dsk::Work per_block{2.0 * 8.0 * static_cast<double>(inputs * g.kernel_size()) * plane,
+                              4.0 * (static_cast<double>(inputs) + 8.0) * plane};
+    parallel_for(static_cast<size_t>(g.batch * g.group * blocks), per_block, [&](size_t b, size_t e) {
+        for (size_t item = b; item < e; ++item) {
+            const int64_t i = static_cast<int64_t>(item);
+            const int64_t m0 = i % blocks * 8;
+            block(i / (g.group * blocks), i / blocks % g.group, m0, std::min<int64_t>(8, channels - m0));
+        }
+    });
+}
 
 //----------------------------------------------------------------------------------------------
 // Depthwise (direct)
@@ -387,6 +374,19 @@ void conv_grad_weight_depthwise(const ConvGeometry& g, const float* dy, const fl
     });
 }
 
+// out[m - m0] = the sum of dY over images [n0, n1) and positions, for output channels [m0, m0 +
+// count) of group `grp` (ConvGradWeight's dB): each plane in a fixed order, images added in
+// order in double.
+void bias_sums(const ConvGeometry& g, const float* dy, int64_t n0, int64_t n1, int64_t grp, int64_t m0,
+               int64_t count, double* out) {
+    const int64_t plane = g.out_plane();
+    for (int64_t m = m0; m < m0 + count; ++m) {
+        double total = 0.0;
+        for (int64_t n = n0; n < n1; ++n) total += sum_fixed_order(dy + (n * g.out_c + grp * g.out_cg + m) * plane, plane);
+        out[m - m0] = total;
+    }
+}
+
 //----------------------------------------------------------------------------------------------
 // Kernels
 //----------------------------------------------------------------------------------------------
@@ -437,6 +437,21 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         run_tasks(g.batch * g.group, 0, gemm_task_work(g, 1), [&](int64_t task, float*, bool serial) {
             const int64_t n = task / g.group, grp = task % g.group;
             one_image(serial, n, grp, x + (n * g.in_c + grp * g.in_cg) * g.in_plane());
+        });
+        return;
+    }
+    if (takes_direct_path(g, g.out_cg)) {
+        const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_of(g.w, g.in_cg, g.out_cg), false);
+        for_each_direct_block(g, g.out_cg, g.in_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
+            const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                          .bias_row_step = 1,
+                                          .y = y + offset,
+                                          .ldy = cols,
+                                          .activation = activation};
+            const GemmEpilogue hook = epilogue.hook();
+            conv_direct_channels(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), m0,
+                                 count, z + offset, epilogue.needed(z + offset) ? &hook : nullptr);
         });
         return;
     }
@@ -504,6 +519,16 @@ void conv_grad_input(const KernelArgs& args) {
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
+    if (takes_direct_path(g, g.in_cg)) {
+        // Stride 1, same size: dX is the direct convolution of dY with the flipped, transposed
+        // weights (no columns to add back).
+        const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_transposed(g.w, g.out_cg, g.in_cg), true);
+        for_each_direct_block(g, g.in_cg, g.out_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
+            conv_direct_channels(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols, m0,
+                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), nullptr);
+        });
+        return;
+    }
     if (g.pointwise()) {
         // dX_g [rows, cols] = W_g^T [rows, Mg] * dY_g [Mg, cols]
         run_tasks(g.batch * g.group, 0, gemm_task_work(g, 1), [&](int64_t task, float*, bool serial) {
@@ -552,26 +577,41 @@ void conv_grad_weight(const KernelArgs& args) {
         args.fail("dY " + shape_text(shape_of(args.input(0))) +
                   " does not match the convolution's output " + shape_text(g.y_shape()));
     args.expect_output_shape(0, w_shape);
+    if (args.has_output(1)) args.expect_output_shape(1, {g.out_c});
     const float* dy = args.in(0);
     const float* x = args.in(1);
     float* dw = args.out(0);
+    // dB (the bias gradient, when the node has it) is summed per block of images like dW, from
+    // the dY rows each block has just read, and the blocks added in order.
+    float* db = args.has_output(1) ? args.out(1) : nullptr;
     const int64_t weight_size = numel(args.output(0));
-    if (weight_size == 0) return;
-    if (g.batch == 0 || g.out_plane() == 0) {
+    if (g.batch == 0 || g.out_plane() == 0 || weight_size == 0) {
         std::fill(dw, dw + weight_size, 0.0f);
+        if (db) std::fill(db, db + g.out_c, 0.0f);
         return;
     }
     if (g.depthwise()) {
         conv_grad_weight_depthwise(g, dy, x, dw);
+        if (db) {
+            std::vector<double> sums(static_cast<size_t>(g.out_c));
+            bias_sums(g, dy, 0, g.batch, 0, 0, g.out_c, sums.data());
+            std::copy(sums.begin(), sums.end(), db);
+        }
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
     const int64_t blocks = std::max<int64_t>(
         1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / weight_size}));
-    // With fewer column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32
-    // channels), dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are
-    // wider than high, so the wide side should be the channels (9 columns would fill 9 of 32).
-    const bool transposed = rows < g.out_cg;
+    // Stride 1, same size: each block's sums straight from dY and the input (conv_direct.h), no
+    // columns stored. Otherwise one SGEMM per image and group over its columns; with fewer
+    // column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32 channels),
+    // dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are wider than
+    // high, so the wide side should be the channels (9 columns would fill 9 of 32).
+    const bool direct_sums = takes_direct_path(g, g.out_cg);
+    // Up to 64 output channels (4 vectors), the direct sums run with the channels in the vector
+    // lanes, from dY transposed and x padded once per call, and give dW^T.
+    const bool lanes_over_channels = direct_sums && g.out_cg <= kDirectMaxLaneChannels && g.in_cg >= 8;
+    const bool transposed = lanes_over_channels || (!direct_sums && rows < g.out_cg);
     // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW (or
     // dW^T per group); they are added (and turned back) in block order at the end.
     const bool direct = blocks == 1 && !transposed;
@@ -579,9 +619,11 @@ void conv_grad_weight(const KernelArgs& args) {
     auto partial = [&](int64_t block) {
         return direct ? dw : partial_storage.data() + block * weight_size;
     };
+    std::vector<double> bias_partial(db ? static_cast<size_t>(blocks * g.out_c) : 0);
     auto run_block = [&](int64_t block, float* col, bool serial) {
         float* out = partial(block);
         const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+        if (db) bias_sums(g, dy, n0, n1, 0, 0, g.out_c, bias_partial.data() + block * g.out_c);
         for (int64_t n = n0; n < n1; ++n) {
             for (int64_t grp = 0; grp < g.group; ++grp) {
                 const float* xg = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
@@ -602,8 +644,61 @@ void conv_grad_weight(const KernelArgs& args) {
             }
         }
     };
-    run_tasks(blocks, g.pointwise() ? 0 : rows * cols,
-              gemm_task_work(g, (g.batch + blocks - 1) / blocks) * static_cast<double>(g.group), run_block);
+    if (lanes_over_channels) {
+        const DirectConv conv = direct_conv_of(g.w, g.in_cg, g.out_cg);
+        const int64_t dyt_floats = cols * ((g.out_cg + 15) / 16 * 16), xp_floats = g.in_cg * direct_padded_plane(conv);
+        Scratch dyt(static_cast<size_t>(g.batch * g.group * dyt_floats)), xp(static_cast<size_t>(g.batch * g.group * xp_floats));
+        parallel_for(static_cast<size_t>(g.batch * g.group), 1, [&](size_t b, size_t e) {
+            for (size_t item = b; item < e; ++item) {
+                const int64_t n = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
+                direct_transpose_dy(conv, dy + (n * g.out_c + grp * g.out_cg) * cols, dyt.data() + static_cast<int64_t>(item) * dyt_floats);
+                direct_pad_x(conv, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), xp.data() + static_cast<int64_t>(item) * xp_floats);
+            }
+        });
+        constexpr int64_t kColumnsPerItem = 48;
+        const int64_t chunks = (rows + kColumnsPerItem - 1) / kColumnsPerItem;
+        parallel_for(static_cast<size_t>(blocks * g.group * chunks), 1, [&](size_t b, size_t e) {
+            for (size_t item = b; item < e; ++item) {
+                const int64_t i = static_cast<int64_t>(item);
+                const int64_t block = i / (g.group * chunks), grp = i / chunks % g.group, k0 = i % chunks * kColumnsPerItem;
+                const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+                const int64_t first = n0 * g.group + grp;
+                conv_direct_weight_grad_t(conv, dyt.data() + first * dyt_floats, g.group * dyt_floats,
+                                          xp.data() + first * xp_floats, g.group * xp_floats, n1 - n0, k0,
+                                          std::min(kColumnsPerItem, rows - k0), partial(block) + grp * g.out_cg * rows);
+                if (db && k0 == 0)
+                    bias_sums(g, dy, n0, n1, grp, 0, g.out_cg, bias_partial.data() + block * g.out_c + grp * g.out_cg);
+            }
+        });
+    } else if (direct_sums) {
+        const DirectConvTaps taps(direct_conv_of(g.w, g.in_cg, g.out_cg));
+        constexpr int64_t kRowsPerItem = 4;
+        const int64_t chunks = (g.out_cg + kRowsPerItem - 1) / kRowsPerItem;
+        parallel_for(static_cast<size_t>(blocks * g.group * chunks), 1, [&](size_t b, size_t e) {
+            for (size_t item = b; item < e; ++item) {
+                const int64_t i = static_cast<int64_t>(item);
+                const int64_t block = i / (g.group * chunks), grp = i / chunks % g.group, m0 = i % chunks * kRowsPerItem;
+                const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+                const int64_t count = std::min(kRowsPerItem, g.out_cg - m0);
+                conv_direct_weight_grad(taps, dy + (n0 * g.out_c + grp * g.out_cg) * cols, g.out_c * cols,
+                                        x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.in_c * g.in_plane(),
+                                        n1 - n0, m0, count, partial(block) + grp * g.out_cg * rows);
+                if (db)
+                    bias_sums(g, dy, n0, n1, grp, m0, count,
+                              bias_partial.data() + block * g.out_c + grp * g.out_cg + m0);
+            }
+        });
+    } else {
+        run_tasks(blocks, g.pointwise() ? 0 : rows * cols,
+                  gemm_task_work(g, (g.batch + blocks - 1) / blocks) * static_cast<double>(g.group), run_block);
+    }
+    if (db) {
+        for (int64_t m = 0; m < g.out_c; ++m) {
+            double total = 0.0;
+            for (int64_t block = 0; block < blocks; ++block) total += bias_partial[static_cast<size_t>(block * g.out_c + m)];
+            db[m] = static_cast<float>(total);
+        }
+    }
     if (direct) return;
     // dw[i] for i = (grp * Mg + m) * rows + r sits at i itself, or at grp * Mg * rows + r * Mg + m
     // in a transposed partial.
@@ -630,7 +725,7 @@ void conv_grad_weight(const KernelArgs& args) {
 const KernelDef kConvKernels[] = {
     kernel("Conv", {F32, F32, F32}, {F32}, conv, conv_operands_2d) | optional_inputs_from(2),
     kernel("ConvGradInput", {F32, F32}, {F32}, conv_grad_input, conv_operands_2d),
-    kernel("ConvGradWeight", {F32, F32}, {F32}, conv_grad_weight, conv_operands_2d),
+    kernel("ConvGradWeight", {F32, F32}, {F32, F32}, conv_grad_weight, conv_operands_2d) | optional_outputs_from(1),
 };
 
 }  // namespace

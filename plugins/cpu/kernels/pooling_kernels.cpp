@@ -1,5 +1,6 @@
 // pooling_kernels.cpp - MaxPool, AveragePool, GlobalAveragePool (2-D, NCHW) and their
-// gradients.
+// gradients, and MaxPoolReluGrad (MaxPoolGrad and the gradient of the Relu before the pool in
+// one pass: the plan's fusion of MaxPoolGrad -> ActivationGrad[Relu]).
 //
 // Every (image, channel) plane is independent: planes are split over the thread pool, and the
 // gradients, which add into overlapping windows, do so within their plane in output order, so
@@ -10,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "activation_functions.h"
+#include "cpu_features.h"
 #include "kernel_table.h"
 #include "vector_math.h"
 #include "window_geometry.h"
@@ -384,7 +387,10 @@ __attribute__((target("avx512f"))) bool row_max_2x2_avx512(const float* r0, cons
     return false;
 }
 
+// `keep_if_positive` (MaxPoolReluGrad; may be null): a window's gradient passes only where this
+// value (its maximum, the Relu's output) is not <= 0, as ActivationGrad[Relu] would let it.
 __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* tap, const float* g,
+                                                               const float* keep_if_positive,
                                                                int64_t n, float* dx0, float* dx1) {
     const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i high =
@@ -393,7 +399,10 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
         const int64_t count = std::min<int64_t>(16, n - o);
         const __mmask16 live = count == 16 ? 0xffff : static_cast<__mmask16>((1u << count) - 1);
         const __m512i t = _mm512_maskz_loadu_epi32(live, tap + o);
-        const __m512 v = _mm512_maskz_loadu_ps(live, g + o);
+        __m512 v = _mm512_maskz_loadu_ps(live, g + o);
+        if (keep_if_positive)  // x <= 0 ? 0 : g; NaN keeps g
+            v = _mm512_maskz_mov_ps(
+                _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(live, keep_if_positive + o), _mm512_setzero_ps(), _CMP_NLE_UQ), v);
         const __m512 w[4] = {
             _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(0)), v),
             _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(t, _mm512_set1_epi32(1)), v),
@@ -412,13 +421,6 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
     }
 }
 
-bool has_avx512() {
-    static const bool has = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") != 0;
-    }();
-    return has;
-}
 #else
 #define DSK_POOL_AVX512 0
 #endif
@@ -426,17 +428,24 @@ bool has_avx512() {
 // The loops above, or their AVX-512 form where the CPU has it.
 bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
 #if DSK_POOL_AVX512
-    if (has_avx512())
+    if (cpu_has_avx512f())
         return tap ? row_max_2x2_avx512<true>(r0, r1, n, y, tap)
                    : row_max_2x2_avx512<false>(r0, r1, n, y, nullptr);
 #endif
     return tap ? row_argmax_2x2(r0, r1, n, y, tap) : row_max_2x2(r0, r1, n, y);
 }
 
-void row_scatter_2x2_best(const int32_t* tap, const float* g, int64_t n, float* dx0, float* dx1) {
+// With `keep_if_positive` (not null; scratch of n values): g masked by it first, as
+// ActivationGrad[Relu] would (its own loop where there is no AVX-512).
+void row_scatter_2x2_best(const int32_t* tap, const float* g, float* keep_if_positive, int64_t n,
+                          float* dx0, float* dx1) {
 #if DSK_POOL_AVX512
-    if (has_avx512()) return row_scatter_2x2_avx512(tap, g, n, dx0, dx1);
+    if (cpu_has_avx512f()) return row_scatter_2x2_avx512(tap, g, keep_if_positive, n, dx0, dx1);
 #endif
+    if (keep_if_positive) {
+        activation_grad_map({.kind = Activation::relu}, g, keep_if_positive, keep_if_positive, n);
+        g = keep_if_positive;
+    }
     row_scatter_2x2(tap, g, n, dx0, dx1);
 }
 
@@ -461,10 +470,18 @@ void plane_max_tiled_2x2(const float* x, const Window2d& w, float* y, int32_t* i
     }
 }
 
+// dx = ActivationGrad[Relu](dx, x) over n values: MaxPoolReluGrad's Relu, with the Relu
+// gradient's own loop, so that the fused kernel gives bitwise MaxPoolGrad then ActivationGrad.
+void relu_grad_in_place(const float* x, float* dx, int64_t n) {
+    activation_grad_map({.kind = Activation::relu}, dx, x, dx, n);
+}
+
 // dx of one plane of a tiles_2x2 pool: dy at the first maximum of each window, 0 elsewhere
-// (including a last row or column that no window covers). `tap` is scratch of out_w values.
-void plane_max_grad_tiled_2x2(const float* x, const float* dy, const Window2d& w, float* best,
-                              int32_t* tap, float* dx) {
+// (including a last row or column that no window covers). `best` and `tap` are scratch of out_w
+// values. `relu`: x is a Relu's output and the gradient goes through it too (MaxPoolReluGrad):
+// only a window's maximum receives anything, so dy is masked by the maxima in the scatter.
+void plane_max_grad_tiled_2x2(const float* x, const float* dy, const Window2d& w, bool relu,
+                              float* best, int32_t* tap, float* dx) {
     for (int64_t oh = 0; oh < w.out_h; ++oh) {
         const float* r0 = x + 2 * oh * w.in_w;
         float* dx0 = dx + 2 * oh * w.in_w;
@@ -477,9 +494,10 @@ void plane_max_grad_tiled_2x2(const float* x, const float* dy, const Window2d& w
                 window_argmax_at(x, w, oh, ow, best + ow, &at);
                 if (at >= 0) dx[at] += g[ow];
             }
+            if (relu) relu_grad_in_place(r0, dx0, 2 * w.in_w);
             continue;
         }
-        row_scatter_2x2_best(tap, g, w.out_w, dx0, dx1);
+        row_scatter_2x2_best(tap, g, relu ? best : nullptr, w.out_w, dx0, dx1);
         for (int64_t iw = 2 * w.out_w; iw < w.in_w; ++iw) dx0[iw] = dx1[iw] = 0.0f;
     }
     std::fill(dx + 2 * w.out_h * w.in_w, dx + w.in_h * w.in_w, 0.0f);
@@ -536,7 +554,10 @@ void max_pool(const KernelArgs& args) {
         });
 }
 
-void max_pool_grad(const KernelArgs& args) {
+// MaxPoolGrad, or with `relu` MaxPoolReluGrad: ActivationGrad[Relu] of MaxPoolGrad, where X is
+// the Relu's output (a Relu's gradient needs only its output: docs/ops.md). Fused, the gradient
+// takes one pass over the planes instead of two.
+void max_pool_grad_of(const KernelArgs& args, bool relu) {
     const std::vector<int64_t> x_shape = shape_of(args.input(1));
     const PoolShape p = pool_shape(args, x_shape);
     const Window2d& w = p.window;
@@ -557,16 +578,26 @@ void max_pool_grad(const KernelArgs& args) {
                                 [&](int64_t plane, float* best, int32_t* index) {
                                     float* dxp = dx + plane * in_plane;
                                     const float* dyp = dy + plane * out_plane;
+                                    const float* xp = x + plane * in_plane;
                                     if (tiles_2x2(w)) {
-                                        plane_max_grad_tiled_2x2(x + plane * in_plane, dyp, w,
-                                                                 best, index, dxp);
+                                        plane_max_grad_tiled_2x2(xp, dyp, w, relu, best, index,
+                                                                 dxp);
                                         return;
                                     }
-                                    pool_plane_max(x + plane * in_plane, w, taps, best, index);
+                                    pool_plane_max(xp, w, taps, best, index);
                                     std::fill(dxp, dxp + in_plane, 0.0f);
                                     for (int64_t o = 0; o < out_plane; ++o)
                                         if (index[o] >= 0) dxp[index[o]] += dyp[o];
+                                    if (relu) relu_grad_in_place(xp, dxp, in_plane);
                                 });
+}
+
+void max_pool_grad(const KernelArgs& args) {
+    max_pool_grad_of(args, false);
+}
+
+void max_pool_relu_grad(const KernelArgs& args) {
+    max_pool_grad_of(args, true);
 }
 
 // inverse[o] = 1 / the divisor of output o: the window's size with count_include_pad, else the
@@ -722,6 +753,7 @@ bool x_is_nchw(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
 const KernelDef kPoolingKernels[] = {
     kernel("MaxPool", {F32}, {F32, I64}, max_pool, is_nchw) | optional_outputs_from(1),
     kernel("MaxPoolGrad", {F32, F32}, {F32}, max_pool_grad, x_is_nchw),
+    kernel("MaxPoolReluGrad", {F32, F32}, {F32}, max_pool_relu_grad, x_is_nchw),
     kernel("AveragePool", {F32}, {F32}, average_pool, is_nchw),
     kernel("AveragePoolGrad", {F32}, {F32}, average_pool_grad),
     kernel("GlobalAveragePool", {F32}, {F32}, global_average_pool),

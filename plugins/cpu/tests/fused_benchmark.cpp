@@ -8,7 +8,8 @@
 //
 // For each layer: the time of Gemm/Conv (with bias) followed by Relu into a second tensor, as an
 // unfused graph runs them; of the fused node with Y only (inference); of the fused node that also
-// writes Z (training, where ActivationGrad reads Z). Best of 25 rounds of a few milliseconds,
+// writes Z (a graph that still reads the pre-activation: training with an activation other than
+// Relu, whose gradient reads Y). Best of 25 rounds of a few milliseconds,
 // the three taking turns.
 #include <omp.h>
 

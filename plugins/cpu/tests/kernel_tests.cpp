@@ -253,6 +253,7 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "ConvGradInput",
                                       "ConvGradWeight",
                                       "MaxPoolGrad",
+                                      "MaxPoolReluGrad",
                                       "AveragePoolGrad",
                                       "GlobalAveragePoolGrad",
                                       "BatchNormalizationGrad",
@@ -485,6 +486,15 @@ void check_conv_case(const ConvCase& cc) {
     });
     check_close(dx.f, want_dx, 1e-5, 1e-5);
     check_close(dw.f, want_dw, 1e-4, 1e-4);
+
+    // With a second output, ConvGradWeight also gives the bias gradient (the plan's fusion of
+    // ReduceSum(dY, axes [0, 2, 3])), and dW stays bitwise the same.
+    Tensor dw2 = f32(ws), db = random({cc.m}, 5);
+    run("ConvGradWeight", gw, {&dy, &x}, {&dw2, &db});
+    std::vector<double> want_db(static_cast<size_t>(cc.m), 0.0);
+    for (size_t i = 0; i < dy.f.size(); ++i) want_db[(i / (ys[2] * ys[3])) % cc.m] += dy.f[i];
+    check_close(db.f, want_db, 1e-5, 1e-5);
+    CHECK(dw2.f == dw.f);
 }
 
 }  // namespace
@@ -515,6 +525,20 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         {5, 2, 6, 5, 24, 3, 3, 2, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
         // small planes, many images: several images side by side in one forward SGEMM
         {9, 3, 4, 4, 5, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        // stride 1, output planes the size of the input, 8 or more channels: the direct
+        // convolution (conv_direct.h), forward, input and weight gradients alike. Planes of 77 and 185
+        // positions (tiles of 3, 2 and 1 vectors of 16, the last one partial), 784 (the CNN's
+        // first layer), a plane smaller than the kernel; channel blocks of 8 and a remainder;
+        // dilations, asymmetric pads, groups.
+        {2, 9, 7, 11, 10, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {1, 8, 5, 37, 9, 2, 4, 1, {1, 1}, {0, 1, 1, 2}, {1, 1}, true},
+        {2, 8, 9, 6, 8, 3, 3, 1, {1, 1}, {2, 2, 2, 2}, {2, 2}, false},
+        {2, 16, 6, 6, 16, 3, 3, 2, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {1, 8, 3, 3, 8, 5, 5, 1, {1, 1}, {2, 2, 2, 2}, {1, 1}, true},
+        {2, 1, 28, 28, 32, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {3, 12, 14, 14, 20, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        // ... and more images than weight-gradient blocks (several images summed per block)
+        {19, 4, 6, 7, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
     };
     for (uint32_t threads : {1u, 3u}) {
         Threads scope(threads);
@@ -533,7 +557,7 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
 // Pooling
 //----------------------------------------------------------------------------------------------
 
-TEST_CASE("MaxPool and MaxPoolGrad: padding never wins, the gradient goes to the first maximum") {
+TEST_CASE("MaxPool, MaxPoolGrad and MaxPoolReluGrad: padding never wins, the gradient goes to the first maximum") {
     struct PoolCase {
         int64_t kh, kw, sh, sw;
         Shape pads;
@@ -591,6 +615,13 @@ TEST_CASE("MaxPool and MaxPoolGrad: padding never wins, the gradient goes to the
                         }
             check_close(y.f, want, 0, 0);
             check_close(dx.f, want_dx, 1e-6, 1e-6);
+
+            // MaxPoolReluGrad: bitwise MaxPoolGrad then ActivationGrad[Relu] on the same X (the
+            // fusion the plan makes), windows of negative maxima included.
+            Tensor relu_dx = f32(xs), fused_dx = random(xs, 8);
+            run("ActivationGrad", {Attr("activation", "Relu")}, {&dx, &x}, {&relu_dx});
+            run("MaxPoolReluGrad", attrs, {&dy, &x}, {&fused_dx});
+            CHECK(std::memcmp(fused_dx.f.data(), relu_dx.f.data(), relu_dx.f.size() * sizeof(float)) == 0);
         }
     }
 }

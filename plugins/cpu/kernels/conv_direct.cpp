@@ -1,0 +1,300 @@
+// conv_direct.cpp - the direct same-size convolution of conv_direct.h.
+#include "conv_direct.h"
+
+#include <algorithm>
+
+#include "cpu_features.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DSK_CONV_DIRECT_AVX512 1
+#else
+#define DSK_CONV_DIRECT_AVX512 0
+#endif
+
+namespace dsk::cpu {
+namespace {
+
+constexpr int64_t kLanes = 16;      // output positions per vector
+constexpr int64_t kTileRows = 8;    // output channels per register tile
+constexpr int64_t kTileVectors = 3; // vectors of positions per register tile
+
+#if DSK_CONV_DIRECT_AVX512
+// Output channels [m0, m0 + rows) (rows <= 8; the weights are zero-padded to 8) x vectors
+// [v0, v0 + NV) of one image: the sums in registers over every (input channel, tap), in that
+// order, then stored to z and handed to the epilogue.
+template <int NV>
+__attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, const float* x,
+                                                 int64_t m0, int64_t rows, int64_t v0, float* z,
+                                                 const GemmEpilogue* epilogue) {
+    const DirectConv& c = plan.conv;
+    const int64_t plane = c.plane(), taps = c.taps();
+    __m512 acc[kTileRows][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < kTileRows; ++i)
+#pragma GCC unroll 3
+        for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
+    const float* w = plan.weights.data() + m0;
+    const uint16_t* masks = plan.masks.data() + v0 * taps;
+    for (int64_t ci = 0; ci < c.in_channels; ++ci) {
+        const float* in = x + ci * plane + v0 * kLanes;
+        for (int64_t t = 0; t < taps; ++t, w += plan.m_padded) {
+            const int64_t offset = plan.offsets[static_cast<size_t>(t)];
+            __m512 b[NV];
+#pragma GCC unroll 3
+            for (int j = 0; j < NV; ++j)
+                b[j] = _mm512_maskz_loadu_ps(masks[j * taps + t], in + j * kLanes + offset);
+#pragma GCC unroll 8
+            for (int i = 0; i < kTileRows; ++i) {
+                const __m512 a = _mm512_set1_ps(w[i]);
+#pragma GCC unroll 3
+                for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+            }
+        }
+    }
+    // The stores run over constant indices only, so that acc stays in registers throughout.
+    const int64_t p0 = v0 * kLanes;
+    const int64_t cols = std::min(NV * kLanes, plane - p0);
+    float* out = z + m0 * plane + p0;
+    __mmask16 store[NV];
+#pragma GCC unroll 3
+    for (int j = 0; j < NV; ++j) {
+        const int64_t n = std::clamp<int64_t>(cols - j * kLanes, 0, kLanes);
+        store[j] = static_cast<__mmask16>((1u << n) - 1u);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < kTileRows; ++i) {
+        if (i < rows) {
+#pragma GCC unroll 3
+            for (int j = 0; j < NV; ++j) _mm512_mask_storeu_ps(out + i * plane + j * kLanes, store[j], acc[i][j]);
+        }
+    }
+    if (epilogue) epilogue->apply(epilogue->context, m0, p0, rows, cols, out, plane);
+}
+// The sum of the 16 lanes (a fixed tree).
+__attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
+    constexpr __mmask16 kAll = 0xffff;
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_cvtss_f32(v);
+}
+
+constexpr int kGradRows = 4;     // dW rows (output channels) per register tile
+constexpr int kGradColumns = 6;  // dW columns (input channel, tap) per register tile
+
+// dw[m0 + i][k0 + j] (row stride `ld`) = the sums of tile (i < rows, j < cols).
+__attribute__((target("avx512f,fma"))) void weight_grad_tile(const DirectConvTaps& taps, const float* dy,
+                                                             int64_t dy_stride, const float* x, int64_t x_stride,
+                                                             int64_t images, int64_t m0, int64_t rows, int64_t k0,
+                                                             int64_t cols, float* dw, int64_t ld) {
+    const DirectConv& c = taps.conv;
+    const int64_t plane = c.plane(), tap_count = c.taps(), vectors = taps.vectors();
+    // Column j: the input of channel (k0 + j) / taps at tap (k0 + j) % taps; past `cols`, nothing.
+    static const uint16_t kNone = 0;
+    int64_t from[kGradColumns], step[kGradColumns];
+    const uint16_t* masks[kGradColumns];
+    for (int j = 0; j < kGradColumns; ++j) {
+        const int64_t k = k0 + std::min<int64_t>(j, cols - 1), t = k % tap_count;
+        from[j] = k / tap_count * plane + taps.offsets[static_cast<size_t>(t)];
+        masks[j] = j < cols ? taps.masks.data() + t : &kNone;
+        step[j] = j < cols ? tap_count : 0;
+    }
+    const __mmask16 tail = static_cast<__mmask16>((1u << (plane - (vectors - 1) * kLanes)) - 1u);
+    __m512 acc[kGradRows][kGradColumns];
+#pragma GCC unroll 4
+    for (int i = 0; i < kGradRows; ++i)
+#pragma GCC unroll 6
+        for (int j = 0; j < kGradColumns; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t n = 0; n < images; ++n) {
+        const float* g = dy + n * dy_stride + m0 * plane;
+        const float* in = x + n * x_stride;
+        for (int64_t v = 0; v < vectors; ++v) {
+            const __mmask16 live = v + 1 < vectors ? static_cast<__mmask16>(0xffff) : tail;
+            __m512 a[kGradRows];
+#pragma GCC unroll 4
+            for (int i = 0; i < kGradRows; ++i)
+                a[i] = _mm512_maskz_loadu_ps(i < rows ? live : 0, g + (i < rows ? i : 0) * plane + v * kLanes);
+#pragma GCC unroll 6
+            for (int j = 0; j < kGradColumns; ++j) {
+                const __m512 b = _mm512_maskz_loadu_ps(masks[j][v * step[j]], in + from[j] + v * kLanes);
+#pragma GCC unroll 4
+                for (int i = 0; i < kGradRows; ++i) acc[i][j] = _mm512_fmadd_ps(a[i], b, acc[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < kGradRows; ++i)
+#pragma GCC unroll 6
+        for (int j = 0; j < kGradColumns; ++j)
+            if (i < rows && j < cols) dw[(m0 + i) * ld + k0 + j] = sum_lanes(acc[i][j]);
+}
+
+constexpr int kGradTColumns = 6;  // (channel, tap) columns per register tile of the transposed sums
+
+int64_t m_vectors(const DirectConv& c) {
+    return (c.out_channels + kLanes - 1) / kLanes;
+}
+
+// Rows [k0, k0 + cols) of dWt (cols <= 6) for MV vectors of output channels.
+template <int MV>
+__attribute__((target("avx512f,fma"))) void weight_grad_t_tile(const DirectConv& c, const float* dyt,
+                                                               int64_t dyt_stride, const float* xp,
+                                                               int64_t xp_stride, int64_t images, int64_t k0,
+                                                               int64_t cols, float* dwt) {
+    const int64_t taps = c.taps(), wp = c.w + c.dilation_w * (c.kernel_w - 1);
+    const int64_t hp_plane = direct_padded_plane(c), row = MV * kLanes;
+    int64_t from[kGradTColumns];
+    for (int j = 0; j < kGradTColumns; ++j) {
+        const int64_t k = k0 + std::min<int64_t>(j, cols - 1), t = k % taps;
+        from[j] = k / taps * hp_plane + t / c.kernel_w * c.dilation_h * wp + t % c.kernel_w * c.dilation_w;
+    }
+    __m512 acc[kGradTColumns][MV];
+#pragma GCC unroll 6
+    for (int j = 0; j < kGradTColumns; ++j)
+#pragma GCC unroll 4
+        for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_setzero_ps();
+    for (int64_t n = 0; n < images; ++n) {
+        const float* g = dyt + n * dyt_stride;
+        const float* in = xp + n * xp_stride;
+        for (int64_t oh = 0; oh < c.h; ++oh)
+            for (int64_t ow = 0; ow < c.w; ++ow, g += row) {
+                const float* at = in + oh * wp + ow;
+                __m512 a[MV];
+#pragma GCC unroll 4
+                for (int v = 0; v < MV; ++v) a[v] = _mm512_load_ps(g + v * kLanes);
+#pragma GCC unroll 6
+                for (int j = 0; j < kGradTColumns; ++j) {
+                    const __m512 b = _mm512_set1_ps(at[from[j]]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, a[v], acc[j][v]);
+                }
+            }
+    }
+    for (int j = 0; j < kGradTColumns; ++j) {
+        if (j >= cols) break;
+        float* out = dwt + (k0 + j) * c.out_channels;
+        for (int v = 0; v < MV; ++v) {
+            const int64_t n = std::clamp<int64_t>(c.out_channels - v * kLanes, 0, kLanes);
+            _mm512_mask_storeu_ps(out + v * kLanes, static_cast<__mmask16>((1u << n) - 1u), acc[j][v]);
+        }
+    }
+}
+#endif
+
+}  // namespace
+
+int64_t direct_padded_plane(const DirectConv& c) {
+    return (c.h + c.dilation_h * (c.kernel_h - 1)) * (c.w + c.dilation_w * (c.kernel_w - 1));
+}
+
+void direct_transpose_dy(const DirectConv& c, const float* dy, float* dyt) {
+    const int64_t row = (c.out_channels + kLanes - 1) / kLanes * kLanes;
+    for (int64_t p = 0; p < c.plane(); ++p) {
+        float* out = dyt + p * row;
+        for (int64_t m = 0; m < c.out_channels; ++m) out[m] = dy[m * c.plane() + p];
+        std::fill(out + c.out_channels, out + row, 0.0f);
+    }
+}
+
+void direct_pad_x(const DirectConv& c, const float* x, float* xp) {
+    const int64_t hp = c.h + c.dilation_h * (c.kernel_h - 1), wp = c.w + c.dilation_w * (c.kernel_w - 1);
+    std::fill(xp, xp + c.in_channels * hp * wp, 0.0f);
+    for (int64_t ci = 0; ci < c.in_channels; ++ci)
+        for (int64_t ih = 0; ih < c.h; ++ih)
+            std::copy(x + (ci * c.h + ih) * c.w, x + (ci * c.h + ih + 1) * c.w,
+                      xp + (ci * hp + ih + c.pad_top) * wp + c.pad_left);
+}
+
+void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dyt_stride,
+                               const float* xp, int64_t xp_stride, int64_t images, int64_t k0,
+                               int64_t count, float* dwt) {
+#if DSK_CONV_DIRECT_AVX512
+    for (int64_t k = k0; k < k0 + count; k += kGradTColumns) {
+        const int64_t cols = std::min<int64_t>(kGradTColumns, k0 + count - k);
+        switch (m_vectors(c)) {
+            case 1: weight_grad_t_tile<1>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+            case 2: weight_grad_t_tile<2>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+            case 3: weight_grad_t_tile<3>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+            default: weight_grad_t_tile<4>(c, dyt, dyt_stride, xp, xp_stride, images, k, cols, dwt); break;
+        }
+    }
+#else
+    (void)c, (void)dyt, (void)dyt_stride, (void)xp, (void)xp_stride, (void)images, (void)k0, (void)count, (void)dwt;
+#endif
+}
+
+bool direct_conv_applies(const Window2d& window) {
+    return DSK_CONV_DIRECT_AVX512 && cpu_has_avx512f() && window.stride_h == 1 && window.stride_w == 1 &&
+           window.out_h == window.in_h && window.out_w == window.in_w && window.in_h * window.in_w > 0;
+}
+
+DirectConv direct_conv_of(const Window2d& window, int64_t in_channels, int64_t out_channels) {
+    return {.in_channels = in_channels,
+            .out_channels = out_channels,
+            .h = window.in_h,
+            .w = window.in_w,
+            .kernel_h = window.kernel_h,
+            .kernel_w = window.kernel_w,
+            .dilation_h = window.dilation_h,
+            .dilation_w = window.dilation_w,
+            .pad_top = window.pad_top,
+            .pad_left = window.pad_left};
+}
+
+DirectConv direct_conv_transposed(const Window2d& window, int64_t in_channels, int64_t out_channels) {
+    DirectConv c = direct_conv_of(window, in_channels, out_channels);
+    c.pad_top = window.dilation_h * (window.kernel_h - 1) - window.pad_top;
+    c.pad_left = window.dilation_w * (window.kernel_w - 1) - window.pad_left;
+    return c;
+}
+
+DirectConvTaps::DirectConvTaps(const DirectConv& c) : conv(c) {
+    const int64_t taps = c.taps(), vectors = this->vectors();
+    offsets.resize(static_cast<size_t>(taps));
+    masks.assign(static_cast<size_t>(vectors * taps), 0);
+    for (int64_t kh = 0; kh < c.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < c.kernel_w; ++kw) {
+            const int64_t t = kh * c.kernel_w + kw;
+            const int64_t dh = kh * c.dilation_h - c.pad_top, dw = kw * c.dilation_w - c.pad_left;
+            offsets[static_cast<size_t>(t)] = dh * c.w + dw;
+            for (int64_t p = 0; p < c.plane(); ++p) {
+                const int64_t ih = p / c.w + dh, iw = p % c.w + dw;
+                if (ih >= 0 && ih < c.h && iw >= 0 && iw < c.w)
+                    masks[static_cast<size_t>(p / kLanes * taps + t)] |= static_cast<uint16_t>(1u << (p % kLanes));
+            }
+        }
+}
+
+void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
+                          float* z, const GemmEpilogue* epilogue) {
+#if DSK_CONV_DIRECT_AVX512
+    const int64_t vectors = plan.vectors();
+    for (int64_t m = m0; m < m0 + count; m += kTileRows) {
+        const int64_t rows = std::min(kTileRows, m0 + count - m);
+        int64_t v = 0;
+        for (; v + kTileVectors <= vectors; v += kTileVectors) tile<kTileVectors>(plan, x, m, rows, v, z, epilogue);
+        if (vectors - v == 2) tile<2>(plan, x, m, rows, v, z, epilogue);
+        if (vectors - v == 1) tile<1>(plan, x, m, rows, v, z, epilogue);
+    }
+#else
+    (void)plan, (void)x, (void)m0, (void)count, (void)z, (void)epilogue;
+#endif
+}
+
+void conv_direct_weight_grad(const DirectConvTaps& taps, const float* dy, int64_t dy_stride,
+                             const float* x, int64_t x_stride, int64_t images, int64_t m0,
+                             int64_t count, float* dw) {
+#if DSK_CONV_DIRECT_AVX512
+    const int64_t k = taps.conv.in_channels * taps.conv.taps();
+    for (int64_t m = m0; m < m0 + count; m += kGradRows)
+        for (int64_t k0 = 0; k0 < k; k0 += kGradColumns)
+            weight_grad_tile(taps, dy, dy_stride, x, x_stride, images, m, std::min<int64_t>(kGradRows, m0 + count - m),
+                             k0, std::min<int64_t>(kGradColumns, k - k0), dw, k);
+#else
+    (void)taps, (void)dy, (void)dy_stride, (void)x, (void)x_stride, (void)images, (void)m0, (void)count, (void)dw;
+#endif
+}
+
+}  // namespace dsk::cpu

@@ -1,0 +1,113 @@
+// conv_direct.h - a direct convolution for the common "same" case: stride 1 and an output plane
+// the size of the input plane (3x3 pad 1, 5x5 pad 2, ...; dilations allowed). Conv's forward pass
+// runs on it, and so does ConvGradInput, which for stride 1 is itself such a convolution: of dY
+// with the weights flipped in space and transposed between channels. ConvGradWeight multiplies
+// dY by the columns: with 8 or more input and at most 64 output channels per group, from dY
+// transposed and x padded once per call, the output channels in the vector lanes (each position
+// one aligned load of its dY row and a broadcast per column, no horizontal sums: dW^T comes
+// out); otherwise with the columns read by the masked loads, dot products over the positions
+// kept in 16 lanes.
+//
+// No column matrix and no packing of it: the output plane is vectorized flat, 16 positions per
+// AVX-512 register, and each tap of each input channel is one masked load of 16 input values at a
+// constant offset from the output positions (the same flat index, shifted by the tap), the mask
+// zeroing the padding and the positions whose tap would wrap into the next or previous row.
+// A register tile of 8 output channels x 48 positions takes 8 weight broadcasts and 3 such loads
+// per (channel, tap) for 24 FMAs, so the loop runs at the FMA rate, and the tile leaves through
+// the caller's GemmEpilogue (bias, activation) while it is in L1. The im2col path of an SGEMM
+// packs every column value for only out_channels multiply-adds; here nothing is packed but the
+// weights (once per call).
+//
+// Each output is one sum over (input channel, tap) in that order, whatever the threads: results
+// are reproducible, though not bitwise those of the SGEMM path (which sums K in slices).
+#ifndef DSK_CPU_KERNELS_CONV_DIRECT_H_
+#define DSK_CPU_KERNELS_CONV_DIRECT_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "gemm.h"
+#include "window_geometry.h"
+
+namespace dsk::cpu {
+
+// One group of a same-size convolution: `in_channels` planes of h x w in, `out_channels` out.
+struct DirectConv {
+    int64_t in_channels = 0, out_channels = 0;
+    int64_t h = 0, w = 0;
+    int64_t kernel_h = 0, kernel_w = 0, dilation_h = 1, dilation_w = 1, pad_top = 0, pad_left = 0;
+
+    int64_t plane() const { return h * w; }
+    int64_t taps() const { return kernel_h * kernel_w; }
+};
+
+// True when the CPU has AVX-512 and `window` is a same-size, stride-1 window.
+bool direct_conv_applies(const Window2d& window);
+
+// Conv's window as a DirectConv (direct_conv_applies must hold).
+DirectConv direct_conv_of(const Window2d& window, int64_t in_channels, int64_t out_channels);
+
+// ConvGradInput's: dX is the DirectConv of dY with the flipped window (pads mirrored).
+// (ConvGradWeight uses Conv's own window: its sums are over the same products.)
+DirectConv direct_conv_transposed(const Window2d& window, int64_t in_channels, int64_t out_channels);
+
+// Where each output vector's taps read: the input index minus the output index of each tap,
+// and for each vector of 16 output positions and tap, which lanes read inside the input.
+struct DirectConvTaps {
+    DirectConv conv;
+    std::vector<uint16_t> masks;   // [vector * taps + tap]
+    std::vector<int64_t> offsets;  // [tap]
+
+    explicit DirectConvTaps(const DirectConv& c);
+    int64_t vectors() const { return (conv.plane() + 15) / 16; }
+};
+
+// What a call shares between images: the taps, and the weights laid out k-major ([in_channels *
+// taps][out_channels padded to 8]).
+struct DirectConvPlan : DirectConvTaps {
+    std::vector<float> weights;  // [k][m_padded]
+    int64_t m_padded = 0;
+
+    // `weight(m, c, tap)`: the weight of output channel m, input channel c, tap (kh * kW + kw).
+    template <class Weight>
+    DirectConvPlan(const DirectConv& c, Weight&& weight) : DirectConvTaps(c) {
+        m_padded = (c.out_channels + 7) / 8 * 8;
+        weights.assign(static_cast<size_t>(c.in_channels * c.taps() * m_padded), 0.0f);
+        for (int64_t ci = 0; ci < c.in_channels; ++ci)
+            for (int64_t t = 0; t < c.taps(); ++t)
+                for (int64_t m = 0; m < c.out_channels; ++m)
+                    weights[static_cast<size_t>((ci * c.taps() + t) * m_padded + m)] = weight(m, ci, t);
+    }
+};
+
+// Output channels [m0, m0 + count) of one image: z[m * plane + p] = the sums; each finished tile
+// (channels x positions) then goes through `epilogue` (may be null) as rows m, columns p of a
+// [out_channels, plane] matrix at z. x: the image's input planes.
+void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
+                          float* z, const GemmEpilogue* epilogue);
+
+// ConvGradWeight's layouts for conv_direct_weight_grad_t: dY of one image transposed to
+// [position][out_channels padded to 16] (dyt), and x with its padding written out as zeros
+// ([channel][h + pads][w + pads], xp), so that every tap is a plain offset.
+int64_t direct_padded_plane(const DirectConv& c);
+void direct_transpose_dy(const DirectConv& c, const float* dy, float* dyt);
+void direct_pad_x(const DirectConv& c, const float* x, float* xp);
+
+// dWt [k][out_channels] (k = c * taps + tap, rows [k0, k0 + count)) = the sums over `images`
+// images (their dyt and xp `dyt_stride` / `xp_stride` floats apart): 16 output channels per
+// vector, each position's dY row one aligned load and each (channel, tap) one broadcast.
+void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dyt_stride,
+                               const float* xp, int64_t xp_stride, int64_t images, int64_t k0,
+                               int64_t count, float* dwt);
+
+// ConvGradWeight's sums for rows [m0, m0 + count) of dW [out_channels, in_channels * taps]:
+// dw[m][(c * taps + t)] = the sum over `images` images of dY[m] times the input of channel c
+// under tap t (each image's planes `dy_stride` / `x_stride` floats after the last). Each sum is
+// kept in 16 lanes over every image and position, in that order, then the lanes are added.
+void conv_direct_weight_grad(const DirectConvTaps& taps, const float* dy, int64_t dy_stride,
+                             const float* x, int64_t x_stride, int64_t images, int64_t m0,
+                             int64_t count, float* dw);
+
+}  // namespace dsk::cpu
+
+#endif  // DSK_CPU_KERNELS_CONV_DIRECT_H_
