@@ -7,6 +7,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#include "avx512_sum.h"
 #define DSK_CONV_DIRECT_AVX512 1
 #else
 #define DSK_CONV_DIRECT_AVX512 0
@@ -70,15 +72,6 @@ __attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, con
         }
     }
     if (epilogue) epilogue->apply(epilogue->context, m0, p0, rows, cols, out, plane);
-}
-// The sum of the 16 lanes (a fixed tree).
-__attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
-    constexpr __mmask16 kAll = 0xffff;
-    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm512_cvtss_f32(v);
 }
 
 constexpr int kGradRows = 4;     // dW rows (output channels) per register tile

@@ -420,15 +420,19 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         return;
     }
     const int64_t rows = g.col_rows();
+    // The bias and activation of image n, group grp, applied as Z (at `offset`) is written.
+    auto epilogue_of = [&](int64_t grp, int64_t offset) {
+        return OutputEpilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                              .bias_row_step = 1,
+                              .y = y + offset,
+                              .ldy = cols,
+                              .activation = activation};
+    };
     // Image n, group grp from its columns [rows, cols]: one SGEMM writing Z (or Y) directly, with
     // bias and activation as its epilogue.
     auto one_image = [&](bool serial, int64_t n, int64_t grp, const float* columns) {
         const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
-        const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
-                                      .bias_row_step = 1,
-                                      .y = y + offset,
-                                      .ldy = cols,
-                                      .activation = activation};
+        const OutputEpilogue epilogue = epilogue_of(grp, offset);
         const GemmEpilogue hook = epilogue.hook();
         multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows, rows, columns, cols,
                  0.0f, z + offset, cols, epilogue.needed(z + offset) ? &hook : nullptr);
@@ -444,11 +448,7 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_of(g.w, g.in_cg, g.out_cg), false);
         for_each_direct_block(g, g.out_cg, g.in_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
             const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
-            const OutputEpilogue epilogue{.bias = bias ? bias + grp * g.out_cg : nullptr,
-                                          .bias_row_step = 1,
-                                          .y = y + offset,
-                                          .ldy = cols,
-                                          .activation = activation};
+            const OutputEpilogue epilogue = epilogue_of(grp, offset);
             const GemmEpilogue hook = epilogue.hook();
             conv_direct_channels(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), m0,
                                  count, z + offset, epilogue.needed(z + offset) ? &hook : nullptr);

@@ -21,6 +21,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+#include "avx512_sum.h"
 #define DSK_GEMM_X86 1
 #endif
 
@@ -313,18 +315,6 @@ __attribute__((target("avx512f,fma"))) void micro_kernel_avx512(int64_t kc, cons
 constexpr int64_t kFewRows = 4;
 
 #if DSK_GEMM_X86
-
-// The sum of the 16 lanes, as a tree of halves. All AVX-512F; the masked forms with every lane
-// set, because GCC 12's unmasked ones (and _mm512_reduce_add_ps) start from an undefined vector
-// that trips -Wmaybe-uninitialized.
-__attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
-    constexpr __mmask16 kAll = 0xffff;
-    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, kAll, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm512_cvtss_f32(v);
-}
 
 // op(B) = B^T, B stored N x K: each element of C is a dot product of two contiguous rows. Four
 // columns at a time share the loads of A; the 16 lanes of each sum are added by sum_lanes.
