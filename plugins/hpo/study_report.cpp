@@ -183,7 +183,7 @@ void export_best_pipeline(const std::string& path, const TrialRecord& best, cons
     const fs::path config = fs::path(s.dir) / trial_dir_name(best.id) / "config.toml";
     if (!fs::is_regular_file(config)) throw Error(DSK_NOT_FOUND, "cannot export the best trial: " + config.string() + " is missing");
     const std::string resolved = s.retrain.empty() ? read_all(config) : with_retrain_settings(config, s);
-    std::string header = "# The best trial of hpo stage '" + s.stage_name + "' (trial " + std::to_string(best.id) + ", " + s.objective +
+    std::string header = "# The best trial of stage '" + s.stage_name + "' (trial " + std::to_string(best.id) + ", " + s.objective +
                          " = " + search::Value::float_literal(best.objective) + "), exported as a standalone pipeline:\n"
                          "#   dsk run " + path + "\n# retrains it from scratch";
     if (!s.retrain.empty()) {
