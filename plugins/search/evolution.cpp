@@ -7,6 +7,13 @@
 // another choice. Parameters that a mutation activates are drawn at random. The oldest member
 // leaves as each new one finishes (aging), which is what keeps the search from stalling on one
 // lucky evaluation. Children that repeat an earlier trial exactly are mutated again.
+//
+// Trials an early-stopping scheduler pruned are members too, with their last reported value:
+// under ASHA most trials are pruned (55 of 60 in the NAS hour), and a population of complete
+// trials only would never fill, leaving the search random. A tournament ranks members by how far
+// they trained first (the last step reported: a trial promoted further was judged better at a
+// common budget by the scheduler) and by value second, so a short trial's value is never compared
+// with a long one's as if they were alike.
 #include "strategies.h"
 
 namespace dsk::search {
@@ -39,7 +46,8 @@ protected:
         Random random(mix(seed_, trial));
         std::vector<const Trial*> finished;
         for (const auto& [id, t] : trials())
-            if (t.state == TrialState::Complete && std::isfinite(t.value) && !t.params.empty()) finished.push_back(&t);
+            if ((t.state == TrialState::Complete || t.state == TrialState::Pruned) && std::isfinite(t.value) && !t.params.empty())
+                finished.push_back(&t);
         if (finished.size() < population_) return fresh(space().sample(random), random);
         std::sort(finished.begin(), finished.end(), [](const Trial* a, const Trial* b) { return a->order < b->order; });
         std::vector<const Trial*> population(finished.end() - static_cast<ptrdiff_t>(population_), finished.end());
@@ -47,7 +55,7 @@ protected:
         const Trial* parent = nullptr;
         for (size_t k = 0; k < sample_size_; ++k) {
             std::swap(population[k], population[k + random.below(population.size() - k)]);
-            if (parent == nullptr || population[k]->value < parent->value) parent = population[k];
+            if (parent == nullptr || fitter(*population[k], *parent)) parent = population[k];
         }
         Assignment child = mutate(parent->params, random);
         for (int attempt = 0; attempt < 20 && seen(child); ++attempt) child = mutate(child, random);
@@ -55,6 +63,16 @@ protected:
     }
 
 private:
+    // Trained further first (the last reported step; none reported counts as complete), lower value second.
+    static bool fitter(const Trial& a, const Trial& b) {
+        const auto reach = [](const Trial& t) {
+            return t.state == TrialState::Complete || t.intermediate.empty() ? std::numeric_limits<int64_t>::max()
+                                                                            : t.intermediate.rbegin()->first;
+        };
+        if (reach(a) != reach(b)) return reach(a) > reach(b);
+        return a.value < b.value;
+    }
+
     Assignment fresh(Assignment a, Random& random) const {
         for (int attempt = 0; attempt < 20 && seen(a); ++attempt) a = space().sample(random);
         return a;

@@ -2,6 +2,7 @@
 #include "search_harness.h"
 
 #include <set>
+#include <vector>
 
 using namespace search_test;
 using dsk::search::Value;
@@ -140,6 +141,25 @@ TEST_CASE("evolution beats random on mean best over five seeds") {
     const double random = mean_best(dsk::search::random_iface(), kBowlSpace, "", 150, bowl);
     MESSAGE("6-d bowl, 150 trials, mean best of 5 seeds: evolution ", evolution, " random ", random);
     CHECK(evolution < 0.5 * random);
+}
+
+TEST_CASE("evolution breeds from pruned trials, the furthest trained first") {
+    // Under ASHA most trials end pruned. Four pruned trials fill the population (4); with
+    // sample_size = 4 the whole population is the tournament, and the parent must be trial 3,
+    // which reached step 3, although trials 0-2 (pruned at step 1) have better values. With
+    // mutation_rate 0 the child differs from its parent in exactly one of the six parameters.
+    Study study(dsk::search::evolution_iface(), kBowlSpace, "population = 4\nsample_size = 4", 5);
+    std::vector<Assignment> members;
+    for (uint64_t t = 0; t < 4; ++t) {
+        members.push_back(study.suggest(t));
+        study.report(t, 1, t == 3 ? 50.0 : 10.0 + static_cast<double>(t));
+        if (t == 3) study.report(t, 3, 40.0);
+        study.complete(t, DSK_TRIAL_PRUNED, t == 3 ? 40.0 : 10.0 + static_cast<double>(t));
+    }
+    const Assignment child = study.suggest(4);
+    size_t changed = 0;
+    for (const auto& [name, v] : child) changed += v.f != members[3].at(name).f ? 1 : 0;
+    CHECK(changed == 1);
 }
 
 TEST_CASE("the same seed gives the same suggestions and another seed others") {
