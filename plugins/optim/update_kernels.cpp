@@ -6,18 +6,18 @@
 namespace dsk::optim {
 namespace {
 
-// Tensors smaller than this are updated on the calling thread; larger ones in chunks of kGrain
-// elements on the kernel's pool. Every element gets the same arithmetic whatever the split.
-constexpr size_t kParallelMinElements = size_t{1} << 15;
+// The work of one element for dsk::parallel_for's rule (dsk_work.hpp): the parameter and the
+// gradient read, the parameter and each state buffer read and written back, and a few flops per
+// buffer. Adam on the MLP's 784x256 weight splits over the pool; its biases stay on the calling
+// thread. Chunks are multiples of kGrain elements; every element gets the same arithmetic
+// whatever the split.
 constexpr size_t kGrain = size_t{1} << 13;
 
-// body(begin, end) over [0, size): on the calling thread when small, else over the pool.
+// body(begin, end) over [0, size), on as many threads as `states` buffers' updates pay for.
 template <class F>
-void over_chunks(size_t size, const F& body) {
-    if (size >= kParallelMinElements)
-        parallel_for(size, kGrain, body);
-    else
-        body(0, size);
+void over_chunks(size_t size, size_t states, const F& body) {
+    const Work per_element{4.0 + 6.0 * static_cast<double>(states), 4.0 * static_cast<double>(3 + 2 * states)};
+    parallel_for(size, kGrain, per_element, body);
 }
 
 // The update loops are compiled for AVX-512, AVX2 and baseline x86-64, one picked by the CPU on
@@ -119,7 +119,7 @@ dsk_status update_kernel(void*, dsk_exec_context*, const dsk_node_view* node, co
         const size_t token = node->input_count;
         const ParamSlot in = slot_at(1, 3);
         const ParamSlot out = functional ? slot_at(token + 1, token + 2) : in;
-        over_chunks(in.size, [&](size_t begin, size_t end) { kUpdate(constants, in, out, begin, end); });
+        over_chunks(in.size, states, [&](size_t begin, size_t end) { kUpdate(constants, in, out, begin, end); });
         *static_cast<float*>(t[token].data) = 0.0f;
     });
 }
@@ -135,7 +135,8 @@ UpdateFunction update_function(const std::string& op) {
 }
 
 void apply_update(UpdateFunction update, const float* constants, const ParamSlot& slot) {
-    over_chunks(slot.size, [&](size_t begin, size_t end) { update(constants, slot, slot, begin, end); });
+    const size_t states = (slot.buffers[0] ? 1 : 0) + (slot.buffers[1] ? 1 : 0);
+    over_chunks(slot.size, states, [&](size_t begin, size_t end) { update(constants, slot, slot, begin, end); });
 }
 
 void register_update_kernels(Registrar& reg) {

@@ -22,7 +22,8 @@ using UpdateFunction = void (*)(const float* constants, const ParamSlot& in, con
 // The function of an update op: "AdamUpdate" or "SGDUpdate".
 UpdateFunction update_function(const std::string& op);
 
-// The whole parameter: on the calling thread when small, else split over the kernel's pool.
+// The whole parameter: on the calling thread when small, else split over the kernel's pool
+// (as many threads as its work pays for, dsk_work.hpp).
 void apply_update(UpdateFunction update, const float* constants, const ParamSlot& slot);
 
 // Registers the cpu kernels of AdamUpdate and SGDUpdate.

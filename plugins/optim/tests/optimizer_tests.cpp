@@ -509,7 +509,7 @@ TEST_SUITE("optim") {
     }
 
     TEST_CASE("large tensors give bitwise the same result however the pool splits them") {
-        const size_t n = 100003;  // several chunks, and a partial last one
+        const size_t n = 400003;  // work for 2 threads (dsk_work.hpp), several chunks, a partial last one
         std::vector<float> start(n), grad(n);
         for (size_t i = 0; i < n; ++i) {
             start[i] = static_cast<float>(std::sin(0.001 * i));
@@ -518,6 +518,7 @@ TEST_SUITE("optim") {
         const auto run_with = [&](void (*pfor)(size_t, size_t, dsk_parallel_fn, void*)) {
             dsk_host_api table = fake_host::api();
             table.parallel_for = pfor;
+            table.thread_count = [] { return 2u; };
             dsk::detail::host_slot().store(&table);
             AdamOptions o = adamw_options();
             Adam opt(o);
@@ -539,6 +540,24 @@ TEST_SUITE("optim") {
             });
         CHECK(std::memcmp(chunked.data(), whole.data(), n * sizeof(float)) == 0);
         CHECK(std::memcmp(odd.data(), whole.data(), n * sizeof(float)) == 0);
+    }
+
+    TEST_CASE("a tensor too small to pay for a second thread is updated without the pool") {
+        // Adam on 65536 elements (a 256x256 weight): about 40 us of one core, under the 100 us a
+        // split needs (dsk_work.hpp); a fork of a busy pool costs milliseconds on 2 shared cores.
+        dsk_host_api table = fake_host::api();
+        table.thread_count = [] { return 2u; };
+        dsk::detail::host_slot().store(&table);
+        const size_t n = 65536;
+        std::vector<float> p(n, 1.0f), g(n, 0.5f);
+        const dsk_tensor_desc pd = dsk::host_tensor(DSK_DTYPE_F32, {int64_t(n)}, p.data());
+        const dsk_tensor_desc gd = dsk::host_tensor(DSK_DTYPE_F32, {int64_t(n)}, g.data());
+        Adam opt(AdamOptions{});
+        const size_t before = fake_host::parallel_calls();
+        opt.step(1, &pd, &gd);
+        CHECK(fake_host::parallel_calls() == before);
+        CHECK(p[0] < 1.0f);
+        fake_host::install();
     }
 
     TEST_CASE("the C interface: create, step, hyperparameters, state, destroy") {
