@@ -446,12 +446,22 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     }
     if (takes_direct_path(g, g.out_cg)) {
         const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_of(g.w, g.in_cg, g.out_cg), false);
+        // Y written in place with at most a Relu (Conv; FusedConv with no Z): the bias and the
+        // Relu are applied in registers, bitwise as the epilogue would.
+        const bool in_registers = z == y && (!activation || activation->kind == Activation::relu);
         for_each_direct_block(g, g.out_cg, g.in_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
             const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+            const DirectConvPlan& plan = plans[static_cast<size_t>(grp)];
+            if (in_registers) {
+                const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                              .relu = activation.has_value()};
+                conv_direct_channels(plan, image, m0, count, z + offset, output, nullptr);
+                return;
+            }
             const OutputEpilogue epilogue = epilogue_of(grp, offset);
             const GemmEpilogue hook = epilogue.hook();
-            conv_direct_channels(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), m0,
-                                 count, z + offset, epilogue.needed(z + offset) ? &hook : nullptr);
+            conv_direct_channels(plan, image, m0, count, z + offset, {}, epilogue.needed(z + offset) ? &hook : nullptr);
         });
         return;
     }
@@ -525,7 +535,7 @@ void conv_grad_input(const KernelArgs& args) {
         const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_transposed(g.w, g.out_cg, g.in_cg), true);
         for_each_direct_block(g, g.in_cg, g.out_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
             conv_direct_channels(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols, m0,
-                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), nullptr);
+                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), {}, nullptr);
         });
         return;
     }

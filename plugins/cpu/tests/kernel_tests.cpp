@@ -539,6 +539,12 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         {3, 12, 14, 14, 20, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         // ... and more images than weight-gradient blocks (several images summed per block)
         {19, 4, 6, 7, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
+        // planes ending in a short vector of 1 to 8 positions (49, 24, 6, 36: the last ones in
+        // the lanes of output channels, conv_direct.h), odd and even channel counts both ways
+        {2, 9, 7, 7, 9, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {2, 3, 4, 6, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
+        {1, 8, 2, 3, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {2, 11, 6, 6, 13, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
     };
     for (uint32_t threads : {1u, 3u}) {
         Threads scope(threads);
