@@ -104,6 +104,10 @@ __attribute__((target("avx512f,avx512vl,fma"))) void tail_tile(const DirectConvP
     const float* w = plan.block_weights(m0);
     const uint16_t* masks = plan.masks.data() + (plan.vectors() - 1) * taps;
     for (int64_t t = 0; t < taps; ++t) {
+        if ((masks[t] & ((1u << R) - 1u)) == 0) {  // the tap reads only padding (the last row's below)
+            w += channels * 8;
+            continue;
+        }
         // Position p0 + r reads x[ci * plane + from[r]] under tap t; outside the input, k[r] is
         // empty and from[r] points at the position itself (read, never used).
         __mmask8 k[R];
