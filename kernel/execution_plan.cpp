@@ -109,6 +109,8 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         p.passes.fusions = fold_batch_norms(steps, graph.values, observable, schema_of, place, add_value);
         const auto fused = fuse_activations(steps, graph.values, observable, schema_of, place);
         p.passes.fusions.insert(p.passes.fusions.end(), fused.begin(), fused.end());
+        const auto pooled = fuse_conv_max_pools(steps, graph.values, observable, schema_of, place);
+        p.passes.fusions.insert(p.passes.fusions.end(), pooled.begin(), pooled.end());
         const auto pool_grads = fuse_pool_relu_grads(steps, graph.values, observable, schema_of, place);
         p.passes.fusions.insert(p.passes.fusions.end(), pool_grads.begin(), pool_grads.end());
         const auto bias_grads = fuse_conv_bias_grads(steps, place);

@@ -111,6 +111,66 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
     return report;
 }
 
+namespace {
+
+// MaxPool's window is 2x2 at stride 2 with nothing else set: what FusedConvMaxPool computes.
+bool plain_2x2_pool(const Node& pool) {
+    bool kernel = false, strides = false;
+    for (const auto& attr : pool.attrs) {
+        if (attr.name == "kernel_shape") kernel = attr.ints == std::vector<int64_t>{2, 2};
+        else if (attr.name == "strides") strides = attr.ints == std::vector<int64_t>{2, 2};
+        else if (attr.name == "pads") { if (attr.ints != std::vector<int64_t>{0, 0, 0, 0}) return false; }
+        else if (attr.name == "dilations") { if (attr.ints != std::vector<int64_t>{1, 1}) return false; }
+        else if (attr.name == "ceil_mode") { if (attr.i != 0) return false; }
+        else if (attr.name == "auto_pad") { if (attr.s != "NOTSET") return false; }
+        else if (attr.name != "storage_order") return false;
+    }
+    return kernel && strides;
+}
+
+}  // namespace
+
+std::vector<std::string> fuse_conv_max_pools(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                             const std::vector<bool>& observable,
+                                             const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                             const std::function<int32_t(const Node&, uint32_t)>& place) {
+    std::vector<std::string> report;
+    const dsk_op_schema* schema = schema_of("FusedConvMaxPool");
+    if (!schema) return report;
+    const StepIndex index(steps, values.size());
+    std::vector<bool> removed(steps.size(), false);
+    for (size_t p = 0; p < steps.size(); ++p) {
+        const Node& pool = steps[p].node;
+        if (!pool.domain.empty() || pool.op != "MaxPool" || pool.inputs.size() != 1 || pool.outputs.size() != 1 ||
+            !plain_2x2_pool(pool))
+            continue;
+        const dsk_value_id y = pool.inputs[0];
+        const int32_t h = index.producer[y];
+        if (h < 0 || removed[h] || steps[h].device != steps[p].device) continue;
+        const Node& conv = steps[h].node;
+        if (!conv.domain.empty() || (conv.op != "Conv" && conv.op != "FusedConv") || conv.outputs.size() != 1) continue;
+        if (index.readers[y] != 1 || observable[y]) continue;
+
+        Node fused;
+        fused.op = "FusedConvMaxPool";
+        fused.schema = schema;
+        fused.attrs = conv.attrs;  // the activation, when FusedConv, included
+        fused.inputs = conv.inputs;
+        fused.outputs = pool.outputs;
+        fused.refresh_views();
+        if (place(fused, steps[h].device) != static_cast<int32_t>(steps[h].device)) continue;
+
+        report.push_back(conv.op + " + MaxPool -> FusedConvMaxPool");
+        // In the conv's place: its inputs are ready there, and the pool's readers come later.
+        if (steps[h].fused_from.empty()) steps[h].fused_from = {steps[h].origin};
+        steps[h].fused_from.push_back(steps[p].origin);
+        steps[h].node = std::move(fused);
+        removed[p] = true;
+    }
+    drop_removed(steps, removed);
+    return report;
+}
+
 std::vector<std::string> fuse_pool_relu_grads(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                               const std::vector<bool>& observable,
                                               const std::function<const dsk_op_schema*(const std::string&)>& schema_of,

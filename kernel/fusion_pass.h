@@ -47,6 +47,16 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
                                           const std::function<const dsk_op_schema*(const std::string&)>& fused_schema,
                                           const std::function<int32_t(const Node&, uint32_t)>& place);
 
+// Inference: a Conv or FusedConv with one output (no Z kept) whose only reader is a MaxPool with a
+// 2x2 window at stride 2, no padding, dilation or ceil_mode and no Indices becomes one
+// FusedConvMaxPool: the backend pools each block of the conv's planes while it is in cache, and
+// the full-size Y is never written. (In training the pool's gradient reads Y too, so nothing is
+// fused.) Run after fuse_activations; same arguments; returns a line per fusion.
+std::vector<std::string> fuse_conv_max_pools(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                             const std::vector<bool>& observable,
+                                             const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                             const std::function<int32_t(const Node&, uint32_t)>& place);
+
 // Training: MaxPoolGrad(dY, X) whose result only an ActivationGrad[Relu](., X) of the same X
 // reads (X is then the Relu's output: a Relu's gradient reads its output, plugins/ops) becomes
 // one MaxPoolReluGrad(dY, X), in one pass over X instead of two. Same arguments as

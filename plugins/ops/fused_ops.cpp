@@ -2,6 +2,8 @@
 // `Conv -> activation` (after autodiff, so no gradient rules). Attributes are Gemm's or Conv's
 // plus the activation; Y = activation(Z) and the optional second output is Z itself, the
 // pre-activation, for a graph that still needs it (ActivationGrad reads it in training).
+// FusedConvMaxPool: FusedConv's Y (no Z) pooled by MaxPool's 2x2 stride-2 window, in one node
+// (inference: the pass makes it only when nothing else reads the conv's output).
 // FusedElementwise: a chain or tree of elementwise ops as one node, its `program` written in the
 // grammar of dsk/dsk_elementwise_program.hpp (also made after autodiff: no gradient rule).
 #include <dsk/dsk_elementwise_program.hpp>
@@ -37,6 +39,16 @@ void infer_fused_conv(ShapeContext& ctx) {
     check_fused_activation(ctx);
     infer_conv(ctx);
     infer_pre_activation(ctx);
+}
+
+// Y: FusedConv's Y pooled by a 2x2 window at stride 2 without padding, [N, M, H / 2, W / 2].
+void infer_fused_conv_max_pool(ShapeContext& ctx) {
+    check_fused_activation(ctx);
+    infer_conv(ctx);
+    const Shape conv = shape_of(ctx.output(0));
+    if (conv[2] < 2 || conv[3] < 2)
+        ctx.fail("the convolution's output " + shape_text(conv) + " is smaller than the 2x2 pool window");
+    ctx.set_output(0, ctx.output(0).dtype, {conv[0], conv[1], conv[2] / 2, conv[3] / 2});
 }
 
 // W [M, ...], scale, B, mean, var [M], [conv_B [M]] -> W' (W's shape), B' [M].
@@ -115,6 +127,14 @@ void register_fused_ops(Registrar& reg) {
               {"strides", "pads", "dilations", "group", "activation", "activation_alpha",
                "activation_beta"},
               infer_fused_conv, nullptr);
+    define_op(reg, "FusedConvMaxPool",
+              "Y = MaxPool(activation(Conv(X, W, [B]))) with a 2x2 window at stride 2, no padding "
+              "(activation \"\": none); made in inference of Conv [-> activation] -> MaxPool whose "
+              "conv output nothing else reads",
+              {2, 3, 1, 1},
+              {"strides", "pads", "dilations", "group", "activation", "activation_alpha",
+               "activation_beta"},
+              infer_fused_conv_max_pool, nullptr);
     define_op(reg, "FusedElementwise",
               "Y = the program's last result; each instruction is an elementwise op over the inputs "
               "x<i> (broadcast to Y's shape) and earlier results t<k>",

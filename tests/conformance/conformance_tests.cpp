@@ -550,6 +550,20 @@ std::vector<OpCase> build_cases() {
          .attrs = {Attr::text("activation", "HardSigmoid"), Attr::real("activation_alpha", 0.4),
                    Attr::real("activation_beta", 0.6)},
          .outputs = 2, .gradients = false});
+    //--- FusedConvMaxPool --------------------------------------------------------------------------
+    // Made by the fusion pass in inference: forward only; the cpu backend takes the convolutions
+    // of its direct path (stride 1, same size, 8+ output channels per group) with no activation
+    // or Relu.
+    add({.op = "FusedConvMaxPool", .name = "Relu 3x3 pads 1 16 -> 16 channels",
+         .inputs = {f32("X", {2, 16, 8, 8}, uniform(-2, 2)), f32("W", {16, 16, 3, 3}), f32("B", {16})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false});
+    add({.op = "FusedConvMaxPool", .name = "no activation, odd plane 7 x 9, 10 channels, no bias",
+         .inputs = {f32("X", {2, 3, 7, 9}, uniform(-2, 2)), f32("W", {10, 3, 3, 3})},
+         .attrs = {Attr::text("activation", ""), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false});
+    add({.op = "FusedConvMaxPool", .name = "Relu group 2",
+         .inputs = {f32("X", {1, 4, 6, 6}, uniform(-2, 2)), f32("W", {16, 2, 3, 3}), f32("B", {16})},
+         .attrs = {Attr::text("activation", "Relu"), Attr::integer("group", 2), Attr::ints("pads", {1, 1, 1, 1})},
+         .gradients = false});
 
     //--- FusedElementwise -------------------------------------------------------------------------
     // Made by the fusion pass after autodiff: forward only. Every op of programs, attributes,
@@ -1191,6 +1205,7 @@ TEST_CASE("MatMul matches the reference") { check_op("MatMul"); }
 TEST_CASE("Conv matches the reference") { check_op("Conv"); }
 TEST_CASE("FusedGemm matches the reference") { check_op("FusedGemm"); }
 TEST_CASE("FusedConv matches the reference") { check_op("FusedConv"); }
+TEST_CASE("FusedConvMaxPool matches the reference") { check_op("FusedConvMaxPool"); }
 namespace {
 // The message of what `add` throws, or "(no error)": for the schemas' own checks below.
 template <class F>

@@ -709,7 +709,8 @@ std::vector<Tensor> conv_integer(const std::vector<Tensor>& in, const Attrs& att
 }
 
 //==============================================================================================
-// FusedGemm, FusedConv: the reference Gemm or Conv, then the reference activation
+// FusedGemm, FusedConv: the reference Gemm or Conv, then the reference activation (and for
+// FusedConvMaxPool the reference MaxPool)
 //==============================================================================================
 
 // FoldConvBatchNorm(W, scale, B, mean, var, [conv_B]) -> W', B'.
@@ -738,6 +739,12 @@ std::vector<Tensor> fused(const std::string& op, const std::vector<Tensor>& in, 
     const Attrs hard_sigmoid = {Attr::real("alpha", get_float(attrs, "activation_alpha", 0.2)),
                                 Attr::real("beta", get_float(attrs, "activation_beta", 0.5))};
     return {unary(activation, {z}, hard_sigmoid)[0], z};
+}
+
+// FusedConvMaxPool: FusedConv's Y, then MaxPool's 2x2 window at stride 2.
+std::vector<Tensor> fused_conv_max_pool(const std::vector<Tensor>& in, const Attrs& attrs) {
+    const Tensor y = fused("FusedConv", in, attrs)[0];
+    return pool({y}, {Attr::ints("kernel_shape", {2, 2}), Attr::ints("strides", {2, 2})}, true);
 }
 
 // FusedElementwise: its program (docs/ops.md) read here on its own terms, each instruction by
@@ -835,6 +842,7 @@ const std::map<std::string, Forward>& table() {
         t["Conv"] = [](std::vector<Tensor>& in, const Attrs& a) { return conv(in, a); };
         for (const char* op : {"FusedGemm", "FusedConv"})
             t[op] = [name = std::string(op)](std::vector<Tensor>& in, const Attrs& a) { return fused(name, in, a); };
+        t["FusedConvMaxPool"] = [](std::vector<Tensor>& in, const Attrs& a) { return fused_conv_max_pool(in, a); };
         t["MaxPool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, true); };
         t["AveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, false); };
         t["GlobalAveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return global_average_pool(in, a); };

@@ -466,6 +466,27 @@ TEST_CASE("chains of elementwise ops run fused - with the results of execution =
     CHECK(std::abs(graph_loss - eager_loss) <= 1e-5 * std::max(1.0, std::abs(eager_loss)));
 }
 
+TEST_CASE("inference pools each conv's planes in the conv (FusedConvMaxPool) - with the results of the unfused graph") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    const std::string cnn = "model = { name = \"cnn\", channels = [8, 16], hidden = 16 }\n";
+    auto pipeline = [&](const std::string& head) {
+        return head + "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = 1\nbatch_size = 32\nseed = 3\n" + cnn +
+               "optimizer = { name = \"adam\", lr = 0.003 }\n"
+               "train_data = { split = \"train\", limit = 160 }\ntest_data = { split = \"test\", limit = 100 }\n";
+    };
+    // On the cpu device: a pipeline's default devices put onednn first, which has no such kernel.
+    const std::string cpu = "[devices]\nprefer = [\"cpu\"]\n";
+    kernel.run(options(f, pipeline(cpu), "graph"));
+    kernel.run(options(f, pipeline(cpu + "[pipeline]\nexecution = \"eager\"\n"), "eager"));
+    const std::string summary = read_file(f.dir / "graph" / "summary.json");
+    CHECK(has(summary, "FusedConv + MaxPool -> FusedConvMaxPool"));
+    CHECK_FALSE(has(read_file(f.dir / "eager" / "summary.json"), "FusedConvMaxPool"));
+    const double graph_loss = std::stod(summary_value(f.dir / "graph", "test_loss"));
+    const double eager_loss = std::stod(summary_value(f.dir / "eager", "test_loss"));
+    CHECK(std::abs(graph_loss - eager_loss) <= 1e-5 * std::max(1.0, std::abs(eager_loss)));
+}
+
 TEST_CASE("inference folds Conv + BatchNormalization - with the results of the unfolded graph") {
     PipelineFixture f;
     dsk::Kernel kernel;

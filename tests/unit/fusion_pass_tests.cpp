@@ -1,7 +1,7 @@
 // The fusion pass (kernel/fusion_pass.h) on hand-built steps: Gemm/Conv + activation become one
 // fused node, the pre-activation is kept only when something else reads it, MaxPoolGrad + the
-// ActivationGrad of a Relu become MaxPoolReluGrad, and nothing is
-// fused across devices, without the fused schema, or where the device refuses the fused node.
+// ActivationGrad of a Relu become MaxPoolReluGrad, a conv and the 2x2 MaxPool that alone reads it
+// become FusedConvMaxPool, and nothing is fused across devices, without the fused schema, or where the device refuses the fused node.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -190,4 +190,80 @@ TEST_CASE("other reductions, a reader of dB before the ConvGradWeight, or a refu
     std::vector<FusableStep> refused = bias_grad_steps(false);
     CHECK(fuse_bias(refused, false).empty());
     CHECK(refused.size() == 3);
+}
+
+namespace {
+
+OwnedAttr ints_attr(const std::string& name, std::vector<int64_t> ints) {
+    OwnedAttr a;
+    a.name = name;
+    a.type = DSK_ATTR_INTS;
+    a.ints = std::move(ints);
+    return a;
+}
+
+// x(0) w(1) b(2) -> FusedConv[Relu] -> y(3) -> MaxPool 2x2 stride 2 -> p(4) [-> MaxPoolGrad reads y: 5, 6]
+struct ConvPoolFixture {
+    std::vector<Value> values = std::vector<Value>(7);
+    std::vector<bool> observable = std::vector<bool>(7, false);
+    std::vector<FusableStep> steps;
+    bool accept = true;
+    explicit ConvPoolFixture(std::vector<OwnedAttr> pool_attrs = {ints_attr("kernel_shape", {2, 2}),
+                                                                  ints_attr("strides", {2, 2})},
+                             bool with_grad = false) {
+        Node conv = node("FusedConv", {0, 1, 2}, {3});
+        OwnedAttr relu;
+        relu.name = "activation";
+        relu.type = DSK_ATTR_STRING;
+        relu.s = "Relu";
+        conv.attrs = {ints_attr("pads", {1, 1, 1, 1}), relu};
+        Node pool = node("MaxPool", {3}, {4});
+        pool.attrs = std::move(pool_attrs);
+        steps.push_back({conv, 0, {}, 0});
+        steps.push_back({pool, 1, {}, 0});
+        if (with_grad) steps.push_back({node("MaxPoolGrad", {5, 3}, {6}), 2, {}, 0});
+    }
+    std::vector<std::string> fuse() {
+        return fuse_conv_max_pools(
+            steps, values, observable, [&](const std::string&) { return &kFakeSchema; },
+            [&](const Node&, uint32_t device) { return accept ? static_cast<int32_t>(device) : -1; });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a conv (with its Relu) then a 2x2 stride-2 MaxPool becomes FusedConvMaxPool") {
+    ConvPoolFixture f;
+    CHECK(f.fuse() == std::vector<std::string>{"FusedConv + MaxPool -> FusedConvMaxPool"});
+    REQUIRE(f.steps.size() == 1);
+    CHECK(f.steps[0].node.op == "FusedConvMaxPool");
+    CHECK(f.steps[0].node.inputs == std::vector<dsk_value_id>{0, 1, 2});
+    CHECK(f.steps[0].node.outputs == std::vector<dsk_value_id>{4});
+    CHECK(f.steps[0].fused_from == std::vector<uint32_t>{0, 1});
+    CHECK(attr_string(f.steps[0].node, "activation") == "Relu");
+    ConvPoolFixture explicit_defaults({ints_attr("kernel_shape", {2, 2}), ints_attr("strides", {2, 2}),
+                                       ints_attr("pads", {0, 0, 0, 0}), ints_attr("dilations", {1, 1})});
+    CHECK(explicit_defaults.fuse().size() == 1);
+}
+
+TEST_CASE("the conv and its pool stay apart in training, for another window, or when the device refuses") {
+    ConvPoolFixture training({ints_attr("kernel_shape", {2, 2}), ints_attr("strides", {2, 2})}, true);
+    CHECK(training.fuse().empty());  // MaxPoolGrad reads the conv's output too
+    ConvPoolFixture target;
+    target.observable[3] = true;
+    CHECK(target.fuse().empty());
+    ConvPoolFixture stride_1({ints_attr("kernel_shape", {2, 2})});
+    CHECK(stride_1.fuse().empty());
+    ConvPoolFixture three({ints_attr("kernel_shape", {3, 3}), ints_attr("strides", {2, 2})});
+    CHECK(three.fuse().empty());
+    ConvPoolFixture padded({ints_attr("kernel_shape", {2, 2}), ints_attr("strides", {2, 2}),
+                            ints_attr("pads", {0, 0, 1, 1})});
+    CHECK(padded.fuse().empty());
+    ConvPoolFixture refused;
+    refused.accept = false;
+    CHECK(refused.fuse().empty());
+    CHECK(refused.steps.size() == 2);
+    ConvPoolFixture across;
+    across.steps[1].device = 1;
+    CHECK(across.fuse().empty());
 }

@@ -23,29 +23,30 @@ constexpr int64_t kTileVectors = 3; // vectors of positions per register tile
 
 #if DSK_CONV_DIRECT_AVX512
 // Output channels [m0, m0 + rows) (rows <= 8; the weights are zero-padded to 8) x vectors
-// [v0, v0 + NV) of one image: the sums in registers over every (input channel, tap), in that
-// order, then stored to z and handed to the epilogue.
+// [v0, v0 + NV) of one image: the sums in registers over every (tap, input channel), in that
+// order, then `output` applied, stored to z and handed to the epilogue.
 template <int NV>
-__attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, const float* x,
-                                                 int64_t m0, int64_t rows, int64_t v0, float* z,
-                                                 const GemmEpilogue* epilogue) {
+__attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, const float* x, int64_t m0,
+                                                 int64_t rows, int64_t v0, float* z,
+                                                 const DirectConvOutput& output, const GemmEpilogue* epilogue) {
     const DirectConv& c = plan.conv;
-    const int64_t plane = c.plane(), taps = c.taps();
+    const int64_t plane = c.plane(), taps = c.taps(), channels = c.in_channels;
     __m512 acc[kTileRows][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < kTileRows; ++i)
 #pragma GCC unroll 3
         for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
-    const float* w = plan.weights.data() + m0;
+    const float* w = plan.block_weights(m0);
     const uint16_t* masks = plan.masks.data() + v0 * taps;
-    for (int64_t ci = 0; ci < c.in_channels; ++ci) {
-        const float* in = x + ci * plane + v0 * kLanes;
-        for (int64_t t = 0; t < taps; ++t, w += plan.m_padded) {
-            const int64_t offset = plan.offsets[static_cast<size_t>(t)];
+    for (int64_t t = 0; t < taps; ++t) {
+        __mmask16 live[NV];
+#pragma GCC unroll 3
+        for (int j = 0; j < NV; ++j) live[j] = masks[j * taps + t];
+        const float* in = x + v0 * kLanes + plan.offsets[static_cast<size_t>(t)];
+        for (int64_t ci = 0; ci < channels; ++ci, in += plane, w += kTileRows) {
             __m512 b[NV];
 #pragma GCC unroll 3
-            for (int j = 0; j < NV; ++j)
-                b[j] = _mm512_maskz_loadu_ps(masks[j * taps + t], in + j * kLanes + offset);
+            for (int j = 0; j < NV; ++j) b[j] = _mm512_maskz_loadu_ps(live[j], in + j * kLanes);
 #pragma GCC unroll 8
             for (int i = 0; i < kTileRows; ++i) {
                 const __m512 a = _mm512_set1_ps(w[i]);
@@ -54,7 +55,18 @@ __attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, con
             }
         }
     }
-    // The stores run over constant indices only, so that acc stays in registers throughout.
+    // Everything below runs over constant indices only, so that acc stays in registers.
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < kTileRows; ++i) {
+        const __m512 bias = output.bias && i < rows ? _mm512_set1_ps(output.bias[m0 + i]) : zero;
+#pragma GCC unroll 3
+        for (int j = 0; j < NV; ++j) {
+            if (output.bias) acc[i][j] = _mm512_add_ps(acc[i][j], bias);
+            if (output.relu)  // max(0, x): NaN stays NaN (the masked form: g++ 12 warns on the plain one)
+                acc[i][j] = _mm512_mask_max_ps(acc[i][j], static_cast<__mmask16>(0xffff), zero, acc[i][j]);
+        }
+    }
     const int64_t p0 = v0 * kLanes;
     const int64_t cols = std::min(NV * kLanes, plane - p0);
     float* out = z + m0 * plane + p0;
@@ -72,6 +84,72 @@ __attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, con
         }
     }
     if (epilogue) epilogue->apply(epilogue->context, m0, p0, rows, cols, out, plane);
+}
+
+// The last R positions of the plane (R = plane % 16, 1 to 8: the short vector at its end) for
+// output channels [m0, m0 + rows): the 8 channels in the lanes of a 256-bit vector, one sum per
+// position, each (tap, channel) one weight load and, per position, one broadcast of its input
+// (merge-masked off where the tap falls outside the input). Even and odd input channels go to
+// two sums, so that 2R chains of FMAs hide their latency.
+template <int R>
+__attribute__((target("avx512f,avx512vl,fma"))) void tail_tile(const DirectConvPlan& plan, const float* x,
+                                                               int64_t m0, int64_t rows, float* z,
+                                                               const DirectConvOutput& output,
+                                                               const GemmEpilogue* epilogue) {
+    const DirectConv& c = plan.conv;
+    const int64_t plane = c.plane(), taps = c.taps(), channels = c.in_channels, p0 = plane - R;
+    __m256 even[R], odd[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) even[r] = odd[r] = _mm256_setzero_ps();
+    const float* w = plan.block_weights(m0);
+    const uint16_t* masks = plan.masks.data() + (plan.vectors() - 1) * taps;
+    for (int64_t t = 0; t < taps; ++t) {
+        if ((masks[t] & ((1u << R) - 1u)) == 0) {  // the tap reads only padding (the last row's below)
+            w += channels * 8;
+            continue;
+        }
+        // Position p0 + r reads x[ci * plane + from[r]] under tap t; outside the input, k[r] is
+        // empty and from[r] points at the position itself (read, never used).
+        __mmask8 k[R];
+        int64_t from[R];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const bool inside = (masks[t] >> r & 1u) != 0;
+            k[r] = inside ? 0xff : 0;
+            from[r] = p0 + r + (inside ? plan.offsets[static_cast<size_t>(t)] : 0);
+        }
+        const float* in = x;
+        int64_t ci = 0;
+        for (; ci + 1 < channels; ci += 2, in += 2 * plane, w += 16) {
+            const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) {
+                even[r] = _mm256_mask3_fmadd_ps(_mm256_set1_ps(in[from[r]]), w0, even[r], k[r]);
+                odd[r] = _mm256_mask3_fmadd_ps(_mm256_set1_ps(in[plane + from[r]]), w1, odd[r], k[r]);
+            }
+        }
+        if (ci < channels) {
+            const __m256 w0 = _mm256_loadu_ps(w);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r)
+                even[r] = _mm256_mask3_fmadd_ps(_mm256_set1_ps(in[from[r]]), w0, even[r], k[r]);
+            w += 8;
+        }
+    }
+    const __mmask8 live = static_cast<__mmask8>((1u << rows) - 1u);
+    const __m256 bias = output.bias ? _mm256_maskz_loadu_ps(live, output.bias + m0) : _mm256_setzero_ps();
+    alignas(32) float sums[R][8];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+        __m256 v = _mm256_add_ps(even[r], odd[r]);
+        if (output.bias) v = _mm256_add_ps(v, bias);
+        if (output.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // NaN stays NaN
+        _mm256_store_ps(sums[r], v);
+    }
+    float* out = z + m0 * plane + p0;
+    for (int64_t i = 0; i < rows; ++i)
+        for (int r = 0; r < R; ++r) out[i * plane + r] = sums[r][i];
+    if (epilogue) epilogue->apply(epilogue->context, m0, p0, rows, R, out, plane);
 }
 
 constexpr int kGradRows = 4;     // dW rows (output channels) per register tile
@@ -219,7 +297,7 @@ void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dy
 }
 
 bool direct_conv_applies(const Window2d& window) {
-    return DSK_CONV_DIRECT_AVX512 && cpu_has_avx512f() && window.stride_h == 1 && window.stride_w == 1 &&
+    return DSK_CONV_DIRECT_AVX512 && cpu_has_avx512f() && cpu_has_avx512vl() && window.stride_h == 1 && window.stride_w == 1 &&
            window.out_h == window.in_h && window.out_w == window.in_w && window.in_h * window.in_w > 0;
 }
 
@@ -261,18 +339,32 @@ DirectConvTaps::DirectConvTaps(const DirectConv& c) : conv(c) {
 }
 
 void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
-                          float* z, const GemmEpilogue* epilogue) {
+                          float* z, const DirectConvOutput& output, const GemmEpilogue* epilogue) {
 #if DSK_CONV_DIRECT_AVX512
-    const int64_t vectors = plan.vectors();
+    // A short last vector (1 to 8 of its 16 positions in the plane) goes to tail_tile.
+    const int64_t tail = plan.conv.plane() % kLanes <= 8 ? plan.conv.plane() % kLanes : 0;
+    const int64_t vectors = plan.vectors() - (tail > 0 ? 1 : 0);
     for (int64_t m = m0; m < m0 + count; m += kTileRows) {
         const int64_t rows = std::min(kTileRows, m0 + count - m);
         int64_t v = 0;
-        for (; v + kTileVectors <= vectors; v += kTileVectors) tile<kTileVectors>(plan, x, m, rows, v, z, epilogue);
-        if (vectors - v == 2) tile<2>(plan, x, m, rows, v, z, epilogue);
-        if (vectors - v == 1) tile<1>(plan, x, m, rows, v, z, epilogue);
+        for (; v + kTileVectors <= vectors; v += kTileVectors)
+            tile<kTileVectors>(plan, x, m, rows, v, z, output, epilogue);
+        if (vectors - v == 2) tile<2>(plan, x, m, rows, v, z, output, epilogue);
+        if (vectors - v == 1) tile<1>(plan, x, m, rows, v, z, output, epilogue);
+        switch (tail) {
+            case 1: tail_tile<1>(plan, x, m, rows, z, output, epilogue); break;
+            case 2: tail_tile<2>(plan, x, m, rows, z, output, epilogue); break;
+            case 3: tail_tile<3>(plan, x, m, rows, z, output, epilogue); break;
+            case 4: tail_tile<4>(plan, x, m, rows, z, output, epilogue); break;
+            case 5: tail_tile<5>(plan, x, m, rows, z, output, epilogue); break;
+            case 6: tail_tile<6>(plan, x, m, rows, z, output, epilogue); break;
+            case 7: tail_tile<7>(plan, x, m, rows, z, output, epilogue); break;
+            case 8: tail_tile<8>(plan, x, m, rows, z, output, epilogue); break;
+            default: break;
+        }
     }
 #else
-    (void)plan, (void)x, (void)m0, (void)count, (void)z, (void)epilogue;
+    (void)plan, (void)x, (void)m0, (void)count, (void)z, (void)output, (void)epilogue;
 #endif
 }
 

@@ -13,13 +13,19 @@
 // constant offset from the output positions (the same flat index, shifted by the tap), the mask
 // zeroing the padding and the positions whose tap would wrap into the next or previous row.
 // A register tile of 8 output channels x 48 positions takes 8 weight broadcasts and 3 such loads
-// per (channel, tap) for 24 FMAs, so the loop runs at the FMA rate, and the tile leaves through
-// the caller's GemmEpilogue (bias, activation) while it is in L1. The im2col path of an SGEMM
-// packs every column value for only out_channels multiply-adds; here nothing is packed but the
-// weights (once per call).
+// per (tap, channel) for 24 FMAs, so the loop runs at the FMA rate. Taps are the outer loop and
+// input channels the inner one, so a tap's masks stay in mask registers while the loads step
+// through the channels, and each block of 8 output channels reads its weights as one contiguous
+// run. A plane that ends in a short vector (14x14: 196 positions, 4 past the last full vector)
+// takes its last few positions with the 8 output channels in the lanes instead, each position's
+// input value broadcast, so those positions waste no lanes. The bias and a Relu are applied in
+// registers before the store (DirectConvOutput); anything else leaves through the caller's
+// GemmEpilogue while the tile is in L1. The im2col path of an SGEMM packs every column value for
+// only out_channels multiply-adds; here nothing is packed but the weights (once per call).
 //
-// Each output is one sum over (input channel, tap) in that order, whatever the threads: results
-// are reproducible, though not bitwise those of the SGEMM path (which sums K in slices).
+// Each output is one sum over (tap, input channel) in that order, whatever the threads (the short
+// tail keeps even and odd channels in two sums, added last): results are reproducible, though
+// not bitwise those of the SGEMM path (which sums K in slices).
 #ifndef DSK_CPU_KERNELS_CONV_DIRECT_H_
 #define DSK_CPU_KERNELS_CONV_DIRECT_H_
 
@@ -41,7 +47,7 @@ struct DirectConv {
     int64_t taps() const { return kernel_h * kernel_w; }
 };
 
-// True when the CPU has AVX-512 and `window` is a same-size, stride-1 window.
+// True when the CPU has AVX-512 (F and VL) and `window` is a same-size, stride-1 window.
 bool direct_conv_applies(const Window2d& window);
 
 // Conv's window as a DirectConv (direct_conv_applies must hold).
@@ -62,10 +68,10 @@ struct DirectConvTaps {
     int64_t vectors() const { return (conv.plane() + 15) / 16; }
 };
 
-// What a call shares between images: the taps, and the weights laid out k-major ([in_channels *
-// taps][out_channels padded to 8]).
+// What a call shares between images: the taps, and the weights in blocks of 8 output channels
+// (zero-padded past out_channels), each block [taps][in_channels][8].
 struct DirectConvPlan : DirectConvTaps {
-    std::vector<float> weights;  // [k][m_padded]
+    std::vector<float> weights;  // [m / 8][tap][c][m % 8]
     int64_t m_padded = 0;
 
     // `weight(m, c, tap)`: the weight of output channel m, input channel c, tap (kh * kW + kw).
@@ -73,18 +79,28 @@ struct DirectConvPlan : DirectConvTaps {
     DirectConvPlan(const DirectConv& c, Weight&& weight) : DirectConvTaps(c) {
         m_padded = (c.out_channels + 7) / 8 * 8;
         weights.assign(static_cast<size_t>(c.in_channels * c.taps() * m_padded), 0.0f);
-        for (int64_t ci = 0; ci < c.in_channels; ++ci)
+        for (int64_t m = 0; m < c.out_channels; ++m)
             for (int64_t t = 0; t < c.taps(); ++t)
-                for (int64_t m = 0; m < c.out_channels; ++m)
-                    weights[static_cast<size_t>((ci * c.taps() + t) * m_padded + m)] = weight(m, ci, t);
+                for (int64_t ci = 0; ci < c.in_channels; ++ci)
+                    weights[static_cast<size_t>(((m / 8 * c.taps() + t) * c.in_channels + ci) * 8 + m % 8)] =
+                        weight(m, ci, t);
     }
+    // The weights of the block of output channels m0 .. m0 + 7 (m0 a multiple of 8).
+    const float* block_weights(int64_t m0) const { return weights.data() + m0 * conv.taps() * conv.in_channels; }
 };
 
-// Output channels [m0, m0 + count) of one image: z[m * plane + p] = the sums; each finished tile
-// (channels x positions) then goes through `epilogue` (may be null) as rows m, columns p of a
-// [out_channels, plane] matrix at z. x: the image's input planes.
+// What each tile does to its sums in registers before the store: z = sum + bias[m] (no bias:
+// null), then z = max(0, z) when `relu` (x < 0 ? 0 : x, NaN kept: activation_map's Relu, bitwise).
+struct DirectConvOutput {
+    const float* bias = nullptr;  // indexed by the output channel of the plan
+    bool relu = false;
+};
+
+// Output channels [m0, m0 + count) of one image (m0 a multiple of 8): z[m * plane + p] = the sums
+// after `output`; each finished tile (channels x positions) then goes through `epilogue` (may be
+// null) as rows m, columns p of a [out_channels, plane] matrix at z. x: the image's input planes.
 void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
-                          float* z, const GemmEpilogue* epilogue);
+                          float* z, const DirectConvOutput& output, const GemmEpilogue* epilogue);
 
 // ConvGradWeight's layouts for conv_direct_weight_grad_t: dY of one image transposed to
 // [position][out_channels padded to 16] (dyt), and x with its padding written out as zeros

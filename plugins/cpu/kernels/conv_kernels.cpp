@@ -39,6 +39,7 @@
 #include "gemm.h"
 #include "im2col.h"
 #include "kernel_table.h"
+#include "max_pool_plane.h"
 #include "output_epilogue.h"
 #include "scratch.h"
 #include "vector_math.h"
@@ -239,20 +240,23 @@ std::vector<DirectConvPlan> direct_plans(const ConvGeometry& g, const float* wei
     return plans;
 }
 
-// Runs block(n, group, m0, count) for every image, group and block of 8 output channels (of
-// `channels` per group, from `inputs` channels per group), split over the pool when the work pays
-// for threads: each output is computed by one call.
+// Runs block(n, group, m0, count, scratch) for every image, group and block of 8 output channels
+// (of `channels` per group, from `inputs` channels per group), split over the pool when the work
+// pays for threads: each output is computed by one call. `scratch` holds `scratch_floats` floats
+// of the calling thread's own.
 template <class Block>
-void for_each_direct_block(const ConvGeometry& g, int64_t channels, int64_t inputs, Block&& block) {
+void for_each_direct_block(const ConvGeometry& g, int64_t channels, int64_t inputs, int64_t scratch_floats,
+                           Block&& block) {
     const int64_t blocks = (channels + 7) / 8;
     const double plane = static_cast<double>(g.out_plane());
     const dsk::Work per_block{2.0 * 8.0 * static_cast<double>(inputs * g.kernel_size()) * plane,
                               4.0 * (static_cast<double>(inputs) + 8.0) * plane};
     parallel_for(static_cast<size_t>(g.batch * g.group * blocks), per_block, [&](size_t b, size_t e) {
+        Scratch scratch(static_cast<size_t>(scratch_floats));
         for (size_t item = b; item < e; ++item) {
             const int64_t i = static_cast<int64_t>(item);
             const int64_t m0 = i % blocks * 8;
-            block(i / (g.group * blocks), i / blocks % g.group, m0, std::min<int64_t>(8, channels - m0));
+            block(i / (g.group * blocks), i / blocks % g.group, m0, std::min<int64_t>(8, channels - m0), scratch.data());
         }
     });
 }
@@ -446,12 +450,22 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     }
     if (takes_direct_path(g, g.out_cg)) {
         const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_of(g.w, g.in_cg, g.out_cg), false);
-        for_each_direct_block(g, g.out_cg, g.in_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
+        // Y written in place with at most a Relu (Conv; FusedConv with no Z): the bias and the
+        // Relu are applied in registers, bitwise as the epilogue would.
+        const bool in_registers = z == y && (!activation || activation->kind == Activation::relu);
+        for_each_direct_block(g, g.out_cg, g.in_cg, 0, [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float*) {
             const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+            const DirectConvPlan& plan = plans[static_cast<size_t>(grp)];
+            if (in_registers) {
+                const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr,
+                                              .relu = activation.has_value()};
+                conv_direct_channels(plan, image, m0, count, z + offset, output, nullptr);
+                return;
+            }
             const OutputEpilogue epilogue = epilogue_of(grp, offset);
             const GemmEpilogue hook = epilogue.hook();
-            conv_direct_channels(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), m0,
-                                 count, z + offset, epilogue.needed(z + offset) ? &hook : nullptr);
+            conv_direct_channels(plan, image, m0, count, z + offset, {}, epilogue.needed(z + offset) ? &hook : nullptr);
         });
         return;
     }
@@ -492,6 +506,54 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     });
 }
 
+// Y = activation(Conv) never leaves the cache: each block of 8 channels of an image is computed
+// into the thread's scratch planes and pooled from there (MaxPool's code for the window).
+void conv_max_pool_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation) {
+    const ConvGeometry g = conv_geometry(args, shape_of(args.input(0)), shape_of(args.input(1)));
+    if (!takes_direct_path(g, g.out_cg) || (activation && activation->kind != Activation::relu))
+        args.fail("only a stride-1, same-size convolution with 8 or more output channels per group and no "
+                  "activation or Relu, on a CPU with AVX-512, is fused with its pool (the fusion pass checks this)");
+    const int64_t pooled_h = g.w.out_h / 2, pooled_w = g.w.out_w / 2;
+    if (pooled_h < 1 || pooled_w < 1)
+        args.fail("the convolution's output " + shape_text(g.y_shape()) + " is smaller than the 2x2 pool window");
+    args.expect_output_shape(0, {g.batch, g.out_c, pooled_h, pooled_w});
+    const float* bias = nullptr;
+    if (args.has_input(2)) {
+        if (numel(args.input(2)) != g.out_c)
+            args.fail("B " + shape_text(shape_of(args.input(2))) + " must have " + std::to_string(g.out_c) +
+                      " elements");
+        bias = args.in(2);
+    }
+    if (numel(args.output(0)) == 0) return;
+    const float* x = args.in(0);
+    float* y = args.out(0);
+    const int64_t cols = g.out_plane(), pooled = pooled_h * pooled_w;
+    const std::vector<DirectConvPlan> plans = direct_plans(g, args.in(1), direct_conv_of(g.w, g.in_cg, g.out_cg), false);
+    for_each_direct_block(g, g.out_cg, g.in_cg, g.out_cg * cols,
+                          [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float* planes) {
+        const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
+        conv_direct_channels(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), m0,
+                             count, planes, output, nullptr);
+        for (int64_t m = m0; m < m0 + count; ++m)
+            max_pool_plane_2x2(planes + m * cols, g.w.out_h, g.w.out_w, y + (n * g.out_c + grp * g.out_cg + m) * pooled);
+    });
+}
+
+bool conv_max_pool_operands(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    if (tensors[0].ndim != 4 || tensors[1].ndim != 4) return false;
+    const Attrs attrs(node);
+    const int64_t group = attrs.get_int("group", 1);
+    if (group < 1 || tensors[1].shape[0] % group != 0 || tensors[1].shape[0] / group < kDirectMinChannels) return false;
+    const std::string activation = attrs.get_string("activation", "");
+    if (!activation.empty() && activation != "Relu") return false;
+    Window2d w;
+    if (!read_window_2d(attrs, tensors[0].shape[2], tensors[0].shape[3], tensors[1].shape[2], tensors[1].shape[3],
+                        true, &w).empty())
+        return false;
+    const bool pointwise = w.kernel_h == 1 && w.kernel_w == 1;
+    return !pointwise && direct_conv_applies(w) && w.out_h >= 2 && w.out_w >= 2;
+}
+
 bool conv_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
     (void)node;
     return tensors[0].ndim == 4 && tensors[1].ndim == 4;
@@ -523,9 +585,9 @@ void conv_grad_input(const KernelArgs& args) {
         // Stride 1, same size: dX is the direct convolution of dY with the flipped, transposed
         // weights (no columns to add back).
         const std::vector<DirectConvPlan> plans = direct_plans(g, weights, direct_conv_transposed(g.w, g.out_cg, g.in_cg), true);
-        for_each_direct_block(g, g.in_cg, g.out_cg, [&](int64_t n, int64_t grp, int64_t m0, int64_t count) {
+        for_each_direct_block(g, g.in_cg, g.out_cg, 0, [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float*) {
             conv_direct_channels(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols, m0,
-                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), nullptr);
+                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), {}, nullptr);
         });
         return;
     }

@@ -18,6 +18,19 @@ inline bool cpu_has_avx512f() {
 #endif
 }
 
+// True when the CPU also runs AVX-512VL (the 256-bit forms with masks; always false off x86-64).
+inline bool cpu_has_avx512vl() {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512vl") != 0;
+    }();
+    return has;
+#else
+    return false;
+#endif
+}
+
 }  // namespace dsk::cpu
 
 #endif  // DSK_CPU_KERNELS_CPU_FEATURES_H_

@@ -1,8 +1,9 @@
 // fused_kernels.cpp - FusedGemm and FusedConv, the nodes the kernel's fusion pass makes of
 // `Gemm -> activation` and `Conv -> activation`: Gemm's or Conv's forward pass with the
 // activation applied in the SGEMM's epilogue (output_epilogue.h) to each tile of the output
-// while it is in cache, and the pre-activation Z written there too when the node asks for it.
-// Results are bitwise those of the unfused pair on this backend.
+// while it is in cache, and the pre-activation Z written there too when the node asks for it;
+// FusedConvMaxPool, `Conv [-> Relu] -> MaxPool 2x2` in inference, pooling each block of planes
+// before it leaves the cache. Results are bitwise those of the unfused ops on this backend.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -35,6 +36,10 @@ void fused_conv(const KernelArgs& args) {
     conv_forward(args, fused_activation(args));
 }
 
+void fused_conv_max_pool(const KernelArgs& args) {
+    conv_max_pool_forward(args, fused_activation(args));
+}
+
 // W' = W * s per output channel, B' = (conv_B - mean) * s + B, s = scale / sqrt(var + epsilon);
 // in double, rounded once.
 void fold_conv_batch_norm(const KernelArgs& args) {
@@ -63,6 +68,8 @@ const KernelDef kFusedKernels[] = {
         optional_inputs_from(2) | optional_outputs_from(1),
     kernel("FusedConv", {F32, F32, F32}, {F32, F32}, fused_conv, conv_operands_2d) |
         optional_inputs_from(2) | optional_outputs_from(1),
+    kernel("FusedConvMaxPool", {F32, F32, F32}, {F32}, fused_conv_max_pool, conv_max_pool_operands) |
+        optional_inputs_from(2),
 };
 
 }  // namespace

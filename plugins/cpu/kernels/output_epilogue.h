@@ -55,9 +55,16 @@ struct OutputEpilogue {
 void gemm_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation);
 void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation);
 
-// The `accepts` conditions of their kernels: A and B 2-D (Gemm), X and W 4-D (Conv).
+// FusedConvMaxPool: conv_forward's Y (no Z) pooled by MaxPool's 2x2, stride-2 window, each block
+// of output planes pooled while it is in cache; for the convolutions conv_max_pool_operands
+// accepts (the direct path's, with no activation or Relu).
+void conv_max_pool_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation);
+
+// The `accepts` conditions of their kernels: A and B 2-D (Gemm), X and W 4-D (Conv), and for
+// FusedConvMaxPool a convolution the direct path takes (conv_direct.h) with at least a 2x2 output.
 bool gemm_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors);
 bool conv_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors);
+bool conv_max_pool_operands(const dsk_node_view* node, const dsk_tensor_desc* tensors);
 
 }  // namespace dsk::cpu
 

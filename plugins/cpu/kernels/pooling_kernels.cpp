@@ -14,6 +14,7 @@
 #include "activation_functions.h"
 #include "cpu_features.h"
 #include "kernel_table.h"
+#include "max_pool_plane.h"
 #include "vector_math.h"
 #include "window_geometry.h"
 
@@ -761,6 +762,16 @@ const KernelDef kPoolingKernels[] = {
 };
 
 }  // namespace
+
+void max_pool_plane_2x2(const float* x, int64_t h, int64_t w, float* y) {
+    Window2d window;
+    window.in_h = h;
+    window.in_w = w;
+    window.kernel_h = window.kernel_w = window.stride_h = window.stride_w = 2;
+    window.out_h = h / 2;
+    window.out_w = w / 2;
+    plane_max_tiled_2x2(x, window, y, nullptr);
+}
 
 std::span<const KernelDef> pooling_kernels() {
     return kPoolingKernels;

@@ -267,6 +267,7 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "ReduceGrad",
                                       "FusedGemm",
                                       "FusedConv",
+                                      "FusedConvMaxPool",
                                       "FoldConvBatchNorm",
                                       "FusedElementwise"};
     for (const char* op : documented) CHECK_MESSAGE(ops.count(op) == 1, op);
@@ -539,6 +540,12 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         {3, 12, 14, 14, 20, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         // ... and more images than weight-gradient blocks (several images summed per block)
         {19, 4, 6, 7, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
+        // planes ending in a short vector of 1 to 8 positions (49, 24, 6, 36: the last ones in
+        // the lanes of output channels, conv_direct.h), odd and even channel counts both ways
+        {2, 9, 7, 7, 9, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {2, 3, 4, 6, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
+        {1, 8, 2, 3, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {2, 11, 6, 6, 13, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
     };
     for (uint32_t threads : {1u, 3u}) {
         Threads scope(threads);
@@ -1516,6 +1523,58 @@ TEST_CASE("FusedConv gives bitwise Conv then the activation for every activation
             check_fused_equals_unfused("Conv", "FusedConv", c.attrs, c.inputs, c.y);
         }
     }
+}
+
+TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, for what the direct path takes") {
+    Tensor x1 = random({3, 1, 28, 28}, 241, -2.0f, 2.0f), w1 = random({32, 1, 3, 3}, 242), b1 = random({32}, 243);
+    Tensor x2 = random({2, 32, 14, 14}, 244, -2.0f, 2.0f), w2 = random({64, 32, 3, 3}, 245), b2 = random({64}, 246);
+    Tensor x3 = random({2, 5, 7, 9}, 247, -2.0f, 2.0f), w3 = random({12, 5, 3, 3}, 248);
+    Tensor x4 = random({2, 16, 6, 6}, 249, -2.0f, 2.0f), w4 = random({16, 8, 3, 3}, 250), b4 = random({16}, 251);
+    const Attr pads("pads", Shape{1, 1, 1, 1});
+    struct PoolCase {
+        const char* what;
+        std::vector<Attr> attrs;
+        std::vector<Tensor*> inputs;
+        Shape conv;
+    };
+    const PoolCase cases[] = {
+        {"the CNN's first layer", {pads}, {&x1, &w1, &b1}, {3, 32, 28, 28}},
+        {"the CNN's second layer", {pads}, {&x2, &w2, &b2}, {2, 64, 14, 14}},
+        {"odd plane, 8 + 4 channels, no bias", {pads}, {&x3, &w3}, {2, 12, 7, 9}},
+        {"group 2", {pads, Attr("group", 2)}, {&x4, &w4, &b4}, {2, 16, 6, 6}},
+    };
+    const std::vector<Attr> pool = {Attr("kernel_shape", Shape{2, 2}), Attr("strides", Shape{2, 2})};
+    for (uint32_t threads : {1u, 2u, 5u}) {
+        Threads scope(threads);
+        CAPTURE(threads);
+        for (const PoolCase& c : cases) {
+            CAPTURE(c.what);
+            const Shape pooled = {c.conv[0], c.conv[1], c.conv[2] / 2, c.conv[3] / 2};
+            for (const char* activation : {"", "Relu"}) {
+                CAPTURE(activation);
+                Tensor z = f32(c.conv), y = f32(pooled);
+                run("Conv", c.attrs, c.inputs, {&z});
+                if (activation[0] != '\0') run(activation, {}, {&z}, {&z});
+                run("MaxPool", pool, {&z}, {&y});
+                std::vector<Attr> fused_attrs = c.attrs;
+                fused_attrs.push_back(Attr("activation", activation));
+                Tensor fy = f32(pooled, std::vector<float>(y.f.size(), std::nanf("")));  // every element written
+                run("FusedConvMaxPool", fused_attrs, c.inputs, {&fy});
+                CHECK(fy.f == y.f);
+            }
+        }
+    }
+    // Only the direct path's convolutions, with no activation or Relu.
+    auto supported = [](const std::vector<Attr>& attrs, const std::vector<Tensor*>& in, Tensor* out) {
+        Call call("FusedConvMaxPool", attrs, in, {out});
+        return dsk::cpu::has_kernel(&call.node, call.tensors.data());
+    };
+    Tensor y2 = f32({2, 64, 7, 7}), w_few = random({4, 32, 3, 3}, 252), y_few = f32({2, 4, 7, 7});
+    CHECK(supported({pads, Attr("activation", "Relu")}, {&x2, &w2, &b2}, &y2));
+    CHECK_FALSE(supported({pads, Attr("activation", "Sigmoid")}, {&x2, &w2, &b2}, &y2));
+    CHECK_FALSE(supported({pads, Attr("strides", Shape{2, 2})}, {&x2, &w2, &b2}, &y2));
+    CHECK_FALSE(supported({}, {&x2, &w2, &b2}, &y2));  // 12 x 12: not the input's size
+    CHECK_FALSE(supported({pads}, {&x2, &w_few}, &y_few));
 }
 
 TEST_CASE("FusedGemm and FusedConv refuse an activation they do not fuse") {
