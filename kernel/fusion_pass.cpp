@@ -52,6 +52,20 @@ void drop_removed(std::vector<FusableStep>& steps, const std::vector<bool>& remo
     for (auto& s : steps) s.node.refresh_views();
 }
 
+namespace {
+
+// Step `into` becomes `fused` and takes over step `from`, whose origin it records (after any it
+// recorded before); drop_removed then drops `from`.
+void absorb(std::vector<FusableStep>& steps, std::vector<bool>& removed, size_t into, size_t from, Node fused) {
+    FusableStep& step = steps[into];
+    if (step.fused_from.empty()) step.fused_from = {step.origin};
+    step.fused_from.push_back(steps[from].origin);
+    step.node = std::move(fused);
+    removed[from] = true;
+}
+
+}  // namespace
+
 std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const std::vector<Value>& values,
                                           const std::vector<bool>& observable,
                                           const std::function<const dsk_op_schema*(const std::string&)>& fused_schema,
@@ -102,10 +116,7 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
         report.push_back(head.op + " + " + act.op + " -> " + fused_op + (keep_z ? " (pre-activation kept)" : ""));
         // The fused node takes the head's place: everything that reads the pre-activation comes
         // after the head, and the activation's inputs are all available there.
-        if (steps[h].fused_from.empty()) steps[h].fused_from = {steps[h].origin};  // else a folded Conv
-        steps[h].fused_from.push_back(steps[a].origin);
-        steps[h].node = std::move(fused);
-        removed[a] = true;
+        absorb(steps, removed, static_cast<size_t>(h), a, std::move(fused));  // after a folded Conv's origins
     }
     drop_removed(steps, removed);
     return report;
@@ -162,10 +173,7 @@ std::vector<std::string> fuse_conv_max_pools(std::vector<FusableStep>& steps, co
 
         report.push_back(conv.op + " + MaxPool -> FusedConvMaxPool");
         // In the conv's place: its inputs are ready there, and the pool's readers come later.
-        if (steps[h].fused_from.empty()) steps[h].fused_from = {steps[h].origin};
-        steps[h].fused_from.push_back(steps[p].origin);
-        steps[h].node = std::move(fused);
-        removed[p] = true;
+        absorb(steps, removed, static_cast<size_t>(h), p, std::move(fused));
     }
     drop_removed(steps, removed);
     return report;
@@ -206,9 +214,7 @@ std::vector<std::string> fuse_pool_relu_grads(std::vector<FusableStep>& steps, c
         report.push_back("MaxPoolGrad + ActivationGrad[Relu] -> MaxPoolReluGrad");
         // In the pool gradient's place: its inputs are ready there, and what reads the Relu's
         // gradient comes after the ActivationGrad, later still.
-        steps[h].fused_from = {steps[h].origin, steps[a].origin};
-        steps[h].node = std::move(fused);
-        removed[a] = true;
+        absorb(steps, removed, static_cast<size_t>(h), a, std::move(fused));
     }
     drop_removed(steps, removed);
     return report;
@@ -244,10 +250,7 @@ std::vector<std::string> fuse_conv_bias_grads(std::vector<FusableStep>& steps,
             fused.refresh_views();
             if (place(fused, steps[w].device) != static_cast<int32_t>(steps[w].device)) continue;
             report.push_back("ConvGradWeight + ReduceSum (bias) -> ConvGradWeight with dB");
-            if (steps[w].fused_from.empty()) steps[w].fused_from = {steps[w].origin};
-            steps[w].fused_from.push_back(steps[r].origin);
-            steps[w].node = std::move(fused);
-            removed[r] = true;
+            absorb(steps, removed, w, r, std::move(fused));
             break;
         }
     }
