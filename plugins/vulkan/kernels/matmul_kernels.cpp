@@ -1,10 +1,9 @@
 // matmul_kernels.cpp - Gemm and MatMul (ONNX semantics, docs/ops.md).
 //
 // Two shaders, chosen per device at run time: matmul_blocked (register blocking, no shared
-// memory) where Vulkan runs on a CPU, matmul_tiled (shared-memory tiles) on GPUs.
-// DSK_VULKAN_MATMUL=blocked|blocked:<TM>x<TN>|tiled|tiled:<BM>x<BN>x<BK> overrides the choice
-// (tests, tuning).
-#include <algorithm>
+// memory) where Vulkan runs on a CPU, matmul_tiled_<BM>x<BN> (shared-memory tiles, one module per
+// tile shape) on GPUs. DSK_VULKAN_MATMUL=blocked|blocked:<TM>x<TN>|tiled|tiled:<BM>x<BN>
+// overrides the choice (tests, tuning).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,52 +14,64 @@
 namespace dsk::vulkan {
 namespace {
 
-struct Variant {
-    bool tiled;
-    int32_t tm, tn;      // block of the register-blocked shader
-    int32_t bm, bn, bk;  // tile of the shared-memory shader (0: chosen by the sizes)
+// The tile shapes matmul_tiled.glsl is compiled for, the largest first.
+struct Tile {
+    int32_t bm, bn;
+    const char* shader;
+};
+constexpr Tile kTiles[] = {
+    {128, 128, "matmul_tiled_128x128"},
+    {64, 128, "matmul_tiled_64x128"},
+    {64, 64, "matmul_tiled_64x64"},
 };
 
-// The tiled shader's constraints: 8x8 per invocation, every invocation loads the same number of
-// A and B elements per slice, and two slices of each fit in shared memory.
-bool tile_fits(const VulkanDevice& device, int32_t bm, int32_t bn, int32_t bk) {
+// (BM/8) x (BN/8) invocations, and two K-slices of 8 of A and B in shared memory.
+bool tile_fits(const VulkanDevice& device, const Tile& t) {
     const auto& limits = device.physical().properties.limits;
-    if (bm <= 0 || bn <= 0 || bk <= 0 || bm % 8 || bn % 8) return false;
-    const int64_t threads = int64_t{bm / 8} * (bn / 8);
-    const int64_t shared = 2 * int64_t{bk} * (bm / 4 + 1 + bn / 4 + 1) * 16;
+    const uint32_t threads = static_cast<uint32_t>(t.bm / 8 * (t.bn / 8));
+    const uint32_t shared = 2 * 8 * static_cast<uint32_t>(t.bm / 4 + 1 + t.bn / 4 + 1) * 16;
     return threads <= limits.maxComputeWorkGroupInvocations && threads <= limits.maxComputeWorkGroupSize[0] &&
-           (int64_t{bm} * bk) % threads == 0 && (int64_t{bn} * bk) % threads == 0 &&
            shared <= limits.maxComputeSharedMemorySize;
 }
+
+struct Variant {
+    bool tiled;
+    int32_t tm, tn;             // block of the register-blocked shader
+    const Tile* tile = nullptr;  // of the shared-memory shader (null: chosen by the sizes)
+    bool small = false;  // TEMPORARY: the previous 4x4 shader, for the comparison on a GPU
+};
 
 Variant choose_variant(const KernelArgs& args) {
     const VulkanDevice& device = args.device();
     // 16x16 blocks: 17-18 GFLOP/s at 1024^3 on lavapipe (2 threads), 8x8 10, 4x4 2.
-    Variant v{!device.physical().cpu_emulated(), 16, 16, 0, 0, 0};
+    Variant v{!device.physical().cpu_emulated(), 16, 16};
     const char* env = std::getenv("DSK_VULKAN_MATMUL");
     if (env == nullptr) return v;
-    int tm = 0, tn = 0, bm = 0, bn = 0, bk = 0;
-    if (std::strcmp(env, "tiled") == 0) v.tiled = true;
-    else if (std::strcmp(env, "blocked") == 0) v.tiled = false;
-    else if (std::sscanf(env, "blocked:%dx%d", &tm, &tn) == 2 && tm > 0 && tn > 0 && tm <= 16 && tn <= 16)
-        v = {false, tm, tn, 0, 0, 0};
-    else if (std::sscanf(env, "tiled:%dx%dx%d", &bm, &bn, &bk) == 3 && tile_fits(device, bm, bn, bk))
-        v = {true, 16, 16, bm, bn, bk};
-    else
-        args.fail(std::string("DSK_VULKAN_MATMUL=") + env + " is not a variant for " + device.label() +
-                  ": use blocked, blocked:<TM>x<TN> (1-16 each), tiled, or tiled:<BM>x<BN>x<BK> (multiples "
-                  "of 8 whose two K-slices fit in shared memory), or unset it");
-    return v;
+    int tm = 0, tn = 0, bm = 0, bn = 0;
+    if (std::strcmp(env, "tiled") == 0) return {true, 16, 16};
+    if (std::strcmp(env, "blocked") == 0) return {false, 16, 16};
+    if (std::strcmp(env, "tiled4x4") == 0) return {true, 16, 16, nullptr, true};
+    if (std::sscanf(env, "blocked:%dx%d", &tm, &tn) == 2 && tm > 0 && tn > 0 && tm <= 16 && tn <= 16)
+        return {false, tm, tn};
+    if (std::sscanf(env, "tiled:%dx%d", &bm, &bn) == 2)
+        for (const Tile& t : kTiles)
+            if (t.bm == bm && t.bn == bn && tile_fits(device, t)) return {true, 16, 16, &t};
+    args.fail(std::string("DSK_VULKAN_MATMUL=") + env + " is not a variant for " + device.label() +
+              ": use blocked, blocked:<TM>x<TN> (1-16 each), tiled, or tiled:<BM>x<BN> with one of the "
+              "compiled tiles 128x128, 64x128, 64x64 that fits the device's shared memory, or unset it");
 }
 
-// The tile for an M x N product: 128x128 (the most reuse) once there are enough of them to
-// keep a large GPU busy, smaller ones before that.
-void choose_tile(const VulkanDevice& device, Variant& v, uint32_t m, uint32_t n) {
-    if (v.bm > 0) return;
-    const auto tiles = [&](uint32_t bm, uint32_t bn) { return uint64_t{(m + bm - 1) / bm} * ((n + bn - 1) / bn); };
-    if (tiles(128, 128) >= 128 && tile_fits(device, 128, 128, 8)) v.bm = 128, v.bn = 128, v.bk = 8;
-    else if (tiles(64, 128) >= 128 && tile_fits(device, 64, 128, 8)) v.bm = 64, v.bn = 128, v.bk = 8;
-    else v.bm = 64, v.bn = 64, v.bk = 8;
+// The tile for an M x N product: the largest of which there are enough to keep a large GPU's
+// multiprocessors busy (an H200 has 132), else the smallest that fits.
+const Tile& choose_tile(const VulkanDevice& device, uint32_t m, uint32_t n) {
+    const Tile* fallback = nullptr;
+    for (const Tile& t : kTiles) {
+        if (!tile_fits(device, t)) continue;
+        fallback = &t;
+        const uint64_t tiles = uint64_t{(m + t.bm - 1) / t.bm} * ((n + t.bn - 1) / t.bn);
+        if (tiles >= 128) return t;
+    }
+    return fallback != nullptr ? *fallback : kTiles[2];
 }
 
 struct Gemm {
@@ -107,12 +118,12 @@ void record_gemm(const KernelArgs& args, const Gemm& g) {
     };
     if (m == 0 || n == 0) return;  // K = 0 is fine: the shaders' loop does not run, Y = beta C
     const dsk_tensor_desc& c = has_c ? args.input(2) : y;  // unused binding when there is no C
-    Variant v = choose_variant(args);
-    if (v.tiled) {
-        choose_tile(args.device(), v, M, N);
-        const int32_t threads = (v.bm / 8) * (v.bn / 8);
-        args.dispatch("matmul_tiled", {&a, &b, &c, &y}, {v.bm, v.bn, v.bk, threads}, params,
-                      (N + v.bn - 1) / v.bn, (M + v.bm - 1) / v.bm);
+    const Variant v = choose_variant(args);
+    if (v.small) {
+        args.dispatch("matmul_tiled4x4", {&a, &b, &c, &y}, {}, params, (N + 63) / 64, (M + 63) / 64);
+    } else if (v.tiled) {
+        const Tile& t = v.tile != nullptr ? *v.tile : choose_tile(args.device(), M, N);
+        args.dispatch(t.shader, {&a, &b, &c, &y}, {}, params, (N + t.bn - 1) / t.bn, (M + t.bm - 1) / t.bm);
     } else {
         const uint64_t blocks = uint64_t{(M + v.tm - 1) / v.tm} * ((N + v.tn - 1) / v.tn);
         args.dispatch_items("matmul_blocked", {&a, &b, &c, &y}, {v.tm, v.tn}, params, blocks);
