@@ -52,6 +52,7 @@ namespace dsk::vulkan {
     X(vkDestroyFence)                          \
     X(vkWaitForFences)                         \
     X(vkGetFenceStatus)                        \
+    X(vkResetFences)                           \
     X(vkCmdCopyBuffer)                         \
     X(vkCmdFillBuffer)                         \
     X(vkCmdPipelineBarrier)                    \

@@ -77,6 +77,7 @@ VulkanDevice::VulkanDevice(const PhysicalDevice& physical, uint32_t index)
 VulkanDevice::~VulkanDevice() {
     vk().vkDeviceWaitIdle(device_);
     for (VkCommandPool pool : free_pools_) vk().vkDestroyCommandPool(device_, pool, nullptr);
+    for (VkFence fence : free_fences_) vk().vkDestroyFence(device_, fence, nullptr);
     pipelines_.reset();
     staging_memory_.reset();
     device_memory_.reset();
@@ -135,6 +136,36 @@ void VulkanDevice::recycle(Batch& batch) noexcept {
     free_pools_.push_back(batch.pool);
     batch.pool = VK_NULL_HANDLE;
     batch.commands = VK_NULL_HANDLE;
+}
+
+VkFence VulkanDevice::acquire_fence() {
+    {
+        std::lock_guard<std::mutex> lock(pool_mutex_);
+        if (!free_fences_.empty()) {
+            const VkFence fence = free_fences_.back();
+            free_fences_.pop_back();
+            return fence;
+        }
+    }
+    VkFenceCreateInfo info{};
+    info.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+    VkFence fence = VK_NULL_HANDLE;
+    check_vk(vk().vkCreateFence(device_, &info, nullptr, &fence), "queue_flush: creating a fence on " + label_);
+    return fence;
+}
+
+void VulkanDevice::release_fence(VkFence fence) noexcept {
+    if (lost_ || vk().vkResetFences(device_, 1, &fence) != VK_SUCCESS) {
+        vk().vkDestroyFence(device_, fence, nullptr);
+        return;
+    }
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    free_fences_.push_back(fence);
+}
+
+size_t VulkanDevice::idle_fences() {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    return free_fences_.size();
 }
 
 void VulkanDevice::submit(VkCommandBuffer commands, VkFence fence) {
@@ -306,11 +337,13 @@ std::unique_ptr<VulkanFence> flush(VulkanQueue& queue) {
         check_vk(vk().vkEndCommandBuffer(b.commands), "queue_flush: ending a command buffer on " + device.label());
         commands = b.commands;
     }
-    VkFenceCreateInfo info{};
-    info.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
-    check_vk(vk().vkCreateFence(device.handle(), &info, nullptr, &fence->fence),
-             "queue_flush: creating a fence on " + device.label());
-    device.submit(commands, fence->fence);
+    fence->fence = device.acquire_fence();
+    try {
+        device.submit(commands, fence->fence);
+    } catch (...) {
+        fence->signalled = true;  // never submitted: nothing to wait for before it is reused
+        throw;
+    }
     return fence;
 }
 
@@ -360,7 +393,7 @@ VulkanFence::~VulkanFence() {
     if (fence == VK_NULL_HANDLE) return;
     // The batch's memory and command buffer may be in use until the GPU is done with them.
     if (!signalled && !device->lost()) vk().vkWaitForFences(device->handle(), 1, &fence, VK_TRUE, UINT64_MAX);
-    vk().vkDestroyFence(device->handle(), fence, nullptr);
+    device->release_fence(fence);
 }
 
 }  // namespace dsk::vulkan

@@ -77,6 +77,13 @@ class VulkanDevice {
     std::unique_ptr<Batch> begin_batch();
     void recycle(Batch& batch) noexcept;
 
+    // An unsignalled fence, and its return once signalled. Fences are kept and reset rather than
+    // destroyed: on an H200 (a VM) vkCreateFence took 270 us and vkDestroyFence 250 us, which was
+    // most of a session run's time.
+    VkFence acquire_fence();
+    void release_fence(VkFence fence) noexcept;
+    size_t idle_fences();  // kept for reuse (tests)
+
     // Submits `commands` (may be VK_NULL_HANDLE: a fence after all earlier work) with `fence`.
     void submit(VkCommandBuffer commands, VkFence fence);
 
@@ -93,6 +100,7 @@ class VulkanDevice {
     std::mutex submit_mutex_;  // vkQueueSubmit needs external synchronisation
     std::mutex pool_mutex_;
     std::vector<VkCommandPool> free_pools_;
+    std::vector<VkFence> free_fences_;  // unsignalled, guarded by pool_mutex_
     std::unique_ptr<MemoryPool> device_memory_;
     std::unique_ptr<MemoryPool> staging_memory_;
     std::unique_ptr<PipelineCache> pipelines_;

@@ -38,7 +38,6 @@ struct Variant {
     bool tiled;
     int32_t tm, tn;             // block of the register-blocked shader
     const Tile* tile = nullptr;  // of the shared-memory shader (null: chosen by the sizes)
-    bool small = false;  // TEMPORARY: the previous 4x4 shader, for the comparison on a GPU
 };
 
 Variant choose_variant(const KernelArgs& args) {
@@ -50,7 +49,6 @@ Variant choose_variant(const KernelArgs& args) {
     int tm = 0, tn = 0, bm = 0, bn = 0;
     if (std::strcmp(env, "tiled") == 0) return {true, 16, 16};
     if (std::strcmp(env, "blocked") == 0) return {false, 16, 16};
-    if (std::strcmp(env, "tiled4x4") == 0) return {true, 16, 16, nullptr, true};
     if (std::sscanf(env, "blocked:%dx%d", &tm, &tn) == 2 && tm > 0 && tn > 0 && tm <= 16 && tn <= 16)
         return {false, tm, tn};
     if (std::sscanf(env, "tiled:%dx%d", &bm, &bn) == 2)
@@ -119,9 +117,7 @@ void record_gemm(const KernelArgs& args, const Gemm& g) {
     if (m == 0 || n == 0) return;  // K = 0 is fine: the shaders' loop does not run, Y = beta C
     const dsk_tensor_desc& c = has_c ? args.input(2) : y;  // unused binding when there is no C
     const Variant v = choose_variant(args);
-    if (v.small) {
-        args.dispatch("matmul_tiled4x4", {&a, &b, &c, &y}, {}, params, (N + 63) / 64, (M + 63) / 64);
-    } else if (v.tiled) {
+    if (v.tiled) {
         const Tile& t = v.tile != nullptr ? *v.tile : choose_tile(args.device(), M, N);
         args.dispatch(t.shader, {&a, &b, &c, &y}, {}, params, (N + t.bn - 1) / t.bn, (M + t.bm - 1) / t.bm);
     } else {

@@ -240,6 +240,29 @@ TEST_CASE("vulkan fence_wait returns UNAVAILABLE with timeout while the work run
     backend().fence_destroy(fence);
 }
 
+TEST_CASE("vulkan fences are reset and reused: a reused fence waits for its new work") {
+    Device dev;
+    if (!dev.ok) return;
+    dsk_fence* fence = nullptr;
+    REQUIRE(take(backend().queue_flush(dev.queue, &fence)).code == DSK_OK);
+    REQUIRE(take(backend().fence_wait(fence, DSK_WAIT_INFINITE)).code == DSK_OK);
+    backend().fence_destroy(fence);
+    REQUIRE(dev.object().idle_fences() == 1);
+
+    const int64_t n = 512;
+    Tensor a(dev, DSK_DTYPE_F32, {n, n});
+    Tensor y(dev, DSK_DTYPE_F32, {n, n});
+    fill_random(a, 1);
+    a.upload();
+    for (int k = 0; k < 8; ++k) REQUIRE(record(dev, "MatMul", {}, {&a, &a}, {&y}).code == DSK_OK);
+    REQUIRE(take(backend().queue_flush(dev.queue, &fence)).code == DSK_OK);
+    CHECK(dev.object().idle_fences() == 0);  // the signalled one, reset
+    CHECK(take(backend().fence_wait(fence, 0)).code == DSK_UNAVAILABLE);
+    CHECK(take(backend().fence_wait(fence, DSK_WAIT_INFINITE)).code == DSK_OK);
+    backend().fence_destroy(fence);
+    CHECK(dev.object().idle_fences() == 1);
+}
+
 TEST_CASE("vulkan: a lost device and out-of-memory results become named errors") {
     try {
         dsk::vulkan::check_vk(VK_ERROR_DEVICE_LOST, "fence_wait on vulkan#0");
