@@ -415,6 +415,13 @@ TEST_CASE("a strategy built for ABI 1.1 (no add_trial) runs enqueued trials with
 
 namespace {
 
+// j's member `key`; the test stops (rather than crash) when there is none.
+const dsk::JsonValue& at(const dsk::JsonValue& j, const char* key) {
+    const dsk::JsonValue* v = j.find(key);
+    REQUIRE_MESSAGE(v != nullptr, "no '" << key << "'");
+    return *v;
+}
+
 // The results of the study stage in summary.json.
 dsk::JsonValue study_results(const Study& s) {
     const dsk::JsonValue summary = dsk::json_parse(read_text(s.run / "summary.json"));
@@ -470,17 +477,17 @@ TEST_CASE("a study selecting on validation_accuracy: trials hold out a split, an
     std::ifstream journal(s.study / "journal.jsonl");
     for (std::string line; std::getline(journal, line);) {
         const dsk::JsonValue e = dsk::json_parse(line);
-        if (e.find("event")->string == "report")
-            reported[{static_cast<int>(e.find("trial")->number), static_cast<int>(e.find("step")->number)}] = e.find("value")->number;
+        if (at(e, "event").string == "report")
+            reported[{static_cast<int>(at(e, "trial").number), static_cast<int>(at(e, "step").number)}] = at(e, "value").number;
     }
     for (const char* trial : {"0000", "0001"}) {
         CAPTURE(trial);
         const dsk::JsonValue results = train_results(s.study / "trials" / trial);
-        CHECK(results.find("validation_samples")->number == 128);
+        CHECK(at(results, "validation_samples").number == 128);
         const double id = trial[3] - '0';
-        CHECK(trials.items.at(static_cast<size_t>(id)).find("objective")->number == results.find("validation_accuracy")->number);
+        CHECK(at(trials.items.at(static_cast<size_t>(id)), "objective").number == at(results, "validation_accuracy").number);
         // The scheduler was told the validation accuracy of every epoch, as the trial wrote it.
-        const dsk::JsonValue& by_epoch = *results.find("validation_accuracy_by_epoch");
+        const dsk::JsonValue& by_epoch = at(results, "validation_accuracy_by_epoch");
         REQUIRE(by_epoch.items.size() == 2);
         for (int epoch = 0; epoch < 2; ++epoch) {
             REQUIRE(reported.count({static_cast<int>(id), epoch + 1}));
@@ -495,16 +502,16 @@ TEST_CASE("finalists: the best trials are retrained, and the one with the best f
     INFO(r.output);
     REQUIRE(r.code == 0);
     const dsk::JsonValue results = study_results(s);
-    CHECK(results.find("search_best_trial")->number == 0);
-    CHECK(results.find("best_trial")->number == 1);
-    CHECK(results.find("best_objective")->number == 12);
-    CHECK(results.find("best_finalist_objective")->number == 12);
-    const dsk::JsonValue& finalists = *results.find("finalists");
-    CHECK(finalists.find("0000")->find("search_objective")->number == 18);
-    CHECK(finalists.find("0000")->find("objective")->number == 6);
-    CHECK(finalists.find("0001")->find("search_objective")->number == 12);
-    CHECK(finalists.find("0001")->find("objective")->number == 12);
-    CHECK(finalists.find("0001")->find("state")->string == "complete");
+    CHECK(at(results, "search_best_trial").number == 0);
+    CHECK(at(results, "best_trial").number == 1);
+    CHECK(at(results, "best_objective").number == 12);
+    CHECK(at(results, "best_finalist_objective").number == 12);
+    const dsk::JsonValue& finalists = at(results, "finalists");
+    CHECK(at(at(finalists, "0000"), "search_objective").number == 18);
+    CHECK(at(at(finalists, "0000"), "objective").number == 6);
+    CHECK(at(at(finalists, "0001"), "search_objective").number == 12);
+    CHECK(at(at(finalists, "0001"), "objective").number == 12);
+    CHECK(at(at(finalists, "0001"), "state").string == "complete");
     CHECK(has(read_text(s.study / "finalists.json"), "{\"trial\": 1, \"state\": \"complete\", \"search_objective\": 12.0, \"objective\": 12.0"));
     CHECK(has(r.output, "finalists: #0 #1"));
     CHECK(has(r.output, "trial  state     search_obj  finalist_obj  wall_s"));
@@ -545,8 +552,8 @@ TEST_CASE("resuming a study keeps its finished finalists and resumes the unfinis
     CHECK(runs_in(s.study / "finalists" / "0000.log") == 1);
     CHECK(runs_in(s.study / "finalists" / "0001.log") == 2);
     CHECK(runs_in(s.study / "trials" / "0000.log") == 1);
-    CHECK(study_results(s).find("best_trial")->number == 1);
-    CHECK(study_results(s).find("finalists")->find("0000")->find("objective")->number == 6);
+    CHECK(at(study_results(s), "best_trial").number == 1);
+    CHECK(at(at(at(study_results(s), "finalists"), "0000"), "objective").number == 6);
 }
 
 TEST_CASE("a crashing finalist fails only itself: the other finalist is exported") {
@@ -570,13 +577,13 @@ epochs = { key = "stages.train.epochs", type = "categorical", choices = [1, 10] 
     INFO(r.output);
     REQUIRE(r.code == 0);
     const dsk::JsonValue results = study_results(s);
-    CHECK(results.find("search_best_trial")->number == 0);
-    const dsk::JsonValue& finalists = *results.find("finalists");
-    CHECK(finalists.find("0000")->find("state")->string == "failed");
-    CHECK(has(finalists.find("0000")->find("error")->string, "exceeds the 256 training samples"));
-    CHECK(finalists.find("0001")->find("state")->string == "complete");
-    CHECK(finalists.find("0001")->find("objective")->number == 4);
-    CHECK(results.find("best_trial")->number == 1);
+    CHECK(at(results, "search_best_trial").number == 0);
+    const dsk::JsonValue& finalists = at(results, "finalists");
+    CHECK(at(at(finalists, "0000"), "state").string == "failed");
+    CHECK(has(at(at(finalists, "0000"), "error").string, "exceeds the 256 training samples"));
+    CHECK(at(at(finalists, "0001"), "state").string == "complete");
+    CHECK(at(at(finalists, "0001"), "objective").number == 4);
+    CHECK(at(results, "best_trial").number == 1);
     CHECK(has(read_text(s.study / "best.toml"), "(trial 1, steps = 6.0)"));
 }
 
