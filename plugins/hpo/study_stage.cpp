@@ -181,6 +181,10 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     for (size_t k = 0; k < stage.size("finalist_overrides"); ++k)
         s.finalist_overrides.push_back(stage.get<std::string>("finalist_overrides." + std::to_string(k)));
     s.finalist_budget_s = stage.get<double>("finalist_budget");
+    if (has_finalists(s) && s.objective.rfind("test_", 0) == 0)
+        ctx.warn("the finalists are compared on " + s.objective + ", measured on the test split: to pick the winner without "
+                 "looking at the test split, set objective = \"validation_accuracy\" and give trials and finalists a validation "
+                 "split (overrides and finalist_overrides: \"stages.train.validation_fraction=0.1\")");
     // The trials find the plugins this process found: every loaded plugin's folder.
     for (const dsk_plugin_info& p : ctx.plugins()) {
         if (std::string(p.state) != "loaded") continue;
