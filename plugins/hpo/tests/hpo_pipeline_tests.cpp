@@ -596,3 +596,16 @@ TEST_CASE("finalist_budget must leave the search time of timeout, and the messag
     CHECK(v.code == 2);
     CHECK(has(v.output, "finalist_budget = 600.0 leaves the search no time of timeout = 600.0: lower finalist_budget"));
 }
+
+TEST_CASE("finalist_budget comes out of the search's time: no trial starts after timeout - finalist_budget") {
+    Study s;
+    // The search may start trials for the first 0.1 s of the 30: only the first one starts (one
+    // worker, and a trial takes longer), where 30 s would run all 4.
+    const Result r = s.start(std::string("trials = 4\ntimeout = 30.0\nfinalists = 2\nfinalist_budget = 29.9\n"
+                                         "strategy = { name = \"random\" }\n") +
+                             kLrSpace);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(s.trials().items.size() == 1);
+    CHECK(has(r.output, "1 trial(s) completed: no finalists to compare"));
+}
