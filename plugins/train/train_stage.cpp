@@ -34,7 +34,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 const char* const kOptimizerReserved[] = {"name", nullptr};
 
-
 struct Optimizer {
     const dsk_optimizer_iface* iface = nullptr;
     dsk_optimizer* instance = nullptr;
