@@ -1,5 +1,6 @@
 #include "study.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -208,6 +209,27 @@ struct Running {
     Clock::time_point started;
 };
 
+// Starts a trial (or finalist) process, its command line first in its log.
+std::unique_ptr<TrialProcess> start_process(const std::vector<std::string>& argv, const fs::path& log, const std::vector<std::string>& env) {
+    std::ofstream(log, std::ios::app) << "$";
+    for (const std::string& a : argv) std::ofstream(log, std::ios::app) << " " << a;
+    std::ofstream(log, std::ios::app) << "\n";
+    return std::make_unique<TrialProcess>(argv, log.string(), env);
+}
+
+std::vector<std::string> thread_env(const StudySettings& s) {
+    std::vector<std::string> env;
+    if (s.threads > 0) env.push_back("OMP_NUM_THREADS=" + std::to_string(s.threads));
+    return env;
+}
+
+// The dsk command line up to its subcommand: the worker and this process's plugin folders.
+std::vector<std::string> worker_argv(const StudySettings& s) {
+    std::vector<std::string> argv{s.worker};
+    for (const std::string& d : s.plugin_dirs) argv.insert(argv.end(), {"--plugin-path", d});
+    return argv;
+}
+
 }  // namespace
 
 std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, const search::Space& space,
@@ -270,6 +292,8 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
     Journal journal(journal_path.string());
 
     const auto start = Clock::now();
+    // With finalists, the search leaves them their budget of the stage's timeout.
+    const double search_timeout_s = s.timeout_s - (has_finalists(s) ? s.finalist_budget_s : 0.0);
     std::vector<Running> running;
     std::set<uint64_t> interrupted;  // trials resumed after an interruption in this run
     bool exhausted = false, cancelled = false;
@@ -303,12 +327,10 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
                  (r.error.empty() ? "" : ": " + r.error));
     };
 
-    std::vector<std::string> env;
-    if (s.threads > 0) env.push_back("OMP_NUM_THREADS=" + std::to_string(s.threads));
+    const std::vector<std::string> env = thread_env(s);
     auto launch = [&](uint64_t id, bool resume) {
         const fs::path trial_dir = dir / trial_dir_name(id);
-        std::vector<std::string> argv{s.worker};
-        for (const std::string& d : s.plugin_dirs) argv.insert(argv.end(), {"--plugin-path", d});
+        std::vector<std::string> argv = worker_argv(s);
         if (resume && fs::exists(trial_dir / "config.toml")) {
             argv.insert(argv.end(), {"run", "--resume", trial_dir.string()});
         } else {
@@ -318,12 +340,8 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
             for (const std::string& setting : trial_settings(s, space, trials[id].params)) argv.insert(argv.end(), {"--set", setting});
             argv.insert(argv.end(), {"--run-dir", trial_dir.string()});
         }
-        const std::string log = (dir / (trial_dir_name(id) + ".log")).string();
-        std::ofstream(log, std::ios::app) << "$";
-        for (const std::string& a : argv) std::ofstream(log, std::ios::app) << " " << a;
-        std::ofstream(log, std::ios::app) << "\n";
-        running.push_back(Running{id, std::make_unique<TrialProcess>(argv, log, env), MetricsTail((trial_dir / "metrics.jsonl").string()),
-                                  Clock::now()});
+        running.push_back(Running{id, start_process(argv, dir / (trial_dir_name(id) + ".log"), env),
+                                  MetricsTail((trial_dir / "metrics.jsonl").string()), Clock::now()});
         ctx.info("trial " + std::to_string(id) + (resume ? " resumed: " : trials[id].enqueued ? " started (enqueued): " : " started: ") +
                  describe(space, trials[id].params));
     };
@@ -381,7 +399,7 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
                      "the study continues with dsk run --resume");
             for (Running& run : running) run.process->interrupt();
         }
-        const bool timed_out = s.timeout_s > 0 && std::chrono::duration<double>(Clock::now() - start).count() >= s.timeout_s;
+        const bool timed_out = s.timeout_s > 0 && std::chrono::duration<double>(Clock::now() - start).count() >= search_timeout_s;
         while (!cancelled && static_cast<int64_t>(running.size()) < s.workers) {
             if (!unfinished.empty()) {
                 const uint64_t id = unfinished.front();
@@ -463,6 +481,137 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
         throw Error(DSK_CANCELLED, "stopped on request after " + std::to_string(finished_count()) + " finished trial(s); continue with dsk run --resume " +
                                        ctx.run_dir());
     return out;
+}
+
+std::vector<FinalistRecord> run_finalists(StageContext& ctx, const StudySettings& s, const std::vector<TrialRecord>& trials) {
+    // The candidates: complete trials, best objective first, the lower id on ties.
+    std::vector<const TrialRecord*> ranked;
+    for (const TrialRecord& t : trials)
+        if (t.state == "complete" && std::isfinite(t.objective)) ranked.push_back(&t);
+    std::stable_sort(ranked.begin(), ranked.end(), [&](const TrialRecord* a, const TrialRecord* b) {
+        return s.maximize ? a->objective > b->objective : a->objective < b->objective;
+    });
+    if (static_cast<int64_t>(ranked.size()) > s.finalists) ranked.resize(static_cast<size_t>(s.finalists));
+    std::vector<FinalistRecord> finalists;
+    for (const TrialRecord* t : ranked) {
+        FinalistRecord f;
+        f.trial = t->id;
+        f.search_objective = t->objective;
+        finalists.push_back(f);
+    }
+    if (finalists.size() < 2) {
+        ctx.info(std::to_string(finalists.size()) + " trial(s) completed: no finalists to compare");
+        return {};
+    }
+
+    // Finalists that ended in an earlier run of the study (journal events "finalist") are kept.
+    const fs::path dir = s.dir, journal_path = dir / "journal.jsonl";
+    if (fs::exists(journal_path))
+        for (const JsonValue& e : Journal::read(journal_path.string(), nullptr)) {
+            const JsonValue* kind = e.find("event");
+            if (!kind || kind->string != "finalist") continue;
+            for (FinalistRecord& f : finalists) {
+                if (f.trial != static_cast<uint64_t>(e.find("trial")->number)) continue;
+                f.state = e.find("state")->string;
+                f.objective = e.find("objective")->is(JsonValue::Type::Number) ? e.find("objective")->number : NAN;
+                f.wall_s = e.find("wall_s")->number;
+                f.error = e.find("error") ? e.find("error")->string : "";
+            }
+        }
+    Journal journal(journal_path.string());
+    fs::create_directories(dir / "finalists");
+    std::string names;
+    for (const FinalistRecord& f : finalists) names += " #" + std::to_string(f.trial);
+    ctx.info("finalists:" + names + ": the best " + std::to_string(finalists.size()) + " trial(s) by " + s.objective +
+             ", retrained with the retrain settings and the finalist overrides; the best " + s.objective + " among them is exported");
+
+    auto name_of = [](uint64_t trial) { return "finalists/" + trial_dir_name(trial).substr(7); };
+    const std::vector<std::string> env = thread_env(s);
+    std::vector<std::pair<FinalistRecord*, Running>> running;
+    std::vector<FinalistRecord*> pending;  // to start (or resume), in the search's order
+    for (FinalistRecord& f : finalists)
+        if (f.state == "running") pending.push_back(&f);
+    std::set<uint64_t> interrupted;
+    bool cancelled = false;
+    auto launch = [&](FinalistRecord& f) {
+        const fs::path run_dir = dir / name_of(f.trial);
+        std::vector<std::string> argv = worker_argv(s);
+        const bool resume = fs::exists(run_dir / "config.toml");
+        if (resume) {
+            argv.insert(argv.end(), {"run", "--resume", run_dir.string()});
+        } else {
+            fs::remove_all(run_dir);
+            argv.insert(argv.end(), {"run", (dir / trial_dir_name(f.trial) / "config.toml").string()});
+            for (const std::string& r : s.retrain) argv.insert(argv.end(), {"--set", r});
+            for (const std::string& o : s.finalist_overrides) argv.insert(argv.end(), {"--set", o});
+            argv.insert(argv.end(), {"--run-dir", run_dir.string()});
+        }
+        running.emplace_back(&f, Running{f.trial, start_process(argv, dir / (name_of(f.trial) + ".log"), env),
+                                         MetricsTail((run_dir / "metrics.jsonl").string()), Clock::now()});
+        ctx.info("finalist " + std::to_string(f.trial) + (resume ? " resumed" : " started") + " (" + s.objective + " " +
+                 search::Value::float_literal(f.search_objective) + " in the search)");
+    };
+    auto finish = [&](FinalistRecord& f, Running& run) {
+        const int code = run.process->exit_code();
+        f.wall_s += std::chrono::duration<double>(Clock::now() - run.started).count();
+        if (cancelled) return;  // interrupted by the user: resumed by dsk run --resume
+        std::string status, error;
+        const fs::path run_dir = dir / name_of(f.trial);
+        const double value = objective_of(run_dir / "summary.json", s, &status, &error);
+        // Interrupted from outside before this loop saw the stop request: continued from its
+        // checkpoint, once per run of the study (as a search trial).
+        if ((code == 130 || status == "cancelled") && interrupted.insert(f.trial).second) {
+            ctx.info("finalist " + std::to_string(f.trial) + " was interrupted; it continues from its checkpoint");
+            pending.push_back(&f);
+            return;
+        }
+        if (code == 0 && status == "ok" && std::isfinite(value)) {
+            f.state = "complete";
+            f.objective = value;
+        } else {
+            f.state = "failed";
+            f.error = !error.empty() && error != "no summary.json" ? error
+                                                                    : "exit code " + std::to_string(code) + ": " +
+                                                                          last_line(dir / (name_of(f.trial) + ".log"));
+        }
+        journal.append("{\"event\": \"finalist\", \"trial\": " + std::to_string(f.trial) + ", \"state\": " + json_quote(f.state) +
+                       ", \"search_objective\": " + number_json(f.search_objective) + ", \"objective\": " + number_json(f.objective) +
+                       ", \"wall_s\": " + number_json(f.wall_s) + ", \"error\": " + json_quote(f.error) + "}");
+        ctx.info("finalist " + std::to_string(f.trial) + " " + f.state +
+                 (std::isfinite(f.objective) ? " " + s.objective + "=" + search::Value::float_literal(f.objective) : std::string()) +
+                 (f.error.empty() ? "" : ": " + f.error));
+    };
+
+    size_t ended = finalists.size() - pending.size();
+    while (true) {
+        if (!cancelled && ctx.should_stop()) {
+            cancelled = true;
+            ctx.info("stop requested: interrupting " + std::to_string(running.size()) + " running finalist(s); they checkpoint and "
+                     "the study continues with dsk run --resume");
+            for (auto& [f, run] : running) run.process->interrupt();
+        }
+        while (!cancelled && static_cast<int64_t>(running.size()) < s.workers && !pending.empty()) {
+            FinalistRecord* f = pending.front();
+            pending.erase(pending.begin());
+            launch(*f);
+        }
+        if (running.empty()) break;
+        for (size_t k = 0; k < running.size();) {
+            if (running[k].second.process->finished()) {
+                finish(*running[k].first, running[k].second);
+                ended += running[k].first->state != "running";
+                running.erase(running.begin() + static_cast<ptrdiff_t>(k));
+            } else {
+                ++k;
+            }
+        }
+        ctx.progress(static_cast<double>(ended) / static_cast<double>(finalists.size()),
+                     "finalist " + std::to_string(ended) + "/" + std::to_string(finalists.size()) + " finished");
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (cancelled)
+        throw Error(DSK_CANCELLED, "stopped on request while the finalists ran; continue with dsk run --resume " + ctx.run_dir());
+    return finalists;
 }
 
 }  // namespace dsk::hpo

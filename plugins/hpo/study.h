@@ -34,6 +34,14 @@ struct StudySettings {
     std::vector<std::string> plugin_dirs;
     std::vector<std::string> overrides;  // fixed --set for every trial
     std::vector<std::string> retrain;    // --set applied to the exported best.toml only (a longer schedule)
+    // After the search, the best `finalists` complete trials (2 or more; else none) are retrained
+    // with `retrain` then `finalist_overrides` (which keep the validation split) and the best of
+    // them by objective is exported.
+    int64_t finalists = 0;
+    std::vector<std::string> finalist_overrides;
+    // Seconds of `timeout_s` kept for the finalists: no search trial starts after
+    // timeout_s - finalist_budget_s (only with finalists).
+    double finalist_budget_s = 0;
     std::string objective, objective_stage, intermediate;
     bool maximize = true;
     int64_t trials = 0, workers = 1;
@@ -72,5 +80,26 @@ struct TrialRecord {
 // Throws dsk::Error(CANCELLED) after a stop request, once running trials have checkpointed.
 std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& settings, const search::Space& space,
                                    SearchInstance& strategy, SearchInstance* scheduler);
+
+// A search trial retrained after the search (trial process in <dir>/finalists/NNNN).
+struct FinalistRecord {
+    uint64_t trial = 0;              // the search trial it retrains
+    double search_objective = NAN;   // the trial's objective in the search
+    std::string state = "running";  // running, complete, failed
+    double objective = NAN;          // the objective of the retrained run
+    double wall_s = 0;
+    std::string error;
+};
+
+// Whether the study has finalists: two or more (one would only retrain the search's winner).
+inline bool has_finalists(const StudySettings& s) { return s.finalists >= 2; }
+
+// The best `settings.finalists` complete trials by objective (ties: the lower id), retrained as
+// trial processes, `workers` at a time: `dsk run trials/NNNN/config.toml --set <retrain>...
+// --set <finalist_overrides>...`. A finalist that fails is recorded failed and the others go on.
+// Each end is journaled (event "finalist"), so a resumed study keeps finished finalists and
+// resumes unfinished ones from their checkpoints. Returns them in the search's order. Throws
+// dsk::Error(CANCELLED) after a stop request, once running finalists have checkpointed.
+std::vector<FinalistRecord> run_finalists(StageContext& ctx, const StudySettings& settings, const std::vector<TrialRecord>& trials);
 
 }  // namespace dsk::hpo

@@ -52,6 +52,39 @@ const TrialRecord* best_trial(const std::vector<TrialRecord>& trials, bool maxim
     return best;
 }
 
+const FinalistRecord* best_finalist(const std::vector<FinalistRecord>& finalists, bool maximize) {
+    const FinalistRecord* best = nullptr;
+    for (const FinalistRecord& f : finalists) {
+        if (f.state != "complete" || !std::isfinite(f.objective)) continue;
+        if (!best || (maximize ? f.objective > best->objective : f.objective < best->objective)) best = &f;
+    }
+    return best;
+}
+
+std::string finalists_table(const std::vector<FinalistRecord>& finalists, const StudySettings& s) {
+    const FinalistRecord* best = best_finalist(finalists, s.maximize);
+    std::string out = "trial  state     search_obj  finalist_obj  wall_s   (" + s.objective + " in the search, and retrained as a finalist)\n";
+    for (const FinalistRecord& f : finalists) {
+        char line[128];
+        std::snprintf(line, sizeof line, "%5llu  %-8s  %10s  %12s  %6.1f", static_cast<unsigned long long>(f.trial), f.state.c_str(),
+                      fixed(f.search_objective).c_str(), fixed(f.objective).c_str(), f.wall_s);
+        out += line + std::string(&f == best ? "  <- exported" : "") + (f.error.empty() ? "" : "  (" + f.error + ")") + "\n";
+    }
+    return out;
+}
+
+void write_finalists_json(const std::string& path, const std::vector<FinalistRecord>& finalists) {
+    auto number = [](double v) { return std::isfinite(v) ? search::Value::float_literal(v) : std::string("null"); };
+    std::string text = "[\n";
+    for (size_t k = 0; k < finalists.size(); ++k) {
+        const FinalistRecord& f = finalists[k];
+        text += "  {\"trial\": " + std::to_string(f.trial) + ", \"state\": " + json_quote(f.state) + ", \"search_objective\": " +
+                number(f.search_objective) + ", \"objective\": " + number(f.objective) + ", \"wall_s\": " + fixed(f.wall_s, 3) +
+                ", \"error\": " + json_quote(f.error) + "}" + (k + 1 < finalists.size() ? ",\n" : "\n");
+    }
+    write_text(path, text + "]\n");
+}
+
 std::string trials_table(const std::vector<TrialRecord>& trials, const search::Space& space) {
     std::string out = "trial  state     objective  steps  wall_s  parameters\n";
     for (const TrialRecord& t : trials) {
@@ -179,7 +212,8 @@ std::string with_retrain_settings(const fs::path& config, const StudySettings& s
 
 }  // namespace
 
-void export_best_pipeline(const std::string& path, const TrialRecord& best, const StudySettings& s, const search::Space& space) {
+void export_best_pipeline(const std::string& path, const TrialRecord& best, const StudySettings& s, const search::Space& space,
+                          const FinalistRecord* chosen) {
     const fs::path config = fs::path(s.dir) / trial_dir_name(best.id) / "config.toml";
     if (!fs::is_regular_file(config)) throw Error(DSK_NOT_FOUND, "cannot export the best trial: " + config.string() + " is missing");
     const std::string resolved = s.retrain.empty() ? read_all(config) : with_retrain_settings(config, s);
@@ -191,6 +225,10 @@ void export_best_pipeline(const std::string& path, const TrialRecord& best, cons
         for (size_t k = 0; k < s.retrain.size(); ++k) header += (k ? ", " : "") + s.retrain[k];
         header += "; the trial's " + s.objective + " was measured with the search's settings)";
     }
+    if (chosen)
+        header += ".\n# Chosen among the finalists (the best trials, retrained with the retrain settings and the finalist "
+                  "overrides): " + s.objective + " = " + search::Value::float_literal(chosen->objective) + " as a finalist (" +
+                  s.dir + "/finalists.json)";
     header += ". Base pipeline: " + s.base + "\n# Parameters:";
     for (const search::Param& p : space.params()) {
         const auto it = best.params.find(p.name);

@@ -119,7 +119,14 @@ void validate_study(StageContext& ctx, const StudyHooks& hooks) {
             throw Error(DSK_NOT_FOUND, stage_label(stage) + ".pipeline: the base pipeline " + base.string() +
                                            " does not exist (a relative path starts from the hpo pipeline's folder)");
     });
-    for (const char* key : {"overrides", "retrain"})
+    collect([&] {
+        const double timeout = stage.get<double>("timeout"), budget = stage.get<double>("finalist_budget");
+        if (stage.get<int64_t>("finalists") >= 2 && timeout > 0 && budget >= timeout)
+            throw Error(DSK_INVALID_ARGUMENT, stage_label(stage) + ".finalist_budget = " + search::Value::float_literal(budget) +
+                                                  " leaves the search no time of timeout = " + search::Value::float_literal(timeout) +
+                                                  ": lower finalist_budget, or raise timeout (it covers the search and the finalists)");
+    });
+    for (const char* key : {"overrides", "retrain", "finalist_overrides"})
         collect([&] {
             for (size_t k = 0; k < stage.size(key); ++k) {
                 const std::string o = stage.get<std::string>(std::string(key) + "." + std::to_string(k));
@@ -170,6 +177,14 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     s.seed = static_cast<uint64_t>(stage.get<int64_t>("seed"));
     for (size_t k = 0; k < stage.size("overrides"); ++k) s.overrides.push_back(stage.get<std::string>("overrides." + std::to_string(k)));
     for (size_t k = 0; k < stage.size("retrain"); ++k) s.retrain.push_back(stage.get<std::string>("retrain." + std::to_string(k)));
+    s.finalists = stage.get<int64_t>("finalists");
+    for (size_t k = 0; k < stage.size("finalist_overrides"); ++k)
+        s.finalist_overrides.push_back(stage.get<std::string>("finalist_overrides." + std::to_string(k)));
+    s.finalist_budget_s = stage.get<double>("finalist_budget");
+    if (has_finalists(s) && s.objective.rfind("test_", 0) == 0)
+        ctx.warn("the finalists are compared on " + s.objective + ", measured on the test split: to pick the winner without "
+                 "looking at the test split, set objective = \"validation_accuracy\" and give trials and finalists a validation "
+                 "split (overrides and finalist_overrides: \"stages.train.validation_fraction=0.1\")");
     // The trials find the plugins this process found: every loaded plugin's folder.
     for (const dsk_plugin_info& p : ctx.plugins()) {
         if (std::string(p.state) != "loaded") continue;
@@ -233,14 +248,45 @@ void run_study_stage(StageContext& ctx, const StudyHooks& hooks) {
     const TrialRecord* best = best_trial(trials, s.maximize);
     if (!best) throw Error(DSK_UNAVAILABLE, "no trial completed (" + std::to_string(failed) + " failed, " + std::to_string(pruned) +
                                                 " pruned); see the trial logs in " + s.dir + "/trials");
+
+    // Finalists: the best trials retrained with the retrain settings (keeping the validation
+    // split); the best of them by objective is the winner.
+    std::vector<FinalistRecord> finalists;
+    const FinalistRecord* chosen = nullptr;
+    if (has_finalists(s)) {
+        finalists = run_finalists(ctx, s, trials);
+        chosen = best_finalist(finalists, s.maximize);
+        if (!finalists.empty()) {
+            ctx.info("finalists:\n" + finalists_table(finalists, s));
+            write_finalists_json((fs::path(s.dir) / "finalists.json").string(), finalists);
+            results.set("search_best_trial", static_cast<int64_t>(best->id));
+            for (const FinalistRecord& f : finalists) {
+                Table record = results.section("finalists." + trial_dir_name(f.trial).substr(7));
+                record.set("state", f.state);
+                record.set("search_objective", f.search_objective);
+                if (std::isfinite(f.objective)) record.set("objective", f.objective);
+                record.set("wall_s", f.wall_s);
+                if (!f.error.empty()) record.set("error", f.error);
+            }
+            if (!chosen)
+                ctx.warn("no finalist completed (see " + s.dir + "/finalists/*.log); exporting the search's best trial " +
+                         std::to_string(best->id));
+        }
+        if (chosen) {
+            for (const TrialRecord& t : trials)
+                if (t.id == chosen->trial) best = &t;
+            results.set("best_finalist_objective", chosen->objective);
+        }
+    }
     const std::string best_path = (fs::path(s.dir) / "best.toml").string();
-    export_best_pipeline(best_path, *best, s, space);
+    export_best_pipeline(best_path, *best, s, space, chosen);
     results.set("best_trial", static_cast<int64_t>(best->id));
     results.set("best_objective", best->objective);
     results.set("best_pipeline", best_path);
     if (hooks.export_best) hooks.export_best(ctx, space, s, *best);
     for (const auto& [name, value] : best->params) results.set("best_params." + name, value.text());
-    ctx.info("best: trial " + std::to_string(best->id) + " " + s.objective + "=" + search::Value::float_literal(best->objective) + " " +
+    ctx.info("best: trial " + std::to_string(best->id) + " " + s.objective + "=" + search::Value::float_literal(best->objective) +
+             (chosen ? " (" + search::Value::float_literal(chosen->objective) + " as a finalist)" : std::string()) + " " +
              describe(space, best->params) + "; retrain it with dsk run " + best_path);
 }
 
@@ -255,7 +301,8 @@ std::vector<dsk_param_spec> study_params() {
             param_string("intermediate", "the metrics.jsonl name reported per step to the scheduler (default: objective)", "\"\""),
             param_string("direction", "maximize or minimize the objective", "\"maximize\"", kDirections),
             param_int("trials", "trials in the study", "20", 1, 1000000),
-            param_float("timeout", "seconds after which no new trial starts (0: none)", "0.0", 0, 1e9),
+            param_float("timeout", "seconds after which no new trial starts (0: none); with finalists, the search stops "
+                                   "finalist_budget earlier", "0.0", 0, 1e9),
             param_int("workers", "trials run at once, each its own process", "1", 1, 256),
             param_int("threads", "CPU threads per trial (0: the cores divided among the workers, unless OMP_NUM_THREADS is set)", "0", 0,
                       4096),
@@ -264,6 +311,18 @@ std::vector<dsk_param_spec> study_params() {
             param_array("overrides", "fixed key.path=value settings for every trial, as --set", "[]"),
             param_array("retrain", "key.path=value settings of the exported best.toml only, as --set: search with a cheap schedule, "
                                    "retrain the winner with the full one (e.g. [\"stages.train.epochs=30\"])", "[]"),
+            param_int("finalists",
+                      "after the search, retrain this many of the best trials with the retrain settings, then "
+                      "finalist_overrides, and export the best of them by objective (0 or 1: export the search's best)",
+                      "0", 0, 1000),
+            param_array("finalist_overrides",
+                        "key.path=value settings of the finalists' runs, applied after retrain (keep the validation split: "
+                        "[\"stages.train.validation_fraction=0.1\"])",
+                        "[]"),
+            param_float("finalist_budget",
+                        "seconds of timeout kept for the finalists: no search trial starts after timeout - finalist_budget "
+                        "(finalists, once started, run to their end)",
+                        "0.0", 0, 1e9),
             param_array("enqueue", "configurations to evaluate first, in order: [{ <parameter> = <value>, ... }], every active "
                                    "parameter given; the strategy learns from them as from its own", "[]")};
 }

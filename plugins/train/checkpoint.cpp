@@ -122,6 +122,10 @@ void save_checkpoint(const std::vector<std::string>& paths, const Classifier& mo
     file.metadata["train_loss"] = number_text(state.train_loss);
     file.metadata["test_accuracy_by_epoch"] = list_text(state.test_accuracy_by_epoch);
     file.metadata["test_loss_by_epoch"] = list_text(state.test_loss_by_epoch);
+    if (!state.validation_accuracy_by_epoch.empty()) {  // only with validation_fraction: other checkpoints stay as they were
+        file.metadata["validation_accuracy_by_epoch"] = list_text(state.validation_accuracy_by_epoch);
+        file.metadata["validation_loss_by_epoch"] = list_text(state.validation_loss_by_epoch);
+    }
     write_safetensors(paths, file);
 }
 
@@ -154,12 +158,18 @@ TrainingState load_checkpoint(const std::string& path, const Classifier& model, 
     state.train_loss = optional_number<double>(file, path, "train_loss");
     state.test_accuracy_by_epoch = optional_list(file, path, "test_accuracy_by_epoch");
     state.test_loss_by_epoch = optional_list(file, path, "test_loss_by_epoch");
+    state.validation_accuracy_by_epoch = optional_list(file, path, "validation_accuracy_by_epoch");
+    state.validation_loss_by_epoch = optional_list(file, path, "validation_loss_by_epoch");
     if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.epoch_loss_count < 0)
         throw Error(DSK_DATA_LOSS, path + ": checkpoint metadata holds a negative epoch, batch, step or epoch_loss_count");
     if (state.test_accuracy_by_epoch.size() != state.test_loss_by_epoch.size() ||
         static_cast<int64_t>(state.test_accuracy_by_epoch.size()) > state.epoch)
         throw Error(DSK_DATA_LOSS, path + ": checkpoint metadata 'test_accuracy_by_epoch' and 'test_loss_by_epoch' do not "
                                        "both hold one value per completed epoch (" + std::to_string(state.epoch) + ")");
+    if (state.validation_accuracy_by_epoch.size() != state.validation_loss_by_epoch.size() ||
+        static_cast<int64_t>(state.validation_accuracy_by_epoch.size()) > state.epoch)
+        throw Error(DSK_DATA_LOSS, path + ": checkpoint metadata 'validation_accuracy_by_epoch' and 'validation_loss_by_epoch' "
+                                       "do not both hold one value per completed epoch (" + std::to_string(state.epoch) + ")");
     return state;
 }
 

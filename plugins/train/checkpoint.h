@@ -27,6 +27,8 @@ struct TrainingState {
     double train_loss = 0;         // mean batch loss of the last completed epoch
     // Test accuracy and loss after each completed epoch (empty without test data).
     std::vector<double> test_accuracy_by_epoch, test_loss_by_epoch;
+    // Validation accuracy and loss after each completed epoch (empty without validation_fraction).
+    std::vector<double> validation_accuracy_by_epoch, validation_loss_by_epoch;
 };
 
 struct OptimizerRef {

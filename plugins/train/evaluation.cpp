@@ -1,21 +1,28 @@
 #include "evaluation.h"
 
 #include <algorithm>
+#include <numeric>
 
 namespace dsk::train {
 
 Evaluation evaluate(const Classifier& model, const Session& session, const DatasetReader& data, int64_t classes,
                     int64_t batch) {
+    std::vector<uint64_t> all(data.size());
+    std::iota(all.begin(), all.end(), 0);
+    return evaluate(model, session, data, all, classes, batch);
+}
+
+Evaluation evaluate(const Classifier& model, const Session& session, const DatasetReader& data,
+                    const std::vector<uint64_t>& samples, int64_t classes, int64_t batch) {
     Evaluation e;
     e.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
     std::vector<float> images, logits;
     std::vector<int64_t> labels;
     std::vector<uint64_t> indices;
     double loss_sum = 0;
-    for (uint64_t start = 0; start < data.size(); start += static_cast<uint64_t>(batch)) {
-        const int64_t n = static_cast<int64_t>(std::min<uint64_t>(static_cast<uint64_t>(batch), data.size() - start));
-        indices.resize(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = start + static_cast<uint64_t>(i);
+    for (uint64_t start = 0; start < samples.size(); start += static_cast<uint64_t>(batch)) {
+        const int64_t n = static_cast<int64_t>(std::min<uint64_t>(static_cast<uint64_t>(batch), samples.size() - start));
+        indices.assign(samples.begin() + static_cast<std::ptrdiff_t>(start), samples.begin() + static_cast<std::ptrdiff_t>(start) + n);
         images.resize(static_cast<size_t>(n * data.image_size()));
         labels.resize(static_cast<size_t>(n));
         data.read(indices, 0, images.data(), labels.data());
@@ -37,7 +44,7 @@ Evaluation evaluate(const Classifier& model, const Session& session, const Datas
             ++e.confusion[static_cast<size_t>(truth)][static_cast<size_t>(predicted)];
         }
     }
-    e.samples = data.size();
+    e.samples = samples.size();
     int64_t correct = 0;
     for (int64_t c = 0; c < classes; ++c) {
         int64_t total = 0;
@@ -50,10 +57,14 @@ Evaluation evaluate(const Classifier& model, const Session& session, const Datas
     return e;
 }
 
+void Evaluation::write_totals(Table& results, const std::string& prefix) const {
+    results.set(prefix + "_accuracy", accuracy);
+    results.set(prefix + "_loss", loss);
+    results.set(prefix + "_samples", static_cast<int64_t>(samples));
+}
+
 void Evaluation::write_results(Table& results) const {
-    results.set("test_accuracy", accuracy);
-    results.set("test_loss", loss);
-    results.set("test_samples", static_cast<int64_t>(samples));
+    write_totals(results, "test");
     results.set("per_class_accuracy", per_class_accuracy);
     // Rows by true class: confusion_matrix."3"[5] = samples of class 3 predicted as 5.
     for (size_t c = 0; c < confusion.size(); ++c) results.set("confusion_matrix." + std::to_string(c), confusion[c]);

@@ -1,15 +1,16 @@
 // The `train` stage: trains a classifier on a dataset with an optimizer, evaluates it on the test
-// split after every epoch, checkpoints, and resumes bit for bit from its last checkpoint.
+// split (and on a validation split held out of the training set, `validation_fraction`) after
+// every epoch, checkpoints, and resumes bit for bit from its last checkpoint.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <numeric>
 
 #include <dsk/dsk_random.hpp>
 
 #include "checkpoint.h"
 #include "evaluation.h"
+#include "sample_order.h"
 #include "stages.h"
 
 namespace fs = std::filesystem;
@@ -32,19 +33,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 const char* const kOptimizerReserved[] = {"name", nullptr};
-
-// The epoch's order of samples: a Fisher-Yates shuffle drawn from (seed, epoch) only, so a
-// resumed run sees the same order.
-std::vector<uint64_t> permutation(uint64_t n, uint64_t seed, int64_t epoch) {
-    std::vector<uint64_t> p(n);
-    std::iota(p.begin(), p.end(), 0);
-    uint64_t state = mix(seed, static_cast<uint64_t>(epoch));
-    for (uint64_t i = n; i > 1; --i) {
-        state = mix(state, i);
-        std::swap(p[i - 1], p[state % i]);
-    }
-    return p;
-}
 
 struct Optimizer {
     const dsk_optimizer_iface* iface = nullptr;
@@ -118,6 +106,12 @@ void validate(StageContext& ctx) {
                       if (stage.has("test_data") && !stage.has("test_data.split"))
                           throw Error(DSK_INVALID_ARGUMENT, stage.path("test_data") + " needs a split (e.g. split = \"test\")");
                   },
+                  [&] {
+                      // The range here; whether the fraction leaves samples on both sides once the
+                      // data's size is known (split_for_validation, when the stage starts).
+                      const double fraction = stage.get<double>("validation_fraction");
+                      if (!(fraction >= 0 && fraction < 1)) split_for_validation(0, fraction, stage.path("validation_fraction").c_str());
+                  },
                   [&] { check_dataset_config(ctx, "train_data"); },
                   [&] {
                       if (stage.has("test_data")) check_dataset_config(ctx, "test_data");
@@ -139,10 +133,18 @@ void run(StageContext& ctx) {
     DatasetReader train_data(ctx, "train_data");
     std::unique_ptr<DatasetReader> test_data;
     if (stage.has("test_data")) test_data = std::make_unique<DatasetReader>(ctx, "test_data");
-    const int64_t batches = static_cast<int64_t>(train_data.size()) / batch;  // the last partial batch is dropped
+    // The samples trained on and those held out for validation (none unless validation_fraction > 0).
+    const double validation_fraction = stage.get<double>("validation_fraction");
+    const ValidationSplit split = split_for_validation(train_data.size(), validation_fraction, stage.path("validation_fraction").c_str());
+    const bool validating = !split.validation.empty();
+    const uint64_t train_samples = split.train.size();
+    const int64_t batches = static_cast<int64_t>(train_samples) / batch;  // the last partial batch is dropped
     if (batches == 0)
         throw Error(DSK_INVALID_ARGUMENT, stage.path("batch_size") + " = " + std::to_string(batch) + " exceeds the " +
-                                              std::to_string(train_data.size()) + " training samples");
+                                              std::to_string(train_samples) + " training samples" +
+                                              (validating ? " left after " + stage.path("validation_fraction") + " holds out " +
+                                                                std::to_string(split.validation.size()) + "; lower one of them"
+                                                          : std::string()));
 
     Classifier train_model(ctx, stage, train_data.image_shape(), classes, batch, true);
 
@@ -171,8 +173,9 @@ void run(StageContext& ctx) {
     Session session(ctx.raw(), train_model.graph, device, seed);
     std::unique_ptr<Classifier> eval_model;
     std::unique_ptr<Session> eval_session;
-    if (test_data) {
-        eval_model = std::make_unique<Classifier>(ctx, stage, test_data->image_shape(), classes, eval_batch, false);
+    if (test_data || validating) {
+        eval_model = std::make_unique<Classifier>(ctx, stage, test_data ? test_data->image_shape() : train_data.image_shape(), classes,
+                                                  eval_batch, false);
         eval_session = std::make_unique<Session>(ctx.raw(), eval_model->graph, device, seed);
     }
 
@@ -198,8 +201,9 @@ void run(StageContext& ctx) {
     };
 
     ctx.info("model " + model_name + ": " + std::to_string(train_model.parameter_count) + " parameters; " +
-             std::to_string(train_data.size()) + " training samples, " + std::to_string(batches) + " batches of " +
-             std::to_string(batch) + " per epoch");
+             std::to_string(train_samples) + " training samples, " + std::to_string(batches) + " batches of " +
+             std::to_string(batch) + " per epoch" +
+             (validating ? "; " + std::to_string(split.validation.size()) + " samples held out for validation" : std::string()));
     std::vector<float> images(static_cast<size_t>(batch * train_data.image_size()));
     std::vector<int64_t> labels(static_cast<size_t>(batch));
     std::vector<int64_t> image_shape = {batch};
@@ -208,13 +212,22 @@ void run(StageContext& ctx) {
     HostStagedStep host_step;
     const int64_t log_every = stage.get<int64_t>("log_every");
 
-    Evaluation final_eval;
+    Evaluation final_eval, final_validation;
+    // The model as it stands, on the held-out samples (read without augmentation).
+    auto validate_model = [&] {
+        copy_variables(train_model, session, *eval_model, *eval_session);
+        return evaluate(*eval_model, *eval_session, train_data, split.validation, classes, eval_batch);
+    };
     double images_per_second = 0;
     const bool already_trained = state.epoch >= epochs;  // resumed after the last epoch
     const auto stage_start = Clock::now();
-    if (!already_trained) ctx.info("epoch  train_loss  test_loss  test_acc    time_s     img/s");
+    if (!already_trained)
+        ctx.info(std::string("epoch  train_loss  test_loss  test_acc") + (validating ? "  valid_loss  valid_acc" : "") +
+                 "    time_s     img/s");
     for (int64_t epoch = state.epoch; epoch < epochs; ++epoch) {
-        const std::vector<uint64_t> order = permutation(train_data.size(), seed, epoch);
+        // The epoch's order of the training samples: drawn from (seed, epoch) only, so a resumed
+        // run sees the same order.
+        const std::vector<uint64_t> order = permutation(train_samples, mix(seed, static_cast<uint64_t>(epoch)));
         const auto epoch_start = Clock::now();
         // The epoch so far: non-zero only when resuming mid-epoch, so that its train_loss and
         // images_per_second cover the whole epoch, as in an uninterrupted run.
@@ -233,7 +246,8 @@ void run(StageContext& ctx) {
                                                std::to_string(b) + "; checkpoint " + last +
                                                " (continue with dsk run --resume " + ctx.run_dir() + ")");
             }
-            std::vector<uint64_t> indices(order.begin() + b * batch, order.begin() + (b + 1) * batch);
+            std::vector<uint64_t> indices(static_cast<size_t>(batch));
+            for (int64_t i = 0; i < batch; ++i) indices[static_cast<size_t>(i)] = split.train[order[static_cast<size_t>(b * batch + i)]];
             train_data.read(indices, mix(mix(seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(b)) | 1,
                             images.data(), labels.data());
             train_data.check_labels(indices, labels.data(), classes);
@@ -282,7 +296,7 @@ void run(StageContext& ctx) {
         ctx.metric("train_loss", train_loss, epoch + 1);
         ctx.metric("images_per_second", images_per_second, epoch + 1);
         ctx.metric("epoch_time_s", seconds, epoch + 1);
-        char line[160];
+        char line[200], test_columns[64] = "", validation_columns[64] = "";
         if (test_data) {
             copy_variables(train_model, session, *eval_model, *eval_session);
             final_eval = evaluate(*eval_model, *eval_session, *test_data, classes, eval_batch);
@@ -290,12 +304,21 @@ void run(StageContext& ctx) {
             state.test_loss_by_epoch.push_back(final_eval.loss);
             ctx.metric("test_accuracy", final_eval.accuracy, epoch + 1);
             ctx.metric("test_loss", final_eval.loss, epoch + 1);
-            std::snprintf(line, sizeof line, "%5lld  %10.4f  %9.4f  %8.4f  %8.1f  %8.0f", static_cast<long long>(epoch + 1),
-                          train_loss, final_eval.loss, final_eval.accuracy, seconds, images_per_second);
+            std::snprintf(test_columns, sizeof test_columns, "%9.4f  %8.4f", final_eval.loss, final_eval.accuracy);
         } else {
-            std::snprintf(line, sizeof line, "%5lld  %10.4f  %9s  %8s  %8.1f  %8.0f", static_cast<long long>(epoch + 1),
-                          train_loss, "-", "-", seconds, images_per_second);
+            std::snprintf(test_columns, sizeof test_columns, "%9s  %8s", "-", "-");
         }
+        if (validating) {
+            final_validation = validate_model();
+            state.validation_accuracy_by_epoch.push_back(final_validation.accuracy);
+            state.validation_loss_by_epoch.push_back(final_validation.loss);
+            ctx.metric("validation_accuracy", final_validation.accuracy, epoch + 1);
+            ctx.metric("validation_loss", final_validation.loss, epoch + 1);
+            std::snprintf(validation_columns, sizeof validation_columns, "  %10.4f  %9.4f", final_validation.loss,
+                          final_validation.accuracy);
+        }
+        std::snprintf(line, sizeof line, "%5lld  %10.4f  %s%s  %8.1f  %8.0f", static_cast<long long>(epoch + 1), train_loss,
+                      test_columns, validation_columns, seconds, images_per_second);
         ctx.info(line);
         if ((checkpoint_every > 0 && state.epoch % checkpoint_every == 0) || state.epoch == epochs) {
             char name[64];
@@ -307,12 +330,18 @@ void run(StageContext& ctx) {
         copy_variables(train_model, session, *eval_model, *eval_session);
         final_eval = evaluate(*eval_model, *eval_session, *test_data, classes, eval_batch);
     }
+    if (already_trained && validating) final_validation = validate_model();
 
     Table results = ctx.results();
     if (test_data) {
         final_eval.write_results(results);
         results.set("test_accuracy_by_epoch", state.test_accuracy_by_epoch);
         results.set("test_loss_by_epoch", state.test_loss_by_epoch);
+    }
+    if (validating) {
+        final_validation.write_totals(results, "validation");
+        results.set("validation_accuracy_by_epoch", state.validation_accuracy_by_epoch);
+        results.set("validation_loss_by_epoch", state.validation_loss_by_epoch);
     }
     results.set("train_loss", state.train_loss);
     results.set("epochs", epochs);
@@ -334,13 +363,18 @@ void run(StageContext& ctx) {
 
 Stage train_stage() {
     return {"train",
-            "Trains a classifier: model, optimizer, datasets; evaluates on the test split each epoch; checkpoints",
+            "Trains a classifier: model, optimizer, datasets; evaluates on the test split and an optional validation "
+            "split each epoch; checkpoints",
             {required(param_table("model", "the model: name = \"mlp\" | \"cnn\" | ... and its keys")),
              param(DSK_PARAM_TABLE, "optimizer", "the optimizer: name = \"adam\" | \"sgd\" | \"adamw\" and its keys",
                    "{ name = \"adam\" }"),
              param(DSK_PARAM_TABLE, "train_data", "the training set: reader (default \"idx\") and its keys",
                    "{ split = \"train\" }"),
              param_table("test_data", "the test set, evaluated after every epoch (optional)"),
+             param_float("validation_fraction",
+                         "part of the training set held out for validation, in [0, 1): the same samples whatever the seed, "
+                         "never trained on nor augmented, evaluated after every epoch (0: none)",
+                         "0.0"),
              param_int("epochs", "passes over the training set", "10", 1, 100000),
              param_int("batch_size", "samples per step (the last partial batch is dropped)", "128", 1, 1 << 20),
              param_int("eval_batch_size", "samples per evaluation batch", "1000", 1, 1 << 20),

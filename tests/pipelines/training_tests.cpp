@@ -8,8 +8,11 @@
 #include <cmath>
 
 #include "pipeline_fixture.h"
+#include "../../plugins/train/sample_order.h"
 
 namespace fs = std::filesystem;
+using dsk::train::split_for_validation;
+using dsk::train::ValidationSplit;
 
 namespace {
 
@@ -505,4 +508,108 @@ TEST_CASE("inference folds Conv + BatchNormalization - with the results of the u
     const double eager_loss = std::stod(summary_value(f.dir / "eager", "test_loss"));
     CHECK(std::abs(graph_loss - eager_loss) <= 1e-5 * std::max(1.0, std::abs(eager_loss)));
     CHECK_FALSE(has(read_file(f.dir / "eager" / "summary.json"), "FoldConvBatchNorm"));
+}
+
+namespace {
+
+// The bytes of a gzip file, by `gzip -dc`.
+std::string gunzip(const std::string& path) {
+    FILE* pipe = popen(("gzip -dc '" + path + "'").c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string out;
+    char buf[1 << 16];
+    while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+    REQUIRE(pclose(pipe) == 0);
+    return out;
+}
+
+// IDX files holding the samples `indices` of the packaged training set, in that order.
+void write_training_samples(const fs::path& images, const fs::path& labels, const std::vector<uint64_t>& indices) {
+    static const std::string all_images = gunzip(kFashion);
+    static const std::string all_labels = gunzip("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz");
+    auto header = [](uint32_t magic, std::vector<uint32_t> dims) {
+        std::string bytes;
+        for (uint32_t v : (dims.insert(dims.begin(), magic), dims))
+            for (int s = 24; s >= 0; s -= 8) bytes += static_cast<char>((v >> s) & 0xff);
+        return bytes;
+    };
+    const auto n = static_cast<uint32_t>(indices.size());
+    std::string image_bytes = header(0x803, {n, 28, 28}), label_bytes = header(0x801, {n});
+    for (uint64_t i : indices) {
+        image_bytes += all_images.substr(16 + i * 784, 784);
+        label_bytes += all_labels.substr(8 + i, 1);
+    }
+    std::ofstream(images, std::ios::binary) << image_bytes;
+    std::ofstream(labels, std::ios::binary) << label_bytes;
+}
+
+}  // namespace
+
+TEST_CASE("validation_fraction holds out the same samples whatever the seed: never trained on nor augmented, measured every epoch") {
+    REQUIRE_MESSAGE(fs::exists(kFashion), "install the Debian package dataset-fashion-mnist (scripts/setup does)");
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    const std::string validation = "validation_fraction = 0.25\n";
+    kernel.run(options(f, tiny_training(2, validation), "seed7"));
+    dsk::RunOptions other = options(f, tiny_training(2, validation), "seed8");
+    other.overrides = {"stages.train.seed=8"};
+    kernel.run(other);
+
+    // Per epoch in metrics.jsonl beside the test metrics, the last ones in summary.json.
+    for (const char* run : {"seed7", "seed8"}) {
+        CAPTURE(run);
+        const auto accuracy = metric_values(f.dir / run, "validation_accuracy");
+        REQUIRE(accuracy.size() == 2);
+        CHECK(metric_values(f.dir / run, "validation_loss").size() == 2);
+        CHECK(metric_values(f.dir / run, "test_accuracy").size() == 2);
+        CHECK(summary_value(f.dir / run, "validation_samples") == "80");  // 0.25 of 320
+        CHECK(std::stod(summary_value(f.dir / run, "validation_accuracy")) == accuracy.back());
+        CHECK(has(summary_value(f.dir / run, "validation_accuracy_by_epoch"), "["));
+        CHECK(summary_value(f.dir / run, "steps") == "14");  // 240 samples trained on: 7 batches of 32, 2 epochs
+    }
+
+    // The held-out samples, as a dataset of their own: the evaluate stage on them (unaugmented)
+    // reproduces each run's validation accuracy and loss, for either seed.
+    const ValidationSplit split = split_for_validation(320, 0.25);
+    const fs::path held_images = f.dir / "held-images.idx", held_labels = f.dir / "held-labels.idx";
+    write_training_samples(held_images, held_labels, split.validation);
+    for (const char* run : {"seed7", "seed8"}) {
+        CAPTURE(run);
+        const std::string evaluate = "[[stages]]\nkind = \"evaluate\"\ncheckpoint = \"" +
+                                     (f.dir / run / "train" / "checkpoints" / "last.safetensors").string() +
+                                     "\"\nmodel = { name = \"mlp\", hidden = [32], dropout = 0.2 }\n"
+                                     "test_data = { name = \"custom\", split = \"test\", images = \"" + held_images.string() + "\", labels = \"" +
+                                     held_labels.string() + "\" }\n";
+        kernel.run(options(f, evaluate, std::string("evaluate-") + run));
+        CHECK(summary_value(f.dir / (std::string("evaluate-") + run), "test_accuracy") == summary_value(f.dir / run, "validation_accuracy"));
+        CHECK(std::stod(summary_value(f.dir / (std::string("evaluate-") + run), "test_loss")) ==
+              doctest::Approx(std::stod(summary_value(f.dir / run, "validation_loss"))));
+    }
+
+    // The other samples, as a dataset of their own, trained on without a validation split: the
+    // same batches, losses and test accuracies, so the held-out samples were never trained on.
+    const fs::path train_images = f.dir / "train-images.idx", train_labels = f.dir / "train-labels.idx";
+    write_training_samples(train_images, train_labels, split.train);
+    dsk::RunOptions rest = options(f, tiny_training(2), "rest");
+    rest.overrides = {"stages.train.train_data={ name = \"custom\", images = \"" + train_images.string() + "\", labels = \"" +
+                      train_labels.string() + "\", random_crop_padding = 2, horizontal_flip = true }"};
+    kernel.run(rest);
+    CHECK(metric_values(f.dir / "rest", "train_loss") == metric_values(f.dir / "seed7", "train_loss"));
+    CHECK(summary_value(f.dir / "rest", "test_accuracy_by_epoch") == summary_value(f.dir / "seed7", "test_accuracy_by_epoch"));
+    CHECK(metric_values(f.dir / "rest", "validation_accuracy").empty());  // off by default
+}
+
+TEST_CASE("a bad validation_fraction fails validation naming the key") {
+    PipelineFixture f;
+    for (const char* bad : {"-0.1", "1.0"}) {
+        CAPTURE(bad);
+        const std::string e = f.validation_error(tiny_training(1, std::string("validation_fraction = ") + bad + "\n"));
+        CHECK(has(e, "validation_fraction = "));
+        CHECK(has(e, "must be in [0, 1)"));
+    }
+    CHECK(f.validation_error(tiny_training(1, "validation_fraction = 0.1\n")) == "");
+    // One that leaves no training sample of the 320 is refused when the stage opens the data.
+    dsk::Kernel kernel;
+    const dsk::Error e = test_support::error_of([&] { kernel.run(options(f, tiny_training(1, "validation_fraction = 0.999\n"), "run")); });
+    CHECK(has(e.what(), "validation_fraction = 0.999 leaves no training sample of the 320"));
 }

@@ -9,6 +9,7 @@
 #include <dsk/dsk_json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -410,4 +411,201 @@ TEST_CASE("a strategy built for ABI 1.1 (no add_trial) runs enqueued trials with
     const dsk::JsonValue trials = s.trials();
     REQUIRE(trials.items.size() == 2);
     for (size_t k = 0; k < 2; ++k) CHECK(state_of(trials, k) == "complete");
+}
+
+namespace {
+
+// j's member `key`; the test stops (rather than crash) when there is none.
+const dsk::JsonValue& at(const dsk::JsonValue& j, const char* key) {
+    const dsk::JsonValue* v = j.find(key);
+    REQUIRE_MESSAGE(v != nullptr, "no '" << key << "'");
+    return *v;
+}
+
+// The results of the study stage in summary.json.
+dsk::JsonValue study_results(const Study& s) {
+    const dsk::JsonValue summary = dsk::json_parse(read_text(s.run / "summary.json"));
+    return *summary.find("stages")->items.at(0).find("results");
+}
+
+// The train stage's results of a run directory (a trial's or a finalist's).
+dsk::JsonValue train_results(const fs::path& run) {
+    const dsk::JsonValue summary = dsk::json_parse(read_text(run / "summary.json"));
+    return *summary.find("stages")->items.at(0).find("results");
+}
+
+// How many times a log's command ran (each run writes its command line first).
+size_t runs_in(const fs::path& log) {
+    const std::string text = read_text(log);
+    size_t n = 0;
+    for (size_t at = text.find("$ "); at != std::string::npos; at = text.find("$ ", at + 1)) ++n;
+    return n;
+}
+
+// Finalists whose ranking the retrain settings reverse. The objective is the trial's `steps`
+// (epochs x batches), a result known in advance: trials hold out a quarter of the 512 images (384
+// trained on); trial 0 (batch 64, 3 epochs) has 18 steps, trial 1 (batch 32, 1 epoch) 12, so the
+// search ranks trial 0 first. The finalists train 1 epoch (retrain) on 384 images again
+// (finalist_overrides keep the split): trial 0 then has 6 steps, trial 1 12: trial 1 wins.
+const char* const kFinalistStudy = R"(trials = 2
+objective = "steps"
+strategy = { name = "random" }
+finalists = 2
+overrides = ["stages.train.validation_fraction=0.25"]
+retrain = ["stages.train.epochs=1", "stages.train.validation_fraction=0"]
+finalist_overrides = ["stages.train.validation_fraction=0.25"]
+enqueue = [{ batch_size = 64, epochs = 3 }, { batch_size = 32, epochs = 1 }]
+[stages.space]
+batch_size = { key = "stages.train.batch_size", type = "categorical", choices = [32, 64] }
+epochs = { key = "stages.train.epochs", type = "categorical", choices = [1, 3] }
+)";
+
+}  // namespace
+
+TEST_CASE("a study selecting on validation_accuracy: trials hold out a split, and each epoch's validation_accuracy is reported") {
+    Study s;
+    const Result r = s.start(std::string("trials = 2\nworkers = 2\nobjective = \"validation_accuracy\"\nstrategy = { name = \"random\" }\n"
+                                         "scheduler = { name = \"median\", startup_trials = 100 }\nseed = 1\n"
+                                         "overrides = [\"stages.train.validation_fraction=0.25\"]\n") +
+                             kLrSpace);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const dsk::JsonValue trials = s.trials();
+    REQUIRE(trials.items.size() == 2);
+    // The journal's report events: (trial, step) -> value.
+    std::map<std::pair<int, int>, double> reported;
+    std::ifstream journal(s.study / "journal.jsonl");
+    for (std::string line; std::getline(journal, line);) {
+        const dsk::JsonValue e = dsk::json_parse(line);
+        if (at(e, "event").string == "report")
+            reported[{static_cast<int>(at(e, "trial").number), static_cast<int>(at(e, "step").number)}] = at(e, "value").number;
+    }
+    for (const char* trial : {"0000", "0001"}) {
+        CAPTURE(trial);
+        const dsk::JsonValue results = train_results(s.study / "trials" / trial);
+        CHECK(at(results, "validation_samples").number == 128);
+        const double id = trial[3] - '0';
+        CHECK(at(trials.items.at(static_cast<size_t>(id)), "objective").number == at(results, "validation_accuracy").number);
+        // The scheduler was told the validation accuracy of every epoch, as the trial wrote it.
+        const dsk::JsonValue& by_epoch = at(results, "validation_accuracy_by_epoch");
+        REQUIRE(by_epoch.items.size() == 2);
+        for (int epoch = 0; epoch < 2; ++epoch) {
+            REQUIRE(reported.count({static_cast<int>(id), epoch + 1}));
+            CHECK(reported[{static_cast<int>(id), epoch + 1}] == doctest::Approx(by_epoch.items[static_cast<size_t>(epoch)].number));
+        }
+    }
+}
+
+TEST_CASE("finalists: the best trials are retrained, and the one with the best finalist objective is exported, not the search's best") {
+    Study s;
+    const Result r = s.start(kFinalistStudy);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const dsk::JsonValue results = study_results(s);
+    CHECK(at(results, "search_best_trial").number == 0);
+    CHECK(at(results, "best_trial").number == 1);
+    CHECK(at(results, "best_objective").number == 12);
+    CHECK(at(results, "best_finalist_objective").number == 12);
+    const dsk::JsonValue& finalists = at(results, "finalists");
+    CHECK(at(at(finalists, "0000"), "search_objective").number == 18);
+    CHECK(at(at(finalists, "0000"), "objective").number == 6);
+    CHECK(at(at(finalists, "0001"), "search_objective").number == 12);
+    CHECK(at(at(finalists, "0001"), "objective").number == 12);
+    CHECK(at(at(finalists, "0001"), "state").string == "complete");
+    CHECK(has(read_text(s.study / "finalists.json"), "{\"trial\": 1, \"state\": \"complete\", \"search_objective\": 12.0, \"objective\": 12.0"));
+    CHECK(has(r.output, "finalists: #0 #1"));
+    CHECK(has(r.output, "trial  state     search_obj  finalist_obj  wall_s"));
+    CHECK(has(r.output, "    0  complete     18.0000        6.0000"));
+    CHECK(has(r.output, "    1  complete     12.0000       12.0000"));
+    CHECK(has(r.output, "<- exported"));
+
+    // A finalist trains with the retrain settings and keeps the validation split; the export
+    // trains on every image (validation_fraction = 0 from retrain).
+    const std::string finalist = read_text(s.study / "finalists" / "0000" / "config.toml");
+    CHECK(has(finalist, "validation_fraction = 0.25\n"));
+    CHECK(has(finalist, "epochs = 1\n"));
+    const std::string best = read_text(s.study / "best.toml");
+    CHECK(has(best, "(trial 1, steps = 12.0)"));
+    CHECK(has(best, "Chosen among the finalists"));
+    CHECK(has(best, "validation_fraction = 0\n"));
+    CHECK(has(best, "batch_size = 32\n"));
+}
+
+TEST_CASE("resuming a study keeps its finished finalists and resumes the unfinished one") {
+    Study s;
+    REQUIRE(s.start(kFinalistStudy).code == 0);
+    // As if the study had been killed while finalist 1 ran: its end never reached the journal.
+    const fs::path journal = s.study / "journal.jsonl";
+    std::string kept;
+    std::ifstream in(journal);
+    for (std::string line; std::getline(in, line);)
+        if (!has(line, "\"event\": \"finalist\", \"trial\": 1,")) kept += line + "\n";
+    in.close();
+    std::ofstream(journal, std::ios::trunc) << kept;
+
+    const Result r = run_dsk("run --resume " + s.run.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(has(r.output, "2 trial(s) known, 0 to run again"));
+    CHECK(has(r.output, "finalist 1 resumed"));
+    CHECK_FALSE(has(r.output, "finalist 0 started"));
+    CHECK(runs_in(s.study / "finalists" / "0000.log") == 1);
+    CHECK(runs_in(s.study / "finalists" / "0001.log") == 2);
+    CHECK(runs_in(s.study / "trials" / "0000.log") == 1);
+    CHECK(at(study_results(s), "best_trial").number == 1);
+    CHECK(at(at(at(study_results(s), "finalists"), "0000"), "objective").number == 6);
+}
+
+TEST_CASE("a crashing finalist fails only itself: the other finalist is exported") {
+    Study s;
+    // Trial 0 (batch 300, 10 epochs: 10 steps on 384 images) leads the search before trial 1
+    // (batch 64, 1 epoch: 6 steps). The finalists hold out half of the 512 images: 256 are too
+    // few for a batch of 300, so finalist 0 fails; finalist 1 trains 4 steps and is exported.
+    const Result r = s.start(R"(trials = 2
+objective = "steps"
+strategy = { name = "random" }
+finalists = 2
+workers = 2
+overrides = ["stages.train.validation_fraction=0.25"]
+retrain = ["stages.train.epochs=1", "stages.train.validation_fraction=0"]
+finalist_overrides = ["stages.train.validation_fraction=0.5"]
+enqueue = [{ batch_size = 300, epochs = 10 }, { batch_size = 64, epochs = 1 }]
+[stages.space]
+batch_size = { key = "stages.train.batch_size", type = "categorical", choices = [64, 300] }
+epochs = { key = "stages.train.epochs", type = "categorical", choices = [1, 10] }
+)");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const dsk::JsonValue results = study_results(s);
+    CHECK(at(results, "search_best_trial").number == 0);
+    const dsk::JsonValue& finalists = at(results, "finalists");
+    CHECK(at(at(finalists, "0000"), "state").string == "failed");
+    CHECK(has(at(at(finalists, "0000"), "error").string, "exceeds the 256 training samples"));
+    CHECK(at(at(finalists, "0001"), "state").string == "complete");
+    CHECK(at(at(finalists, "0001"), "objective").number == 4);
+    CHECK(at(results, "best_trial").number == 1);
+    CHECK(has(read_text(s.study / "best.toml"), "(trial 1, steps = 6.0)"));
+}
+
+TEST_CASE("finalist_budget must leave the search time of timeout, and the message says what to change") {
+    test_support::TempDir temp{"dsk-hpo-tests"};
+    std::ofstream(temp.path / "base.toml") << kBase;
+    std::ofstream(temp.path / "hpo.toml") << "[[stages]]\nkind = \"hpo\"\npipeline = \"base.toml\"\nfinalists = 2\ntimeout = 600.0\n"
+                                             "finalist_budget = 600.0\n" << kLrSpace;
+    const Result v = run_dsk("validate " + (temp.path / "hpo.toml").string());
+    CHECK(v.code == 2);
+    CHECK(has(v.output, "finalist_budget = 600.0 leaves the search no time of timeout = 600.0: lower finalist_budget"));
+}
+
+TEST_CASE("finalist_budget comes out of the search's time: no trial starts after timeout - finalist_budget") {
+    Study s;
+    // The search may start trials for the first 0.1 s of the 30: only the first one starts (one
+    // worker, and a trial takes longer), where 30 s would run all 4.
+    const Result r = s.start(std::string("trials = 4\ntimeout = 30.0\nfinalists = 2\nfinalist_budget = 29.9\n"
+                                         "strategy = { name = \"random\" }\n") +
+                             kLrSpace);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(s.trials().items.size() == 1);
+    CHECK(has(r.output, "1 trial(s) completed: no finalists to compare"));
 }
