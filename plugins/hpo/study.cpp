@@ -466,7 +466,11 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
         }
 
         std::string text = "trial " + std::to_string(finished_count()) + "/" + std::to_string(s.trials) + " finished";
-        if (!std::isnan(best)) text += ", best " + s.objective + " " + search::Value::float_literal(best) + " (#" + std::to_string(best_id) + ")";
+        if (!std::isnan(best)) {
+            char value[32];
+            std::snprintf(value, sizeof value, "%.6g", best);  // a progress line: 0.868167, not 0.8681666666666666
+            text += ", best " + s.objective + " " + value + " (#" + std::to_string(best_id) + ")";
+        }
         if (!running.empty()) {
             text += ", running";
             for (const Running& run : running) text += " #" + std::to_string(run.id);
@@ -484,14 +488,7 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
 }
 
 std::vector<FinalistRecord> run_finalists(StageContext& ctx, const StudySettings& s, const std::vector<TrialRecord>& trials) {
-    // The candidates: complete trials, best objective first, the lower id on ties.
-    std::vector<const TrialRecord*> ranked;
-    for (const TrialRecord& t : trials)
-        if (t.state == "complete" && std::isfinite(t.objective)) ranked.push_back(&t);
-    std::stable_sort(ranked.begin(), ranked.end(), [&](const TrialRecord* a, const TrialRecord* b) {
-        return s.maximize ? a->objective > b->objective : a->objective < b->objective;
-    });
-    if (static_cast<int64_t>(ranked.size()) > s.finalists) ranked.resize(static_cast<size_t>(s.finalists));
+    const std::vector<const TrialRecord*> ranked = finalist_candidates(trials, s.finalists, s.maximize);
     std::vector<FinalistRecord> finalists;
     for (const TrialRecord* t : ranked) {
         FinalistRecord f;
@@ -500,7 +497,7 @@ std::vector<FinalistRecord> run_finalists(StageContext& ctx, const StudySettings
         finalists.push_back(f);
     }
     if (finalists.size() < 2) {
-        ctx.info(std::to_string(finalists.size()) + " trial(s) completed: no finalists to compare");
+        ctx.info(std::to_string(finalists.size()) + " trial(s) with a result: no finalists to compare");
         return {};
     }
 

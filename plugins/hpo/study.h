@@ -94,7 +94,12 @@ struct FinalistRecord {
 // Whether the study has finalists: two or more (one would only retrain the search's winner).
 inline bool has_finalists(const StudySettings& s) { return s.finalists >= 2; }
 
-// The best `settings.finalists` complete trials by objective (ties: the lower id), retrained as
+// The trials retrained as finalists, at most `count`: complete trials by objective, then (when
+// fewer completed, as under ASHA, which stops most trials) pruned ones, those stopped at the
+// latest rung first and by their value there; ties keep the lower id.
+std::vector<const TrialRecord*> finalist_candidates(const std::vector<TrialRecord>& trials, int64_t count, bool maximize);
+
+// The finalist_candidates of the study, retrained as
 // trial processes, `workers` at a time: `dsk run trials/NNNN/config.toml --set <retrain>...
 // --set <finalist_overrides>...`. A finalist that fails is recorded failed and the others go on.
 // Each end is journaled (event "finalist"), so a resumed study keeps finished finalists and

@@ -2,6 +2,8 @@
 // backends: u8/i8 inputs, optional zero points, exact i32 sums. Plain loops over whole numbers
 // (rows / output planes split over the thread pool): exact, so results never depend on the order.
 //
+// Each loop states its work (dsk::Work), so a small product stays on the calling thread.
+//
 // Zero points: a_zero_point a scalar, [1] or [M] (per row of A); b_zero_point a scalar, [1] or [N]
 // (per column of B); x_zero_point a scalar or [1]; w_zero_point a scalar, [1] or [M] (per output
 // channel). ConvInteger's padding contributes nothing (a padded X reads as x_zero_point).
@@ -51,7 +53,9 @@ void matmul_integer(const KernelArgs& args) {
     const std::vector<int32_t> za = zero_points(args, 2, m, "a_zero_point");
     const std::vector<int32_t> zb = zero_points(args, 3, n, "b_zero_point");
     int32_t* y = data_of<int32_t>(args.output(0));
-    parallel_for(static_cast<size_t>(m), 1, [&](size_t begin, size_t end) {
+    // A row: k * n multiply-adds, its k bytes of A, all of B, n sums written.
+    const Work per_row{2.0 * static_cast<double>(k * n), static_cast<double>(k + k * n + 4 * n)};
+    parallel_for(static_cast<size_t>(m), per_row, [&](size_t begin, size_t end) {
         std::vector<int32_t> row(static_cast<size_t>(k));
         for (int64_t i = static_cast<int64_t>(begin); i < static_cast<int64_t>(end); ++i) {
             for (int64_t p = 0; p < k; ++p) row[p] = element(a, i * k + p) - za[i];
@@ -81,8 +85,11 @@ void conv_integer(const KernelArgs& args) {
     const int64_t cg = channels / group, mg = m / group;
     const int64_t h = x.shape[2], wd = x.shape[3];
     int32_t* y = data_of<int32_t>(args.output(0));
-    // One (image, output channel) plane per task.
-    parallel_for(static_cast<size_t>(batch * m), 1, [&](size_t begin, size_t end) {
+    // One (image, output channel) plane per task: every output reads cg * kH * kW inputs.
+    const double plane_outputs = static_cast<double>(win.out_h * win.out_w);
+    const double taps = static_cast<double>(cg * w.shape[2] * w.shape[3]);
+    const Work per_plane{2.0 * taps * plane_outputs, static_cast<double>(cg * h * wd) + taps + 4.0 * plane_outputs};
+    parallel_for(static_cast<size_t>(batch * m), per_plane, [&](size_t begin, size_t end) {
         for (int64_t plane = static_cast<int64_t>(begin); plane < static_cast<int64_t>(end); ++plane) {
             const int64_t nn = plane / m, oc = plane % m, g = oc / mg;
             int32_t* out = y + plane * win.out_h * win.out_w;

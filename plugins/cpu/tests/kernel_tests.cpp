@@ -1713,37 +1713,11 @@ TEST_CASE("FusedElementwise refuses programs and broadcasts it cannot run, namin
 
 namespace {
 
-// threaded_host's pool of 2 threads, counting the parallel_for calls that reach it, with the
-// rule's default minimum of work per thread (threaded_host::install sets 0 for the other tests).
-size_t& pool_calls() {
-    static size_t calls = 0;
-    return calls;
-}
-
-void counted_parallel_for(size_t n, size_t grain, dsk_parallel_fn fn, void* user) {
-    ++pool_calls();
-    threaded_host::parallel_for(n, grain, fn, user);
-}
-
-struct CountedPool {
-    CountedPool() {
-        threaded_host::install(2);
-        static const dsk_host_api table = [] {
-            dsk_host_api t = threaded_host::api();
-            t.parallel_for = counted_parallel_for;
-            return t;
-        }();
-        dsk::detail::host_slot().store(&table, std::memory_order_release);
-        dsk::min_thread_ns().store(dsk::kMinThreadNs);
-        pool_calls() = 0;
-    }
-    ~CountedPool() { threaded_host::install(1); }
-};
 
 // The CNN of configs/cnn.toml forward at `batch` (conv 3x3 32, maxpool, conv 3x3 64, maxpool,
 // fc 128, fc 10): the parallel_for calls that reached the pool.
 size_t cnn_forward_pool_calls(int64_t batch) {
-    CountedPool pool;
+    threaded_host::CountedPool pool;
     const std::vector<Attr> conv{Attr("pads", Shape{1, 1, 1, 1})};
     const std::vector<Attr> pool2{Attr("kernel_shape", Shape{2, 2}), Attr("strides", Shape{2, 2})};
     Tensor x = random({batch, 1, 28, 28}, 401), w1 = random({32, 1, 3, 3}, 402),
@@ -1764,10 +1738,32 @@ size_t cnn_forward_pool_calls(int64_t batch) {
     run("Gemm", {Attr("transB", 1)}, {&flat, &f1, &c1}, {&h});
     run("Relu", {}, {&h}, {&r});
     run("Gemm", {Attr("transB", 1)}, {&r, &f2, &c2}, {&logits});
-    return pool_calls();
+    return threaded_host::pool_calls();
 }
 
 }  // namespace
+
+TEST_CASE("integer MatMul and Conv of a few rows run on the calling thread; large ones split") {
+    // Before the work rule both split one row or plane per chunk over the pool, whatever its size.
+    auto pool_calls_of = [](const char* op, const Shape& a_shape, const Shape& b_shape, const Shape& y_shape) {
+        threaded_host::CountedPool pool;
+        Tensor a = u8(a_shape), b = u8(b_shape), y = f32(y_shape);
+        y.dtype = DSK_DTYPE_I32;  // four bytes a sum, in the float storage
+        for (size_t k = 0; k < a.u.size(); ++k) a.u[k] = static_cast<uint8_t>(k % 7);
+        for (size_t k = 0; k < b.u.size(); ++k) b.u[k] = static_cast<uint8_t>(k % 5);
+        run(op, {}, {&a, &b}, {&y});
+        int32_t first = 0;
+        std::memcpy(&first, y.f.data(), sizeof first);
+        return std::make_pair(threaded_host::pool_calls(), first);
+    };
+    // 8 x 16 x 32: 4K multiply-adds. The first sum: row 0 of A (k % 7) times column 0 of B.
+    int32_t expected = 0;
+    for (int k = 0; k < 16; ++k) expected += (k % 7) * ((k * 32) % 5);
+    CHECK(pool_calls_of("MatMulInteger", {8, 16}, {16, 32}, {8, 32}) == std::make_pair(size_t{0}, expected));
+    CHECK(pool_calls_of("MatMulInteger", {512, 512}, {512, 512}, {512, 512}).first == 1);  // 134M
+    CHECK(pool_calls_of("ConvInteger", {1, 2, 6, 6}, {4, 2, 3, 3}, {1, 4, 4, 4}).first == 0);
+    CHECK(pool_calls_of("ConvInteger", {16, 32, 14, 14}, {64, 32, 3, 3}, {16, 64, 12, 12}).first == 1);
+}
 
 TEST_CASE("the CNN's batch-1 forward ops run on the calling thread; at batch 64 they split") {
     // Before the work rule, batch 1 reached the pool 4 times: the first Relu and MaxPool (more

@@ -70,4 +70,31 @@ inline void install(uint32_t count = 1) {
     dsk::detail::host_slot().store(&api(), std::memory_order_release);
 }
 
+// threaded_host's pool of 2 threads, counting the parallel_for calls that reach it, with the
+// rule's default minimum of work per thread (threaded_host::install sets 0 for the other tests).
+inline size_t& pool_calls() {
+    static size_t calls = 0;
+    return calls;
+}
+
+inline void counted_parallel_for(size_t n, size_t grain, dsk_parallel_fn fn, void* user) {
+    ++pool_calls();
+    parallel_for(n, grain, fn, user);
+}
+
+struct CountedPool {
+    CountedPool() {
+        install(2);
+        static const dsk_host_api table = [] {
+            dsk_host_api t = api();
+            t.parallel_for = counted_parallel_for;
+            return t;
+        }();
+        dsk::detail::host_slot().store(&table, std::memory_order_release);
+        dsk::min_thread_ns().store(dsk::kMinThreadNs);
+        pool_calls() = 0;
+    }
+    ~CountedPool() { install(1); }
+};
+
 }  // namespace threaded_host

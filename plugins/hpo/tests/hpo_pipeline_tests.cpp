@@ -607,5 +607,5 @@ TEST_CASE("finalist_budget comes out of the search's time: no trial starts after
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(s.trials().items.size() == 1);
-    CHECK(has(r.output, "1 trial(s) completed: no finalists to compare"));
+    CHECK(has(r.output, "1 trial(s) with a result: no finalists to compare"));
 }

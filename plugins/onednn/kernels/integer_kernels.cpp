@@ -107,7 +107,9 @@ void matmul_integer(const KernelArgs& args) {
         for (int64_t p = 0; p < k; ++p) row_sum[i] += element(a, static_cast<int64_t>(i) * k + p);
     for (int64_t p = 0; p < k && !column_sum.empty(); ++p)
         for (int64_t j = 0; j < n; ++j) column_sum[static_cast<size_t>(j)] += element(b, p * n + j);
-    parallel_for(static_cast<size_t>(m), 16, [&](size_t begin, size_t end) {
+    // A row: n sums read and written, with a column sum each.
+    parallel_for(static_cast<size_t>(m), Work{3.0 * static_cast<double>(n), 12.0 * static_cast<double>(n)},
+                 [&](size_t begin, size_t end) {
         for (size_t i = begin; i < end; ++i) {
             const int32_t zai = za.empty() ? 0 : za[i];
             int32_t* row = y + i * static_cast<size_t>(n);
@@ -243,7 +245,9 @@ void conv_integer(const KernelArgs& args) {
     sums_out.finish();
     const int64_t batch = sums_dims[0], plane = sums_dims[2] * sums_dims[3];
     const int64_t m = w.shape[0], per_group = m / plan->group;
-    parallel_for(static_cast<size_t>(batch * m), 1, [&](size_t begin, size_t end) {
+    // A plane: its sums read and written, the window sums read.
+    parallel_for(static_cast<size_t>(batch * m), Work{2.0 * static_cast<double>(plane), 12.0 * static_cast<double>(plane)},
+                 [&](size_t begin, size_t end) {
         for (size_t task = begin; task < end; ++task) {
             const int64_t nn = static_cast<int64_t>(task) / m, oc = static_cast<int64_t>(task) % m;
             const int32_t* sum = sums.data() + (nn * plan->group + oc / per_group) * plane;

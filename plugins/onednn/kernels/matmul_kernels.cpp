@@ -66,7 +66,8 @@ Dims c_dims(const KernelArgs& args, const dsk_tensor_desc& c, int64_t m, int64_t
 void fill_beta_c(const float* c, const Dims& c2, float beta, float* y, int64_t m, int64_t n) {
     const int64_t row_step = c2[0] == 1 ? 0 : c2[1];
     const int64_t col_step = c2[1] == 1 ? 0 : 1;
-    parallel_for(static_cast<size_t>(m), 64, [&](size_t begin, size_t end) {
+    parallel_for(static_cast<size_t>(m), Work{static_cast<double>(n), 8.0 * static_cast<double>(n)},
+                 [&](size_t begin, size_t end) {
         for (int64_t i = static_cast<int64_t>(begin); i < static_cast<int64_t>(end); ++i)
             for (int64_t j = 0; j < n; ++j) y[i * n + j] = beta * c[i * row_step + j * col_step];
     });

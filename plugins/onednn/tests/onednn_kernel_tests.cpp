@@ -236,6 +236,21 @@ TEST_CASE("onednn MatMulInteger is exact against the cpu reference") {
     }
 }
 
+TEST_CASE("onednn's zero-point corrections of a small product stay on the calling thread") {
+    // oneDNN's primitive runs on its own (the same OpenMP pool); the corrections after it are
+    // dsk loops, which used to split any product of more than 16 rows over the pool.
+    constexpr uint32_t U8 = DSK_DTYPE_U8, I8 = DSK_DTYPE_I8;
+    const int64_t m = 64, k = 37, n = 11;
+    std::vector<Tensor> in = {bytes(U8, {m, k}, 1, 0, 255), bytes(I8, {k, n}, 2, -128, 127), bytes(U8, {m}, 3, 0, 255),
+                              bytes(I8, {n}, 4, -128, 127)};
+    std::vector<Tensor> out = {i32({m, n})};
+    {
+        threaded_host::CountedPool pool;
+        run_on(dsk::onednn::kernel_table(), "MatMulInteger", {}, in, out);
+        CHECK(threaded_host::pool_calls() == 0);
+    }
+}
+
 TEST_CASE("onednn ConvInteger is exact against the cpu reference") {
     constexpr uint32_t U8 = DSK_DTYPE_U8, I8 = DSK_DTYPE_I8;
     const std::vector<int64_t> pads1 = {1, 1, 1, 1}, strides2 = {2, 2};
