@@ -222,15 +222,24 @@ TEST_CASE("vulkan: an empty flush gives a fence that follows the earlier work") 
     backend().fence_destroy(fence);
 }
 
+namespace {
+
+// Eight 512^3 matmuls recorded on the queue: work that is still running right after the flush.
+struct LongWork {
+    Tensor a, y;
+    explicit LongWork(const Device& dev) : a(dev, DSK_DTYPE_F32, {512, 512}), y(dev, DSK_DTYPE_F32, {512, 512}) {
+        fill_random(a, 1);
+        a.upload();
+        for (int k = 0; k < 8; ++k) REQUIRE(record(dev, "MatMul", {}, {&a, &a}, {&y}).code == DSK_OK);
+    }
+};
+
+}  // namespace
+
 TEST_CASE("vulkan fence_wait returns UNAVAILABLE with timeout while the work runs") {
     Device dev;
     if (!dev.ok) return;
-    const int64_t n = 512;
-    Tensor a(dev, DSK_DTYPE_F32, {n, n});
-    Tensor y(dev, DSK_DTYPE_F32, {n, n});
-    fill_random(a, 1);
-    a.upload();
-    for (int k = 0; k < 8; ++k) REQUIRE(record(dev, "MatMul", {}, {&a, &a}, {&y}).code == DSK_OK);
+    const LongWork work(dev);
     dsk_fence* fence = nullptr;
     REQUIRE(take(backend().queue_flush(dev.queue, &fence)).code == DSK_OK);
     const fake_host::Outcome early = take(backend().fence_wait(fence, 0));
@@ -249,12 +258,7 @@ TEST_CASE("vulkan fences are reset and reused: a reused fence waits for its new 
     backend().fence_destroy(fence);
     REQUIRE(dev.object().idle_fences() == 1);
 
-    const int64_t n = 512;
-    Tensor a(dev, DSK_DTYPE_F32, {n, n});
-    Tensor y(dev, DSK_DTYPE_F32, {n, n});
-    fill_random(a, 1);
-    a.upload();
-    for (int k = 0; k < 8; ++k) REQUIRE(record(dev, "MatMul", {}, {&a, &a}, {&y}).code == DSK_OK);
+    const LongWork work(dev);
     REQUIRE(take(backend().queue_flush(dev.queue, &fence)).code == DSK_OK);
     CHECK(dev.object().idle_fences() == 0);  // the signalled one, reset
     CHECK(take(backend().fence_wait(fence, 0)).code == DSK_UNAVAILABLE);
