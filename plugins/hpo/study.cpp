@@ -192,6 +192,13 @@ std::string last_line(const fs::path& log) {
     return last;
 }
 
+// Why a trial or finalist process failed: the error its summary.json gives, else its exit code
+// and the last line of its log.
+std::string failure(const std::string& error, int code, const fs::path& log) {
+    if (!error.empty() && error != "no summary.json") return error;
+    return "exit code " + std::to_string(code) + ": " + last_line(log);
+}
+
 std::vector<std::string> trial_settings(const StudySettings& s, const search::Space& space, const search::Assignment& a) {
     if (s.trial_settings) return s.trial_settings(a);
     std::vector<std::string> out;
@@ -369,9 +376,7 @@ std::vector<TrialRecord> run_study(StageContext& ctx, const StudySettings& s, co
             r.objective = value;
         } else {
             r.state = "failed";
-            r.error = !error.empty() && error != "no summary.json" ? error
-                                                                    : "exit code " + std::to_string(code) + ": " +
-                                                                          last_line(dir / (trial_dir_name(run.id) + ".log"));
+            r.error = failure(error, code, dir / (trial_dir_name(run.id) + ".log"));
         }
         record_end(r, r.state, r.error);
     };
@@ -567,9 +572,7 @@ std::vector<FinalistRecord> run_finalists(StageContext& ctx, const StudySettings
             f.objective = value;
         } else {
             f.state = "failed";
-            f.error = !error.empty() && error != "no summary.json" ? error
-                                                                    : "exit code " + std::to_string(code) + ": " +
-                                                                          last_line(dir / (name_of(f.trial) + ".log"));
+            f.error = failure(error, code, dir / (name_of(f.trial) + ".log"));
         }
         journal.append("{\"event\": \"finalist\", \"trial\": " + std::to_string(f.trial) + ", \"state\": " + json_quote(f.state) +
                        ", \"search_objective\": " + number_json(f.search_objective) + ", \"objective\": " + number_json(f.objective) +

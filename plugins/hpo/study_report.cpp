@@ -43,22 +43,27 @@ std::string trial_dir_name(uint64_t id) {
     return buf;
 }
 
-const TrialRecord* best_trial(const std::vector<TrialRecord>& trials, bool maximize) {
-    const TrialRecord* best = nullptr;
-    for (const TrialRecord& t : trials) {
-        if (t.state != "complete" || !std::isfinite(t.objective)) continue;
-        if (!best || (maximize ? t.objective > best->objective : t.objective < best->objective)) best = &t;
+namespace {
+
+// The complete record with the best objective (a trial or a finalist), or null.
+template <class Record>
+const Record* best_complete(const std::vector<Record>& records, bool maximize) {
+    const Record* best = nullptr;
+    for (const Record& r : records) {
+        if (r.state != "complete" || !std::isfinite(r.objective)) continue;
+        if (!best || (maximize ? r.objective > best->objective : r.objective < best->objective)) best = &r;
     }
     return best;
 }
 
+}  // namespace
+
+const TrialRecord* best_trial(const std::vector<TrialRecord>& trials, bool maximize) {
+    return best_complete(trials, maximize);
+}
+
 const FinalistRecord* best_finalist(const std::vector<FinalistRecord>& finalists, bool maximize) {
-    const FinalistRecord* best = nullptr;
-    for (const FinalistRecord& f : finalists) {
-        if (f.state != "complete" || !std::isfinite(f.objective)) continue;
-        if (!best || (maximize ? f.objective > best->objective : f.objective < best->objective)) best = &f;
-    }
-    return best;
+    return best_complete(finalists, maximize);
 }
 
 std::string finalists_table(const std::vector<FinalistRecord>& finalists, const StudySettings& s) {
