@@ -17,7 +17,7 @@ namespace dsk::kernel {
 bool may_overwrite_input0(const Node& node) {
     static const std::set<std::string> ops = {"Relu", "Sigmoid", "Tanh", "Gelu", "Silu", "HardSwish", "HardSigmoid",
                                               "Neg", "Add", "Sub", "Mul", "Div", "ActivationGrad",
-                                              "FusedElementwise"};
+                                              "FusedElementwise", "Reshape", "Flatten"};
     return node.domain.empty() && ops.count(node.op) && !node.inputs.empty() && node.outputs.size() == 1;
 }
 

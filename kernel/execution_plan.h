@@ -77,9 +77,10 @@ struct ExecutionPlan {
     bool rebind = false;  // storage moved (a run with bound memory): steps' tensors described again
 };
 
-// Elementwise ops whose output may take over the memory of input 0 when that input dies at the
-// node and has the output's size: their kernels on host memory read each element before they
-// write it. (docs/abi.md states this contract for CPU-type backends.)
+// Ops whose output may take over the memory of input 0 when that input dies at the node and has
+// the output's size: elementwise ops, whose kernels on host memory read each element before they
+// write it, and Reshape and Flatten, whose output is then input 0's bytes as they are (no copy).
+// (docs/abi.md states this contract for CPU-type backends.)
 bool may_overwrite_input0(const Node& node);
 
 }  // namespace dsk::kernel

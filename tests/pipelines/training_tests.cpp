@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include "dsk/dsk_json.hpp"
+
 #include "pipeline_fixture.h"
 #include "../../plugins/train/sample_order.h"
 
@@ -485,6 +487,11 @@ TEST_CASE("inference pools each conv's planes in the conv (FusedConvMaxPool) - w
     const std::string summary = read_file(f.dir / "graph" / "summary.json");
     CHECK(has(summary, "FusedConv + MaxPool -> FusedConvMaxPool"));
     CHECK_FALSE(has(read_file(f.dir / "eager" / "summary.json"), "FusedConvMaxPool"));
+    // The evaluation's plan (the second session) has one op that may work in place: Flatten,
+    // whose output takes over the pooled planes' memory instead of copying them.
+    const dsk::JsonValue sessions = *dsk::json_parse(summary).find("stages")->items[0].find("sessions");
+    REQUIRE(sessions.items.size() == 2);
+    CHECK(sessions.items[1].find("default_plan")->find("in_place")->number == 1);
     const double graph_loss = std::stod(summary_value(f.dir / "graph", "test_loss"));
     const double eager_loss = std::stod(summary_value(f.dir / "eager", "test_loss"));
     CHECK(std::abs(graph_loss - eager_loss) <= 1e-5 * std::max(1.0, std::abs(eager_loss)));

@@ -367,21 +367,27 @@ __attribute__((target("avx512f"))) bool row_max_2x2_avx512(const float* r0, cons
         __m512 a, b, c, d;
         split_2x2(r0 + 2 * o, count, &a, &b);
         split_2x2(r1 + 2 * o, count, &c, &d);
-        nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q) |
-               _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
-        __m512 m = a;
-        __m512i t = _mm512_setzero_si512();
-        __mmask16 k = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ);
-        m = _mm512_mask_blend_ps(k, m, b);
-        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(1));
-        k = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
-        m = _mm512_mask_blend_ps(k, m, c);
-        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(2));
-        k = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
-        m = _mm512_mask_blend_ps(k, m, d);
-        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(3));
+        nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q);
+        __m512 m;
+        if constexpr (kTap) {
+            m = a;
+            __m512i t = _mm512_setzero_si512();
+            __mmask16 k = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ);
+            m = _mm512_mask_blend_ps(k, m, b);
+            t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(1));
+            k = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
+            m = _mm512_mask_blend_ps(k, m, c);
+            t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(2));
+            k = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
+            m = _mm512_mask_blend_ps(k, m, d);
+            t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(3));
+            _mm512_mask_storeu_epi32(tap + o, live, t);
+        } else {
+            // vmaxps(x, m) is x > m ? x : m, m on a tie (so of two zeros the first stays) and
+            // where either is NaN (such a row is redone by the caller): the blends' value.
+            m = _mm512_max_ps(d, _mm512_max_ps(c, _mm512_max_ps(b, a)));
+        }
         _mm512_mask_storeu_ps(y + o, live, m);
-        if constexpr (kTap) _mm512_mask_storeu_epi32(tap + o, live, t);
         nan &= live;
         if (nan) return true;
     }

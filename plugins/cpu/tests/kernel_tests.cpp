@@ -578,7 +578,7 @@ TEST_CASE("MaxPool, MaxPoolGrad and MaxPoolReluGrad: padding never wins, the gra
     for (const Shape& xs : {Shape{2, 3, 7, 6}, Shape{2, 3, 5, 37}})
     for (const PoolCase& pc : cases) {
         const int64_t in_h = xs[2], in_w = xs[3];
-        for (int variant = 0; variant < 3; ++variant) {
+        for (int variant = 0; variant < 4; ++variant) {
             CAPTURE(pc.kh);
             CAPTURE(pc.kw);
             CAPTURE(pc.sh);
@@ -591,6 +591,9 @@ TEST_CASE("MaxPool, MaxPoolGrad and MaxPoolReluGrad: padding never wins, the gra
                 for (float& v : x.f) v = -std::fabs(v) - 1.0f;  // zero padding would win
             if (variant == 2)
                 x.f[offset4(xs, 0, 1, 2, 2)] = x.f[offset4(xs, 1, 0, in_h - 2, 4)] = NAN;  // NaN wins
+            if (variant == 3)  // zeros of both signs (and a few negatives): the first zero's sign wins
+                for (size_t i = 0; i < x.f.size(); ++i)
+                    x.f[i] = i % 7 == 3 ? -1.0f : static_cast<uint32_t>(i * 2654435761u) >> 31 ? -0.0f : 0.0f;
             const std::vector<Attr> attrs{Attr("kernel_shape", Shape{pc.kh, pc.kw}),
                                           Attr("strides", Shape{pc.sh, pc.sw}),
                                           Attr("pads", pc.pads)};
@@ -621,6 +624,8 @@ TEST_CASE("MaxPool, MaxPoolGrad and MaxPoolReluGrad: padding never wins, the gra
                             want_dx[at] += dy.f[offset4(ys, n, c, oh, ow)];
                         }
             check_close(y.f, want, 0, 0);
+            for (size_t i = 0; i < want.size(); ++i)
+                if (want[i] == 0.0 && std::signbit(y.f[i]) != std::signbit(want[i])) FAIL("the sign of zero at " << i);
             check_close(dx.f, want_dx, 1e-6, 1e-6);
 
             // MaxPoolReluGrad: bitwise MaxPoolGrad then ActivationGrad[Relu] on the same X (the
