@@ -21,6 +21,13 @@ bool may_overwrite_input0(const Node& node) {
     return node.domain.empty() && ops.count(node.op) && !node.inputs.empty() && node.outputs.size() == 1;
 }
 
+uint64_t written_inputs(const Registry& registry, const Node& node) {
+    auto it = registry.op_schemas.find(node.domain.empty() ? node.op : node.domain + "." + node.op);
+    const dsk_op_schema* schema = it == registry.op_schemas.end() ? nullptr : it->second.iface;
+    if (!schema || !DSK_HAS_MEMBER(schema, dsk_op_schema, written_inputs) || !schema->written_inputs) return ~uint64_t{0};
+    return schema->written_inputs(schema->self, &node.view);
+}
+
 std::string PassReport::text() const {
     std::string out = std::string(eager ? "eager plan: " : "plan: ") + std::to_string(graph_nodes) + " graph nodes, " + std::to_string(needed_nodes) +
                       " needed, " + std::to_string(steps) + " steps after fusion";
@@ -144,6 +151,19 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         step.kernel = k->iface;
     }
     p.passes.steps = p.steps.size();
+
+    // What the steps write in place (versions, dsk_host_api.exec_input_version).
+    p.writes.assign(n_values, false);
+    for (const auto& step : p.steps) {
+        const uint64_t mask = written_inputs(kernel->registry, step.node);
+        for (size_t i = 0; i < step.node.inputs.size() && i < 64; ++i) {
+            const dsk_value_id v = step.node.inputs[i];
+            if ((mask >> i & 1u) && persistent(v) && !p.writes[v]) {
+                p.writes[v] = true;
+                p.written.push_back(v);
+            }
+        }
+    }
 
     // 4. Constant folding: steps that read only constants (or folded results) run once.
     std::vector<bool> constant(n_values, false);

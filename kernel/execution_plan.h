@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -41,6 +42,27 @@ struct Replica {
     uint64_t fresh_in_run = UINT64_MAX;
 };
 
+// What a step's kernel keeps across the runs of its plan (dsk_host_api.exec_cache): released
+// with the plan, by the function the kernel gave.
+struct NodeCache {
+    void* data = nullptr;
+    void (*release)(void*) = nullptr;
+
+    NodeCache() = default;
+    NodeCache(NodeCache&& other) noexcept : data(other.data), release(other.release) { other.data = nullptr; }
+    NodeCache& operator=(NodeCache&& other) noexcept {
+        std::swap(data, other.data);
+        std::swap(release, other.release);
+        return *this;
+    }
+    ~NodeCache() { reset(nullptr, nullptr); }
+    void reset(void* new_data, void (*new_release)(void*)) {
+        if (data && release) release(data);
+        data = new_data;
+        release = new_release;
+    }
+};
+
 struct PlanStep {
     Node node;                          // the graph's node, or a fused one
     uint32_t origin = 0;                // the graph node it came from (exec_seed, messages)
@@ -53,6 +75,7 @@ struct PlanStep {
     // on the plan's first run where every input is in memory the step's device reads directly
     // (no replica): storage does not move while the plan lives. Empty: built on every run.
     std::vector<dsk_tensor_desc> bound;
+    NodeCache cache;
 };
 
 struct PassReport {
@@ -71,6 +94,10 @@ struct ExecutionPlan {
     std::vector<Storage> transient;     // per value id: where a step writes it (bytes 0: not in this plan)
     std::vector<Storage> buffers;       // what this plan allocated (arenas, folded constants, replicas)
     std::vector<Replica> replicas;
+    // Variables and constants a step may write in place (an optimizer update, running statistics;
+    // dsk_op_schema.written_inputs): their versions change on every run of this plan.
+    std::vector<dsk_value_id> written;
+    std::vector<bool> writes;  // per value id: in `written`
     PlacementReport placement;
     PassReport passes;
     uint64_t runs = 0;
@@ -82,5 +109,10 @@ struct ExecutionPlan {
 // write it, and Reshape and Flatten, whose output is then input 0's bytes as they are (no copy).
 // (docs/abi.md states this contract for CPU-type backends.)
 bool may_overwrite_input0(const Node& node);
+
+struct Registry;
+// The inputs `node` may write in place, as a bit mask (dsk_op_schema.written_inputs; every input
+// when its schema does not say).
+uint64_t written_inputs(const Registry& registry, const Node& node);
 
 }  // namespace dsk::kernel

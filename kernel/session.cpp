@@ -89,8 +89,10 @@ dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const DevicePreferen
         open_devices(preference);
         place(preference);
         storage.resize(graph.values.size());
+        versions.resize(graph.values.size());
         for (dsk_value_id v = 0; v < graph.values.size(); ++v) {
             if (!persistent(v)) continue;
+            changed(v);
             ensure_storage(v);
             const Value& value = graph.values[v];
             if (value.kind == ValueKind::Variable) initialise_variable(v);
@@ -351,6 +353,28 @@ void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
         shapes_dirty = true;
     }
     copy_in(storage[v], host.data);
+    changed(v);
+}
+
+void dsk_session::changed(dsk_value_id v) {
+    const ValueKind kind = graph.values[v].kind;
+    if (kind != ValueKind::Variable && kind != ValueKind::Constant) return;
+    if (versions.size() <= v) versions.resize(graph.values.size());
+    versions[v] = ++version_clock;
+}
+
+dsk_tensor_desc dsk_session::expose(dsk_value_id v) {
+    const dsk_tensor_desc d = tensor(v);
+    changed(v);
+    if (std::find(exposed.begin(), exposed.end(), v) == exposed.end()) exposed.push_back(v);
+    return d;
+}
+
+uint64_t dsk_session::input_version(const ExecutionPlan& plan, const PlanStep& step, uint32_t input) const {
+    if (input >= step.node.inputs.size()) return 0;
+    const dsk_value_id v = step.node.inputs[input];
+    if (v >= versions.size() || plan.writes[v] || std::find(exposed.begin(), exposed.end(), v) != exposed.end()) return 0;
+    return versions[v];
 }
 
 void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
@@ -470,12 +494,24 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
         bind_steps(plan);
         plan.rebind = false;
     }
+    // What the run writes gets a new version before it (memory handed out may have been written
+    // since the last run) and after it, even when a step fails (the writes may have happened).
+    for (dsk_value_id v : exposed) changed(v);
+    struct NewVersions {
+        dsk_session& session;
+        const ExecutionPlan& plan;
+        void operator()() const {
+            for (dsk_value_id v : plan.written) session.changed(v);
+        }
+        ~NewVersions() { (*this)(); }
+    } new_versions{*this, plan};
+    new_versions();
     std::vector<dsk_tensor_desc> gathered;
     for (PlanStep& step : plan.steps) {
         if (step.once && plan.runs > 0) continue;
         const uint32_t d = step.device;
         const dsk_tensor_desc* tensors = step.bound.empty() ? gather_tensors(plan, step, gathered) : step.bound.data();
-        dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue};
+        dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue, this, &plan, &step};
         const dsk_op_kernel* k = step.kernel;
         dsk_status st = DSK_STATUS_OK;
         try {
@@ -605,7 +641,7 @@ void fill_session_api(dsk_host_api& api) {
     };
     api.session_tensor = [](dsk_session* s, dsk_value_id v, dsk_tensor_desc* out) -> dsk_status {
         if (!s || !out) return null_session();
-        return guarded([&] { copy_out(s->tensor(v), out); });
+        return guarded([&] { copy_out(s->expose(v), out); });
     };
     api.session_read = [](dsk_session* s, dsk_value_id v, const dsk_tensor_desc* host) -> dsk_status {
         if (!s || !host) return null_session();
@@ -624,6 +660,19 @@ void fill_session_api(dsk_host_api& api) {
     };
     api.exec_queue = [](dsk_exec_context* ctx) -> dsk_queue* {
         return ctx->queue;
+    };
+    api.exec_input_version = [](dsk_exec_context* ctx, uint32_t input) -> uint64_t {
+        return ctx && ctx->session && ctx->step ? ctx->session->input_version(*ctx->plan, *ctx->step, input) : 0;
+    };
+    api.exec_cache = [](dsk_exec_context* ctx) -> void* {
+        return ctx && ctx->step ? ctx->step->cache.data : nullptr;
+    };
+    api.exec_set_cache = [](dsk_exec_context* ctx, void* cache, void (*release)(void*)) {
+        if (ctx && ctx->step) {
+            ctx->step->cache.reset(cache, release);
+        } else if (cache && release) {
+            release(cache);
+        }
     };
 }
 

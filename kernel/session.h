@@ -24,13 +24,16 @@ namespace dsk::kernel {
 struct Plugin;
 }
 
-// What a kernel's compute call may ask the kernel about (exec_seed, exec_queue): filled by a
-// session run or by an eager op.
+// What a kernel's compute call may ask the kernel about (exec_seed, exec_queue,
+// exec_input_version, exec_cache): filled by a session run or by an eager op.
 struct dsk_exec_context {
     uint64_t seed;     // the session's (or eager context's) seed
     uint64_t runs;     // runs (or ops) so far
     uint32_t node;     // the graph node (or the op's number)
     dsk_queue* queue;  // of the node's device
+    const dsk_session* session = nullptr;                 // null: an eager op
+    const dsk::kernel::ExecutionPlan* plan = nullptr;
+    dsk::kernel::PlanStep* step = nullptr;
 };
 
 struct dsk_session {
@@ -62,6 +65,11 @@ struct dsk_session {
     // The libraries whose code this session calls (backends, kernels, schemas), kept loaded.
     std::vector<std::shared_ptr<dsk::kernel::DynamicLibrary>> libraries;
     bool shapes_dirty = false;                    // an input changed shape since the last run
+    // Per value: a number that changes whenever a variable or constant may have changed (0 for
+    // other values); from one clock, so that a number never comes back (exec_input_version).
+    std::vector<uint64_t> versions;
+    uint64_t version_clock = 0;
+    std::vector<dsk_value_id> exposed;            // handed out by session_tensor: may change any time
 
     // Places `graph` on the backends of `preference` (the first that can run each node).
     dsk_session(dsk_kernel* kernel, const dsk_graph& graph, const dsk::kernel::DevicePreference& preference,
@@ -89,6 +97,12 @@ struct dsk_session {
     std::vector<bool> run_bound(std::span<const dsk_value_id> targets, std::span<const Binding> inputs,
                                 std::span<const Binding> outputs);
     dsk_tensor_desc tensor(dsk_value_id value) const;
+    // session_tensor: the value's memory, which its holder may write from now on.
+    dsk_tensor_desc expose(dsk_value_id value);
+    // A new version for a variable or constant that may have changed.
+    void changed(dsk_value_id value);
+    // exec_input_version of input `input` of `step` in `plan`.
+    uint64_t input_version(const dsk::kernel::ExecutionPlan& plan, const dsk::kernel::PlanStep& step, uint32_t input) const;
     const std::string& node_backend(uint32_t node) const;
     // The plan for these targets (built on first use). Sinks: the first outputs that nothing reads.
     dsk::kernel::ExecutionPlan& plan_for(std::vector<dsk_value_id> targets);

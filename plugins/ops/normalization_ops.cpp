@@ -153,6 +153,11 @@ void gradient_layer_norm(GradientContext& ctx) {
     for (size_t i = 0; i < 3; ++i) ctx.set_input_grad(i, grads[i]);  // dB only when B is given
 }
 
+// Training updates the running mean and variance (inputs 3 and 4) in place.
+uint64_t batch_norm_written(const dsk_node_view* node) {
+    return Attrs(node).get_int("training_mode", 0) != 0 ? (1u << 3) | (1u << 4) : 0;
+}
+
 }  // namespace
 
 void register_normalization_ops(Registrar& reg) {
@@ -160,7 +165,7 @@ void register_normalization_ops(Registrar& reg) {
               "normalise over N and the spatial dims with batch statistics (training_mode 1, "
               "updating mean/var in place) or the running ones",
               {5, 5, 1, 3}, {"epsilon", "momentum", "training_mode"}, infer_batch_norm,
-              gradient_batch_norm);
+              gradient_batch_norm, batch_norm_written);
     define_op(reg, "LayerNormalization", "normalise over dims axis..end, then scale and shift",
               {2, 3, 1, 3}, {"axis", "epsilon"}, infer_layer_norm, gradient_layer_norm);
     define_op(

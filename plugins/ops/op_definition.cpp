@@ -167,6 +167,15 @@ dsk_status infer_thunk(void* self, const dsk_node_view* node, dsk_tensor_desc* t
     });
 }
 
+uint64_t written_inputs_thunk(void* self, const dsk_node_view* node) {
+    const auto* entry = static_cast<const OpEntry*>(self);
+    try {
+        return entry->def.written_inputs ? entry->def.written_inputs(node) : 0;
+    } catch (...) {  // an attribute of the wrong type: the node may write any input
+        return ~uint64_t{0};
+    }
+}
+
 dsk_status gradient_thunk(void* self, dsk_graph* graph, const dsk_node_view* node,
                           const dsk_value_id* inputs, const dsk_value_id* outputs,
                           const dsk_value_id* output_grads, dsk_value_id* out_input_grads) {
@@ -187,9 +196,10 @@ dsk_status gradient_thunk(void* self, dsk_graph* graph, const dsk_node_view* nod
 
 void define_op(Registrar& reg, const char* name, const char* description, Arity arity,
                std::vector<const char*> attributes, InferFunction infer,
-               GradientFunction gradient) {
+               GradientFunction gradient, WrittenInputsFunction written_inputs) {
     auto owned = std::make_unique<OpEntry>(OpEntry{
-        OpDef{name, description, arity, std::move(attributes), infer, gradient}, dsk_op_schema{}});
+        OpDef{name, description, arity, std::move(attributes), infer, gradient, written_inputs},
+        dsk_op_schema{}});
     OpEntry* entry = owned.get();
     // Freed at shutdown, after the kernel has let go of the schema (or at once if init fails).
     reg.on_shutdown([entry] { delete entry; });
@@ -207,6 +217,7 @@ void define_op(Registrar& reg, const char* name, const char* description, Arity 
     schema.max_outputs = entry->def.arity.max_outputs;
     schema.infer_shapes = &infer_thunk;
     schema.gradient = entry->def.gradient != nullptr ? &gradient_thunk : nullptr;
+    schema.written_inputs = &written_inputs_thunk;
     reg.op_schema(schema);
 }
 

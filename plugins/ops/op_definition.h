@@ -138,6 +138,8 @@ class GradientContext {
 
 using InferFunction = void (*)(ShapeContext& ctx);
 using GradientFunction = void (*)(GradientContext& ctx);
+// The inputs a node writes in place, as a bit mask (dsk_op_schema.written_inputs).
+using WrittenInputsFunction = uint64_t (*)(const dsk_node_view* node);
 
 // A variadic op gives kManyInputs as max_inputs.
 constexpr uint32_t kManyInputs = UINT32_MAX;
@@ -154,11 +156,13 @@ struct OpDef {
     std::vector<const char*> attributes;  // every attribute name the op accepts
     InferFunction infer;
     GradientFunction gradient;  // nullptr: no gradient (backward ops)
+    WrittenInputsFunction written_inputs;  // nullptr: the op writes only its outputs
 };
 
 // Registers an op schema. The schema and what it points to are kept until the plugin's shutdown
 // (the kernel borrows a schema that long). Throws dsk::Error when the kernel refuses it.
 void define_op(Registrar& reg, const char* name, const char* description, Arity arity,
-               std::vector<const char*> attributes, InferFunction infer, GradientFunction gradient);
+               std::vector<const char*> attributes, InferFunction infer, GradientFunction gradient,
+               WrittenInputsFunction written_inputs = nullptr);
 
 }  // namespace dsk::ops

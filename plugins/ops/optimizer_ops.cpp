@@ -44,6 +44,15 @@ void infer_sgd_update(ShapeContext& ctx) {
     expect_same_tensors(ctx, {"X", "G", "B"});
 }
 
+// The in-place forms (one output) write X and the state; the functional forms write nothing.
+uint64_t adam_written(const dsk_node_view* node) {
+    return node->output_count == 1 ? (1u << 1) | (1u << 3) | (1u << 4) : 0;
+}
+
+uint64_t sgd_written(const dsk_node_view* node) {
+    return node->output_count == 1 ? (1u << 1) | (1u << 3) : 0;
+}
+
 }  // namespace
 
 void register_optimizer_ops(Registrar& reg) {
@@ -51,12 +60,12 @@ void register_optimizer_ops(Registrar& reg) {
               "Adam/AdamW step in place on X, M, V from G; constants = [beta1, 1-beta1, beta2, 1-beta2, eps, "
               "l2_weight_decay, decay_factor, step_size, sqrt(1-beta2^t)]; outputs a scalar token (with 4 outputs: the "
               "token, new X, M, V, and the inputs stay as they are)",
-              {5, 5, 1, 4}, {}, infer_adam_update, nullptr);
+              {5, 5, 1, 4}, {}, infer_adam_update, nullptr, adam_written);
     define_op(reg, "SGDUpdate",
               "SGD step in place on X (and the momentum buffer B) from G; constants = [lr, momentum, "
               "1-dampening, weight_decay, first_step, nesterov]; outputs a scalar token (with 2 or 3 outputs: the token, "
               "new X and B, and the inputs stay as they are)",
-              {3, 4, 1, 3}, {}, infer_sgd_update, nullptr);
+              {3, 4, 1, 3}, {}, infer_sgd_update, nullptr, sgd_written);
 }
 
 }  // namespace dsk::ops

@@ -52,7 +52,7 @@ TEST_CASE("help - version and usage errors") {
     CHECK(has(r.output, "DSK_PLUGIN_PATH"));
     r = dsk("--version");
     CHECK(r.code == 0);
-    CHECK(has(r.output, "dsk 0.1.0 (plugin ABI 1.2)"));
+    CHECK(has(r.output, "dsk 0.1.0 (plugin ABI 1.3)"));
     CHECK(dsk("").code == 2);
     r = dsk("frobnicate");
     CHECK(r.code == 2);
@@ -84,7 +84,7 @@ TEST_CASE("plugins info NAME") {
     Result r = dsk("plugins info cpu");
     CHECK(r.code == 0);
     CHECK(has(r.output, "provides:  device:cpu"));
-    CHECK(has(r.output, "abi:       1.2"));
+    CHECK(has(r.output, "abi:       1.3"));
     CHECK(has(r.output, "device:    cpu#0"));
     r = dsk("plugins info nope");
     CHECK(r.code == 1);
@@ -119,7 +119,7 @@ TEST_CASE("doctor: exit 0 on a clean tree - 1 with every reason on a broken one"
             kFakes + "/single/init_throws --plugin-path " + kFakes + "/requires doctor");
     CHECK(r.code == 1);
     CHECK(has(r.output, "FAILED abi-major"));
-    CHECK(has(r.output, "built for dsk ABI 2.0, this kernel implements ABI 1.2"));
+    CHECK(has(r.output, "built for dsk ABI 2.0, this kernel implements ABI 1.3"));
     CHECK(has(r.output, "libfake_dependency.so: cannot open shared object file: No such file or directory"));
     CHECK(has(r.output, "fake license check failed"));
     CHECK(has(r.output, "works with dsk ABI >=2.0, <3"));

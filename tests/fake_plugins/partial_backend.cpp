@@ -6,7 +6,8 @@
 //     so a kernel that read a result before flushing would read stale data and the tests fail;
 //   - it has kernels for Relu and Add (f32), takes Relu, and declines Add in supports_op; MatMul
 //     and everything else it has no kernel for.
-// Counters in the device (exported as fake_accel_counters) let tests see what crossed.
+// Its Relu keeps a node cache while its input keeps its version (ABI 1.3's exec_input_version and
+// exec_cache), and logs what it saw in `fake_accel_cache_log` (exported) for the tests.
 #include <dsk/dsk_plugin.h>
 
 #include <algorithm>
@@ -105,8 +106,44 @@ int64_t count(const dsk_tensor_desc& t) {
     return n;
 }
 
+}  // namespace
+
+extern "C" DSK_PLUGIN_EXPORT struct FakeAccelCacheLog {
+    uint64_t version;   // of Relu's input, in the last run
+    uint64_t made;      // caches set
+    uint64_t hits;      // runs that found a cache made for the version they saw
+    uint64_t released;  // caches the kernel was told to release
+} fake_accel_cache_log = {};
+
+namespace {
+
+struct ReluCache {
+    uint64_t version = 0;
+};
+
+void log_cache(dsk_exec_context* ctx) {
+    FakeAccelCacheLog& log = fake_accel_cache_log;
+    log.version = host->exec_input_version(ctx, 0);
+    if (!log.version) return;
+    auto* cache = static_cast<ReluCache*>(host->exec_cache(ctx));
+    if (cache && cache->version == log.version) {
+        ++log.hits;
+        return;
+    }
+    if (!cache) {
+        cache = new ReluCache;
+        host->exec_set_cache(ctx, cache, [](void* c) {
+            ++fake_accel_cache_log.released;
+            delete static_cast<ReluCache*>(c);
+        });
+        ++log.made;
+    }
+    cache->version = log.version;
+}
+
 // Kernels record their work on the session's queue; it runs at the next flush.
 dsk_status relu(void*, dsk_exec_context* ctx, const dsk_node_view*, const dsk_tensor_desc* t) {
+    log_cache(ctx);
     dsk_queue* q = host->exec_queue(ctx);
     if (!q) return host->status_create(DSK_INTERNAL, "fake-accel: no queue");
     const dsk_tensor_desc x = t[0], y = t[1];

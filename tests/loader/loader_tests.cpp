@@ -46,14 +46,14 @@ TEST_CASE("ABI major mismatch in the descriptor is refused with both numbers") {
     CHECK(p.state == "failed");
     CHECK(contains(p.error, "ABI major mismatch"));
     CHECK(contains(p.error, "ABI 2.0"));
-    CHECK(contains(p.error, "ABI 1.2"));
+    CHECK(contains(p.error, "ABI 1.3"));
 }
 
 TEST_CASE("ABI range in the manifest is checked before the library is loaded") {
     auto p = load_alone("single/manifest_abi", "manifest-abi");
     CHECK(p.state == "failed");
     CHECK(contains(p.error, ">=2.0, <3"));
-    CHECK(contains(p.error, "implements ABI 1.2"));
+    CHECK(contains(p.error, "implements ABI 1.3"));
     CHECK(p.abi_version == 0);  // never loaded
 }
 

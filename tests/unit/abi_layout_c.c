@@ -11,7 +11,7 @@ int dsk_abi_layout_c_sizes_match(void) {
         && sizeof(dsk_node_view) == 72
         && sizeof(dsk_graph_view) == 40
         && sizeof(dsk_backend_iface) == 184
-        && sizeof(dsk_op_schema) == 72
+        && sizeof(dsk_op_schema) == 80
         && sizeof(dsk_op_kernel) == 56
         && sizeof(dsk_optimizer_iface) == 120
         && sizeof(dsk_search_iface) == 104
@@ -21,6 +21,6 @@ int dsk_abi_layout_c_sizes_match(void) {
         && sizeof(dsk_model_iface) == 56
         && sizeof(dsk_plugin_info) == 72
         && sizeof(dsk_device_entry) == 32
-        && sizeof(dsk_host_api) == 528
+        && sizeof(dsk_host_api) == 552
         && sizeof(dsk_plugin_descriptor) == 56;
 }

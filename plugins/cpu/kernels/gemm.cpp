@@ -45,6 +45,7 @@ struct Problem {
     float* c;
     int64_t ldc;
     const GemmEpilogue* epilogue;  // null: none
+    const float* packed_b;         // null: pack op(B) per K slice and NC block (else PackedB's layout)
 };
 
 // c[0:MR, 0:NR] = alpha * (packed a panel) * (packed b panel) + beta * c, beta == 0: c unread.
@@ -560,7 +561,9 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
     const int64_t mc_max = std::min(cfg.mc, round_up(m1 - m0, cfg.mr));
     const int64_t nc_max = std::min(cfg.nc, round_up(n1 - n0, cfg.nr));
     Scratch packed_a(static_cast<size_t>(mc_max * kc_max));
-    Scratch packed_b(static_cast<size_t>(nc_max * kc_max));
+    std::optional<Scratch> packed_b;
+    if (!p.packed_b) packed_b.emplace(static_cast<size_t>(nc_max * kc_max));
+    const int64_t n_padded = round_up(p.n, cfg.nr);
     alignas(64) float edge[kMaxTile];  // one partial tile
 
     for (int64_t jc = n0; jc < n1; jc += cfg.nc) {
@@ -571,13 +574,16 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
             // each tile is final and goes through the epilogue at once.
             const float beta = pc == 0 ? p.beta : 1.0f;
             const GemmEpilogue* epilogue = pc + kc == p.k ? p.epilogue : nullptr;
-            cfg.pack_b(p.b, p.ldb, p.trans_b, pc, kc, jc, nc, packed_b.data());
+            // A packed block: NR-wide panels of kc values per column, in column order (PackedB
+            // holds every K slice that way, slice after slice).
+            const float* b_block = p.packed_b ? p.packed_b + pc * n_padded + jc * kc : packed_b->data();
+            if (!p.packed_b) cfg.pack_b(p.b, p.ldb, p.trans_b, pc, kc, jc, nc, packed_b->data());
             for (int64_t ic = m0; ic < m1; ic += cfg.mc) {
                 const int64_t mc = std::min(cfg.mc, m1 - ic);
                 cfg.pack_a(p.a, p.lda, p.trans_a, ic, mc, pc, kc, packed_a.data());
                 for (int64_t jr = 0; jr < nc; jr += cfg.nr) {
                     const int64_t cols = std::min<int64_t>(cfg.nr, nc - jr);
-                    const float* b_panel = packed_b.data() + jr * kc;
+                    const float* b_panel = b_block + jr * kc;
                     for (int64_t ir = 0; ir < mc; ir += cfg.mr) {
                         const int64_t rows = std::min<int64_t>(cfg.mr, mc - ir);
                         const float* a_panel = packed_a.data() + ir * kc;
@@ -641,7 +647,7 @@ Split choose_split(const GemmConfig& cfg, const Problem& p, int64_t threads) {
         const int64_t cols = round_up((p.n + parts_n - 1) / parts_n, cfg.nr);
         const double macs = static_cast<double>(rows) * cols * p.k;
         const double packs = static_cast<double>(rows) * p.k * ((cols + cfg.nc - 1) / cfg.nc) +
-                             static_cast<double>(cols) * p.k;
+                             (p.packed_b ? 0.0 : static_cast<double>(cols) * p.k);
         const double cost = macs / 32.0 + packs / 4.0;
         // Ties go to more parts along M: each thread then writes whole rows of C, and the next
         // layer, split the same way, reads its rows from its own core's cache.
@@ -683,7 +689,7 @@ void run_few_rows(const GemmConfig& cfg, const Problem& p, int64_t threads) {
     });
 }
 
-void run(const Problem& p, bool parallel) {
+void run(Problem p, const PackedB* packed_b, bool parallel) {
     if (p.m <= 0 || p.n <= 0) return;
     if (p.k <= 0 || p.alpha == 0.0f) {
         scale_c(p, 0, p.m, 0, p.n);
@@ -691,6 +697,7 @@ void run(const Problem& p, bool parallel) {
         return;
     }
     const GemmConfig& cfg = *selected_config().load(std::memory_order_relaxed);
+    if (packed_b && packed_b->holds(p.trans_b, p.n, p.k)) p.packed_b = packed_b->data();
     // As many threads as the work pays for (dsk_work.hpp): a batch-1 layer of a few hundred
     // thousand multiply-adds runs on the calling thread.
     const int64_t threads = parallel ? static_cast<int64_t>(threads_for(product_work(p))) : 1;
@@ -718,16 +725,53 @@ void run(const Problem& p, bool parallel) {
 
 }  // namespace
 
+PackedB::~PackedB() {
+    delete static_cast<Scratch*>(scratch_);
+}
+
+bool PackedB::holds(bool trans_b, int64_t n, int64_t k) const {
+    return data_ && config_ == selected_config().load(std::memory_order_relaxed) && trans_b == trans_b_ &&
+           n == n_ && k == k_;
+}
+
+bool sgemm_reads_packed_b(int64_t m) {
+    return m > kFewRows || !selected_config().load(std::memory_order_relaxed)->few_rows;
+}
+
+void PackedB::pack(bool trans_b, int64_t n, int64_t k, const float* b, int64_t ldb) {
+    const GemmConfig& cfg = *selected_config().load(std::memory_order_relaxed);
+    const int64_t n_padded = round_up(n, cfg.nr), kc_max = k_slice(cfg, k);
+    const size_t count = static_cast<size_t>(n_padded * k);
+    auto* scratch = static_cast<Scratch*>(scratch_);
+    if (!scratch || scratch->size() < count) {
+        delete scratch;
+        data_ = nullptr;
+        scratch_ = nullptr;
+        scratch_ = scratch = new Scratch(count);
+    }
+    // Slice after slice (the loop nest's K slices, a function of K only), each as pack_b lays out
+    // an NC block: NR-wide panels of kc values per column.
+    for (int64_t pc = 0; pc < k; pc += kc_max) {
+        const int64_t kc = std::min(kc_max, k - pc);
+        cfg.pack_b(b, ldb, trans_b, pc, kc, 0, n, scratch->data() + pc * n_padded);
+    }
+    data_ = scratch->data();
+    config_ = &cfg;
+    trans_b_ = trans_b;
+    n_ = n;
+    k_ = k;
+}
+
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
-           const GemmEpilogue* epilogue) {
-    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue}, true);
+           const GemmEpilogue* epilogue, const PackedB* packed_b) {
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue, nullptr}, packed_b, true);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                   int64_t ldc, const GemmEpilogue* epilogue) {
-    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue}, false);
+    run({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, epilogue, nullptr}, nullptr, false);
 }
 
 bool sgemm_select_isa(GemmIsa isa) {

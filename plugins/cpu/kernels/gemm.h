@@ -35,11 +35,42 @@ struct GemmEpilogue {
     const void* context;
 };
 
+// op(B) packed once into the micro-kernel's panels, for products that reuse the same B (a
+// layer's weights across the runs of an inference session): sgemm then reads the panels instead
+// of packing B for every call and every thread. It belongs to the micro-kernel it was packed for;
+// under another one (sgemm_select_isa), or with at most 4 rows (B read in place), sgemm ignores it.
+class PackedB {
+  public:
+    PackedB() = default;
+    ~PackedB();
+    PackedB(const PackedB&) = delete;
+    PackedB& operator=(const PackedB&) = delete;
+
+    // Packs op(B) (K x N; B is N x K when trans_b) for the micro-kernel in use.
+    void pack(bool trans_b, int64_t n, int64_t k, const float* b, int64_t ldb);
+    // Whether this holds op(B) of these dimensions (whatever its values) for the micro-kernel in
+    // use.
+    bool holds(bool trans_b, int64_t n, int64_t k) const;
+    const float* data() const { return data_; }
+
+  private:
+    float* data_ = nullptr;  // a Scratch's memory: 64-byte aligned
+    void* scratch_ = nullptr;
+    const void* config_ = nullptr;
+    bool trans_b_ = false;
+    int64_t n_ = 0, k_ = 0;
+};
+
+// Whether a product of `m` rows reads a PackedB (with at most 4 rows and AVX-512 it reads B in
+// place).
+bool sgemm_reads_packed_b(int64_t m);
+
 // Splits the work over the kernel's thread pool (host().parallel_for) when it is large enough.
-// `epilogue` (may be null) is borrowed for the call.
+// `epilogue` (may be null) is borrowed for the call. `packed_b` (may be null) holds op(B) packed
+// (B itself must still be given: the paths that read it in place use it).
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
-           const GemmEpilogue* epilogue = nullptr);
+           const GemmEpilogue* epilogue = nullptr, const PackedB* packed_b = nullptr);
 
 // The same on the calling thread only: for kernels that already run inside parallel_for.
 void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,

@@ -42,6 +42,32 @@ bool overlaps(const float* a, const float* b, int64_t count) {
     return begin_a < begin_b + bytes && begin_b < begin_a + bytes;
 }
 
+// What a Gemm or MatMul node keeps across runs: its B packed, for the version of B packed.
+struct PackedWeights {
+    uint64_t version = 0;
+    const float* source = nullptr;
+    PackedB packed;
+};
+
+// op(B) packed once for as long as B keeps its contents (a layer's weights in an inference
+// session: dsk::input_version), else null and sgemm packs B on every call.
+const PackedB* packed_weights(const KernelArgs& args, uint32_t input, bool trans_b, int64_t m,
+                              int64_t n, int64_t k, int64_t ldb) {
+    if (!sgemm_reads_packed_b(m)) return nullptr;
+    const uint64_t version = dsk::input_version(args.context(), input);
+    if (version == 0) return nullptr;
+    auto* cache = dsk::node_cache<PackedWeights>(args.context());
+    if (!cache) return nullptr;
+    const float* b = args.in(input);
+    if (cache->version != version || cache->source != b || !cache->packed.holds(trans_b, n, k)) {
+        cache->version = 0;  // not valid until packed
+        cache->packed.pack(trans_b, n, k, b, ldb);
+        cache->version = version;
+        cache->source = b;
+    }
+    return &cache->packed;
+}
+
 }  // namespace
 
 // The sum accumulates into Z (output 1) when the node has it, else into Y. A bias-like C (a row
@@ -93,7 +119,8 @@ void gemm_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     }
     const GemmEpilogue hook = epilogue.hook();
     sgemm(trans_a, trans_b, m, n, k, alpha, args.in(0), a.shape[1], args.in(1), b.shape[1],
-          sum_beta, z, n, epilogue.needed(z) ? &hook : nullptr);
+          sum_beta, z, n, epilogue.needed(z) ? &hook : nullptr,
+          packed_weights(args, 1, trans_b, m, n, k, b.shape[1]));
 }
 
 bool gemm_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
@@ -117,7 +144,8 @@ void matmul(const KernelArgs& args) {
                   " do not chain (A's columns must equal B's rows)");
     const int64_t m = a.shape[0], k = a.shape[1], n = b.shape[1];
     args.expect_output_shape(0, {m, n});
-    sgemm(false, false, m, n, k, 1.0f, args.in(0), k, args.in(1), n, 0.0f, args.out(0), n);
+    sgemm(false, false, m, n, k, 1.0f, args.in(0), k, args.in(1), n, 0.0f, args.out(0), n, nullptr,
+          packed_weights(args, 1, false, m, n, k, n));
 }
 
 const KernelDef kLinearKernels[] = {

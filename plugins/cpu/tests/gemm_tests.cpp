@@ -172,6 +172,59 @@ TEST_CASE(
     for (float v : c) REQUIRE(std::isfinite(v));
 }
 
+TEST_CASE("sgemm with a PackedB gives bitwise the result of packing B on every call") {
+    IsaScope scope;
+    for (GemmIsa isa : isas_this_cpu_runs()) {
+        REQUIRE(dsk::cpu::sgemm_select_isa(isa));
+        CAPTURE(dsk::cpu::sgemm_isa_name());
+        // K over several slices, N over several NC blocks and not a multiple of NR, padded rows,
+        // few and many rows, both layouts of B, one thread and a split of C.
+        const Case cases[] = {
+            {false, true, 256, 256, 784, 1.0f, 0.0f},  {false, false, 130, 1100, 530, 0.5f, 1.0f, 3},
+            {true, true, 37, 45, 29, 1.0f, 0.0f, 5},     {false, true, 3, 70, 300, 1.0f, 0.0f},
+            {false, false, 9, 17, 1, -2.0f, 0.25f},
+        };
+        uint32_t seed = 300;
+        for (const Case& c : cases)
+            for (uint32_t threads : {1u, 2u}) {
+                threaded_host::install(threads);
+                CAPTURE(c.m);
+                CAPTURE(c.n);
+                CAPTURE(c.k);
+                CAPTURE(threads);
+                const Problem p = make_problem(c, seed++);
+                dsk::cpu::PackedB packed;
+                packed.pack(c.trans_b, c.n, c.k, p.b.data(), p.ldb);
+                REQUIRE(packed.holds(c.trans_b, c.n, c.k));
+                CHECK_FALSE(packed.holds(!c.trans_b, c.n, c.k));
+                CHECK_FALSE(packed.holds(c.trans_b, c.n + 1, c.k));
+                std::vector<float> with = p.c0;
+                dsk::cpu::sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, p.a.data(), p.lda,
+                                p.b.data(), p.ldb, c.beta, with.data(), p.ldc, nullptr, &packed);
+                CHECK(with == run_sgemm(p));
+                // The product reads the panels, not B: B changed after packing does not show
+                // where the panels are read (more than 4 rows, or no AVX-512 few-rows path).
+                if (dsk::cpu::sgemm_reads_packed_b(c.m)) {
+                    Problem changed = p;
+                    for (float& v : changed.b) v = -v;
+                    std::vector<float> stale = p.c0;
+                    dsk::cpu::sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, p.a.data(), p.lda,
+                                    changed.b.data(), p.ldb, c.beta, stale.data(), p.ldc, nullptr,
+                                    &packed);
+                    CHECK(stale == with);
+                }
+            }
+        // Packed under another micro-kernel: ignored, B packed as usual.
+        dsk::cpu::PackedB other;
+        other.pack(false, 40, 50, std::vector<float>(2000, 1.0f).data(), 40);
+        for (GemmIsa next : isas_this_cpu_runs())
+            if (next != isa) {
+                REQUIRE(dsk::cpu::sgemm_select_isa(next));
+                CHECK_FALSE(other.holds(false, 40, 50));
+            }
+    }
+}
+
 TEST_CASE("sgemm with K = 0 or alpha = 0 scales C by beta") {
     IsaScope scope;
     Problem p = make_problem({false, false, 9, 11, 0, 1.0f, 0.5f}, 3);

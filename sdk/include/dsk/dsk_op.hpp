@@ -126,6 +126,33 @@ private:
 };
 
 //==============================================================================================
+// Kernels: what a node keeps across runs (ABI 1.3)
+//==============================================================================================
+
+// The version of input `input` of the node a kernel computes (exec_input_version): non-zero and
+// the same from run to run while the input keeps its contents, 0 when it may change on every run
+// (or the kernel is older than ABI 1.3).
+inline uint64_t input_version(dsk_exec_context* ctx, uint32_t input) {
+    const dsk_host_api& h = host();
+    return DSK_HAS_MEMBER(&h, dsk_host_api, exec_input_version) && h.exec_input_version
+               ? h.exec_input_version(ctx, input)
+               : 0;
+}
+
+// The node's cache (exec_cache) as a T, default-constructed on the first call and deleted with
+// the plan; nullptr where the node has none (an eager op, a kernel older than ABI 1.3). Only the
+// node's own kernel may use it, always with the same T.
+template <class T>
+T* node_cache(dsk_exec_context* ctx) {
+    const dsk_host_api& h = host();
+    if (!DSK_HAS_MEMBER(&h, dsk_host_api, exec_set_cache) || !h.exec_cache || !h.exec_set_cache) return nullptr;
+    if (void* cache = h.exec_cache(ctx)) return static_cast<T*>(cache);
+    T* made = new T();
+    h.exec_set_cache(ctx, made, [](void* cache) { delete static_cast<T*>(cache); });
+    return h.exec_cache(ctx) == made ? made : nullptr;  // an eager op released it at once
+}
+
+//==============================================================================================
 // Graph building (gradient rules, models, stages)
 //==============================================================================================
 

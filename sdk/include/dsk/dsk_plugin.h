@@ -51,7 +51,7 @@ extern "C" {
  *============================================================================================*/
 
 #define DSK_ABI_VERSION_MAJOR 1
-#define DSK_ABI_VERSION_MINOR 2
+#define DSK_ABI_VERSION_MINOR 3
 #define DSK_MAKE_ABI_VERSION(major, minor) ((uint32_t)(((major) << 16) | ((minor)&0xffffu)))
 #define DSK_ABI_VERSION DSK_MAKE_ABI_VERSION(DSK_ABI_VERSION_MAJOR, DSK_ABI_VERSION_MINOR)
 #define DSK_ABI_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -348,6 +348,13 @@ typedef struct dsk_op_schema {
     dsk_status (*gradient)(void* self, dsk_graph* graph, const dsk_node_view* node,
                            const dsk_value_id* inputs, const dsk_value_id* outputs,
                            const dsk_value_id* output_grads, dsk_value_id* out_input_grads);
+    /* ABI 1.3, optional. The inputs this node may write in place, as a bit mask (bit i: input
+     * i; inputs past 63 are never written): an optimizer update's parameter and state,
+     * BatchNormalization's running statistics in training. A session keeps what kernels derive
+     * from a variable (exec_input_version) only while no step writes it, so an op that writes an
+     * input without saying so here leaves stale copies behind. NULL (or a schema from before ABI
+     * 1.3): the node may write any of its inputs. Must not fail. */
+    uint64_t (*written_inputs)(void* self, const dsk_node_view* node);
 } dsk_op_schema;
 
 /* A kernel: one op on one backend for one set of input dtypes (dtype 0 = any). */
@@ -738,6 +745,24 @@ typedef struct dsk_host_api {
      * (not the run directory's config.toml); "" for a pipeline that came from no file. Valid
      * during the stage. Relative paths in a stage's keys are relative to its folder. */
     const char* (*stage_pipeline_file)(dsk_stage_context* ctx);
+
+    /* ABI 1.3. For kernels: the version of input `input` of this node, for keeping something
+     * derived from it across runs (weights packed into the kernel's own layout: ONNX Runtime's
+     * PrePack, oneDNN's weight reorder). Non-zero when the input is a variable or constant of a
+     * session that no step of this run writes and that no session_tensor has handed out: the
+     * number then stays the same from run to run until the value changes (session_write, or a
+     * run of another plan that writes it), and never comes back for other contents of that
+     * value. 0: the input may differ on every run (a run's input, a computed value, a value an
+     * optimizer updates, an eager op's operand): derive nothing from it. */
+    uint64_t (*exec_input_version)(dsk_exec_context* ctx, uint32_t input);
+    /* ABI 1.3. For kernels: this node's cache in this session's plan, NULL until the kernel sets
+     * one. The kernel owns what it stores; `release` (NULL: nothing to release) is called on the
+     * old cache when exec_set_cache replaces it, and on the last one when the plan is freed (the
+     * session destroyed, or its plans rebuilt for new shapes), possibly on another thread than
+     * the runs'. Calls of one node never overlap, so the cache needs no lock. Eager ops have no
+     * cache: exec_cache returns NULL and exec_set_cache releases what it is given at once. */
+    void* (*exec_cache)(dsk_exec_context* ctx);
+    void (*exec_set_cache)(dsk_exec_context* ctx, void* cache, void (*release)(void* cache));
 
     /* Append new members here only. */
 } dsk_host_api;

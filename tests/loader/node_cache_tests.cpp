@@ -1,0 +1,190 @@
+// What kernels keep across runs (ABI 1.3): input versions (exec_input_version) and node caches
+// (exec_cache), seen from a kernel of the fake-accel plugin (tests/fake_plugins/partial_backend.cpp
+// logs what its Relu saw), and the cpu Gemm's weights packed once per version, which must follow
+// every way the weights can change.
+#include <doctest/doctest.h>
+
+#include <dlfcn.h>
+
+#include <dsk/dsk.h>
+#include <dsk/dsk.hpp>
+#include <dsk/dsk_op.hpp>
+#include <dsk/dsk_plugin.hpp>
+#include <dsk/dsk_tensor.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct FakeAccelCacheLog {
+    uint64_t version, made, hits, released;
+};
+
+// The log of the fake-accel plugin the kernel loaded.
+FakeAccelCacheLog& fake_accel_log() {
+    const std::string path = std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend/dsk_fake-accel.so";
+    void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    REQUIRE(library != nullptr);
+    auto* log = static_cast<FakeAccelCacheLog*>(dlsym(library, "fake_accel_cache_log"));
+    dlclose(library);  // the kernel still holds it
+    REQUIRE(log != nullptr);
+    return *log;
+}
+
+void write(dsk_session* s, dsk_value_id v, std::vector<float>& data, std::vector<int64_t> shape) {
+    const dsk_tensor_desc d = dsk::host_tensor(DSK_DTYPE_F32, shape, data.data());
+    REQUIRE(dsk_host()->session_write(s, v, &d) == nullptr);
+}
+
+std::vector<float> read(dsk_session* s, dsk_value_id v, std::vector<int64_t> shape) {
+    std::vector<float> out(static_cast<size_t>(shape[0] * (shape.size() > 1 ? shape[1] : 1)));
+    const dsk_tensor_desc d = dsk::host_tensor(DSK_DTYPE_F32, shape, out.data());
+    REQUIRE(dsk_host()->session_read(s, v, &d) == nullptr);
+    return out;
+}
+
+void run(dsk_session* s, std::vector<dsk_value_id> targets) {
+    REQUIRE(dsk_host()->session_run(s, targets.data(), targets.size()) == nullptr);
+}
+
+}  // namespace
+
+TEST_CASE("a node's cache lives while its input keeps its version, and goes with the plan") {
+    dsk::Kernel kernel;
+    dsk::detail::host_slot().store(dsk_host());
+    kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend");
+    kernel.add_plugin_path(DSK_PLUGIN_DIR);
+    dsk_graph* graph = nullptr;
+    REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
+    dsk::Graph g(graph);
+    const dsk_value_id w = g.variable("w", {4}, "ones", 1.0, 0);
+    const dsk_value_id x = g.input("x", DSK_DTYPE_F32, {4});
+    const dsk_value_id relu_w = g.node("Relu", {w});
+    const dsk_value_id relu_x = g.node("Relu", {x});
+    dsk_session* s = nullptr;
+    REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "fake-accel,cpu", 1, &s) == DSK_OK);
+    dsk_host()->graph_destroy(graph);
+    REQUIRE(std::string(dsk_session_node_backend(s, 0)) == "fake-accel");
+    FakeAccelCacheLog& log = fake_accel_log();
+    log = {};
+
+    run(s, {relu_w});
+    const uint64_t first = log.version;
+    CHECK(first != 0);
+    CHECK(log.made == 1);
+    CHECK(log.hits == 0);
+    run(s, {relu_w});
+    CHECK(log.version == first);
+    CHECK(log.hits == 1);
+
+    std::vector<float> values = {-1, 2, -3, 4};
+    write(s, w, values, {4});
+    run(s, {relu_w});
+    CHECK(log.version != first);
+    CHECK(log.version != 0);
+    CHECK(log.hits == 1);
+    CHECK(log.made == 1);  // the same cache, refilled
+    run(s, {relu_w});
+    CHECK(log.hits == 2);
+    CHECK(read(s, relu_w, {4}) == std::vector<float>{0, 2, 0, 4});
+
+    // A run's input has no version: it may change on every run.
+    std::vector<float> in = {1, -1, 1, -1};
+    write(s, x, in, {4});
+    run(s, {relu_x});
+    CHECK(log.version == 0);
+
+    // Memory handed out by session_tensor may be written at any time: no version from then on.
+    dsk_tensor_desc t{};
+    t.struct_size = sizeof t;
+    REQUIRE(dsk_host()->session_tensor(s, w, &t) == nullptr);
+    run(s, {relu_w});
+    CHECK(log.version == 0);
+
+    CHECK(log.released == 0);
+    dsk_host()->session_destroy(s);
+    CHECK(log.released == log.made);
+}
+
+TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, updates in a plan, "
+          "memory handed out") {
+    dsk::Kernel kernel;
+    dsk::detail::host_slot().store(dsk_host());
+    kernel.add_plugin_path(DSK_PLUGIN_DIR);
+    dsk_graph* graph = nullptr;
+    REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
+    dsk::Graph g(graph);
+    // 8 rows: more than the few-rows path that reads B in place, so B is packed.
+    const int64_t m = 8, n = 6, k = 16;
+    const dsk_value_id x = g.input("x", DSK_DTYPE_F32, {m, k});
+    const dsk_value_id w = g.variable("w", {n, k}, "normal", 1.0);
+    const dsk_value_id y = g.node("Gemm", {x, w}, {dsk::Attr("transB", 1)});
+    // An SGD step in place on w (X -= 0.5 G), after the Gemm in the same plan.
+    const dsk_value_id grad = g.input("g", DSK_DTYPE_F32, {n, k});
+    const dsk_value_id constants = g.input("c", DSK_DTYPE_F32, {6});
+    const dsk_value_id token = g.node("SGDUpdate", {constants, w, grad});
+    dsk_session* s = nullptr;
+    REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "cpu", 1, &s) == DSK_OK);
+    dsk_host()->graph_destroy(graph);
+
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    auto random = [&](size_t count) {
+        std::vector<float> v(count);
+        for (float& e : v) e = u(rng);
+        return v;
+    };
+    std::vector<float> xs = random(static_cast<size_t>(m * k)), gs = random(static_cast<size_t>(n * k)),
+                       cs = {0.5f, 0.0f, 1.0f, 0.0f, 1.0f, 0.0f};
+    write(s, x, xs, {m, k});
+    write(s, grad, gs, {n, k});
+    write(s, constants, cs, {6});
+    // y as computed from the weights `ws`, in double.
+    auto check_y = [&](const std::vector<float>& ws, const char* when) {
+        CAPTURE(when);
+        const std::vector<float> ys = read(s, y, {m, n});
+        int wrong = 0;
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                double sum = 0;
+                for (int64_t l = 0; l < k; ++l) sum += static_cast<double>(xs[i * k + l]) * ws[j * k + l];
+                wrong += std::fabs(ys[i * n + j] - sum) > 1e-4;
+            }
+        CHECK(wrong == 0);
+    };
+
+    std::vector<float> ws = read(s, w, {n, k});
+    run(s, {y});
+    check_y(ws, "first run");
+    run(s, {y});
+    check_y(ws, "second run, the same weights");
+
+    ws = random(static_cast<size_t>(n * k));
+    write(s, w, ws, {n, k});
+    run(s, {y});
+    check_y(ws, "after session_write");
+
+    for (int step = 0; step < 2; ++step) {
+        run(s, {y, token});  // the Gemm reads w, then the update writes it
+        check_y(ws, "training plan");
+        const std::vector<float> updated = read(s, w, {n, k});
+        CHECK(updated != ws);
+        ws = updated;
+        run(s, {y});
+        check_y(ws, "the evaluation plan after an update");
+    }
+
+    dsk_tensor_desc t{};
+    t.struct_size = sizeof t;
+    REQUIRE(dsk_host()->session_tensor(s, w, &t) == nullptr);
+    run(s, {y});
+    for (float& v : ws) v = -v;
+    std::copy(ws.begin(), ws.end(), static_cast<float*>(t.data));
+    run(s, {y});
+    check_y(ws, "after a write through session_tensor's memory");
+    dsk_host()->session_destroy(s);
+}
