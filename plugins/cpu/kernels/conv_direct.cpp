@@ -330,11 +330,13 @@ DirectConvTaps::DirectConvTaps(const DirectConv& c) : conv(c) {
             const int64_t t = kh * c.kernel_w + kw;
             const int64_t dh = kh * c.dilation_h - c.pad_top, dw = kw * c.dilation_w - c.pad_left;
             offsets[static_cast<size_t>(t)] = dh * c.w + dw;
-            for (int64_t p = 0; p < c.plane(); ++p) {
-                const int64_t ih = p / c.w + dh, iw = p % c.w + dw;
-                if (ih >= 0 && ih < c.h && iw >= 0 && iw < c.w)
+            // The output rows and columns whose tap reads inside the input (no division per
+            // position: this runs on every call that is not cached, batch-1 inference included).
+            const int64_t row_begin = std::max<int64_t>(0, -dh), row_end = std::min(c.h, c.h - dh);
+            const int64_t col_begin = std::max<int64_t>(0, -dw), col_end = std::min(c.w, c.w - dw);
+            for (int64_t oh = row_begin; oh < row_end; ++oh)
+                for (int64_t p = oh * c.w + col_begin; p < oh * c.w + col_end; ++p)
                     masks[static_cast<size_t>(p / kLanes * taps + t)] |= static_cast<uint16_t>(1u << (p % kLanes));
-            }
         }
 }
 

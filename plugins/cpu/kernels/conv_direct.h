@@ -21,7 +21,9 @@
 // input value broadcast, so those positions waste no lanes. The bias and a Relu are applied in
 // registers before the store (DirectConvOutput); anything else leaves through the caller's
 // GemmEpilogue while the tile is in L1. The im2col path of an SGEMM packs every column value for
-// only out_channels multiply-adds; here nothing is packed but the weights (once per call).
+// only out_channels multiply-adds; here nothing is packed but the weights (once per call, or,
+// where the weights keep their version across a session's runs, once per version:
+// conv_kernels.cpp's kept_direct_plans).
 //
 // Each output is one sum over (tap, input channel) in that order, whatever the threads (the short
 // tail keeps even and odd channels in two sums, added last): results are reproducible, though
@@ -45,6 +47,7 @@ struct DirectConv {
 
     int64_t plane() const { return h * w; }
     int64_t taps() const { return kernel_h * kernel_w; }
+    bool operator==(const DirectConv&) const = default;
 };
 
 // True when the CPU has AVX-512 (F and VL) and `window` is a same-size, stride-1 window.

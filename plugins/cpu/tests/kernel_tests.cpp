@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/kernel_table.h"
 #include "threaded_host.h"
 
@@ -1775,4 +1776,106 @@ TEST_CASE("the CNN's batch-1 forward ops run on the calling thread; at batch 64 
     // than 16384 elements), conv2's SGEMM (more than 64^3 multiply-adds) and fc1 (more than 64K).
     CHECK(cnn_forward_pool_calls(1) == 0);
     CHECK(cnn_forward_pool_calls(64) >= 5);  // the convolutions, pools, activations and fc1
+}
+
+// What kernels keep across runs (ABI 1.3): a host whose exec_input_version gives input 1 (B of
+// Gemm and MatMul, W of the convolutions) a version the test sets, with one node cache slot.
+namespace cached_host {
+
+uint64_t& version() {
+    static uint64_t v = 0;
+    return v;
+}
+struct Slot {
+    void* data = nullptr;
+    void (*release)(void*) = nullptr;
+    void reset(void* new_data, void (*new_release)(void*)) {
+        if (data && release) release(data);
+        data = new_data;
+        release = new_release;
+    }
+};
+Slot& slot() {
+    static Slot s;
+    return s;
+}
+
+uint64_t exec_input_version(dsk_exec_context*, uint32_t input) { return input == 1 ? version() : 0; }
+void* exec_cache(dsk_exec_context*) { return slot().data; }
+void exec_set_cache(dsk_exec_context*, void* cache, void (*release)(void*)) { slot().reset(cache, release); }
+
+// threaded_host's table (one thread) with the three functions.
+void install() {
+    threaded_host::install(1);
+    static const dsk_host_api table = [] {
+        dsk_host_api t = threaded_host::api();
+        t.exec_input_version = exec_input_version;
+        t.exec_cache = exec_cache;
+        t.exec_set_cache = exec_set_cache;
+        return t;
+    }();
+    dsk::detail::host_slot().store(&table, std::memory_order_release);
+}
+
+}  // namespace cached_host
+
+TEST_CASE("Gemm, MatMul and the direct convolutions keep what they derive from B or W while its version stays") {
+    struct Scope {
+        ~Scope() {
+            cached_host::slot().reset(nullptr, nullptr);
+            cached_host::version() = 0;
+            threaded_host::install(1);
+        }
+    } scope;
+    cached_host::install();
+    const Attr pads("pads", Shape{1, 1, 1, 1});
+    const std::vector<Attr> pool_relu = {pads, Attr("activation", "Relu")};
+    struct Case {
+        const char* op;
+        std::vector<Attr> attrs;
+        Shape a, b, y;
+        bool keeps;  // this CPU takes the path that keeps something (the direct path needs AVX-512)
+    };
+    const bool direct = dsk::cpu::cpu_has_avx512f();
+    const Case cases[] = {
+        {"Gemm", {Attr("transB", 1)}, {8, 20}, {12, 20}, {8, 12}, true},
+        {"MatMul", {}, {9, 20}, {20, 40}, {9, 40}, true},
+        {"Gemm", {Attr("transB", 1)}, {2, 20}, {12, 20}, {2, 12}, false},  // few rows: B read in place
+        {"Conv", {pads}, {2, 8, 10, 10}, {16, 8, 3, 3}, {2, 16, 10, 10}, direct},
+        {"FusedConvMaxPool", pool_relu, {2, 8, 10, 10}, {16, 8, 3, 3}, {2, 16, 5, 5}, direct},
+        {"ConvGradInput", {pads, Attr("input_shape", Shape{2, 8, 10, 10})}, {2, 16, 10, 10}, {16, 8, 3, 3},
+         {2, 8, 10, 10}, direct},
+    };
+    uint32_t seed = 900;
+    for (const Case& c : cases) {
+        const std::string what = std::string(c.op) + " with " + std::to_string(c.a[0]) + " rows/images";
+        CAPTURE(what);
+        if (std::string(c.op) == "FusedConvMaxPool" && !direct) continue;  // no kernel without AVX-512
+        Tensor a = random(c.a, seed++), b = random(c.b, seed++);
+        Tensor uncached = f32(c.y), first = f32(c.y), again = f32(c.y), renewed = f32(c.y);
+        cached_host::version() = 0;  // no version: nothing kept
+        run(c.op, c.attrs, {&a, &b}, {&uncached});
+        CHECK(cached_host::slot().data == nullptr);
+        cached_host::version() = 5;
+        run(c.op, c.attrs, {&a, &b}, {&first});
+        CHECK(first.f == uncached.f);
+        CHECK((cached_host::slot().data != nullptr) == c.keeps);
+        // B changed in place behind a version that did not: a kernel that keeps what it derived
+        // from B still uses that (which is what shows it keeps it; a session would give a new
+        // version, as below).
+        for (float& v : b.f) v = -v;
+        Tensor& changed = b;
+        run(c.op, c.attrs, {&a, &changed}, {&again});
+        if (c.keeps)
+            CHECK(again.f == first.f);
+        else
+            CHECK(again.f != first.f);
+        cached_host::version() = 6;
+        run(c.op, c.attrs, {&a, &changed}, {&renewed});
+        cached_host::version() = 0;
+        Tensor fresh = f32(c.y);
+        run(c.op, c.attrs, {&a, &changed}, {&fresh});
+        CHECK(renewed.f == fresh.f);
+        cached_host::slot().reset(nullptr, nullptr);
+    }
 }
