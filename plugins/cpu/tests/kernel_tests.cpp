@@ -17,6 +17,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/kernel_table.h"
+#include "cached_host.h"
 #include "threaded_host.h"
 
 namespace {
@@ -1778,56 +1779,9 @@ TEST_CASE("the CNN's batch-1 forward ops run on the calling thread; at batch 64 
     CHECK(cnn_forward_pool_calls(64) >= 5);  // the convolutions, pools, activations and fc1
 }
 
-// What kernels keep across runs (ABI 1.3): a host whose exec_input_version gives input 1 (B of
-// Gemm and MatMul, W of the convolutions) a version the test sets, with one node cache slot.
-namespace cached_host {
-
-uint64_t& version() {
-    static uint64_t v = 0;
-    return v;
-}
-struct Slot {
-    void* data = nullptr;
-    void (*release)(void*) = nullptr;
-    void reset(void* new_data, void (*new_release)(void*)) {
-        if (data && release) release(data);
-        data = new_data;
-        release = new_release;
-    }
-};
-Slot& slot() {
-    static Slot s;
-    return s;
-}
-
-uint64_t exec_input_version(dsk_exec_context*, uint32_t input) { return input == 1 ? version() : 0; }
-void* exec_cache(dsk_exec_context*) { return slot().data; }
-void exec_set_cache(dsk_exec_context*, void* cache, void (*release)(void*)) { slot().reset(cache, release); }
-
-// threaded_host's table (one thread) with the three functions.
-void install() {
-    threaded_host::install(1);
-    static const dsk_host_api table = [] {
-        dsk_host_api t = threaded_host::api();
-        t.exec_input_version = exec_input_version;
-        t.exec_cache = exec_cache;
-        t.exec_set_cache = exec_set_cache;
-        return t;
-    }();
-    dsk::detail::host_slot().store(&table, std::memory_order_release);
-}
-
-}  // namespace cached_host
 
 TEST_CASE("Gemm, MatMul and the direct convolutions keep what they derive from B or W while its version stays") {
-    struct Scope {
-        ~Scope() {
-            cached_host::slot().reset(nullptr, nullptr);
-            cached_host::version() = 0;
-            threaded_host::install(1);
-        }
-    } scope;
-    cached_host::install();
+    cached_host::Scope scope;
     const Attr pads("pads", Shape{1, 1, 1, 1});
     const std::vector<Attr> pool_relu = {pads, Attr("activation", "Relu")};
     struct Case {

@@ -3,9 +3,12 @@
 // tensors' row-major memory (transposes are strides, not copies). FusedGemm's activation is an
 // eltwise post-op: applied to each tile of Y while it is still in registers.
 //
-// Weights stay in the plain layout: they are graph variables that an optimizer updates in place
-// between runs, so a blocked copy (format_tag::any) would have to be made again on every call.
-// hosts/bench and scripts/bench measure what that costs against oneDNN's preferred layout.
+// Weights: where B keeps its contents from run to run (dsk::input_version: a layer's weights in
+// an inference session), the primitive takes B in the layout it chooses (format_tag::any) and B
+// is reordered into it once per version, kept in the node's cache (oneDNN's weight reorder).
+// Elsewhere (training, where an optimizer updates B in place on every step, and eager ops) B
+// stays in the plain layout, since a blocked copy would have to be made again on every call.
+// hosts/bench and scripts/bench measure what the layout is worth.
 #include <cstring>
 #include <optional>
 #include <string>
@@ -27,6 +30,16 @@ struct MatMulPlan {
     // matmul writes Z and this eltwise computes Y from it.
     dnnl::eltwise_forward activation;
     bool separate_activation = false;
+    // B in the primitive's own layout: the reorder from the plain one (kept weights only).
+    Relayout weights;
+};
+
+// What a node keeps across runs: B in the primitive's layout, for the version of B reordered.
+struct KeptWeights {
+    uint64_t version = 0;
+    const float* source = nullptr;
+    memory::desc desc;
+    memory reordered;
 };
 
 struct GemmShape {
@@ -94,11 +107,14 @@ void run_matmul(const KernelArgs& args, bool gemm) {
     const bool with_c = gemm && args.has_input(2) && beta != 0.0f;
     const Dims c2 = with_c ? c_dims(args, args.input(2), s.m, s.n) : Dims{};
 
-    auto plan = cached<MatMulPlan>(cache_key(args), [&] {
+    const uint64_t version = dsk::input_version(args.context(), 1);
+    KeptWeights* kept = version ? dsk::node_cache<KeptWeights>(args.context()) : nullptr;
+    const memory::desc plain_b = matrix(args.input(1).shape[0], args.input(1).shape[1], s.trans_b);
+    auto plan = cached<MatMulPlan>(cache_key(args) + (kept ? "|B in oneDNN's layout" : ""), [&] {
         return with_dnnl(args, "creating the primitive", [&] {
             MatMulPlan p;
             p.a = matrix(args.input(0).shape[0], args.input(0).shape[1], s.trans_a);
-            p.b = matrix(args.input(1).shape[0], args.input(1).shape[1], s.trans_b);
+            p.b = kept ? memory::desc({s.k, s.n}, memory::data_type::f32, memory::format_tag::any) : plain_b;
             p.y = plain({s.m, s.n});
             dnnl::primitive_attr attr;
             // The bias is added after the output scale: it is C itself only when both are 1.
@@ -122,7 +138,12 @@ void run_matmul(const KernelArgs& args, bool gemm) {
             if (p.bias) p.c = plain(c2);
             const dnnl::matmul::desc desc =
                 p.bias ? dnnl::matmul::desc(p.a, p.b, p.c, p.y) : dnnl::matmul::desc(p.a, p.b, p.y);
-            p.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine()));
+            const dnnl::matmul::primitive_desc pd(desc, attr, engine());
+            p.primitive = dnnl::matmul(pd);
+            if (kept) {
+                p.b = pd.weights_desc();
+                p.weights = input_relayout(plain_b, p.b);
+            }
             return p;
         });
     });
@@ -130,8 +151,22 @@ void run_matmul(const KernelArgs& args, bool gemm) {
     // With Z, the product goes to Z and the activation from there to Y.
     float* y = plan->separate_activation ? args.out(1) : args.out(0);
     if (plan->prefill) fill_beta_c(args.in(2), c2, beta, y, s.m, s.n);
+    memory weights = wrap(plan->b, args.in(1));
+    if (kept && plan->weights.needed) {
+        if (kept->version != version || kept->source != args.in(1) || kept->desc != plan->b) {
+            kept->version = 0;  // not valid until reordered
+            kept->reordered = with_dnnl(args, "allocating B in the primitive's layout",
+                                        [&] { return memory(plan->b, engine()); });
+            execute(args, plan->weights.reorder,
+                    {{DNNL_ARG_FROM, wrap(plain_b, args.in(1))}, {DNNL_ARG_TO, kept->reordered}});
+            kept->desc = plan->b;
+            kept->source = args.in(1);
+            kept->version = version;
+        }
+        weights = kept->reordered;
+    }
     std::unordered_map<int, memory> arguments = {{DNNL_ARG_SRC, wrap(plan->a, args.in(0))},
-                                                  {DNNL_ARG_WEIGHTS, wrap(plan->b, args.in(1))},
+                                                  {DNNL_ARG_WEIGHTS, weights},
                                                   {DNNL_ARG_DST, wrap(plan->y, y)}};
     if (plan->bias) arguments.emplace(DNNL_ARG_BIAS, wrap(plan->c, args.in(2)));
     execute(args, plan->primitive, arguments);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/onednn_kernel_table.h"
+#include "cached_host.h"
 #include "node_call.h"
 #include "threaded_host.h"
 
@@ -62,6 +63,42 @@ TEST_CASE("onednn MatMul and Gemm match cpu") {
     same_as_cpu("Gemm", {Attr("alpha", -1.5)}, {f32({3, 4}, 14), f32({4, 5}, 15), f32({}, 16)}, {f32({3, 5})});
     same_as_cpu("Gemm", {}, {f32({6, 4}, 17), f32({4, 5}, 18), f32({6, 5}, 19)}, {f32({6, 5})});
     same_as_cpu("Gemm", {}, {f32({6, 4}, 20), f32({4, 5}, 21)}, {f32({6, 5})});
+}
+
+TEST_CASE("onednn Gemm and MatMul keep B in the primitive's layout while its version stays") {
+    cached_host::Scope scope;
+    struct Case {
+        const char* op;
+        std::vector<Attr> attrs;
+        std::vector<Tensor> inputs;
+        Shape y;
+    };
+    const Case cases[] = {
+        {"Gemm", {Attr("transB", 1)}, {f32({64, 256}, 31), f32({128, 256}, 32), f32({128}, 33)}, {64, 128}},
+        {"MatMul", {}, {f32({96, 200}, 34), f32({200, 160}, 35)}, {96, 160}},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.op);
+        std::vector<Tensor> in = c.inputs, cpu_out = {f32(c.y)}, first = {f32(c.y)}, again = {f32(c.y)},
+                            renewed = {f32(c.y)};
+        run_on(dsk::cpu::cpu_kernel_table(), c.op, c.attrs, in, cpu_out);
+        cached_host::version() = 5;
+        run_on(dsk::onednn::kernel_table(), c.op, c.attrs, in, first);
+        expect_close(first[0], cpu_out[0], 1e-4, "with B reordered");
+        REQUIRE(cached_host::slot().data != nullptr);
+        // B changed in place while its version did not: the reordered copy is what runs.
+        for (float& v : in[1].f) v = -v;
+        run_on(dsk::onednn::kernel_table(), c.op, c.attrs, in, again);
+        CHECK(again[0].f == first[0].f);
+        // A new version: B reordered again. (The cpu reference runs without a version: the slot
+        // is the onednn kernel's.)
+        cached_host::version() = 6;
+        run_on(dsk::onednn::kernel_table(), c.op, c.attrs, in, renewed);
+        cached_host::version() = 0;
+        run_on(dsk::cpu::cpu_kernel_table(), c.op, c.attrs, in, cpu_out);
+        expect_close(renewed[0], cpu_out[0], 1e-4, "after a new version of B");
+        cached_host::slot().reset(nullptr, nullptr);
+    }
 }
 
 TEST_CASE("onednn Conv and its gradients match cpu") {
