@@ -18,6 +18,9 @@
 //   dsk_bench weights                   only reading the MLP's weights once (fc1 over the
 //                                       thread pool, fc2 and fc3 on one thread): the floor
 //                                       under MLP batch-1 latency (weight_stream.h)
+//   dsk_bench peak --n 200000          FMA chains in registers on every thread of the pool,
+//                                       n rounds of 12 vector FMAs each (fma_peak.h): this
+//                                       machine's FP32 FMA peak, FLOPs per run in "flops_per_run"
 //   dsk_bench train-step --batch 32 --mode eager|jit
 //                                       one training step of the MLP 784-256-128-10 (softmax
 //                                       cross-entropy, Adam) written eagerly with dsk_eager.hpp:
@@ -50,6 +53,7 @@
 #include "dsk/dsk.h"
 #include "dsk/dsk_eager.hpp"
 #include "dsk/dsk_op.hpp"
+#include "fma_peak.h"
 #include "weight_stream.h"
 
 namespace {
@@ -69,7 +73,7 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& message) {
     std::fprintf(stderr,
-                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|weights|chain|train-step [--batch N] [--n N] [--warmup-s S] "
+                 "dsk_bench: %s\nusage: dsk_bench mlp|cnn|gemm|dispatch|weights|chain|train-step|peak [--batch N] [--n N] [--warmup-s S] "
                  "[--rep-s S] [--reps R] [--device NAME] [--mode static|eager|unfused|jit]\n",
                  message.c_str());
     std::exit(2);
@@ -80,7 +84,7 @@ Options parse(int argc, char** argv) {
     if (argc < 2) usage("missing the case");
     o.what = argv[1];
     if (o.what != "mlp" && o.what != "cnn" && o.what != "gemm" && o.what != "dispatch" && o.what != "weights" &&
-        o.what != "chain" && o.what != "train-step")
+        o.what != "chain" && o.what != "train-step" && o.what != "peak")
         usage("unknown case '" + o.what + "'");
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -297,6 +301,21 @@ int run(const Options& o) {
     dsk::detail::host_slot().store(dsk_host(), std::memory_order_release);
     const dsk_host_api& host = *dsk_host();
     if (o.what == "dispatch" && o.mode == "eager") return run_eager_dispatch(o, k);
+    if (o.what == "peak") {
+        const uint32_t threads = host.thread_count();
+        volatile float sink = 0;
+        int64_t runs_per_rep = 0;
+        const auto [warmup_runs, per_run] =
+            time_runs(o, [&] { sink = sink + dsk_bench::fma_burst(host, o.n); }, &runs_per_rep);
+        std::printf("{\"case\": \"peak\", \"isa\": \"%s\", \"threads\": %u, \"n\": %lld, \"flops_per_run\": %.17g, "
+                    "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, \"seconds_per_run\": [",
+                    dsk_bench::fma_isa(), threads, static_cast<long long>(o.n), threads * dsk_bench::fma_burst_flops(o.n),
+                    static_cast<long long>(warmup_runs), static_cast<long long>(runs_per_rep), static_cast<double>(sink));
+        for (size_t i = 0; i < per_run.size(); ++i) std::printf("%s%.9g", i ? ", " : "", per_run[i]);
+        std::printf("]}\n");
+        dsk_kernel_destroy(k);
+        return 0;
+    }
     if (o.what == "weights") {
         const dsk_bench::WeightStream weights;
         volatile float sink = 0;
