@@ -28,9 +28,13 @@ __attribute__((target("avx512f"))) float burst_avx512(int64_t iterations, float 
     for (int64_t i = 0; i < iterations; ++i)
 #pragma GCC unroll 12
         for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
+    alignas(64) float out[16];
     __m512 sum = acc[0];
     for (int c = 1; c < kChains; ++c) sum = _mm512_add_ps(sum, acc[c]);
-    return _mm512_reduce_add_ps(sum);
+    _mm512_store_ps(out, sum);
+    float s = 0;
+    for (float v : out) s += v;
+    return s;
 }
 
 __attribute__((target("avx2,fma"))) float burst_avx2(int64_t iterations, float seed) {

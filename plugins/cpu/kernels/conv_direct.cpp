@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include "avx512_sum.h"
+#include "transpose_8x8.h"
 #define DSK_CONV_DIRECT_AVX512 1
 #else
 #define DSK_CONV_DIRECT_AVX512 0
@@ -261,10 +262,20 @@ int64_t direct_padded_plane(const DirectConv& c) {
 }
 
 void direct_transpose_dy(const DirectConv& c, const float* dy, float* dyt) {
-    const int64_t row = (c.out_channels + kLanes - 1) / kLanes * kLanes;
-    for (int64_t p = 0; p < c.plane(); ++p) {
+    const int64_t row = (c.out_channels + kLanes - 1) / kLanes * kLanes, plane = c.plane();
+    int64_t p0 = 0;
+#if DSK_CONV_DIRECT_AVX512
+    // Blocks of 8 positions x 8 channels in registers (the direct path runs on AVX-512 CPUs only).
+    const int64_t channels8 = c.out_channels / 8 * 8;
+    for (; p0 + 8 <= plane; p0 += 8)
+        for (int64_t m = 0; m < channels8; m += 8) transpose_8x8(dy + m * plane + p0, plane, dyt + p0 * row + m, row);
+    for (int64_t p = 0; p < p0; ++p)
+        for (int64_t m = channels8; m < c.out_channels; ++m) dyt[p * row + m] = dy[m * plane + p];
+    for (int64_t p = 0; p < p0; ++p) std::fill(dyt + p * row + c.out_channels, dyt + (p + 1) * row, 0.0f);
+#endif
+    for (int64_t p = p0; p < plane; ++p) {
         float* out = dyt + p * row;
-        for (int64_t m = 0; m < c.out_channels; ++m) out[m] = dy[m * c.plane() + p];
+        for (int64_t m = 0; m < c.out_channels; ++m) out[m] = dy[m * plane + p];
         std::fill(out + c.out_channels, out + row, 0.0f);
     }
 }

@@ -23,6 +23,7 @@
 #include <immintrin.h>
 
 #include "avx512_sum.h"
+#include "transpose_8x8.h"
 #define DSK_GEMM_X86 1
 #endif
 
@@ -76,29 +77,6 @@ struct GemmConfig {
 // NR columns, each k-major (NR values per k).
 //----------------------------------------------------------------------------------------------
 
-#if DSK_GEMM_X86
-// dst[i * ld_dst + r] = src[r * ld_src + i] for an 8 x 8 block: the transposing step of packing,
-// in registers (AVX: unpack, shuffle, lane permute) instead of 64 scattered scalar stores.
-__attribute__((target("avx"))) void transpose_8x8(const float* src, int64_t ld_src, float* dst,
-                                                  int64_t ld_dst) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
-}
-#endif
 
 // `kAvx`: the configuration only runs on CPUs with AVX, so the transposing packs may use
 // transpose_8x8 (for panels whose width is a multiple of 8).
