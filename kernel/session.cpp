@@ -373,7 +373,9 @@ dsk_tensor_desc dsk_session::expose(dsk_value_id v) {
 uint64_t dsk_session::input_version(const ExecutionPlan& plan, const PlanStep& step, uint32_t input) const {
     if (input >= step.node.inputs.size()) return 0;
     const dsk_value_id v = step.node.inputs[input];
-    if (v >= versions.size() || plan.writes[v] || std::find(exposed.begin(), exposed.end(), v) != exposed.end()) return 0;
+    if (v >= versions.size() || (v < plan.writes.size() && plan.writes[v]) ||
+        std::find(exposed.begin(), exposed.end(), v) != exposed.end())
+        return 0;
     return versions[v];
 }
 

@@ -77,7 +77,6 @@ struct GemmConfig {
 // NR columns, each k-major (NR values per k).
 //----------------------------------------------------------------------------------------------
 
-
 // `kAvx`: the configuration only runs on CPUs with AVX, so the transposing packs may use
 // transpose_8x8 (for panels whose width is a multiple of 8).
 template <int MR, bool kAvx>
@@ -723,9 +722,10 @@ void PackedB::pack(bool trans_b, int64_t n, int64_t k, const float* b, int64_t l
     auto* scratch = static_cast<Scratch*>(scratch_);
     if (!scratch || scratch->size() < count) {
         delete scratch;
-        data_ = nullptr;
         scratch_ = nullptr;
-        scratch_ = scratch = new Scratch(count);
+        data_ = nullptr;
+        scratch = new Scratch(count);
+        scratch_ = scratch;
     }
     // Slice after slice (the loop nest's K slices, a function of K only), each as pack_b lays out
     // an NC block: NR-wide panels of kc values per column.
