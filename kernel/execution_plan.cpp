@@ -32,6 +32,7 @@ std::string PassReport::text() const {
     std::string out = std::string(eager ? "eager plan: " : "plan: ") + std::to_string(graph_nodes) + " graph nodes, " + std::to_string(needed_nodes) +
                       " needed, " + std::to_string(steps) + " steps after fusion";
     if (folded) out += ", " + std::to_string(folded) + " folded (computed once)";
+    if (derived) out += ", " + std::to_string(derived) + " computed from variables (again only when they change)";
     for (const auto& f : fusions) out += "\n  fused: " + f;
     out += "\n  memory: " + std::to_string(planned_bytes) + " bytes planned for intermediate values (" +
            std::to_string(unplanned_bytes) + " with a buffer each), " + std::to_string(in_place) + " in place";
@@ -45,6 +46,7 @@ toml::table PassReport::table() const {
                        {"needed_nodes", static_cast<int64_t>(needed_nodes)},
                        {"steps", static_cast<int64_t>(steps)},
                        {"folded", static_cast<int64_t>(folded)},
+                       {"derived", static_cast<int64_t>(derived)},
                        {"fusions", std::move(fused)},
                        {"planned_bytes", static_cast<int64_t>(planned_bytes)},
                        {"unplanned_bytes", static_cast<int64_t>(unplanned_bytes)},
@@ -165,17 +167,32 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         }
     }
 
-    // 4. Constant folding: steps that read only constants (or folded results) run once.
-    std::vector<bool> constant(n_values, false);
-    for (dsk_value_id v = 0; v < n_values; ++v) constant[v] = graph.values[v].kind == ValueKind::Constant;
+    // 4. Constant folding: steps that read only constants (or folded results) run once; steps
+    // that read only variables no step writes (or constants, or such results) run when one of
+    // them changed (dsk_session::run compares versions).
+    std::vector<bool> constant(n_values, false), stable(n_values, false);
+    for (dsk_value_id v = 0; v < n_values; ++v) {
+        const ValueKind kind = graph.values[v].kind;
+        constant[v] = kind == ValueKind::Constant;
+        stable[v] = constant[v] || (kind == ValueKind::Variable && !p.writes[v]);
+    }
+    p.derived.assign(n_values, false);
     for (auto& step : p.steps) {
-        bool all = !eager && !step.node.inputs.empty() && step.node.op != "Dropout";
-        for (dsk_value_id in : step.node.inputs) all = all && constant[in];
-        step.once = all;
-        if (all) {
-            for (dsk_value_id out : step.node.outputs) constant[out] = true;
-            ++p.passes.folded;
+        const bool foldable = !eager && !step.node.inputs.empty() && step.node.op != "Dropout";
+        bool all_constant = foldable, all_stable = foldable;
+        for (dsk_value_id in : step.node.inputs) {
+            all_constant = all_constant && constant[in];
+            all_stable = all_stable && stable[in];
         }
+        step.once = all_constant;
+        step.derived = all_stable && !all_constant;
+        for (dsk_value_id out : step.node.outputs) {
+            constant[out] = all_constant;
+            stable[out] = all_stable;
+            p.derived[out] = step.derived;
+        }
+        p.passes.folded += step.once;
+        p.passes.derived += step.derived;
     }
 
     // 5. Transfers: a replica wherever a step reads a value on a device that cannot read the
@@ -217,7 +234,7 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         }
     }
 
-    // 6. Memory: folded results get buffers of their own; the other step outputs share one arena
+    // 6. Memory: folded and derived results get buffers of their own; the other step outputs share one arena
     // per device by liveness. Targets live past the run.
     p.transient.assign(n_values, Storage{});
     std::vector<Lifetime> lifetimes;
@@ -227,7 +244,7 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         const PlanStep& step = p.steps[s];
         for (dsk_value_id out : step.node.outputs) {
             const uint64_t bytes = dsk::byte_size(graph.values[out].desc);
-            if (step.once) {
+            if (step.once || step.derived) {
                 Storage own;
                 allocate(own, bytes, step.device);
                 p.buffers.push_back(own);

@@ -5,7 +5,8 @@
 //   2. placement of each node on a device (placement.h);
 //   3. fusion of Gemm/Conv + activation, then of chains of elementwise ops (fusion_pass.h);
 //   4. constant folding: a node that reads only constants runs on the plan's first run, and its
-//      result is kept;
+//      result is kept; one that reads only variables the plan does not write (and constants, and
+//      such results) runs again only when one of them changed (their versions);
 //   5. transfers: replicas of values read on a device that cannot read their memory;
 //   6. memory planning by liveness (memory_planner.h): one arena per device for the transient
 //      values, reused across steps and in place where an elementwise op may overwrite its input.
@@ -71,6 +72,10 @@ struct PlanStep {
     uint32_t device = 0;
     std::vector<int32_t> input_replica;  // per input: index in `replicas`, or -1
     bool once = false;                   // reads only constants: runs on the plan's first run
+    // Reads only variables no step of the plan writes, constants and other such results (a
+    // weight folded with its batch norm, transposed, quantized): runs when one of them changed.
+    bool derived = false;
+    uint64_t derived_from = 0;           // the newest version among its inputs when it last ran
     // The step's tensors (inputs, then outputs) as its kernel gets them, filled by the session
     // on the plan's first run where every input is in memory the step's device reads directly
     // (no replica): storage does not move while the plan lives. Empty: built on every run.
@@ -79,7 +84,7 @@ struct PlanStep {
 };
 
 struct PassReport {
-    size_t graph_nodes = 0, needed_nodes = 0, steps = 0, folded = 0;
+    size_t graph_nodes = 0, needed_nodes = 0, steps = 0, folded = 0, derived = 0;
     std::vector<std::string> fusions;
     uint64_t unplanned_bytes = 0, planned_bytes = 0;  // transient values: one buffer each / arenas
     uint32_t in_place = 0;
@@ -98,6 +103,7 @@ struct ExecutionPlan {
     // dsk_op_schema.written_inputs): their versions change on every run of this plan.
     std::vector<dsk_value_id> written;
     std::vector<bool> writes;  // per value id: in `written`
+    std::vector<bool> derived;  // per value id: an output of a derived step (it has a version)
     PlacementReport placement;
     PassReport passes;
     uint64_t runs = 0;

@@ -376,7 +376,28 @@ uint64_t dsk_session::input_version(const ExecutionPlan& plan, const PlanStep& s
     if (v >= versions.size() || (v < plan.writes.size() && plan.writes[v]) ||
         std::find(exposed.begin(), exposed.end(), v) != exposed.end())
         return 0;
+    // A computed value has a version only where this plan derives it from stable inputs.
+    if (graph.values[v].kind == ValueKind::NodeOutput && !(v < plan.derived.size() && plan.derived[v])) return 0;
     return versions[v];
+}
+
+bool dsk_session::derived_is_current(PlanStep& step) {
+    uint64_t newest = 0;
+    for (dsk_value_id in : step.node.inputs) newest = std::max(newest, in < versions.size() ? versions[in] : 0);
+    bool exposed_output = false;
+    for (dsk_value_id out : step.node.outputs)
+        exposed_output = exposed_output || std::find(exposed.begin(), exposed.end(), out) != exposed.end();
+    if (step.derived_from == newest && !exposed_output) return true;
+    step.derived_from = 0;  // not current until the step has run
+    return false;
+}
+
+void dsk_session::derived_ran(PlanStep& step) {
+    uint64_t newest = 0;
+    for (dsk_value_id in : step.node.inputs) newest = std::max(newest, in < versions.size() ? versions[in] : 0);
+    step.derived_from = newest;
+    if (versions.size() < graph.values.size()) versions.resize(graph.values.size());
+    for (dsk_value_id out : step.node.outputs) versions[out] = ++version_clock;
 }
 
 void dsk_session::read(dsk_value_id v, const dsk_tensor_desc& host) {
@@ -511,6 +532,7 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
     std::vector<dsk_tensor_desc> gathered;
     for (PlanStep& step : plan.steps) {
         if (step.once && plan.runs > 0) continue;
+        if (step.derived && derived_is_current(step)) continue;
         const uint32_t d = step.device;
         const dsk_tensor_desc* tensors = step.bound.empty() ? gather_tensors(plan, step, gathered) : step.bound.data();
         dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue, this, &plan, &step};
@@ -523,6 +545,7 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
         }
         if (!devices[d].host_memory) devices[d].pending = true;
         if (st) throw_if_error(st, "node " + std::to_string(step.origin) + " (" + step.node.op + ") on " + devices[d].name);
+        if (step.derived) derived_ran(step);
     }
     for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
     ++plan.runs;
@@ -568,8 +591,8 @@ std::vector<bool> dsk_session::run_bound(std::span<const dsk_value_id> targets, 
     }
     std::vector<bool> bound(outputs.size(), false), taken(graph.values.size(), false);
     for (const PlanStep& step : plan.steps)
-        if (step.once)
-            for (dsk_value_id v : step.node.outputs) taken[v] = true;  // computed on the first run only
+        if (step.once || step.derived)
+            for (dsk_value_id v : step.node.outputs) taken[v] = true;  // kept from run to run
     for (size_t i = 0; i < outputs.size(); ++i) {
         const dsk_value_id v = outputs[i].value;
         if (graph.value(v).kind != ValueKind::NodeOutput || taken[v] || plan.transient[v].bytes == 0) continue;

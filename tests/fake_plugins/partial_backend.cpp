@@ -4,10 +4,11 @@
 //   - buffers are not host-visible (buffer_map is UNIMPLEMENTED): data moves only by copies;
 //   - the queue is asynchronous: copies and kernels are recorded and run only at queue_flush,
 //     so a kernel that read a result before flushing would read stale data and the tests fail;
-//   - it has kernels for Relu and Add (f32), takes Relu, and declines Add in supports_op; MatMul
-//     and everything else it has no kernel for.
-// Its Relu keeps a node cache while its input keeps its version (ABI 1.3's exec_input_version and
-// exec_cache), and logs what it saw in `fake_accel_cache_log` (exported) for the tests.
+//   - it has kernels for Relu, Mul and Add (f32), takes Relu and Mul, and declines Add in
+//     supports_op; MatMul and everything else it has no kernel for.
+// Its Relu and Mul keep a node cache while their input 0 keeps its version (ABI 1.3's
+// exec_input_version and exec_cache), and log what they saw in `fake_accel_cache_log`
+// (exported) for the tests.
 #include <dsk/dsk_plugin.h>
 
 #include <algorithm>
@@ -86,7 +87,7 @@ dsk_status queue_flush(dsk_queue* q, dsk_fence** out) {
 }
 
 int32_t supports_op(dsk_device*, const dsk_node_view* node, const dsk_tensor_desc*) {
-    return std::string(node->op) == "Relu";
+    return std::string(node->op) == "Relu" || std::string(node->op) == "Mul";
 }
 
 const dsk_backend_iface backend = {
@@ -109,7 +110,8 @@ int64_t count(const dsk_tensor_desc& t) {
 }  // namespace
 
 extern "C" DSK_PLUGIN_EXPORT struct FakeAccelCacheLog {
-    uint64_t version;   // of Relu's input, in the last run
+    uint64_t calls;     // of Relu and Mul
+    uint64_t version;   // of input 0, in the last call
     uint64_t made;      // caches set
     uint64_t hits;      // runs that found a cache made for the version they saw
     uint64_t released;  // caches the kernel was told to release
@@ -123,6 +125,7 @@ struct ReluCache {
 
 void log_cache(dsk_exec_context* ctx) {
     FakeAccelCacheLog& log = fake_accel_cache_log;
+    ++log.calls;
     log.version = host->exec_input_version(ctx, 0);
     if (!log.version) return;
     auto* cache = static_cast<ReluCache*>(host->exec_cache(ctx));
@@ -155,6 +158,22 @@ dsk_status relu(void*, dsk_exec_context* ctx, const dsk_node_view*, const dsk_te
     return nullptr;
 }
 
+dsk_status mul(void*, dsk_exec_context* ctx, const dsk_node_view*, const dsk_tensor_desc* t) {
+    log_cache(ctx);
+    dsk_queue* q = host->exec_queue(ctx);
+    if (!q) return host->status_create(DSK_INTERNAL, "fake-accel: no queue");
+    if (count(t[0]) != count(t[2]) || count(t[1]) != count(t[2]))
+        return host->status_create(DSK_UNIMPLEMENTED, "fake-accel: Mul without broadcasting only");
+    const dsk_tensor_desc a = t[0], b = t[1], y = t[2];
+    q->work.push_back([=] {
+        const float* x0 = floats(a);
+        const float* x1 = floats(b);
+        float* out = floats(y);
+        for (int64_t i = 0; i < count(y); ++i) out[i] = x0[i] * x1[i];
+    });
+    return nullptr;
+}
+
 dsk_status add(void*, dsk_exec_context*, const dsk_node_view*, const dsk_tensor_desc*) {
     return host->status_create(DSK_INTERNAL, "fake-accel: Add was declined in supports_op and must never run");
 }
@@ -162,16 +181,19 @@ dsk_status add(void*, dsk_exec_context*, const dsk_node_view*, const dsk_tensor_
 const uint32_t f32[] = {DSK_DTYPE_F32, DSK_DTYPE_F32};
 const dsk_op_kernel relu_kernel = {sizeof(dsk_op_kernel), 1, "Relu", "", "fake-accel", f32, nullptr, relu};
 const dsk_op_kernel add_kernel = {sizeof(dsk_op_kernel), 2, "Add", "", "fake-accel", f32, nullptr, add};
+const dsk_op_kernel mul_kernel = {sizeof(dsk_op_kernel), 2, "Mul", "", "fake-accel", f32, nullptr, mul};
 
 dsk_status init(const dsk_host_api* h, dsk_registrar* reg, void** out_state) {
     host = h;
     *out_state = nullptr;
     if (dsk_status s = h->register_backend(reg, &backend)) return s;
     if (dsk_status s = h->register_op_kernel(reg, &relu_kernel)) return s;
+    if (dsk_status s = h->register_op_kernel(reg, &mul_kernel)) return s;
     return h->register_op_kernel(reg, &add_kernel);
 }
 
-const char* const provides[] = {"device:fake-accel", "kernel:Relu@fake-accel", "kernel:Add@fake-accel", nullptr};
+const char* const provides[] = {"device:fake-accel", "kernel:Relu@fake-accel", "kernel:Mul@fake-accel",
+                                 "kernel:Add@fake-accel", nullptr};
 
 const dsk_plugin_descriptor descriptor = {sizeof(dsk_plugin_descriptor), DSK_ABI_VERSION, DSK_PLUGIN_NAME,
                                           DSK_PLUGIN_VERSION, "a partial accelerator for placement tests", provides,

@@ -1,6 +1,7 @@
 // What kernels keep across runs (ABI 1.3): input versions (exec_input_version) and node caches
-// (exec_cache), seen from a kernel of the fake-accel plugin (tests/fake_plugins/partial_backend.cpp
-// logs what its Relu saw), and the cpu Gemm's weights packed once per version, which must follow
+// (exec_cache), seen from the kernels of the fake-accel plugin (tests/fake_plugins/
+// partial_backend.cpp logs what its Relu and Mul saw); steps derived from variables, run again
+// only when they change; and the cpu Gemm's weights packed once per version, which must follow
 // every way the weights can change.
 #include <doctest/doctest.h>
 
@@ -21,7 +22,7 @@
 namespace {
 
 struct FakeAccelCacheLog {
-    uint64_t version, made, hits, released;
+    uint64_t calls, version, made, hits, released;
 };
 
 // The log of the fake-accel plugin the kernel loaded.
@@ -53,61 +54,118 @@ void run(dsk_session* s, std::vector<dsk_value_id> targets) {
 
 }  // namespace
 
-TEST_CASE("a node's cache lives while its input keeps its version, and goes with the plan") {
+// The plugin's kernel log and a session of y = w * x (Mul, every run) and r = Relu(w) (a step
+// that reads only a variable: derived, run again only when w changes), both on fake-accel.
+struct FakeAccelSession {
     dsk::Kernel kernel;
-    dsk::detail::host_slot().store(dsk_host());
-    kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend");
-    kernel.add_plugin_path(DSK_PLUGIN_DIR);
+    dsk_session* s = nullptr;
+    dsk_value_id w = DSK_VALUE_NONE, x = DSK_VALUE_NONE, y = DSK_VALUE_NONE, r = DSK_VALUE_NONE;
+    FakeAccelSession() {
+        dsk::detail::host_slot().store(dsk_host());
+        kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend");
+        kernel.add_plugin_path(DSK_PLUGIN_DIR);
+        dsk_graph* graph = nullptr;
+        REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
+        dsk::Graph g(graph);
+        w = g.variable("w", {4}, "ones", 1.0, 0);
+        x = g.input("x", DSK_DTYPE_F32, {4});
+        y = g.node("Mul", {w, x});
+        r = g.node("Relu", {w});
+        REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "fake-accel,cpu", 1, &s) == DSK_OK);
+        dsk_host()->graph_destroy(graph);
+        REQUIRE(std::string(dsk_session_node_backend(s, 0)) == "fake-accel");
+        REQUIRE(std::string(dsk_session_node_backend(s, 1)) == "fake-accel");
+        std::vector<float> in = {1, -1, 2, -2};
+        write(s, x, in, {4});
+    }
+    ~FakeAccelSession() {
+        if (s) dsk_host()->session_destroy(s);
+    }
+};
+
+TEST_CASE("a node's cache lives while its input keeps its version, and goes with the plan") {
+    FakeAccelSession f;
+    FakeAccelCacheLog& log = fake_accel_log();
+    log = {};
+
+    run(f.s, {f.y});
+    const uint64_t first = log.version;
+    CHECK(first != 0);
+    CHECK(log.made == 1);
+    CHECK(log.hits == 0);
+    run(f.s, {f.y});
+    CHECK(log.version == first);
+    CHECK(log.hits == 1);
+
+    std::vector<float> values = {-1, 2, -3, 4};
+    write(f.s, f.w, values, {4});
+    run(f.s, {f.y});
+    CHECK(log.version != first);
+    CHECK(log.version != 0);
+    CHECK(log.hits == 1);
+    CHECK(log.made == 1);  // the same cache, refilled
+    run(f.s, {f.y});
+    CHECK(log.hits == 2);
+    CHECK(read(f.s, f.y, {4}) == std::vector<float>{-1, -2, -6, -8});
+
+    // Memory handed out by session_tensor may be written at any time: no version from then on.
+    dsk_tensor_desc t{};
+    t.struct_size = sizeof t;
+    REQUIRE(dsk_host()->session_tensor(f.s, f.w, &t) == nullptr);
+    run(f.s, {f.y});
+    CHECK(log.version == 0);
+
+    CHECK(log.released == 0);
+    dsk_host()->session_destroy(f.s);
+    f.s = nullptr;
+    CHECK(log.released == log.made);
+}
+
+TEST_CASE("a step that reads only variables runs again only when they change, and what reads its result sees a version") {
+    FakeAccelSession f;
+    FakeAccelCacheLog& log = fake_accel_log();
+    log = {};
+    run(f.s, {f.r});
+    CHECK(log.calls == 1);
+    CHECK(read(f.s, f.r, {4}) == std::vector<float>{1, 1, 1, 1});
+    run(f.s, {f.r});
+    run(f.s, {f.r});
+    CHECK(log.calls == 1);  // w unchanged: Relu(w) kept
+    CHECK(read(f.s, f.r, {4}) == std::vector<float>{1, 1, 1, 1});
+    std::vector<float> values = {-1, 2, -3, 4};
+    write(f.s, f.w, values, {4});
+    run(f.s, {f.r});
+    CHECK(log.calls == 2);
+    CHECK(read(f.s, f.r, {4}) == std::vector<float>{0, 2, 0, 4});
+    run(f.s, {f.r});
+    CHECK(log.calls == 2);
+
+    // Neg(w) on cpu, derived as well: Mul on fake-accel reads it with a version that stays while
+    // w does, and a new one after a write.
+    dsk::Kernel& kernel = f.kernel;
     dsk_graph* graph = nullptr;
     REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
     dsk::Graph g(graph);
     const dsk_value_id w = g.variable("w", {4}, "ones", 1.0, 0);
     const dsk_value_id x = g.input("x", DSK_DTYPE_F32, {4});
-    const dsk_value_id relu_w = g.node("Relu", {w});
-    const dsk_value_id relu_x = g.node("Relu", {x});
+    const dsk_value_id y = g.node("Mul", {g.node("Neg", {w}), x});
     dsk_session* s = nullptr;
     REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "fake-accel,cpu", 1, &s) == DSK_OK);
     dsk_host()->graph_destroy(graph);
-    REQUIRE(std::string(dsk_session_node_backend(s, 0)) == "fake-accel");
-    FakeAccelCacheLog& log = fake_accel_log();
-    log = {};
-
-    run(s, {relu_w});
+    REQUIRE(std::string(dsk_session_node_backend(s, 0)) == "cpu");
+    std::vector<float> in = {1, -1, 2, -2};
+    write(s, x, in, {4});
+    run(s, {y});
     const uint64_t first = log.version;
     CHECK(first != 0);
-    CHECK(log.made == 1);
-    CHECK(log.hits == 0);
-    run(s, {relu_w});
+    run(s, {y});
     CHECK(log.version == first);
-    CHECK(log.hits == 1);
-
-    std::vector<float> values = {-1, 2, -3, 4};
     write(s, w, values, {4});
-    run(s, {relu_w});
+    run(s, {y});
     CHECK(log.version != first);
     CHECK(log.version != 0);
-    CHECK(log.hits == 1);
-    CHECK(log.made == 1);  // the same cache, refilled
-    run(s, {relu_w});
-    CHECK(log.hits == 2);
-    CHECK(read(s, relu_w, {4}) == std::vector<float>{0, 2, 0, 4});
-
-    // A run's input has no version: it may change on every run.
-    std::vector<float> in = {1, -1, 1, -1};
-    write(s, x, in, {4});
-    run(s, {relu_x});
-    CHECK(log.version == 0);
-
-    // Memory handed out by session_tensor may be written at any time: no version from then on.
-    dsk_tensor_desc t{};
-    t.struct_size = sizeof t;
-    REQUIRE(dsk_host()->session_tensor(s, w, &t) == nullptr);
-    run(s, {relu_w});
-    CHECK(log.version == 0);
-
-    CHECK(log.released == 0);
+    CHECK(read(s, y, {4}) == std::vector<float>{1, 2, 6, 8});
     dsk_host()->session_destroy(s);
-    CHECK(log.released == log.made);
 }
 
 TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, updates in a plan, "
@@ -123,6 +181,8 @@ TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, u
     const dsk_value_id x = g.input("x", DSK_DTYPE_F32, {m, k});
     const dsk_value_id w = g.variable("w", {n, k}, "normal", 1.0);
     const dsk_value_id y = g.node("Gemm", {x, w}, {dsk::Attr("transB", 1)});
+    // The same product with -w: Neg(w) is derived from w in the plans that do not write w.
+    const dsk_value_id y_neg = g.node("Gemm", {x, g.node("Neg", {w})}, {dsk::Attr("transB", 1)});
     // An SGD step in place on w (X -= 0.5 G), after the Gemm in the same plan.
     const dsk_value_id grad = g.input("g", DSK_DTYPE_F32, {n, k});
     const dsk_value_id constants = g.input("c", DSK_DTYPE_F32, {6});
@@ -143,10 +203,16 @@ TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, u
     write(s, x, xs, {m, k});
     write(s, grad, gs, {n, k});
     write(s, constants, cs, {6});
-    // y as computed from the weights `ws`, in double.
-    auto check_y = [&](const std::vector<float>& ws, const char* when) {
-        CAPTURE(when);
+    // y as computed from the weights `ws`, in double; and y_neg, where the plan has it, -y.
+    auto check_y = [&](const std::vector<float>& ws, const char* when, bool with_neg = false) {
+        const std::string stage = when;
+        CAPTURE(stage);
         const std::vector<float> ys = read(s, y, {m, n});
+        if (with_neg) {
+            std::vector<float> negated = read(s, y_neg, {m, n});
+            for (float& v : negated) v = -v;
+            CHECK(negated == ys);
+        }
         int wrong = 0;
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < n; ++j) {
@@ -176,6 +242,8 @@ TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, u
         ws = updated;
         run(s, {y});
         check_y(ws, "the evaluation plan after an update");
+        run(s, {y, y_neg});
+        check_y(ws, "the plan with a result derived from w, after an update", true);
     }
 
     dsk_tensor_desc t{};

@@ -749,11 +749,12 @@ typedef struct dsk_host_api {
     /* ABI 1.3. For kernels: the version of input `input` of this node, for keeping something
      * derived from it across runs (weights packed into the kernel's own layout: ONNX Runtime's
      * PrePack, oneDNN's weight reorder). Non-zero when the input is a variable or constant of a
-     * session that no step of this run writes and that no session_tensor has handed out: the
+     * session that no step of this run writes and that no session_tensor has handed out, or a
+     * value the run computes from such values only (a weight folded with its batch norm): the
      * number then stays the same from run to run until the value changes (session_write, or a
      * run of another plan that writes it), and never comes back for other contents of that
-     * value. 0: the input may differ on every run (a run's input, a computed value, a value an
-     * optimizer updates, an eager op's operand): derive nothing from it. */
+     * value. 0: the input may differ on every run (a run's input, another computed value, a
+     * value an optimizer updates, an eager op's operand): derive nothing from it. */
     uint64_t (*exec_input_version)(dsk_exec_context* ctx, uint32_t input);
     /* ABI 1.3. For kernels: this node's cache in this session's plan, NULL until the kernel sets
      * one. The kernel owns what it stores; `release` (NULL: nothing to release) is called on the
