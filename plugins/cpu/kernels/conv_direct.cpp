@@ -23,6 +23,29 @@ constexpr int64_t kTileRows = 8;    // output channels per register tile
 constexpr int64_t kTileVectors = 3; // vectors of positions per register tile
 
 #if DSK_CONV_DIRECT_AVX512
+// One tap of a tile: acc[i][j] += w[ci][i] * x[ci][vector j, shifted by the tap] over the input
+// channels (w advanced past them). kMasked: the loads zero the lanes `live` leaves out (padding,
+// a wrap into the next row); without it (every lane inside, as for the interior vectors of the
+// taps in the kernel's middle column) they are plain loads, which run faster.
+template <int NV, bool kMasked>
+__attribute__((target("avx512f,fma"), always_inline)) inline void accumulate_tap(__m512 (&acc)[kTileRows][NV],
+                                                                               const float* in, const float*& w,
+                                                                               int64_t channels, int64_t plane,
+                                                                               const __mmask16 (&live)[NV]) {
+    for (int64_t ci = 0; ci < channels; ++ci, in += plane, w += kTileRows) {
+        __m512 b[NV];
+#pragma GCC unroll 3
+        for (int j = 0; j < NV; ++j)
+            b[j] = kMasked ? _mm512_maskz_loadu_ps(live[j], in + j * kLanes) : _mm512_loadu_ps(in + j * kLanes);
+#pragma GCC unroll 8
+        for (int i = 0; i < kTileRows; ++i) {
+            const __m512 a = _mm512_set1_ps(w[i]);
+#pragma GCC unroll 3
+            for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+        }
+    }
+}
+
 // Output channels [m0, m0 + rows) (rows <= 8; the weights are zero-padded to 8) x vectors
 // [v0, v0 + NV) of one image: the sums in registers over every (tap, input channel), in that
 // order, then `output` applied, stored to z and handed to the epilogue.
@@ -41,20 +64,17 @@ __attribute__((target("avx512f,fma"))) void tile(const DirectConvPlan& plan, con
     const uint16_t* masks = plan.masks.data() + v0 * taps;
     for (int64_t t = 0; t < taps; ++t) {
         __mmask16 live[NV];
+        bool all = true;
 #pragma GCC unroll 3
-        for (int j = 0; j < NV; ++j) live[j] = masks[j * taps + t];
-        const float* in = x + v0 * kLanes + plan.offsets[static_cast<size_t>(t)];
-        for (int64_t ci = 0; ci < channels; ++ci, in += plane, w += kTileRows) {
-            __m512 b[NV];
-#pragma GCC unroll 3
-            for (int j = 0; j < NV; ++j) b[j] = _mm512_maskz_loadu_ps(live[j], in + j * kLanes);
-#pragma GCC unroll 8
-            for (int i = 0; i < kTileRows; ++i) {
-                const __m512 a = _mm512_set1_ps(w[i]);
-#pragma GCC unroll 3
-                for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
-            }
+        for (int j = 0; j < NV; ++j) {
+            live[j] = masks[j * taps + t];
+            all = all && live[j] == 0xffff;
         }
+        const float* in = x + v0 * kLanes + plan.offsets[static_cast<size_t>(t)];
+        if (all)
+            accumulate_tap<NV, false>(acc, in, w, channels, plane, live);
+        else
+            accumulate_tap<NV, true>(acc, in, w, channels, plane, live);
     }
     // Everything below runs over constant indices only, so that acc stays in registers.
     const __m512 zero = _mm512_setzero_ps();
