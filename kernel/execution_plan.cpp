@@ -28,6 +28,20 @@ uint64_t written_inputs(const Registry& registry, const Node& node) {
     return schema->written_inputs(schema->self, &node.view);
 }
 
+void unfold_from(ExecutionPlan& plan, const PlanStep& random) {
+    std::vector<bool> changing(plan.derived.size(), false);
+    for (dsk_value_id out : random.node.outputs)
+        if (out < changing.size()) changing[out] = true;
+    for (PlanStep& step : plan.steps) {
+        bool reads_changing = &step == &random;
+        for (dsk_value_id in : step.node.inputs) reads_changing = reads_changing || (in < changing.size() && changing[in]);
+        if (!reads_changing || !(step.once || step.derived)) continue;
+        step.once = step.derived = false;
+        for (dsk_value_id out : step.node.outputs)
+            if (out < changing.size()) changing[out] = true, plan.derived[out] = false;
+    }
+}
+
 std::string PassReport::text() const {
     std::string out = std::string(eager ? "eager plan: " : "plan: ") + std::to_string(graph_nodes) + " graph nodes, " + std::to_string(needed_nodes) +
                       " needed, " + std::to_string(steps) + " steps after fusion";
@@ -178,7 +192,8 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
     }
     p.derived.assign(n_values, false);
     for (auto& step : p.steps) {
-        const bool foldable = !eager && !step.node.inputs.empty() && step.node.op != "Dropout";
+        // (A step that turns out to draw random numbers is unfolded when it asks for its seed.)
+        const bool foldable = !eager && !step.node.inputs.empty();
         bool all_constant = foldable, all_stable = foldable;
         for (dsk_value_id in : step.node.inputs) {
             all_constant = all_constant && constant[in];

@@ -116,6 +116,10 @@ struct ExecutionPlan {
 // (docs/abi.md states this contract for CPU-type backends.)
 bool may_overwrite_input0(const Node& node);
 
+// `random` asked for a seed (dsk_host_api.exec_seed): it and the folded or derived steps that
+// read what it computes, directly or not, run on every run from now on.
+void unfold_from(ExecutionPlan& plan, const PlanStep& random);
+
 struct Registry;
 // The inputs `node` may write in place, as a bit mask (dsk_op_schema.written_inputs; every input
 // when its schema does not say).

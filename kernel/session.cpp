@@ -679,6 +679,9 @@ void fill_session_api(dsk_host_api& api) {
         return DSK_STATUS_OK;
     };
     api.exec_seed = [](dsk_exec_context* ctx) -> uint64_t {
+        // A step that draws random numbers is not a function of its inputs: it runs on every run,
+        // even where it reads only constants or variables (folded or derived until now).
+        if (ctx->step && (ctx->step->once || ctx->step->derived)) unfold_from(*ctx->plan, *ctx->step);
         uint64_t state = ctx->seed ^ (ctx->runs * 0xd1b54a32d192ed03ull) ^
                          (static_cast<uint64_t>(ctx->node) * 0x8cb92ba72f3d8dd7ull);
         return splitmix64(state);

@@ -32,7 +32,7 @@ struct dsk_exec_context {
     uint32_t node;     // the graph node (or the op's number)
     dsk_queue* queue;  // of the node's device
     const dsk_session* session = nullptr;                 // null: an eager op
-    const dsk::kernel::ExecutionPlan* plan = nullptr;
+    dsk::kernel::ExecutionPlan* plan = nullptr;
     dsk::kernel::PlanStep* step = nullptr;
 };
 

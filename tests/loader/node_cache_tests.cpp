@@ -168,6 +168,29 @@ TEST_CASE("a step that reads only variables runs again only when they change, an
     dsk_host()->session_destroy(s);
 }
 
+TEST_CASE("a step that draws random numbers runs on every run, and so does what reads it, even on variables only") {
+    dsk::Kernel kernel;
+    dsk::detail::host_slot().store(dsk_host());
+    kernel.add_plugin_path(DSK_PLUGIN_DIR);
+    dsk_graph* graph = nullptr;
+    REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
+    dsk::Graph g(graph);
+    const dsk_value_id w = g.variable("w", {256}, "ones", 1.0, 0);
+    const dsk_value_id dropped = g.node("Dropout", {w}, {dsk::Attr("ratio", 0.5), dsk::Attr("training_mode", 1)});
+    const dsk_value_id y = g.node("Neg", {dropped});
+    dsk_session* s = nullptr;
+    REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "cpu", 1, &s) == DSK_OK);
+    dsk_host()->graph_destroy(graph);
+    run(s, {y});
+    const std::vector<float> first = read(s, y, {256});
+    run(s, {y});
+    const std::vector<float> second = read(s, y, {256});
+    CHECK(first != second);  // a new mask: Dropout and the Neg after it ran again
+    run(s, {y});
+    CHECK(read(s, y, {256}) != second);
+    dsk_host()->session_destroy(s);
+}
+
 TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, updates in a plan, "
           "memory handed out") {
     dsk::Kernel kernel;
