@@ -52,34 +52,50 @@ void run(dsk_session* s, std::vector<dsk_value_id> targets) {
     REQUIRE(dsk_host()->session_run(s, targets.data(), targets.size()) == nullptr);
 }
 
+const std::string kFakeAccel = std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend";
+
+// A kernel with the project's plugins (and the fake-accel plugin where asked), a graph to build,
+// and the session made of it.
+struct GraphFixture {
+    dsk::Kernel kernel;
+    dsk_graph* graph = nullptr;
+    dsk_session* s = nullptr;
+    explicit GraphFixture(bool fake_accel = false) {
+        dsk::detail::host_slot().store(dsk_host());
+        if (fake_accel) kernel.add_plugin_path(kFakeAccel);
+        kernel.add_plugin_path(DSK_PLUGIN_DIR);
+        REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
+    }
+    ~GraphFixture() {
+        if (s) dsk_host()->session_destroy(s);
+        if (graph) dsk_host()->graph_destroy(graph);
+    }
+    dsk::Graph builder() const { return dsk::Graph(graph); }
+    // Places the graph built so far on `devices`.
+    void place(const char* devices) {
+        REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, devices, 1, &s) == DSK_OK);
+        dsk_host()->graph_destroy(graph);
+        graph = nullptr;
+    }
+};
+
 }  // namespace
 
-// The plugin's kernel log and a session of y = w * x (Mul, every run) and r = Relu(w) (a step
-// that reads only a variable: derived, run again only when w changes), both on fake-accel.
-struct FakeAccelSession {
-    dsk::Kernel kernel;
-    dsk_session* s = nullptr;
+// A session of y = w * x (Mul, every run) and r = Relu(w) (a step that reads only a variable:
+// derived, run again only when w changes), both on fake-accel.
+struct FakeAccelSession : GraphFixture {
     dsk_value_id w = DSK_VALUE_NONE, x = DSK_VALUE_NONE, y = DSK_VALUE_NONE, r = DSK_VALUE_NONE;
-    FakeAccelSession() {
-        dsk::detail::host_slot().store(dsk_host());
-        kernel.add_plugin_path(std::string(DSK_FAKE_PLUGINS_DIR) + "/partial_backend");
-        kernel.add_plugin_path(DSK_PLUGIN_DIR);
-        dsk_graph* graph = nullptr;
-        REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
-        dsk::Graph g(graph);
+    FakeAccelSession() : GraphFixture(true) {
+        dsk::Graph g = builder();
         w = g.variable("w", {4}, "ones", 1.0, 0);
         x = g.input("x", DSK_DTYPE_F32, {4});
         y = g.node("Mul", {w, x});
         r = g.node("Relu", {w});
-        REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "fake-accel,cpu", 1, &s) == DSK_OK);
-        dsk_host()->graph_destroy(graph);
+        place("fake-accel,cpu");
         REQUIRE(std::string(dsk_session_node_backend(s, 0)) == "fake-accel");
         REQUIRE(std::string(dsk_session_node_backend(s, 1)) == "fake-accel");
         std::vector<float> in = {1, -1, 2, -2};
         write(s, x, in, {4});
-    }
-    ~FakeAccelSession() {
-        if (s) dsk_host()->session_destroy(s);
     }
 };
 
@@ -142,16 +158,13 @@ TEST_CASE("a step that reads only variables runs again only when they change, an
 
     // Neg(w) on cpu, derived as well: Mul on fake-accel reads it with a version that stays while
     // w does, and a new one after a write.
-    dsk::Kernel& kernel = f.kernel;
-    dsk_graph* graph = nullptr;
-    REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
-    dsk::Graph g(graph);
+    GraphFixture neg(true);
+    dsk::Graph g = neg.builder();
     const dsk_value_id w = g.variable("w", {4}, "ones", 1.0, 0);
     const dsk_value_id x = g.input("x", DSK_DTYPE_F32, {4});
     const dsk_value_id y = g.node("Mul", {g.node("Neg", {w}), x});
-    dsk_session* s = nullptr;
-    REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "fake-accel,cpu", 1, &s) == DSK_OK);
-    dsk_host()->graph_destroy(graph);
+    neg.place("fake-accel,cpu");
+    dsk_session* s = neg.s;
     REQUIRE(std::string(dsk_session_node_backend(s, 0)) == "cpu");
     std::vector<float> in = {1, -1, 2, -2};
     write(s, x, in, {4});
@@ -165,22 +178,16 @@ TEST_CASE("a step that reads only variables runs again only when they change, an
     CHECK(log.version != first);
     CHECK(log.version != 0);
     CHECK(read(s, y, {4}) == std::vector<float>{1, 2, 6, 8});
-    dsk_host()->session_destroy(s);
 }
 
 TEST_CASE("a step that draws random numbers runs on every run, and so does what reads it, even on variables only") {
-    dsk::Kernel kernel;
-    dsk::detail::host_slot().store(dsk_host());
-    kernel.add_plugin_path(DSK_PLUGIN_DIR);
-    dsk_graph* graph = nullptr;
-    REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
-    dsk::Graph g(graph);
+    GraphFixture f;
+    dsk::Graph g = f.builder();
     const dsk_value_id w = g.variable("w", {256}, "ones", 1.0, 0);
     const dsk_value_id dropped = g.node("Dropout", {w}, {dsk::Attr("ratio", 0.5), dsk::Attr("training_mode", 1)});
     const dsk_value_id y = g.node("Neg", {dropped});
-    dsk_session* s = nullptr;
-    REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "cpu", 1, &s) == DSK_OK);
-    dsk_host()->graph_destroy(graph);
+    f.place("cpu");
+    dsk_session* s = f.s;
     run(s, {y});
     const std::vector<float> first = read(s, y, {256});
     run(s, {y});
@@ -188,17 +195,12 @@ TEST_CASE("a step that draws random numbers runs on every run, and so does what 
     CHECK(first != second);  // a new mask: Dropout and the Neg after it ran again
     run(s, {y});
     CHECK(read(s, y, {256}) != second);
-    dsk_host()->session_destroy(s);
 }
 
 TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, updates in a plan, "
           "memory handed out") {
-    dsk::Kernel kernel;
-    dsk::detail::host_slot().store(dsk_host());
-    kernel.add_plugin_path(DSK_PLUGIN_DIR);
-    dsk_graph* graph = nullptr;
-    REQUIRE(dsk_kernel_graph_create(kernel.raw(), &graph) == DSK_OK);
-    dsk::Graph g(graph);
+    GraphFixture f;
+    dsk::Graph g = f.builder();
     // 8 rows: more than the few-rows path that reads B in place, so B is packed.
     const int64_t m = 8, n = 6, k = 16;
     const dsk_value_id x = g.input("x", DSK_DTYPE_F32, {m, k});
@@ -210,9 +212,8 @@ TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, u
     const dsk_value_id grad = g.input("g", DSK_DTYPE_F32, {n, k});
     const dsk_value_id constants = g.input("c", DSK_DTYPE_F32, {6});
     const dsk_value_id token = g.node("SGDUpdate", {constants, w, grad});
-    dsk_session* s = nullptr;
-    REQUIRE(dsk_kernel_session_create(kernel.raw(), graph, "cpu", 1, &s) == DSK_OK);
-    dsk_host()->graph_destroy(graph);
+    f.place("cpu");
+    dsk_session* s = f.s;
 
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -277,5 +278,4 @@ TEST_CASE("a Gemm's packed weights follow every change of the weights: writes, u
     std::copy(ws.begin(), ws.end(), static_cast<float*>(t.data));
     run(s, {y});
     check_y(ws, "after a write through session_tensor's memory");
-    dsk_host()->session_destroy(s);
 }
