@@ -357,9 +357,9 @@ __attribute__((target("avx512f"))) inline void split_2x2(const float* r, int64_t
     *odd = _mm512_permutex2var_ps(v0, odds, v1);
 }
 
-template <bool kTap>
-__attribute__((target("avx512f"))) bool row_max_2x2_avx512(const float* r0, const float* r1,
-                                                           int64_t n, float* y, int32_t* tap) {
+// Maxima and taps of one row of windows (without taps, whole planes go to plane_max_2x2_avx512).
+__attribute__((target("avx512f"))) bool row_argmax_2x2_avx512(const float* r0, const float* r1,
+                                                              int64_t n, float* y, int32_t* tap) {
     __mmask16 nan = 0;
     for (int64_t o = 0; o < n; o += 16) {
         const int64_t count = std::min<int64_t>(16, n - o);
@@ -368,25 +368,18 @@ __attribute__((target("avx512f"))) bool row_max_2x2_avx512(const float* r0, cons
         split_2x2(r0 + 2 * o, count, &a, &b);
         split_2x2(r1 + 2 * o, count, &c, &d);
         nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q);
-        __m512 m;
-        if constexpr (kTap) {
-            m = a;
-            __m512i t = _mm512_setzero_si512();
-            __mmask16 k = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ);
-            m = _mm512_mask_blend_ps(k, m, b);
-            t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(1));
-            k = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
-            m = _mm512_mask_blend_ps(k, m, c);
-            t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(2));
-            k = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
-            m = _mm512_mask_blend_ps(k, m, d);
-            t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(3));
-            _mm512_mask_storeu_epi32(tap + o, live, t);
-        } else {
-            // vmaxps(x, m) is x > m ? x : m, m on a tie (so of two zeros the first stays) and
-            // where either is NaN (such a row is redone by the caller): the blends' value.
-            m = _mm512_max_ps(d, _mm512_max_ps(c, _mm512_max_ps(b, a)));
-        }
+        __m512 m = a;
+        __m512i t = _mm512_setzero_si512();
+        __mmask16 k = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ);
+        m = _mm512_mask_blend_ps(k, m, b);
+        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(1));
+        k = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
+        m = _mm512_mask_blend_ps(k, m, c);
+        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(2));
+        k = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
+        m = _mm512_mask_blend_ps(k, m, d);
+        t = _mm512_mask_blend_epi32(k, t, _mm512_set1_epi32(3));
+        _mm512_mask_storeu_epi32(tap + o, live, t);
         _mm512_mask_storeu_ps(y + o, live, m);
         nan &= live;
         if (nan) return true;
@@ -435,9 +428,7 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
 // The loops above, or their AVX-512 form where the CPU has it.
 bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
 #if DSK_POOL_AVX512
-    if (cpu_has_avx512f())
-        return tap ? row_max_2x2_avx512<true>(r0, r1, n, y, tap)
-                   : row_max_2x2_avx512<false>(r0, r1, n, y, nullptr);
+    if (tap && cpu_has_avx512f()) return row_argmax_2x2_avx512(r0, r1, n, y, tap);
 #endif
     return tap ? row_argmax_2x2(r0, r1, n, y, tap) : row_max_2x2(r0, r1, n, y);
 }
@@ -457,9 +448,10 @@ void row_scatter_2x2_best(const int32_t* tap, const float* g, float* keep_if_pos
 }
 
 #if DSK_POOL_AVX512
-// A plane without indices in one AVX-512 loop: row_max_2x2_avx512's maxima, with the NaN test
-// once per plane (a call, a CPU check and a branch on the compare per row of 7 or 14 windows cost
-// more than the row's work). A plane with a NaN is done again by window_argmax_at.
+// A plane without indices in one AVX-512 loop, with the NaN test once per plane (a call, a CPU
+// check and a branch on the compare per row of 7 or 14 windows cost more than the row's work). A
+// plane with a NaN is done again by window_argmax_at. vmaxps(x, m) is x > m ? x : m, m on a tie
+// (so of two zeros the first keeps its sign, as the first-maximum rule wants).
 __attribute__((target("avx512f"))) void plane_max_2x2_avx512(const float* x, const Window2d& w, float* y) {
     __mmask16 nan = 0;
     for (int64_t o = 0; o < w.out_w; o += 16) {
