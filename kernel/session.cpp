@@ -359,8 +359,7 @@ void dsk_session::write(dsk_value_id v, const dsk_tensor_desc& host) {
 void dsk_session::changed(dsk_value_id v) {
     const ValueKind kind = graph.values[v].kind;
     if (kind != ValueKind::Variable && kind != ValueKind::Constant) return;
-    if (versions.size() <= v) versions.resize(graph.values.size());
-    versions[v] = ++version_clock;
+    versions[v] = ++version_clock;  // variables and constants all exist when the session is made
 }
 
 dsk_tensor_desc dsk_session::expose(dsk_value_id v) {
@@ -381,22 +380,20 @@ uint64_t dsk_session::input_version(const ExecutionPlan& plan, const PlanStep& s
     return versions[v];
 }
 
-bool dsk_session::derived_is_current(PlanStep& step) {
+uint64_t dsk_session::derived_inputs_version(PlanStep& step) const {
     uint64_t newest = 0;
     for (dsk_value_id in : step.node.inputs) newest = std::max(newest, in < versions.size() ? versions[in] : 0);
     bool exposed_output = false;
     for (dsk_value_id out : step.node.outputs)
         exposed_output = exposed_output || std::find(exposed.begin(), exposed.end(), out) != exposed.end();
-    if (step.derived_from == newest && !exposed_output) return true;
+    if (step.derived_from == newest && !exposed_output) return 0;
     step.derived_from = 0;  // not current until the step has run
-    return false;
+    return newest;
 }
 
-void dsk_session::derived_ran(PlanStep& step) {
-    uint64_t newest = 0;
-    for (dsk_value_id in : step.node.inputs) newest = std::max(newest, in < versions.size() ? versions[in] : 0);
-    step.derived_from = newest;
-    if (versions.size() < graph.values.size()) versions.resize(graph.values.size());
+void dsk_session::derived_ran(PlanStep& step, uint64_t inputs_version) {
+    step.derived_from = inputs_version;
+    if (versions.size() < graph.values.size()) versions.resize(graph.values.size());  // a plan's new values
     for (dsk_value_id out : step.node.outputs) versions[out] = ++version_clock;
 }
 
@@ -532,7 +529,8 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
     std::vector<dsk_tensor_desc> gathered;
     for (PlanStep& step : plan.steps) {
         if (step.once && plan.runs > 0) continue;
-        if (step.derived && derived_is_current(step)) continue;
+        const uint64_t inputs_version = step.derived ? derived_inputs_version(step) : 0;
+        if (step.derived && inputs_version == 0) continue;  // its results are those of its inputs now
         const uint32_t d = step.device;
         const dsk_tensor_desc* tensors = step.bound.empty() ? gather_tensors(plan, step, gathered) : step.bound.data();
         dsk_exec_context ctx{seed, runs, step.origin, devices[d].queue, this, &plan, &step};
@@ -545,7 +543,7 @@ void dsk_session::run(std::span<const dsk_value_id> targets) {
         }
         if (!devices[d].host_memory) devices[d].pending = true;
         if (st) throw_if_error(st, "node " + std::to_string(step.origin) + " (" + step.node.op + ") on " + devices[d].name);
-        if (step.derived) derived_ran(step);
+        if (step.derived) derived_ran(step, inputs_version);
     }
     for (uint32_t d = 0; d < devices.size(); ++d) finish(d);
     ++plan.runs;

@@ -101,11 +101,11 @@ struct dsk_session {
     dsk_tensor_desc expose(dsk_value_id value);
     // A new version for a variable or constant that may have changed.
     void changed(dsk_value_id value);
-    // A derived step (execution_plan.h): whether its results are those of its inputs now (then
-    // the run skips it), and what to note once it has run (its inputs' versions, new versions
-    // for its outputs).
-    bool derived_is_current(dsk::kernel::PlanStep& step);
-    void derived_ran(dsk::kernel::PlanStep& step);
+    // A derived step (execution_plan.h): 0 when its results are those of its inputs now (the
+    // run skips it), else the newest version among its inputs, which derived_ran notes once the
+    // step has run (with new versions for its outputs).
+    uint64_t derived_inputs_version(dsk::kernel::PlanStep& step) const;
+    void derived_ran(dsk::kernel::PlanStep& step, uint64_t inputs_version);
     // exec_input_version of input `input` of `step` in `plan`.
     uint64_t input_version(const dsk::kernel::ExecutionPlan& plan, const dsk::kernel::PlanStep& step, uint32_t input) const;
     const std::string& node_backend(uint32_t node) const;
