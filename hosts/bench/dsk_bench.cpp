@@ -183,15 +183,27 @@ std::pair<int64_t, std::vector<double>> time_runs(const Options& o, F&& once, in
     return {warmup_runs, per_run};
 }
 
+// Values uniform in [-1, 1) for a tensor of `shape`.
+std::vector<float> uniform_values(const std::vector<int64_t>& shape, uint32_t seed) {
+    size_t count = 1;
+    for (int64_t d : shape) count *= static_cast<size_t>(d);
+    std::vector<float> values(count);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (float& v : values) v = u(rng);
+    return values;
+}
+
+// `extra`: more members of the JSON object, each `"name": value, ` (the peak case's).
 void print_result(const Options& o, uint32_t threads, int64_t warmup_runs, int64_t runs_per_rep, double checksum,
-                  const std::vector<double>& per_run) {
+                  const std::vector<double>& per_run, const std::string& extra = "") {
     const bool batched = o.what == "mlp" || o.what == "cnn" || o.what == "train-step";
     std::printf("{\"case\": \"%s\", \"device\": \"%s\", \"mode\": \"%s\", \"threads\": %u, \"batch\": %lld, \"n\": %lld, "
-                "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, "
+                "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, %s"
                 "\"seconds_per_run\": [",
                 o.what.c_str(), o.device.c_str(), o.mode.c_str(), threads,
                 static_cast<long long>(batched ? o.batch : 0), static_cast<long long>(batched ? 0 : o.n), static_cast<long long>(warmup_runs),
-                static_cast<long long>(runs_per_rep), checksum);
+                static_cast<long long>(runs_per_rep), checksum, extra.c_str());
     for (size_t i = 0; i < per_run.size(); ++i) std::printf("%s%.9g", i ? ", " : "", per_run[i]);
     std::printf("]}\n");
 }
@@ -315,12 +327,10 @@ int run(const Options& o) {
         int64_t runs_per_rep = 0;
         const auto [warmup_runs, per_run] =
             time_runs(o, [&] { sink = sink + dsk_bench::fma_burst(host, o.n); }, &runs_per_rep);
-        std::printf("{\"case\": \"peak\", \"isa\": \"%s\", \"threads\": %u, \"n\": %lld, \"flops_per_run\": %.17g, "
-                    "\"warmup_runs\": %lld, \"runs_per_rep\": %lld, \"checksum\": %.6g, \"seconds_per_run\": [",
-                    dsk_bench::fma_isa(), threads, static_cast<long long>(o.n), threads * dsk_bench::fma_burst_flops(o.n),
-                    static_cast<long long>(warmup_runs), static_cast<long long>(runs_per_rep), static_cast<double>(sink));
-        for (size_t i = 0; i < per_run.size(); ++i) std::printf("%s%.9g", i ? ", " : "", per_run[i]);
-        std::printf("]}\n");
+        char extra[128];
+        std::snprintf(extra, sizeof extra, "\"isa\": \"%s\", \"flops_per_run\": %.17g, ", dsk_bench::fma_isa(),
+                      threads * dsk_bench::fma_burst_flops(o.n));
+        print_result(o, threads, warmup_runs, runs_per_rep, sink, per_run, extra);
         dsk_kernel_destroy(k);
         return 0;
     }
@@ -395,24 +405,11 @@ int run(const Options& o) {
     check_code(k, code, "dsk_kernel_session_create");
 
     for (const auto& [value, shape] : written_once) {
-        size_t count = 1;
-        for (int64_t d : shape) count *= static_cast<size_t>(d);
-        std::vector<float> data(count);
-        std::mt19937 rng(static_cast<uint32_t>(value) + 11);
-        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-        for (float& v : data) v = u(rng);
+        std::vector<float> data = uniform_values(shape, static_cast<uint32_t>(value) + 11);
         const dsk_tensor_desc d = dsk::host_tensor(DSK_DTYPE_F32, shape, data.data());
         dsk::check(host.session_write(session_raw, value, &d));
     }
-    std::vector<float> x;
-    if (!in_shape.empty()) {
-        size_t count = 1;
-        for (int64_t d : in_shape) count *= static_cast<size_t>(d);
-        x.resize(count);
-        std::mt19937 rng(7);
-        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-        for (float& v : x) v = u(rng);
-    }
+    std::vector<float> x = in_shape.empty() ? std::vector<float>{} : uniform_values(in_shape, 7);
     const std::vector<int64_t> out_shape = o.what == "gemm" || o.what == "chain" ? std::vector<int64_t>{o.n, o.n}
                                            : o.what == "dispatch" ? std::vector<int64_t>{16}
                                                                   : std::vector<int64_t>{o.batch, 10};
