@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "conv_direct.h"
+#include "conv_winograd.h"
 #include "gemm.h"
 #include "im2col.h"
 #include "kernel_table.h"
@@ -224,12 +225,12 @@ bool takes_direct_path(const ConvGeometry& g, int64_t out_channels) {
     return !g.pointwise() && out_channels >= kDirectMinChannels && direct_conv_applies(g.w);
 }
 
-// Each group's plan: Conv's weights, or (`transposed`, ConvGradInput) the weights flipped in
-// space with input and output channels swapped.
-std::vector<DirectConvPlan> direct_plans(const ConvGeometry& g, const float* weights, const DirectConv& conv,
-                                         bool transposed) {
+// Each group's plan (DirectConvPlan or WinogradWeights): Conv's weights, or (`transposed`,
+// ConvGradInput) the weights flipped in space with input and output channels swapped.
+template <class Plan, class Conv>
+std::vector<Plan> plans_of(const ConvGeometry& g, const float* weights, const Conv& conv, bool transposed) {
     const int64_t taps = g.kernel_size();
-    std::vector<DirectConvPlan> plans;
+    std::vector<Plan> plans;
     plans.reserve(static_cast<size_t>(g.group));
     for (int64_t grp = 0; grp < g.group; ++grp) {
         plans.emplace_back(conv, [&](int64_t m, int64_t c, int64_t t) {
@@ -240,39 +241,71 @@ std::vector<DirectConvPlan> direct_plans(const ConvGeometry& g, const float* wei
     return plans;
 }
 
-// What a convolution node keeps across runs: its direct plans, for the weights (and their
-// version) they were built from.
-struct DirectPlansCache {
+// Plans kept across runs, for the weights (and their version) they were built from.
+template <class Plan, class Conv>
+struct KeptPlans {
     uint64_t version = 0;
     const float* weights = nullptr;
-    DirectConv conv;
+    Conv conv;
     bool transposed = false;
-    std::vector<DirectConvPlan> plans;
+    std::vector<Plan> plans;
 };
 
-// direct_plans of the weights (input 1), kept in the node's cache while they keep their version
+// What a convolution node keeps: its direct plans or its Winograd weights.
+struct ConvCache : KeptPlans<DirectConvPlan, DirectConv>, KeptPlans<WinogradWeights, WinogradConv> {};
+
+// plans_of the weights (input 1), kept in the node's cache while they keep their version
 // (dsk::input_version: the weights of an inference session), else built into `local`. Building
-// them (masks and packed weights) took a fifth of a batch-1 CNN inference.
-const std::vector<DirectConvPlan>& kept_direct_plans(const KernelArgs& args, const ConvGeometry& g,
-                                                     const DirectConv& conv, bool transposed,
-                                                     std::vector<DirectConvPlan>& local) {
+// the direct plans (masks and packed weights) took a fifth of a batch-1 CNN inference.
+template <class Plan, class Conv>
+const std::vector<Plan>& kept_plans(const KernelArgs& args, const ConvGeometry& g, const Conv& conv, bool transposed,
+                                    std::vector<Plan>& local) {
     const float* weights = args.in(1);
     const uint64_t version = dsk::input_version(args.context(), 1);
-    auto* cache = version ? dsk::node_cache<DirectPlansCache>(args.context()) : nullptr;
+    ConvCache* cache = version ? dsk::node_cache<ConvCache>(args.context()) : nullptr;
     if (!cache) {
-        local = direct_plans(g, weights, conv, transposed);
+        local = plans_of<Plan>(g, weights, conv, transposed);
         return local;
     }
-    if (cache->version != version || cache->weights != weights || !(cache->conv == conv) ||
-        cache->transposed != transposed || cache->plans.size() != static_cast<size_t>(g.group)) {
-        cache->version = 0;  // not valid until rebuilt
-        cache->plans = direct_plans(g, weights, conv, transposed);
-        cache->version = version;
-        cache->weights = weights;
-        cache->conv = conv;
-        cache->transposed = transposed;
+    KeptPlans<Plan, Conv>& kept = *cache;
+    if (kept.version != version || kept.weights != weights || !(kept.conv == conv) || kept.transposed != transposed ||
+        kept.plans.size() != static_cast<size_t>(g.group)) {
+        kept.version = 0;  // not valid until rebuilt
+        kept.plans = plans_of<Plan>(g, weights, conv, transposed);
+        kept.version = version;
+        kept.weights = weights;
+        kept.conv = conv;
+        kept.transposed = transposed;
     }
-    return cache->plans;
+    return kept.plans;
+}
+
+//----------------------------------------------------------------------------------------------
+// 3x3 pad-1 convolutions with many channels (conv_winograd.h)
+//----------------------------------------------------------------------------------------------
+
+// Winograd's F(2x2, 3x3) where it applies (conv_winograd.h), for a batch of 2 or more images:
+// each image runs on one thread, so a single image keeps the direct path, whose blocks of output
+// channels spread over the threads. The choice depends on the shapes only, not on the threads.
+constexpr int64_t kWinogradMinBatch = 2;
+
+bool takes_winograd_path(const ConvGeometry& g, int64_t in_channels, int64_t out_channels) {
+    return g.batch >= kWinogradMinBatch && winograd_applies(g.w, in_channels, out_channels);
+}
+
+// Runs body(n, grp, scratch) for every image and group, split over the pool; `scratch` holds
+// winograd_scratch_floats(conv) + `extra_floats` floats of the calling thread's own.
+template <class Body>
+void for_each_winograd_image(const ConvGeometry& g, const WinogradConv& conv, int64_t extra_floats, Body&& body) {
+    const double tiles = static_cast<double>(conv.tiles()), plane = static_cast<double>(g.out_plane());
+    const dsk::Work per_image{2.0 * 16.0 * tiles * static_cast<double>(conv.in_channels * conv.out_channels),
+                              4.0 * static_cast<double>(conv.in_channels + conv.out_channels) * plane};
+    const int64_t floats = winograd_scratch_floats(conv) + extra_floats;
+    parallel_for(static_cast<size_t>(g.batch * g.group), per_image, [&](size_t b, size_t e) {
+        Scratch scratch(static_cast<size_t>(floats));
+        for (size_t item = b; item < e; ++item)
+            body(static_cast<int64_t>(item) / g.group, static_cast<int64_t>(item) % g.group, scratch.data());
+    });
 }
 
 // Runs block(n, group, m0, count, scratch) for every image, group and block of 8 output channels
@@ -483,13 +516,24 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         });
         return;
     }
+    // Y written in place with at most a Relu (Conv; FusedConv with no Z): the bias and the Relu
+    // are applied in registers, bitwise as the epilogue would.
+    const bool in_registers = z == y && (!activation || activation->kind == Activation::relu);
+    if (in_registers && takes_winograd_path(g, g.in_cg, g.out_cg)) {
+        const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
+        std::vector<WinogradWeights> local;
+        const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, false, local);
+        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch) {
+            const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
+            winograd_conv_image(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
+                                z + (n * g.out_c + grp * g.out_cg) * cols, output, scratch);
+        });
+        return;
+    }
     if (takes_direct_path(g, g.out_cg)) {
         std::vector<DirectConvPlan> local;
         const std::vector<DirectConvPlan>& plans =
-            kept_direct_plans(args, g, direct_conv_of(g.w, g.in_cg, g.out_cg), false, local);
-        // Y written in place with at most a Relu (Conv; FusedConv with no Z): the bias and the
-        // Relu are applied in registers, bitwise as the epilogue would.
-        const bool in_registers = z == y && (!activation || activation->kind == Activation::relu);
+            kept_plans(args, g, direct_conv_of(g.w, g.in_cg, g.out_cg), false, local);
         for_each_direct_block(g, g.out_cg, g.in_cg, 0, [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float*) {
             const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
             const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
@@ -565,9 +609,23 @@ void conv_max_pool_forward(const KernelArgs& args, const std::optional<Activatio
     const float* x = args.in(0);
     float* y = args.out(0);
     const int64_t cols = g.out_plane(), pooled = pooled_h * pooled_w;
+    if (takes_winograd_path(g, g.in_cg, g.out_cg)) {
+        const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
+        std::vector<WinogradWeights> local;
+        const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, false, local);
+        for_each_winograd_image(g, conv, g.out_cg * cols, [&](int64_t n, int64_t grp, float* scratch) {
+            const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
+            float* planes = scratch + winograd_scratch_floats(conv);
+            winograd_conv_image(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
+                                planes, output, scratch);
+            for (int64_t m = 0; m < g.out_cg; ++m)
+                max_pool_plane_2x2(planes + m * cols, g.w.out_h, g.w.out_w, y + (n * g.out_c + grp * g.out_cg + m) * pooled);
+        });
+        return;
+    }
     std::vector<DirectConvPlan> local;
     const std::vector<DirectConvPlan>& plans =
-        kept_direct_plans(args, g, direct_conv_of(g.w, g.in_cg, g.out_cg), false, local);
+        kept_plans(args, g, direct_conv_of(g.w, g.in_cg, g.out_cg), false, local);
     for_each_direct_block(g, g.out_cg, g.in_cg, g.out_cg * cols,
                           [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float* planes) {
         const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
@@ -620,12 +678,22 @@ void conv_grad_input(const KernelArgs& args) {
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
+    if (takes_winograd_path(g, g.out_cg, g.in_cg)) {
+        const WinogradConv conv{g.out_cg, g.in_cg, g.w.in_h, g.w.in_w};
+        std::vector<WinogradWeights> local;
+        const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, true, local);
+        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch) {
+            winograd_conv_image(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols,
+                                dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), {}, scratch);
+        });
+        return;
+    }
     if (takes_direct_path(g, g.in_cg)) {
         // Stride 1, same size: dX is the direct convolution of dY with the flipped, transposed
         // weights (no columns to add back).
         std::vector<DirectConvPlan> local;
         const std::vector<DirectConvPlan>& plans =
-            kept_direct_plans(args, g, direct_conv_transposed(g.w, g.out_cg, g.in_cg), true, local);
+            kept_plans(args, g, direct_conv_transposed(g.w, g.out_cg, g.in_cg), true, local);
         for_each_direct_block(g, g.in_cg, g.out_cg, 0, [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float*) {
             conv_direct_channels(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols, m0,
                                  count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), {}, nullptr);
@@ -705,6 +773,48 @@ void conv_grad_weight(const KernelArgs& args) {
     const int64_t rows = g.col_rows(), cols = g.out_plane();
     const int64_t blocks = std::max<int64_t>(
         1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / weight_size}));
+    std::vector<double> bias_partial(db ? static_cast<size_t>(blocks * g.out_c) : 0);
+    // dB: the blocks' sums added in block order.
+    auto finish_bias = [&] {
+        if (!db) return;
+        for (int64_t m = 0; m < g.out_c; ++m) {
+            double total = 0.0;
+            for (int64_t block = 0; block < blocks; ++block) total += bias_partial[static_cast<size_t>(block * g.out_c + m)];
+            db[m] = static_cast<float>(total);
+        }
+    };
+    if (takes_winograd_path(g, g.in_cg, g.out_cg)) {
+        // Block b sums the dU (conv_winograd.h) of images [b * batch / blocks, (b + 1) * batch /
+        // blocks) in order, per group; the blocks are added in order and turned into dW.
+        const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
+        const int64_t du_floats = 16 * g.in_cg * g.out_cg, images = (g.batch + blocks - 1) / blocks;
+        Scratch du(static_cast<size_t>(blocks * g.group * du_floats));
+        const dsk::Work per_item{2.0 * 16.0 * static_cast<double>(images * conv.tiles() * g.in_cg * g.out_cg),
+                                 4.0 * static_cast<double>(images * (g.in_cg + g.out_cg) * cols)};
+        parallel_for(static_cast<size_t>(blocks * g.group), per_item, [&](size_t b, size_t e) {
+            Scratch scratch(static_cast<size_t>(winograd_scratch_floats(conv)));
+            for (size_t item = b; item < e; ++item) {
+                const int64_t block = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
+                const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
+                for (int64_t n = n0; n < n1; ++n)
+                    winograd_weight_grad_image(conv, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
+                                               dy + (n * g.out_c + grp * g.out_cg) * cols,
+                                               du.data() + static_cast<int64_t>(item) * du_floats, n == n0, scratch.data());
+                if (db)
+                    bias_sums(g, dy, n0, n1, grp, 0, g.out_cg, bias_partial.data() + block * g.out_c + grp * g.out_cg);
+            }
+        });
+        for (int64_t grp = 0; grp < g.group; ++grp) {
+            float* sum = du.data() + grp * du_floats;
+            for (int64_t block = 1; block < blocks; ++block) {
+                const float* part = du.data() + (block * g.group + grp) * du_floats;
+                for (int64_t i = 0; i < du_floats; ++i) sum[i] += part[i];
+            }
+            winograd_weight_grad_filters(conv, sum, dw + grp * g.out_cg * rows);
+        }
+        finish_bias();
+        return;
+    }
     // Stride 1, same size: each block's sums straight from dY and the input (conv_direct.h), no
     // columns stored. Otherwise one SGEMM per image and group over its columns; with fewer
     // column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32 channels),
@@ -722,7 +832,6 @@ void conv_grad_weight(const KernelArgs& args) {
     auto partial = [&](int64_t block) {
         return direct ? dw : partial_storage.data() + block * weight_size;
     };
-    std::vector<double> bias_partial(db ? static_cast<size_t>(blocks * g.out_c) : 0);
     auto run_block = [&](int64_t block, float* col, bool serial) {
         float* out = partial(block);
         const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
@@ -795,13 +904,7 @@ void conv_grad_weight(const KernelArgs& args) {
         run_tasks(blocks, g.pointwise() ? 0 : rows * cols,
                   gemm_task_work(g, (g.batch + blocks - 1) / blocks) * static_cast<double>(g.group), run_block);
     }
-    if (db) {
-        for (int64_t m = 0; m < g.out_c; ++m) {
-            double total = 0.0;
-            for (int64_t block = 0; block < blocks; ++block) total += bias_partial[static_cast<size_t>(block * g.out_c + m)];
-            db[m] = static_cast<float>(total);
-        }
-    }
+    finish_bias();
     if (direct) return;
     // dw[i] for i = (grp * Mg + m) * rows + r sits at i itself, or at grp * Mg * rows + r * Mg + m
     // in a transposed partial.
