@@ -293,8 +293,9 @@ bool takes_winograd_path(const ConvGeometry& g, int64_t in_channels, int64_t out
     return g.batch >= kWinogradMinBatch && winograd_applies(g.w, in_channels, out_channels);
 }
 
-// Runs body(n, grp, scratch) for every image and group, split over the pool; `scratch` holds
-// winograd_scratch_floats(conv) + `extra_floats` floats of the calling thread's own.
+// Runs body(n, grp, scratch, next) for every image and group, split over the pool; `scratch`
+// holds winograd_scratch_floats(conv) + `extra_floats` floats of the calling thread's own; `next`
+// is whether the same thread runs image n + 1 of the group next (worth prefetching).
 template <class Body>
 void for_each_winograd_image(const ConvGeometry& g, const WinogradConv& conv, int64_t extra_floats, Body&& body) {
     const double tiles = static_cast<double>(conv.tiles()), plane = static_cast<double>(g.out_plane());
@@ -304,7 +305,8 @@ void for_each_winograd_image(const ConvGeometry& g, const WinogradConv& conv, in
     parallel_for(static_cast<size_t>(g.batch * g.group), per_image, [&](size_t b, size_t e) {
         Scratch scratch(static_cast<size_t>(floats));
         for (size_t item = b; item < e; ++item)
-            body(static_cast<int64_t>(item) / g.group, static_cast<int64_t>(item) % g.group, scratch.data());
+            body(static_cast<int64_t>(item) / g.group, static_cast<int64_t>(item) % g.group, scratch.data(),
+                 item + static_cast<size_t>(g.group) < e);
     });
 }
 
@@ -523,10 +525,11 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
         std::vector<WinogradWeights> local;
         const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, false, local);
-        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch) {
+        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch, bool next) {
             const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
-            winograd_conv_image(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
-                                z + (n * g.out_c + grp * g.out_cg) * cols, output, scratch);
+            const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+            winograd_conv_image(plans[static_cast<size_t>(grp)], image, z + (n * g.out_c + grp * g.out_cg) * cols,
+                                output, scratch, next ? image + g.in_c * g.in_plane() : nullptr);
         });
         return;
     }
@@ -613,11 +616,12 @@ void conv_max_pool_forward(const KernelArgs& args, const std::optional<Activatio
         const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
         std::vector<WinogradWeights> local;
         const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, false, local);
-        for_each_winograd_image(g, conv, g.out_cg * cols, [&](int64_t n, int64_t grp, float* scratch) {
+        for_each_winograd_image(g, conv, g.out_cg * cols, [&](int64_t n, int64_t grp, float* scratch, bool next) {
             const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
             float* planes = scratch + winograd_scratch_floats(conv);
-            winograd_conv_image(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
-                                planes, output, scratch);
+            const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+            winograd_conv_image(plans[static_cast<size_t>(grp)], image, planes, output, scratch,
+                                next ? image + g.in_c * g.in_plane() : nullptr);
             for (int64_t m = 0; m < g.out_cg; ++m)
                 max_pool_plane_2x2(planes + m * cols, g.w.out_h, g.w.out_w, y + (n * g.out_c + grp * g.out_cg + m) * pooled);
         });
@@ -682,9 +686,10 @@ void conv_grad_input(const KernelArgs& args) {
         const WinogradConv conv{g.out_cg, g.in_cg, g.w.in_h, g.w.in_w};
         std::vector<WinogradWeights> local;
         const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, true, local);
-        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch) {
-            winograd_conv_image(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols,
-                                dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), {}, scratch);
+        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch, bool next) {
+            const float* image = dy + (n * g.out_c + grp * g.out_cg) * cols;
+            winograd_conv_image(plans[static_cast<size_t>(grp)], image, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
+                                {}, scratch, next ? image + g.out_c * cols : nullptr);
         });
         return;
     }
@@ -796,10 +801,14 @@ void conv_grad_weight(const KernelArgs& args) {
             for (size_t item = b; item < e; ++item) {
                 const int64_t block = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
                 const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
-                for (int64_t n = n0; n < n1; ++n)
-                    winograd_weight_grad_image(conv, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
-                                               dy + (n * g.out_c + grp * g.out_cg) * cols,
-                                               du.data() + static_cast<int64_t>(item) * du_floats, n == n0, scratch.data());
+                for (int64_t n = n0; n < n1; ++n) {
+                    const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
+                    const float* grad = dy + (n * g.out_c + grp * g.out_cg) * cols;
+                    const bool next = n + 1 < n1;
+                    winograd_weight_grad_image(conv, image, grad, du.data() + static_cast<int64_t>(item) * du_floats,
+                                               n == n0, scratch.data(), next ? image + g.in_c * g.in_plane() : nullptr,
+                                               next ? grad + g.out_c * cols : nullptr);
+                }
                 if (db)
                     bias_sums(g, dy, n0, n1, grp, 0, g.out_cg, bias_partial.data() + block * g.out_c + grp * g.out_cg);
             }

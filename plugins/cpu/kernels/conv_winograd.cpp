@@ -21,11 +21,12 @@ constexpr int64_t kLanes = 16;
 
 // Where one image's work lives in the scratch: the input transposed to [row][column][channel]
 // with a zero border (xt), the input tiles transformed (v [16][tiles][in]), the products or the
-// output gradient's tiles transformed (m [16][tiles][out]), and the output tiles (yt
-// [2 * tiles_h][2 * tiles_w][out], also the transposed dY of the weight gradient).
+// output gradient's tiles transformed (m [16][tiles][out]), the output tiles (yt
+// [2 * tiles_h][2 * tiles_w][out], also the transposed dY of the weight gradient), and the input
+// transposed without its border (flat [h * w][in]).
 struct Layout {
     int64_t hp, wp, tiles;
-    int64_t xt, v, m, yt, total;
+    int64_t xt, v, m, yt, flat, total;
 
     explicit Layout(const WinogradConv& c) {
         hp = 2 * c.tiles_h() + 2;
@@ -35,7 +36,8 @@ struct Layout {
         v = xt + hp * wp * c.in_channels;
         m = v + 16 * tiles * c.in_channels;
         yt = m + 16 * tiles * c.out_channels;
-        total = yt + 4 * tiles * c.out_channels;
+        flat = yt + 4 * tiles * c.out_channels;
+        total = flat + c.h * c.w * c.in_channels;
     }
 };
 
@@ -52,6 +54,20 @@ __attribute__((target("avx512f,fma"))) void transpose(const float* src, int64_t 
     }
     for (; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+}
+
+// Asks for `count` floats at p in cache, 64 bytes a line: the transposes read 8 rows at a time
+// in 32-byte pieces, which the hardware prefetchers do not run ahead of.
+inline void prefetch(const float* p, int64_t count) {
+    for (int64_t i = 0; i < count; i += 16) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
+}
+
+// Part `part` of 16 of prefetch(p, count) (nothing when p is null): spread over the 16 products
+// of an image, the next image's planes arrive while the FMAs run.
+inline void prefetch_part(const float* p, int64_t count, int64_t part) {
+    if (!p) return;
+    const int64_t lines = (count + 15) / 16, begin = lines * part / 16, end = lines * (part + 1) / 16;
+    prefetch(p + begin * 16, (end - begin) * 16);
 }
 
 // c [R rows][NV vectors] (+)= the sums over kk < k of a(r, kk) * b[kk][...]: a(r, kk) at
@@ -107,13 +123,23 @@ void product(const float* a, int64_t a_rs, int64_t a_ks, int64_t rows, int64_t k
     }
 }
 
-// xt: the image's planes transposed to [row + 1][column + 1][channel], zeros around them.
+// xt: the image's planes transposed to [row + 1][column + 1][channel], zeros around them. The
+// planes go through `flat` ([position][channel]) first: one transpose of every position at once
+// leaves 8x8 blocks for all but the last plane % 8 positions, where a transpose per row would do
+// w % 8 of every w columns with scalars.
 __attribute__((target("avx512f,fma"))) void transpose_input(const WinogradConv& c, const Layout& l, const float* x,
-                                                            float* xt) {
-    const int64_t channels = c.in_channels;
-    std::fill(xt, xt + l.hp * l.wp * channels, 0.0f);
-    for (int64_t ih = 0; ih < c.h; ++ih)
-        transpose(x + ih * c.w, c.h * c.w, channels, c.w, xt + ((ih + 1) * l.wp + 1) * channels, channels);
+                                                            float* flat, float* xt) {
+    const int64_t channels = c.in_channels, row = l.wp * channels;
+    prefetch(x, channels * c.h * c.w);
+    transpose(x, c.h * c.w, channels, c.h * c.w, flat, channels);
+    std::fill(xt, xt + row, 0.0f);
+    for (int64_t ih = 0; ih < c.h; ++ih) {
+        float* out = xt + (ih + 1) * row;
+        std::fill(out, out + channels, 0.0f);
+        std::copy(flat + ih * c.w * channels, flat + (ih + 1) * c.w * channels, out + channels);
+        std::fill(out + (c.w + 1) * channels, out + row, 0.0f);
+    }
+    std::fill(xt + (c.h + 1) * row, xt + l.hp * row, 0.0f);
 }
 
 // v[xi][t][channel] = (B^T d B)[xi] of each tile's 4x4 input block d, 16 channels per vector.
@@ -240,42 +266,56 @@ int64_t winograd_scratch_floats(const WinogradConv& c) {
 }
 
 void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
-                         float* scratch) {
+                         float* scratch, const float* next_x) {
 #if DSK_CONV_WINOGRAD_AVX512
     const WinogradConv& c = weights.conv;
     const Layout l(c);
     const int64_t in = c.in_channels, out = c.out_channels;
     float *xt = scratch + l.xt, *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
-    transpose_input(c, l, x, xt);
+    transpose_input(c, l, x, scratch + l.flat, xt);
     transform_input(c, l, xt, v);
-    for (int64_t xi = 0; xi < 16; ++xi)
+    for (int64_t xi = 0; xi < 16; ++xi) {
+        prefetch_part(next_x, in * c.h * c.w, xi);
         product(v + xi * l.tiles * in, in, 1, l.tiles, in, weights.u.data() + xi * in * out, out, out,
                 m + xi * l.tiles * out, out, false);
+    }
     transform_output(c, l, m, output, yt);
-    for (int64_t oh = 0; oh < c.h; ++oh)
-        transpose(yt + oh * 2 * c.tiles_w() * out, out, c.w, out, y + oh * c.w, c.h * c.w);
+    if (c.w % 2 == 0)  // yt's rows are the plane's: its first h * w positions are y transposed
+        transpose(yt, out, c.h * c.w, out, y, c.h * c.w);
+    else
+        for (int64_t oh = 0; oh < c.h; ++oh)
+            transpose(yt + oh * 2 * c.tiles_w() * out, out, c.w, out, y + oh * c.w, c.h * c.w);
 #else
-    (void)weights, (void)x, (void)y, (void)output, (void)scratch;
+    (void)weights, (void)x, (void)y, (void)output, (void)scratch, (void)next_x;
 #endif
 }
 
 void winograd_weight_grad_image(const WinogradConv& c, const float* x, const float* dy, float* du, bool first,
-                                float* scratch) {
+                                float* scratch, const float* next_x, const float* next_dy) {
 #if DSK_CONV_WINOGRAD_AVX512
     const Layout l(c);
     const int64_t in = c.in_channels, out = c.out_channels, row = 2 * c.tiles_w() * out;
     float *xt = scratch + l.xt, *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
-    transpose_input(c, l, x, xt);
+    transpose_input(c, l, x, scratch + l.flat, xt);
     transform_input(c, l, xt, v);
     // dY transposed to [row][column][channel], zeros past odd edges.
-    if (c.h % 2 || c.w % 2) std::fill(yt, yt + 4 * l.tiles * out, 0.0f);
-    for (int64_t oh = 0; oh < c.h; ++oh) transpose(dy + oh * c.w, c.h * c.w, out, c.w, yt + oh * row, out);
+    prefetch(dy, out * c.h * c.w);
+    if (c.w % 2 == 0) {
+        transpose(dy, c.h * c.w, out, c.h * c.w, yt, out);
+        std::fill(yt + c.h * c.w * out, yt + 4 * l.tiles * out, 0.0f);
+    } else {
+        std::fill(yt, yt + 4 * l.tiles * out, 0.0f);
+        for (int64_t oh = 0; oh < c.h; ++oh) transpose(dy + oh * c.w, c.h * c.w, out, c.w, yt + oh * row, out);
+    }
     transform_output_grad(c, l, yt, m);
-    for (int64_t xi = 0; xi < 16; ++xi)
+    for (int64_t xi = 0; xi < 16; ++xi) {
+        prefetch_part(next_x, in * c.h * c.w, xi);
+        prefetch_part(next_dy, out * c.h * c.w, xi);
         product(v + xi * l.tiles * in, 1, in, in, l.tiles, m + xi * l.tiles * out, out, out, du + xi * in * out, out,
                 !first);
+    }
 #else
-    (void)c, (void)x, (void)dy, (void)du, (void)first, (void)scratch;
+    (void)c, (void)x, (void)dy, (void)du, (void)first, (void)scratch, (void)next_x, (void)next_dy;
 #endif
 }
 

@@ -73,14 +73,15 @@ struct WinogradWeights {
 int64_t winograd_scratch_floats(const WinogradConv& c);
 
 // One image: y [out_channels][h][w] from x [in_channels][h][w], with `output`'s bias and Relu
-// applied before the store. `scratch`: winograd_scratch_floats, 64-byte aligned.
+// applied before the store. `scratch`: winograd_scratch_floats, 64-byte aligned. `next_x` (may be
+// null): the input of the image this thread does next, fetched into the cache meanwhile.
 void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
-                         float* scratch);
+                         float* scratch, const float* next_x = nullptr);
 
 // One image's share of the weight gradient: du [16][in_channels][out_channels] = (first) or +=
-// the sums of V_xi^T dM_xi for x [in][h][w] and dy [out][h][w].
+// the sums of V_xi^T dM_xi for x [in][h][w] and dy [out][h][w]. `next_x`, `next_dy`: as above.
 void winograd_weight_grad_image(const WinogradConv& c, const float* x, const float* dy, float* du, bool first,
-                                float* scratch);
+                                float* scratch, const float* next_x = nullptr, const float* next_dy = nullptr);
 
 // dw [out_channels][in_channels][3][3] = G^T dU G of du [16][in_channels][out_channels].
 void winograd_weight_grad_filters(const WinogradConv& c, const float* du, float* dw);
