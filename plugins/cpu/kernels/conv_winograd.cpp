@@ -42,18 +42,31 @@ struct Layout {
 };
 
 #if DSK_CONV_WINOGRAD_AVX512
+// The same for a block of `rows` x `cols` (both at most 8): masked loads and stores around the
+// registers' transpose, so that an edge costs what a full block does (scalar stores, each to
+// another row of the destination, stalled the whole transpose on its misses).
+__attribute__((target("avx512f,avx512vl"))) void transpose_partial(const float* src, int64_t ld_src, int64_t rows,
+                                                                   int64_t cols, float* dst, int64_t ld_dst) {
+    const __mmask8 row_mask = static_cast<__mmask8>((1u << cols) - 1), column_mask = static_cast<__mmask8>((1u << rows) - 1);
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_maskz_loadu_ps(row_mask, src + i * ld_src) : _mm256_setzero_ps();
+    transpose_8x8_registers(r);
+    for (int i = 0; i < cols; ++i) _mm256_mask_storeu_ps(dst + i * ld_dst, column_mask, r[i]);
+}
+
 // dst[j * ld_dst + i] = src[i * ld_src + j] for i < rows, j < cols: 8x8 blocks in registers.
-__attribute__((target("avx512f,fma"))) void transpose(const float* src, int64_t ld_src, int64_t rows,
-                                                      int64_t cols, float* dst, int64_t ld_dst) {
-    int64_t i = 0;
-    for (; i + 8 <= rows; i += 8) {
-        int64_t j = 0;
-        for (; j + 8 <= cols; j += 8) transpose_8x8(src + i * ld_src + j, ld_src, dst + j * ld_dst + i, ld_dst);
-        for (; j < cols; ++j)
-            for (int64_t r = i; r < i + 8; ++r) dst[j * ld_dst + r] = src[r * ld_src + j];
+__attribute__((target("avx512f,avx512vl,fma"))) void transpose(const float* src, int64_t ld_src, int64_t rows,
+                                                               int64_t cols, float* dst, int64_t ld_dst) {
+    for (int64_t i = 0; i < rows; i += 8) {
+        const int64_t block_rows = std::min<int64_t>(8, rows - i);
+        for (int64_t j = 0; j < cols; j += 8) {
+            const int64_t block_cols = std::min<int64_t>(8, cols - j);
+            if (block_rows == 8 && block_cols == 8)
+                transpose_8x8(src + i * ld_src + j, ld_src, dst + j * ld_dst + i, ld_dst);
+            else
+                transpose_partial(src + i * ld_src + j, ld_src, block_rows, block_cols, dst + j * ld_dst + i, ld_dst);
+        }
     }
-    for (; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
 }
 
 // Asks for `count` floats at p in cache, 64 bytes a line: the transposes read 8 rows at a time
