@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv_winograd.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernel_table.h"
 #include "cached_host.h"
@@ -1791,7 +1792,7 @@ TEST_CASE("the CNN's batch-1 forward ops run on the calling thread; at batch 64 
 }
 
 
-TEST_CASE("Gemm, MatMul and the direct convolutions keep what they derive from B or W while its version stays") {
+TEST_CASE("Gemm, MatMul and the direct and Winograd convolutions keep what they derive from B or W while its version stays") {
     cached_host::Scope scope;
     const Attr pads("pads", Shape{1, 1, 1, 1});
     const std::vector<Attr> pool_relu = {pads, Attr("activation", "Relu")};
@@ -1810,6 +1811,11 @@ TEST_CASE("Gemm, MatMul and the direct convolutions keep what they derive from B
         {"FusedConvMaxPool", pool_relu, {2, 8, 10, 10}, {16, 8, 3, 3}, {2, 16, 5, 5}, direct},
         {"ConvGradInput", {pads, Attr("input_shape", Shape{2, 8, 10, 10})}, {2, 16, 10, 10}, {16, 8, 3, 3},
          {2, 8, 10, 10}, direct},
+        // 16 channels each way: Winograd's transformed weights (conv_winograd.h)
+        {"Conv", {pads}, {2, 16, 6, 6}, {32, 16, 3, 3}, {2, 32, 6, 6}, direct},
+        {"FusedConvMaxPool", pool_relu, {2, 16, 6, 6}, {32, 16, 3, 3}, {2, 32, 3, 3}, direct},
+        {"ConvGradInput", {pads, Attr("input_shape", Shape{2, 16, 6, 6})}, {2, 32, 6, 6}, {32, 16, 3, 3},
+         {2, 16, 6, 6}, direct},
     };
     uint32_t seed = 900;
     for (const Case& c : cases) {
@@ -1843,4 +1849,46 @@ TEST_CASE("Gemm, MatMul and the direct convolutions keep what they derive from B
         CHECK(renewed.f == fresh.f);
         cached_host::slot().reset(nullptr, nullptr);
     }
+}
+
+TEST_CASE("3x3 pad-1 convolutions with channels in 16s take Winograd's F(2x2, 3x3) from batch 2, bitwise") {
+    // The kernels' results are bitwise those of conv_winograd.h's functions called directly: the
+    // CNN's second layer (and its gradients) runs there. Batch 1 keeps the direct path.
+    if (!dsk::cpu::cpu_has_avx512f() || !dsk::cpu::cpu_has_avx512vl()) return;  // no Winograd path here
+    const Attr pads("pads", Shape{1, 1, 1, 1});
+    const int64_t n = 2, c = 32, m = 64, h = 14, w = 14, plane = h * w;
+    Tensor x = random({n, c, h, w}, 950), wt = random({m, c, 3, 3}, 951), b = random({m}, 952),
+           dy = random({n, m, h, w}, 953);
+    Tensor y = f32({n, m, h, w}), dx = f32({n, c, h, w}), dw = f32({m, c, 3, 3});
+    run("FusedConv", {pads, Attr("activation", "Relu")}, {&x, &wt, &b}, {&y});
+    run("ConvGradInput", {pads, Attr("input_shape", Shape{n, c, h, w})}, {&dy, &wt}, {&dx});
+    run("ConvGradWeight", {pads, Attr("weight_shape", Shape{m, c, 3, 3})}, {&dy, &x}, {&dw});
+
+    using dsk::cpu::WinogradConv;
+    using dsk::cpu::WinogradWeights;
+    const WinogradConv forward{c, m, h, w}, backward{m, c, h, w};
+    const WinogradWeights u(forward, [&](int64_t o, int64_t i, int64_t tap) { return wt.f[(o * c + i) * 9 + tap]; });
+    const WinogradWeights ut(backward, [&](int64_t o, int64_t i, int64_t tap) { return wt.f[(i * c + o) * 9 + 8 - tap]; });
+    std::vector<float> scratch(static_cast<size_t>(dsk::cpu::winograd_scratch_floats(forward) +
+                                                   dsk::cpu::winograd_scratch_floats(backward)));
+    std::vector<float> want_y(y.f.size()), want_dx(dx.f.size()), want_dw(dw.f.size());
+    std::vector<float> du(static_cast<size_t>(n * 16 * c * m));
+    for (int64_t i = 0; i < n; ++i) {
+        dsk::cpu::winograd_conv_image(u, x.f.data() + i * c * plane, want_y.data() + i * m * plane,
+                                      {.bias = b.f.data(), .relu = true}, scratch.data());
+        dsk::cpu::winograd_conv_image(ut, dy.f.data() + i * m * plane, want_dx.data() + i * c * plane, {},
+                                      scratch.data());
+        dsk::cpu::winograd_weight_grad_image(forward, x.f.data() + i * c * plane, dy.f.data() + i * m * plane,
+                                             du.data() + i * 16 * c * m, true, scratch.data());
+    }
+    for (int64_t k = 0; k < 16 * c * m; ++k) du[static_cast<size_t>(k)] += du[static_cast<size_t>(16 * c * m + k)];
+    dsk::cpu::winograd_weight_grad_filters(forward, du.data(), want_dw.data());
+    CHECK(y.f == want_y);
+    CHECK(dx.f == want_dx);
+    CHECK(dw.f == want_dw);
+
+    // One image: the direct path, whose sums round differently.
+    Tensor x1 = f32({1, c, h, w}, std::vector<float>(x.f.begin(), x.f.begin() + c * plane)), y1 = f32({1, m, h, w});
+    run("FusedConv", {pads, Attr("activation", "Relu")}, {&x1, &wt, &b}, {&y1});
+    CHECK(y1.f != std::vector<float>(want_y.begin(), want_y.begin() + m * plane));
 }
