@@ -1353,6 +1353,12 @@ TEST_CASE("results are bitwise identical for 1, 2 and 5 threads and any chunk or
     conv_gw.emplace_back("weight_shape", Shape{8, 6, 3, 3});
     conv_gi.emplace_back("input_shape", xs);
     Tensor wd = random({6, 1, 3, 3}, 114), dyd = random({13, 6, 9, 9}, 115);
+    // 16 channels each way: Winograd (an image per thread; the weight gradient in batch blocks)
+    const Shape wxs{13, 16, 5, 6};
+    Tensor wx = random(wxs, 123), ww = random({16, 16, 3, 3}, 124), wdy = random({13, 16, 5, 6}, 125);
+    std::vector<Attr> wconv_gw = conv, wconv_gi = conv;
+    wconv_gw.emplace_back("weight_shape", Shape{16, 16, 3, 3});
+    wconv_gi.emplace_back("input_shape", wxs);
     std::vector<Attr> dw_attrs{Attr("pads", Shape{1, 1, 1, 1}), Attr("group", 6),
                                Attr("weight_shape", Shape{6, 1, 3, 3})};
     Tensor scale = random({6}, 116), bias = random({6}, 117), mean = f32({6}),
@@ -1371,6 +1377,11 @@ TEST_CASE("results are bitwise identical for 1, 2 and 5 threads and any chunk or
         run("ConvGradWeight", conv_gw, {&dyc, &x}, {&dw});
         run("ConvGradWeight", dw_attrs, {&dyd, &x}, {&ddw});
         keep(y), keep(dx), keep(dw), keep(ddw);
+        Tensor wy = f32({13, 16, 5, 6}), wdx = f32(wxs), wdw = f32({16, 16, 3, 3});
+        run("Conv", conv, {&wx, &ww}, {&wy});
+        run("ConvGradInput", wconv_gi, {&wdy, &ww}, {&wdx});
+        run("ConvGradWeight", wconv_gw, {&wdy, &wx}, {&wdw});
+        keep(wy), keep(wdx), keep(wdw);
         Tensor m = mean, v = var, bn = f32(xs), sm = f32({6}), si = f32({6});
         run("BatchNormalization", {Attr("training_mode", 1)}, {&x, &scale, &bias, &m, &v},
             {&bn, &sm, &si});
