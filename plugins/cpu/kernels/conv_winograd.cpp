@@ -42,16 +42,17 @@ struct Layout {
 };
 
 #if DSK_CONV_WINOGRAD_AVX512
-// The same for a block of `rows` x `cols` (both at most 8): masked loads and stores around the
-// registers' transpose, so that an edge costs what a full block does (scalar stores, each to
-// another row of the destination, stalled the whole transpose on its misses).
+// The same for a block of `rows` x `cols` (both at most 8): through an 8x8 tile on the stack,
+// read and written with masks, so that an edge costs about what a full block does (scalar
+// stores, each to another row of the destination, stalled the whole transpose on their misses).
 __attribute__((target("avx512f,avx512vl"))) void transpose_partial(const float* src, int64_t ld_src, int64_t rows,
                                                                    int64_t cols, float* dst, int64_t ld_dst) {
     const __mmask8 row_mask = static_cast<__mmask8>((1u << cols) - 1), column_mask = static_cast<__mmask8>((1u << rows) - 1);
-    __m256 r[8];
-    for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_maskz_loadu_ps(row_mask, src + i * ld_src) : _mm256_setzero_ps();
-    transpose_8x8_registers(r);
-    for (int i = 0; i < cols; ++i) _mm256_mask_storeu_ps(dst + i * ld_dst, column_mask, r[i]);
+    alignas(32) float in[8][8], out[8][8];
+    for (int i = 0; i < 8; ++i)
+        _mm256_store_ps(in[i], i < rows ? _mm256_maskz_loadu_ps(row_mask, src + i * ld_src) : _mm256_setzero_ps());
+    transpose_8x8(&in[0][0], 8, &out[0][0], 8);
+    for (int i = 0; i < cols; ++i) _mm256_mask_storeu_ps(dst + i * ld_dst, column_mask, _mm256_load_ps(out[i]));
 }
 
 // dst[j * ld_dst + i] = src[i * ld_src + j] for i < rows, j < cols: 8x8 blocks in registers.

@@ -10,9 +10,12 @@
 
 namespace dsk::cpu {
 
-// r[i] = column i of the 8 x 8 block whose rows were r[0..7]: unpack, shuffle and lane permute.
-__attribute__((target("avx"))) inline void transpose_8x8_registers(__m256 (&r)[8]) {
-    __m256 t[8];
+// dst[i * ld_dst + r] = src[r * ld_src + i] for r, i in [0, 8): unpack, shuffle and lane permute
+// instead of 64 scattered scalar stores.
+__attribute__((target("avx"))) inline void transpose_8x8(const float* src, int64_t ld_src, float* dst,
+                                                         int64_t ld_dst) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
@@ -24,20 +27,9 @@ __attribute__((target("avx"))) inline void transpose_8x8_registers(__m256 (&r)[8
         r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
     for (int i = 0; i < 4; ++i) {
-        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
-        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+        _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
     }
-    for (int i = 0; i < 8; ++i) r[i] = t[i];
-}
-
-// dst[i * ld_dst + r] = src[r * ld_src + i] for r, i in [0, 8): in registers instead of 64
-// scattered scalar stores.
-__attribute__((target("avx"))) inline void transpose_8x8(const float* src, int64_t ld_src, float* dst,
-                                                         int64_t ld_dst) {
-    __m256 r[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
-    transpose_8x8_registers(r);
-    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * ld_dst, r[i]);
 }
 
 }  // namespace dsk::cpu
