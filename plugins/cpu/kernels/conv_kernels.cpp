@@ -286,30 +286,56 @@ const std::vector<Plan>& kept_plans(const KernelArgs& args, const ConvGeometry& 
 // 3x3 pad-1 convolutions with many channels (conv_winograd.h)
 //----------------------------------------------------------------------------------------------
 
-// Winograd's F(2x2, 3x3) where it applies (conv_winograd.h), for a batch of 2 or more images:
-// each image runs on one thread, so a single image keeps the direct path, whose blocks of output
-// channels spread over the threads. The choice depends on the shapes only, not on the threads.
-constexpr int64_t kWinogradMinBatch = 2;
-
+// Winograd's F(2x2, 3x3) where it applies (conv_winograd.h). The choice depends on the shapes
+// only, never on the threads.
 bool takes_winograd_path(const ConvGeometry& g, int64_t in_channels, int64_t out_channels) {
-    return g.batch >= kWinogradMinBatch && winograd_applies(g.w, in_channels, out_channels);
+    return winograd_applies(g.w, in_channels, out_channels);
 }
 
-// Runs body(n, grp, scratch, next) for every image and group, split over the pool; `scratch`
-// holds winograd_scratch_floats(conv) + `extra_floats` floats of the calling thread's own; `next`
-// is whether the same thread runs image n + 1 of the group next (worth prefetching).
-template <class Body>
-void for_each_winograd_image(const ConvGeometry& g, const WinogradConv& conv, int64_t extra_floats, Body&& body) {
+// The Winograd convolution of every image and group with `plans` (one per group): `input(n, grp)`
+// is the image's input planes; `output(n, grp, extra)` where its output planes go (`extra`:
+// `extra_floats` of scratch beside the convolution's own); `done(n, grp, m0, m1, extra)` runs
+// once its channels [m0, m1) are there. With at least as many images (x groups) as threads, an
+// image per thread, each prefetching the next; with fewer (batch 1), one image at a time, its
+// input transformed once and its output channels split over the threads. Bitwise the same.
+template <class Input, class Output, class Done>
+void run_winograd(const ConvGeometry& g, const std::vector<WinogradWeights>& plans, const float* bias, bool relu,
+                  int64_t extra_floats, Input&& input, Output&& output, Done&& done) {
+    const WinogradConv& conv = plans.front().conv;
+    const int64_t items = g.batch * g.group, own = winograd_scratch_floats(conv);
+    auto result = [&](int64_t grp) {
+        return DirectConvOutput{.bias = bias ? bias + grp * conv.out_channels : nullptr, .relu = relu};
+    };
     const double tiles = static_cast<double>(conv.tiles()), plane = static_cast<double>(g.out_plane());
     const dsk::Work per_image{2.0 * 16.0 * tiles * static_cast<double>(conv.in_channels * conv.out_channels),
                               4.0 * static_cast<double>(conv.in_channels + conv.out_channels) * plane};
-    const int64_t floats = winograd_scratch_floats(conv) + extra_floats;
-    parallel_for(static_cast<size_t>(g.batch * g.group), per_image, [&](size_t b, size_t e) {
-        Scratch scratch(static_cast<size_t>(floats));
-        for (size_t item = b; item < e; ++item)
-            body(static_cast<int64_t>(item) / g.group, static_cast<int64_t>(item) % g.group, scratch.data(),
-                 item + static_cast<size_t>(g.group) < e);
-    });
+    if (items >= static_cast<int64_t>(threads_for(per_image * static_cast<double>(items)))) {
+        parallel_for(static_cast<size_t>(items), per_image, [&](size_t b, size_t e) {
+            Scratch scratch(static_cast<size_t>(own + extra_floats));
+            float* extra = scratch.data() + own;
+            for (size_t item = b; item < e; ++item) {
+                const int64_t n = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
+                const bool next = item + static_cast<size_t>(g.group) < e;
+                winograd_conv_image(plans[static_cast<size_t>(grp)], input(n, grp), output(n, grp, extra),
+                                    result(grp), scratch.data(), next ? input(n + 1, grp) : nullptr);
+                done(n, grp, int64_t{0}, conv.out_channels, extra);
+            }
+        });
+        return;
+    }
+    Scratch scratch(static_cast<size_t>(own + extra_floats));  // shared: each thread writes its own channels
+    float* extra = scratch.data() + own;
+    const int64_t blocks = conv.out_channels / 16;
+    for (int64_t item = 0; item < items; ++item) {
+        const int64_t n = item / g.group, grp = item % g.group;
+        winograd_transform_image(conv, input(n, grp), scratch.data());
+        float* y = output(n, grp, extra);
+        parallel_for(static_cast<size_t>(blocks), per_image * (1.0 / static_cast<double>(blocks)), [&](size_t b, size_t e) {
+            const int64_t m0 = static_cast<int64_t>(b) * 16, m1 = static_cast<int64_t>(e) * 16;
+            winograd_output_channels(plans[static_cast<size_t>(grp)], scratch.data(), m0, m1, y, result(grp));
+            done(n, grp, m0, m1, extra);
+        });
+    }
 }
 
 // Runs block(n, group, m0, count, scratch) for every image, group and block of 8 output channels
@@ -523,16 +549,21 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     // Y written in place with at most a Relu (Conv; FusedConv with no Z): the bias and the Relu
     // are applied in registers, bitwise as the epilogue would.
     const bool in_registers = z == y && (!activation || activation->kind == Activation::relu);
-    if (in_registers && takes_winograd_path(g, g.in_cg, g.out_cg)) {
+    if (takes_winograd_path(g, g.in_cg, g.out_cg)) {
+        // Otherwise the sums go to Z (or Y) and the epilogue runs on each thread's channels.
         const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
         std::vector<WinogradWeights> local;
         const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, false, local);
-        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch, bool next) {
-            const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
-            const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
-            winograd_conv_image(plans[static_cast<size_t>(grp)], image, z + (n * g.out_c + grp * g.out_cg) * cols,
-                                output, scratch, next ? image + g.in_c * g.in_plane() : nullptr);
-        });
+        run_winograd(
+            g, plans, in_registers ? bias : nullptr, in_registers && activation.has_value(), 0,
+            [&](int64_t n, int64_t grp) { return x + (n * g.in_c + grp * g.in_cg) * g.in_plane(); },
+            [&](int64_t n, int64_t grp, float*) { return z + (n * g.out_c + grp * g.out_cg) * cols; },
+            [&](int64_t n, int64_t grp, int64_t m0, int64_t m1, float*) {
+                const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+                const OutputEpilogue epilogue = epilogue_of(grp, offset);
+                if (!in_registers && epilogue.needed(z + offset))
+                    OutputEpilogue::apply(&epilogue, m0, 0, m1 - m0, cols, z + offset + m0 * cols, cols);
+            });
         return;
     }
     if (takes_direct_path(g, g.out_cg)) {
@@ -618,15 +649,15 @@ void conv_max_pool_forward(const KernelArgs& args, const std::optional<Activatio
         const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
         std::vector<WinogradWeights> local;
         const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, false, local);
-        for_each_winograd_image(g, conv, g.out_cg * cols, [&](int64_t n, int64_t grp, float* scratch, bool next) {
-            const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
-            float* planes = scratch + winograd_scratch_floats(conv);
-            const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
-            winograd_conv_image(plans[static_cast<size_t>(grp)], image, planes, output, scratch,
-                                next ? image + g.in_c * g.in_plane() : nullptr);
-            for (int64_t m = 0; m < g.out_cg; ++m)
-                max_pool_plane_2x2(planes + m * cols, g.w.out_h, g.w.out_w, y + (n * g.out_c + grp * g.out_cg + m) * pooled);
-        });
+        run_winograd(
+            g, plans, bias, activation.has_value(), g.out_cg * cols,
+            [&](int64_t n, int64_t grp) { return x + (n * g.in_c + grp * g.in_cg) * g.in_plane(); },
+            [](int64_t, int64_t, float* planes) { return planes; },
+            [&](int64_t n, int64_t grp, int64_t m0, int64_t m1, float* planes) {
+                for (int64_t m = m0; m < m1; ++m)
+                    max_pool_plane_2x2(planes + m * cols, g.w.out_h, g.w.out_w,
+                                       y + (n * g.out_c + grp * g.out_cg + m) * pooled);
+            });
         return;
     }
     std::vector<DirectConvPlan> local;
@@ -688,11 +719,11 @@ void conv_grad_input(const KernelArgs& args) {
         const WinogradConv conv{g.out_cg, g.in_cg, g.w.in_h, g.w.in_w};
         std::vector<WinogradWeights> local;
         const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, true, local);
-        for_each_winograd_image(g, conv, 0, [&](int64_t n, int64_t grp, float* scratch, bool next) {
-            const float* image = dy + (n * g.out_c + grp * g.out_cg) * cols;
-            winograd_conv_image(plans[static_cast<size_t>(grp)], image, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(),
-                                {}, scratch, next ? image + g.out_c * cols : nullptr);
-        });
+        run_winograd(
+            g, plans, nullptr, false, 0,
+            [&](int64_t n, int64_t grp) { return dy + (n * g.out_c + grp * g.out_cg) * cols; },
+            [&](int64_t n, int64_t grp, float*) { return dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(); },
+            [](int64_t, int64_t, int64_t, int64_t, float*) {});
         return;
     }
     if (takes_direct_path(g, g.in_cg)) {
@@ -790,9 +821,10 @@ void conv_grad_weight(const KernelArgs& args) {
             db[m] = static_cast<float>(total);
         }
     };
-    if (takes_winograd_path(g, g.in_cg, g.out_cg)) {
+    if (g.batch >= 2 && takes_winograd_path(g, g.in_cg, g.out_cg)) {
         // Block b sums the dU (conv_winograd.h) of images [b * batch / blocks, (b + 1) * batch /
-        // blocks) in order, per group; the blocks are added in order and turned into dW.
+        // blocks) in order, per group; the blocks are added in order and turned into dW. The
+        // blocks are what goes to the threads, so a single image keeps the direct sums.
         const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
         const int64_t du_floats = 16 * g.in_cg * g.out_cg, images = (g.batch + blocks - 1) / blocks;
         Scratch du(static_cast<size_t>(blocks * g.group * du_floats));

@@ -186,15 +186,16 @@ __attribute__((target("avx512f,fma"))) void transform_input(const WinogradConv& 
 }
 
 // yt[2 * ty + a][2 * tx + b][channel] = (A^T M A)[a][b] of each tile, plus the bias, then the Relu
-// (max(0, x): NaN stays NaN, -0 stays -0, as the direct path's).
+// (max(0, x): NaN stays NaN, -0 stays -0, as the direct path's), for channels [m0, m1).
 __attribute__((target("avx512f,fma"))) void transform_output(const WinogradConv& c, const Layout& l, const float* m,
-                                                             const DirectConvOutput& output, float* yt) {
+                                                             const DirectConvOutput& output, int64_t m0, int64_t m1,
+                                                             float* yt) {
     const int64_t channels = c.out_channels, tw = c.tiles_w(), step = l.tiles * channels, row = 2 * tw * channels;
     const __m512 zero = _mm512_setzero_ps();
     for (int64_t t = 0; t < l.tiles; ++t) {
         float* block = yt + t / tw * 2 * row + t % tw * 2 * channels;
         const float* in = m + t * channels;
-        for (int64_t c0 = 0; c0 < channels; c0 += kLanes) {
+        for (int64_t c0 = m0; c0 < m1; c0 += kLanes) {
             __m512 s[2][4];
             for (int j = 0; j < 4; ++j) {
                 const __m512 m0 = _mm512_loadu_ps(in + (0 * 4 + j) * step + c0);
@@ -279,29 +280,43 @@ int64_t winograd_scratch_floats(const WinogradConv& c) {
     return Layout(c).total;
 }
 
-void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
-                         float* scratch, const float* next_x) {
+void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch) {
+#if DSK_CONV_WINOGRAD_AVX512
+    const Layout l(c);
+    transpose_input(c, l, x, scratch + l.flat, scratch + l.xt);
+    transform_input(c, l, scratch + l.xt, scratch + l.v);
+#else
+    (void)c, (void)x, (void)scratch;
+#endif
+}
+
+void winograd_output_channels(const WinogradWeights& weights, float* scratch, int64_t m0, int64_t m1, float* y,
+                              const DirectConvOutput& output, const float* next_x) {
 #if DSK_CONV_WINOGRAD_AVX512
     const WinogradConv& c = weights.conv;
     const Layout l(c);
-    const int64_t in = c.in_channels, out = c.out_channels;
-    float *xt = scratch + l.xt, *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
-    transpose_input(c, l, x, scratch + l.flat, xt);
-    transform_input(c, l, xt, v);
+    const int64_t in = c.in_channels, out = c.out_channels, plane = c.h * c.w;
+    float *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
     for (int64_t xi = 0; xi < 16; ++xi) {
-        prefetch_part(next_x, in * c.h * c.w, xi);
-        product(v + xi * l.tiles * in, in, 1, l.tiles, in, weights.u.data() + xi * in * out, out, out,
-                m + xi * l.tiles * out, out, false);
+        prefetch_part(next_x, in * plane, xi);
+        product(v + xi * l.tiles * in, in, 1, l.tiles, in, weights.u.data() + xi * in * out + m0, out, m1 - m0,
+                m + xi * l.tiles * out + m0, out, false);
     }
-    transform_output(c, l, m, output, yt);
+    transform_output(c, l, m, output, m0, m1, yt);
     if (c.w % 2 == 0)  // yt's rows are the plane's: its first h * w positions are y transposed
-        transpose(yt, out, c.h * c.w, out, y, c.h * c.w);
+        transpose(yt + m0, out, plane, m1 - m0, y + m0 * plane, plane);
     else
         for (int64_t oh = 0; oh < c.h; ++oh)
-            transpose(yt + oh * 2 * c.tiles_w() * out, out, c.w, out, y + oh * c.w, c.h * c.w);
+            transpose(yt + oh * 2 * c.tiles_w() * out + m0, out, c.w, m1 - m0, y + m0 * plane + oh * c.w, plane);
 #else
-    (void)weights, (void)x, (void)y, (void)output, (void)scratch, (void)next_x;
+    (void)weights, (void)scratch, (void)m0, (void)m1, (void)y, (void)output, (void)next_x;
 #endif
+}
+
+void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
+                         float* scratch, const float* next_x) {
+    winograd_transform_image(weights.conv, x, scratch);
+    winograd_output_channels(weights, scratch, 0, weights.conv.out_channels, y, output, next_x);
 }
 
 void winograd_weight_grad_image(const WinogradConv& c, const float* x, const float* dy, float* du, bool first,

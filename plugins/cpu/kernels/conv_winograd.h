@@ -78,6 +78,13 @@ int64_t winograd_scratch_floats(const WinogradConv& c);
 void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
                          float* scratch, const float* next_x = nullptr);
 
+// winograd_conv_image in two steps, so that threads can share one image: the input transformed
+// into `scratch` (once), then output channels [m0, m1) (multiples of 16) of y from it, any
+// number of disjoint ranges at once. Bitwise the same as winograd_conv_image.
+void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch);
+void winograd_output_channels(const WinogradWeights& weights, float* scratch, int64_t m0, int64_t m1, float* y,
+                              const DirectConvOutput& output, const float* next_x = nullptr);
+
 // One image's share of the weight gradient: du [16][in_channels][out_channels] = (first) or +=
 // the sums of V_xi^T dM_xi for x [in][h][w] and dy [out][h][w]. `next_x`, `next_dy`: as above.
 void winograd_weight_grad_image(const WinogradConv& c, const float* x, const float* dy, float* du, bool first,

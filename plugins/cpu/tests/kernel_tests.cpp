@@ -1862,9 +1862,9 @@ TEST_CASE("Gemm, MatMul and the direct and Winograd convolutions keep what they 
     }
 }
 
-TEST_CASE("3x3 pad-1 convolutions with channels in 16s take Winograd's F(2x2, 3x3) from batch 2, bitwise") {
+TEST_CASE("3x3 pad-1 convolutions with channels in 16s take Winograd's F(2x2, 3x3), bitwise") {
     // The kernels' results are bitwise those of conv_winograd.h's functions called directly: the
-    // CNN's second layer (and its gradients) runs there. Batch 1 keeps the direct path.
+    // CNN's second layer (and its gradients) runs there.
     if (!dsk::cpu::cpu_has_avx512f() || !dsk::cpu::cpu_has_avx512vl()) return;  // no Winograd path here
     const Attr pads("pads", Shape{1, 1, 1, 1});
     const int64_t n = 2, c = 32, m = 64, h = 14, w = 14, plane = h * w;
@@ -1898,8 +1898,20 @@ TEST_CASE("3x3 pad-1 convolutions with channels in 16s take Winograd's F(2x2, 3x
     CHECK(dx.f == want_dx);
     CHECK(dw.f == want_dw);
 
-    // One image: the direct path, whose sums round differently.
-    Tensor x1 = f32({1, c, h, w}, std::vector<float>(x.f.begin(), x.f.begin() + c * plane)), y1 = f32({1, m, h, w});
-    run("FusedConv", {pads, Attr("activation", "Relu")}, {&x1, &wt, &b}, {&y1});
-    CHECK(y1.f != std::vector<float>(want_y.begin(), want_y.begin() + m * plane));
+    // One image: the same sums, its output channels split over the threads when there are
+    // several (FusedConvMaxPool pools each thread's channels), bitwise the first image's above.
+    Tensor x1 = f32({1, c, h, w}, std::vector<float>(x.f.begin(), x.f.begin() + c * plane));
+    Tensor dy1 = f32({1, m, h, w}, std::vector<float>(dy.f.begin(), dy.f.begin() + m * plane));
+    for (uint32_t threads : {1u, 2u, 3u}) {
+        Threads scope(threads);
+        CAPTURE(threads);
+        Tensor y1 = f32({1, m, h, w}), dx1 = f32({1, c, h, w}), p1 = f32({1, m, h / 2, w / 2}), z1 = f32({1, m, h / 2, w / 2});
+        run("FusedConv", {pads, Attr("activation", "Relu")}, {&x1, &wt, &b}, {&y1});
+        run("ConvGradInput", {pads, Attr("input_shape", Shape{1, c, h, w})}, {&dy1, &wt}, {&dx1});
+        run("FusedConvMaxPool", {pads, Attr("activation", "Relu")}, {&x1, &wt, &b}, {&p1});
+        CHECK(y1.f == std::vector<float>(want_y.begin(), want_y.begin() + m * plane));
+        CHECK(dx1.f == std::vector<float>(want_dx.begin(), want_dx.begin() + c * plane));
+        run("MaxPool", {Attr("kernel_shape", Shape{2, 2}), Attr("strides", Shape{2, 2})}, {&y1}, {&z1});
+        CHECK(p1.f == z1.f);
+    }
 }
