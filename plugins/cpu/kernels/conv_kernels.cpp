@@ -297,7 +297,7 @@ bool takes_winograd_path(const ConvGeometry& g, int64_t in_channels, int64_t out
 // `extra_floats` of scratch beside the convolution's own); `done(n, grp, m0, m1, extra)` runs
 // once its channels [m0, m1) are there. With at least as many images (x groups) as threads, an
 // image per thread, each prefetching the next; with fewer (batch 1), one image at a time, its
-// input transformed once and its output channels split over the threads. Bitwise the same.
+// input channels, then its output channels, split over the threads. Bitwise the same.
 template <class Input, class Output, class Done>
 void run_winograd(const ConvGeometry& g, const std::vector<WinogradWeights>& plans, const float* bias, bool relu,
                   int64_t extra_floats, Input&& input, Output&& output, Done&& done) {
@@ -325,10 +325,14 @@ void run_winograd(const ConvGeometry& g, const std::vector<WinogradWeights>& pla
     }
     Scratch scratch(static_cast<size_t>(own + extra_floats));  // shared: each thread writes its own channels
     float* extra = scratch.data() + own;
-    const int64_t blocks = conv.out_channels / 16;
+    const int64_t blocks = conv.out_channels / 16, in_blocks = conv.in_channels / 16;
+    const dsk::Work per_in_block{0.0, 12.0 * static_cast<double>(16 * conv.in_channels) * plane / static_cast<double>(in_blocks)};
     for (int64_t item = 0; item < items; ++item) {
         const int64_t n = item / g.group, grp = item % g.group;
-        winograd_transform_image(conv, input(n, grp), scratch.data());
+        parallel_for(static_cast<size_t>(in_blocks), per_in_block, [&](size_t b, size_t e) {
+            winograd_transform_image(conv, input(n, grp), scratch.data(), static_cast<int64_t>(b) * 16,
+                                     static_cast<int64_t>(e) * 16);
+        });
         float* y = output(n, grp, extra);
         parallel_for(static_cast<size_t>(blocks), per_image * (1.0 / static_cast<double>(blocks)), [&](size_t b, size_t e) {
             const int64_t m0 = static_cast<int64_t>(b) * 16, m1 = static_cast<int64_t>(e) * 16;

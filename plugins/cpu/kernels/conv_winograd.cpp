@@ -137,32 +137,34 @@ void product(const float* a, int64_t a_rs, int64_t a_ks, int64_t rows, int64_t k
     }
 }
 
-// xt: the image's planes transposed to [row + 1][column + 1][channel], zeros around them. The
+// xt: the image's planes (channels [c0, c1)) transposed to [row + 1][column + 1][channel], zeros
+// around them. The
 // planes go through `flat` ([position][channel]) first: one transpose of every position at once
 // leaves 8x8 blocks for all but the last plane % 8 positions, where a transpose per row would do
 // w % 8 of every w columns with scalars.
 __attribute__((target("avx512f,fma"))) void transpose_input(const WinogradConv& c, const Layout& l, const float* x,
-                                                            float* flat, float* xt) {
-    const int64_t channels = c.in_channels, row = l.wp * channels;
-    prefetch(x, channels * c.h * c.w);
-    transpose(x, c.h * c.w, channels, c.h * c.w, flat, channels);
-    std::fill(xt, xt + row, 0.0f);
-    for (int64_t ih = 0; ih < c.h; ++ih) {
-        float* out = xt + (ih + 1) * row;
-        std::fill(out, out + channels, 0.0f);
-        std::copy(flat + ih * c.w * channels, flat + (ih + 1) * c.w * channels, out + channels);
-        std::fill(out + (c.w + 1) * channels, out + row, 0.0f);
-    }
-    std::fill(xt + (c.h + 1) * row, xt + l.hp * row, 0.0f);
+                                                            int64_t c0, int64_t c1, float* flat, float* xt) {
+    const int64_t channels = c.in_channels, count = c1 - c0, plane = c.h * c.w;
+    prefetch(x + c0 * plane, count * plane);
+    transpose(x + c0 * plane, plane, count, plane, flat + c0, channels);
+    float* out = xt + c0;
+    for (int64_t ih = -1; ih < l.hp - 1; ++ih)
+        for (int64_t iw = -1; iw < l.wp - 1; ++iw, out += channels) {
+            if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w)
+                std::fill(out, out + count, 0.0f);
+            else
+                std::copy(flat + (ih * c.w + iw) * channels + c0, flat + (ih * c.w + iw) * channels + c1, out);
+        }
 }
 
-// v[xi][t][channel] = (B^T d B)[xi] of each tile's 4x4 input block d, 16 channels per vector.
+// v[xi][t][channel] = (B^T d B)[xi] of each tile's 4x4 input block d, 16 channels per vector,
+// for channels [first, end).
 __attribute__((target("avx512f,fma"))) void transform_input(const WinogradConv& c, const Layout& l, const float* xt,
-                                                            float* v) {
+                                                            int64_t first, int64_t end, float* v) {
     const int64_t channels = c.in_channels, tw = c.tiles_w(), step = l.tiles * channels;
     for (int64_t t = 0; t < l.tiles; ++t) {
         const float* block = xt + (t / tw * 2 * l.wp + t % tw * 2) * channels;
-        for (int64_t c0 = 0; c0 < channels; c0 += kLanes) {
+        for (int64_t c0 = first; c0 < end; c0 += kLanes) {
             __m512 r[4][4];
             for (int j = 0; j < 4; ++j) {
                 const __m512 d0 = _mm512_loadu_ps(block + (0 * l.wp + j) * channels + c0);
@@ -280,13 +282,13 @@ int64_t winograd_scratch_floats(const WinogradConv& c) {
     return Layout(c).total;
 }
 
-void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch) {
+void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch, int64_t c0, int64_t c1) {
 #if DSK_CONV_WINOGRAD_AVX512
     const Layout l(c);
-    transpose_input(c, l, x, scratch + l.flat, scratch + l.xt);
-    transform_input(c, l, scratch + l.xt, scratch + l.v);
+    transpose_input(c, l, x, c0, c1, scratch + l.flat, scratch + l.xt);
+    transform_input(c, l, scratch + l.xt, c0, c1, scratch + l.v);
 #else
-    (void)c, (void)x, (void)scratch;
+    (void)c, (void)x, (void)scratch, (void)c0, (void)c1;
 #endif
 }
 
@@ -315,7 +317,7 @@ void winograd_output_channels(const WinogradWeights& weights, float* scratch, in
 
 void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
                          float* scratch, const float* next_x) {
-    winograd_transform_image(weights.conv, x, scratch);
+    winograd_transform_image(weights.conv, x, scratch, 0, weights.conv.in_channels);
     winograd_output_channels(weights, scratch, 0, weights.conv.out_channels, y, output, next_x);
 }
 
@@ -325,8 +327,8 @@ void winograd_weight_grad_image(const WinogradConv& c, const float* x, const flo
     const Layout l(c);
     const int64_t in = c.in_channels, out = c.out_channels, row = 2 * c.tiles_w() * out;
     float *xt = scratch + l.xt, *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
-    transpose_input(c, l, x, scratch + l.flat, xt);
-    transform_input(c, l, xt, v);
+    transpose_input(c, l, x, 0, in, scratch + l.flat, xt);
+    transform_input(c, l, xt, 0, in, v);
     // dY transposed to [row][column][channel], zeros past odd edges.
     prefetch(dy, out * c.h * c.w);
     if (c.w % 2 == 0) {

@@ -78,10 +78,10 @@ int64_t winograd_scratch_floats(const WinogradConv& c);
 void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
                          float* scratch, const float* next_x = nullptr);
 
-// winograd_conv_image in two steps, so that threads can share one image: the input transformed
-// into `scratch` (once), then output channels [m0, m1) (multiples of 16) of y from it, any
-// number of disjoint ranges at once. Bitwise the same as winograd_conv_image.
-void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch);
+// winograd_conv_image in two steps, so that threads can share one image: input channels [c0, c1)
+// transformed into `scratch`, then, once all are, output channels [m0, m1) of y from it; each
+// step any number of disjoint ranges (multiples of 16) at once. Bitwise winograd_conv_image.
+void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch, int64_t c0, int64_t c1);
 void winograd_output_channels(const WinogradWeights& weights, float* scratch, int64_t m0, int64_t m1, float* y,
                               const DirectConvOutput& output, const float* next_x = nullptr);
 
