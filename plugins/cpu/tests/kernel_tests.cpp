@@ -1555,11 +1555,12 @@ TEST_CASE("FusedConv gives bitwise Conv then the activation for every activation
     }
 }
 
-TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, for what the direct path takes") {
+TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, for what the direct and Winograd paths take") {
     Tensor x1 = random({3, 1, 28, 28}, 241, -2.0f, 2.0f), w1 = random({32, 1, 3, 3}, 242), b1 = random({32}, 243);
     Tensor x2 = random({2, 32, 14, 14}, 244, -2.0f, 2.0f), w2 = random({64, 32, 3, 3}, 245), b2 = random({64}, 246);
     Tensor x3 = random({2, 5, 7, 9}, 247, -2.0f, 2.0f), w3 = random({12, 5, 3, 3}, 248);
     Tensor x4 = random({2, 16, 6, 6}, 249, -2.0f, 2.0f), w4 = random({16, 8, 3, 3}, 250), b4 = random({16}, 251);
+    Tensor x5 = random({3, 16, 7, 9}, 253, -2.0f, 2.0f), w5 = random({32, 16, 3, 3}, 254);
     const Attr pads("pads", Shape{1, 1, 1, 1});
     struct PoolCase {
         const char* what;
@@ -1572,6 +1573,7 @@ TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, fo
         {"the CNN's second layer", {pads}, {&x2, &w2, &b2}, {2, 64, 14, 14}},
         {"odd plane, 8 + 4 channels, no bias", {pads}, {&x3, &w3}, {2, 12, 7, 9}},
         {"group 2", {pads, Attr("group", 2)}, {&x4, &w4, &b4}, {2, 16, 6, 6}},
+        {"Winograd (as the second layer), odd plane, no bias", {pads}, {&x5, &w5}, {3, 32, 7, 9}},
     };
     const std::vector<Attr> pool = {Attr("kernel_shape", Shape{2, 2}), Attr("strides", Shape{2, 2})};
     for (uint32_t threads : {1u, 2u, 5u}) {
