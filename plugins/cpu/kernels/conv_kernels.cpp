@@ -326,7 +326,8 @@ void run_winograd(const ConvGeometry& g, const std::vector<WinogradWeights>& pla
     Scratch scratch(static_cast<size_t>(own + extra_floats));  // shared: each thread writes its own channels
     float* extra = scratch.data() + own;
     const int64_t blocks = conv.out_channels / 16, in_blocks = conv.in_channels / 16;
-    const dsk::Work per_in_block{0.0, 12.0 * static_cast<double>(16 * conv.in_channels) * plane / static_cast<double>(in_blocks)};
+    // The input side: about 12 floats read or written per position and channel.
+    const dsk::Work per_in_block{0.0, 4.0 * 12.0 * 16.0 * plane};
     for (int64_t item = 0; item < items; ++item) {
         const int64_t n = item / g.group, grp = item % g.group;
         parallel_for(static_cast<size_t>(in_blocks), per_in_block, [&](size_t b, size_t e) {

@@ -42,9 +42,10 @@ struct Layout {
 };
 
 #if DSK_CONV_WINOGRAD_AVX512
-// The same for a block of `rows` x `cols` (both at most 8): through an 8x8 tile on the stack,
-// read and written with masks, so that an edge costs about what a full block does (scalar
-// stores, each to another row of the destination, stalled the whole transpose on their misses).
+// dst[j * ld_dst + i] = src[i * ld_src + j] for a block of `rows` x `cols` (both at most 8), an
+// edge of `transpose`: through an 8x8 tile on the stack, read and written with masks, so that it
+// costs about what a full block does (scalar stores, each to another row of the destination,
+// stalled the whole transpose on their misses).
 __attribute__((target("avx512f,avx512vl"))) void transpose_partial(const float* src, int64_t ld_src, int64_t rows,
                                                                    int64_t cols, float* dst, int64_t ld_dst) {
     const __mmask8 row_mask = static_cast<__mmask8>((1u << cols) - 1), column_mask = static_cast<__mmask8>((1u << rows) - 1);
@@ -138,10 +139,9 @@ void product(const float* a, int64_t a_rs, int64_t a_ks, int64_t rows, int64_t k
 }
 
 // xt: the image's planes (channels [c0, c1)) transposed to [row + 1][column + 1][channel], zeros
-// around them. The
-// planes go through `flat` ([position][channel]) first: one transpose of every position at once
-// leaves 8x8 blocks for all but the last plane % 8 positions, where a transpose per row would do
-// w % 8 of every w columns with scalars.
+// around them. The planes go through `flat` ([position][channel]) first: one transpose of every
+// position at once leaves 8x8 blocks for all but the last plane % 8 positions, where a transpose
+// per row would do w % 8 of every w columns with scalars.
 __attribute__((target("avx512f,fma"))) void transpose_input(const WinogradConv& c, const Layout& l, const float* x,
                                                             int64_t c0, int64_t c1, float* flat, float* xt) {
     const int64_t channels = c.in_channels, count = c1 - c0, plane = c.h * c.w;
@@ -200,12 +200,12 @@ __attribute__((target("avx512f,fma"))) void transform_output(const WinogradConv&
         for (int64_t c0 = m0; c0 < m1; c0 += kLanes) {
             __m512 s[2][4];
             for (int j = 0; j < 4; ++j) {
-                const __m512 m0 = _mm512_loadu_ps(in + (0 * 4 + j) * step + c0);
-                const __m512 m1 = _mm512_loadu_ps(in + (1 * 4 + j) * step + c0);
-                const __m512 m2 = _mm512_loadu_ps(in + (2 * 4 + j) * step + c0);
-                const __m512 m3 = _mm512_loadu_ps(in + (3 * 4 + j) * step + c0);
-                s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+                const __m512 p0 = _mm512_loadu_ps(in + (0 * 4 + j) * step + c0);
+                const __m512 p1 = _mm512_loadu_ps(in + (1 * 4 + j) * step + c0);
+                const __m512 p2 = _mm512_loadu_ps(in + (2 * 4 + j) * step + c0);
+                const __m512 p3 = _mm512_loadu_ps(in + (3 * 4 + j) * step + c0);
+                s[0][j] = _mm512_add_ps(_mm512_add_ps(p0, p1), p2);
+                s[1][j] = _mm512_sub_ps(_mm512_sub_ps(p1, p2), p3);
             }
             const __m512 bias = output.bias ? _mm512_loadu_ps(output.bias + c0) : zero;
             for (int a = 0; a < 2; ++a) {
