@@ -852,14 +852,17 @@ void conv_grad_weight(const KernelArgs& args) {
                     bias_sums(g, dy, n0, n1, grp, 0, g.out_cg, bias_partial.data() + block * g.out_c + grp * g.out_cg);
             }
         });
-        for (int64_t grp = 0; grp < g.group; ++grp) {
-            float* sum = du.data() + grp * du_floats;
-            for (int64_t block = 1; block < blocks; ++block) {
-                const float* part = du.data() + (block * g.group + grp) * du_floats;
-                for (int64_t i = 0; i < du_floats; ++i) sum[i] += part[i];
-            }
-            winograd_weight_grad_filters(conv, sum, dw + grp * g.out_cg * rows);
-        }
+        // Block 0's partials (the first group * du_floats floats) += the others, in block order.
+        const int64_t sums = g.group * du_floats;
+        parallel_for(static_cast<size_t>(sums), dsk::Work{static_cast<double>(blocks), 4.0 * static_cast<double>(blocks + 1)},
+                     [&](size_t b, size_t e) {
+                         for (int64_t block = 1; block < blocks; ++block) {
+                             const float* part = du.data() + block * sums;
+                             for (size_t i = b; i < e; ++i) du.data()[i] += part[i];
+                         }
+                     });
+        for (int64_t grp = 0; grp < g.group; ++grp)
+            winograd_weight_grad_filters(conv, du.data() + grp * du_floats, dw + grp * g.out_cg * rows);
         finish_bias();
         return;
     }

@@ -59,8 +59,8 @@ struct WinogradWeights {
     WinogradWeights(const WinogradConv& c, Weight&& weight) : conv(c) {
         u.resize(static_cast<size_t>(16 * c.in_channels * c.out_channels));
         float g[9], t[16];
-        for (int64_t m = 0; m < c.out_channels; ++m)
-            for (int64_t ci = 0; ci < c.in_channels; ++ci) {
+        for (int64_t ci = 0; ci < c.in_channels; ++ci)  // m innermost: u is written in runs
+            for (int64_t m = 0; m < c.out_channels; ++m) {
                 for (int64_t tap = 0; tap < 9; ++tap) g[tap] = weight(m, ci, tap);
                 winograd_filter(g, t);
                 for (int64_t xi = 0; xi < 16; ++xi)
