@@ -549,10 +549,12 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         {2, 3, 4, 6, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
         {1, 8, 2, 3, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         {2, 11, 6, 6, 13, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
-        // 3x3 pad 1 with channels in multiples of 16 and 2 or more images: Winograd's F(2x2, 3x3)
-        // (conv_winograd.h). The CNN's second layer; odd planes (partial 2x2 tiles); planes of one
-        // row, one column, one position; groups; more images than weight-gradient blocks.
+        // 3x3 pad 1 with channels in multiples of 16: Winograd's F(2x2, 3x3) (conv_winograd.h).
+        // The CNN's second layer; odd planes (partial 2x2 tiles); planes of one row, one column,
+        // one position; groups; more images than weight-gradient blocks; one image (its channels
+        // split over the 3 threads; its weight gradient direct).
         {2, 32, 14, 14, 64, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {1, 32, 5, 7, 48, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         {3, 16, 7, 9, 48, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         {2, 48, 5, 4, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
         {2, 16, 1, 6, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
