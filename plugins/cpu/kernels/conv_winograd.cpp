@@ -326,9 +326,8 @@ void winograd_weight_grad_image(const WinogradConv& c, const float* x, const flo
 #if DSK_CONV_WINOGRAD_AVX512
     const Layout l(c);
     const int64_t in = c.in_channels, out = c.out_channels, row = 2 * c.tiles_w() * out;
-    float *xt = scratch + l.xt, *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
-    transpose_input(c, l, x, 0, in, scratch + l.flat, xt);
-    transform_input(c, l, xt, 0, in, v);
+    float *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
+    winograd_transform_image(c, x, scratch, 0, in);
     // dY transposed to [row][column][channel], zeros past odd edges.
     prefetch(dy, out * c.h * c.w);
     if (c.w % 2 == 0) {
