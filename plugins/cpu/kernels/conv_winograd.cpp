@@ -258,7 +258,8 @@ bool winograd_applies(const Window2d& w, int64_t in_channels, int64_t out_channe
            w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 && w.dilation_w == 1 && w.pad_top == 1 &&
            w.pad_left == 1 && w.pad_bottom == 1 && w.pad_right == 1 && w.in_h == w.out_h && w.in_w == w.out_w &&
            w.in_h > 0 && w.in_w > 0 && in_channels > 0 && out_channels > 0 && in_channels % kLanes == 0 &&
-           out_channels % kLanes == 0;
+           out_channels % kLanes == 0 &&
+           winograd_scratch_floats({in_channels, out_channels, w.in_h, w.in_w}) <= kWinogradMaxScratchFloats;
 }
 
 void winograd_filter(const float* g, float* u) {

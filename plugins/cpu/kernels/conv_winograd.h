@@ -42,8 +42,15 @@ struct WinogradConv {
     bool operator==(const WinogradConv&) const = default;
 };
 
+// An image's transformed input and products live in its thread's scratch at once; planes whose
+// scratch would pass this (4 MiB: 14x14 with 32 -> 64 channels takes 102K floats, 28x28 with
+// 64 -> 64 560K, 56x56 with 64 -> 64 2.2M) keep the direct path, whose memory does not grow with
+// the plane. Larger planes would need their tiles in blocks of rows.
+constexpr int64_t kWinogradMaxScratchFloats = int64_t{1} << 20;
+
 // True when the CPU has AVX-512 and `window` is 3x3, stride 1, dilation 1, pad 1 on every side,
-// with in and out channels (per group) multiples of 16.
+// with in and out channels (per group) multiples of 16 and at most kWinogradMaxScratchFloats of
+// scratch.
 bool winograd_applies(const Window2d& window, int64_t in_channels, int64_t out_channels);
 
 // U = G g G^T for one 3x3 filter g (row-major) into u[16] (row-major 4x4).

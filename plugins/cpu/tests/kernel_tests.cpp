@@ -1902,6 +1902,16 @@ TEST_CASE("3x3 pad-1 convolutions with channels in 16s take Winograd's F(2x2, 3x
     CHECK(dx.f == want_dx);
     CHECK(dw.f == want_dw);
 
+    // Planes whose scratch would pass 4 MiB keep the direct path.
+    dsk::Window2d window{.in_h = 14, .in_w = 14, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_left = 1,
+                         .pad_bottom = 1, .pad_right = 1, .out_h = 14, .out_w = 14};
+    CHECK(dsk::cpu::winograd_applies(window, 32, 64));
+    CHECK_FALSE(dsk::cpu::winograd_applies(window, 24, 64));
+    window.in_h = window.in_w = window.out_h = window.out_w = 28;
+    CHECK(dsk::cpu::winograd_applies(window, 64, 64));
+    window.in_h = window.in_w = window.out_h = window.out_w = 56;
+    CHECK_FALSE(dsk::cpu::winograd_applies(window, 64, 64));
+
     // One image: the same sums, its output channels split over the threads when there are
     // several (FusedConvMaxPool pools each thread's channels), bitwise the first image's above.
     Tensor x1 = f32({1, c, h, w}, std::vector<float>(x.f.begin(), x.f.begin() + c * plane));
