@@ -294,53 +294,39 @@ bool takes_winograd_path(const ConvGeometry& g, int64_t in_channels, int64_t out
 
 // The Winograd convolution of every image and group with `plans` (one per group): `input(n, grp)`
 // is the image's input planes; `output(n, grp, extra)` where its output planes go (`extra`:
-// `extra_floats` of scratch beside the convolution's own); `done(n, grp, m0, m1, extra)` runs
-// once its channels [m0, m1) are there. With at least as many images (x groups) as threads, an
-// image per thread, each prefetching the next; with fewer (batch 1), one image at a time, its
-// input channels, then its output channels, split over the threads. Bitwise the same.
+// `extra_floats` of scratch of the calling thread's own); `done(n, grp, oh0, oh1, extra)` runs on
+// the same thread once output rows [oh0, oh1) of every channel are there. An image goes in
+// blocks of tile rows (winograd_block_rows), smaller when there are fewer images than threads
+// so that each thread has some; each thread prefetches the next image it will start. The
+// results do not depend on the blocks or the threads.
 template <class Input, class Output, class Done>
 void run_winograd(const ConvGeometry& g, const std::vector<WinogradWeights>& plans, const float* bias, bool relu,
                   int64_t extra_floats, Input&& input, Output&& output, Done&& done) {
     const WinogradConv& conv = plans.front().conv;
-    const int64_t items = g.batch * g.group, own = winograd_scratch_floats(conv);
+    const int64_t images = g.batch * g.group, tiles_h = conv.tiles_h();
     auto result = [&](int64_t grp) {
         return DirectConvOutput{.bias = bias ? bias + grp * conv.out_channels : nullptr, .relu = relu};
     };
     const double tiles = static_cast<double>(conv.tiles()), plane = static_cast<double>(g.out_plane());
     const dsk::Work per_image{2.0 * 16.0 * tiles * static_cast<double>(conv.in_channels * conv.out_channels),
                               4.0 * static_cast<double>(conv.in_channels + conv.out_channels) * plane};
-    if (items >= static_cast<int64_t>(threads_for(per_image * static_cast<double>(items)))) {
-        parallel_for(static_cast<size_t>(items), per_image, [&](size_t b, size_t e) {
-            Scratch scratch(static_cast<size_t>(own + extra_floats));
-            float* extra = scratch.data() + own;
-            for (size_t item = b; item < e; ++item) {
-                const int64_t n = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
-                const bool next = item + static_cast<size_t>(g.group) < e;
-                winograd_conv_image(plans[static_cast<size_t>(grp)], input(n, grp), output(n, grp, extra),
-                                    result(grp), scratch.data(), next ? input(n + 1, grp) : nullptr);
-                done(n, grp, int64_t{0}, conv.out_channels, extra);
-            }
-        });
-        return;
-    }
-    Scratch scratch(static_cast<size_t>(own + extra_floats));  // shared: each thread writes its own channels
-    float* extra = scratch.data() + own;
-    const int64_t blocks = conv.out_channels / 16, in_blocks = conv.in_channels / 16;
-    // The input side: about 12 floats read or written per position and channel.
-    const dsk::Work per_in_block{0.0, 4.0 * 12.0 * 16.0 * plane};
-    for (int64_t item = 0; item < items; ++item) {
-        const int64_t n = item / g.group, grp = item % g.group;
-        parallel_for(static_cast<size_t>(in_blocks), per_in_block, [&](size_t b, size_t e) {
-            winograd_transform_image(conv, input(n, grp), scratch.data(), static_cast<int64_t>(b) * 16,
-                                     static_cast<int64_t>(e) * 16);
-        });
-        float* y = output(n, grp, extra);
-        parallel_for(static_cast<size_t>(blocks), per_image * (1.0 / static_cast<double>(blocks)), [&](size_t b, size_t e) {
-            const int64_t m0 = static_cast<int64_t>(b) * 16, m1 = static_cast<int64_t>(e) * 16;
-            winograd_output_channels(plans[static_cast<size_t>(grp)], scratch.data(), m0, m1, y, result(grp));
-            done(n, grp, m0, m1, extra);
-        });
-    }
+    const int64_t threads = threads_for(per_image * static_cast<double>(images));
+    int64_t rows = winograd_block_rows(conv);
+    if (images < threads) rows = std::min(rows, (tiles_h + threads / images - 1) / (threads / images));
+    const int64_t blocks = (tiles_h + rows - 1) / rows, own = winograd_scratch_floats(conv, rows);
+    parallel_for(static_cast<size_t>(images * blocks), per_image * (1.0 / static_cast<double>(blocks)),
+                 [&](size_t b, size_t e) {
+        Scratch scratch(static_cast<size_t>(own + extra_floats));
+        float* extra = scratch.data() + own;
+        for (int64_t item = static_cast<int64_t>(b); item < static_cast<int64_t>(e); ++item) {
+            const int64_t image = item / blocks, first = item % blocks * rows, count = std::min(rows, tiles_h - first);
+            const int64_t n = image / g.group, grp = image % g.group;
+            const bool next = first + count == tiles_h && item + 1 < static_cast<int64_t>(e);
+            winograd_conv_rows(plans[static_cast<size_t>(grp)], input(n, grp), output(n, grp, extra), result(grp), first,
+                               count, scratch.data(), next ? input((image + 1) / g.group, (image + 1) % g.group) : nullptr);
+            done(n, grp, 2 * first, std::min(conv.h, 2 * (first + count)), extra);
+        }
+    });
 }
 
 // Runs block(n, group, m0, count, scratch) for every image, group and block of 8 output channels
@@ -563,11 +549,11 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
             g, plans, in_registers ? bias : nullptr, in_registers && activation.has_value(), 0,
             [&](int64_t n, int64_t grp) { return x + (n * g.in_c + grp * g.in_cg) * g.in_plane(); },
             [&](int64_t n, int64_t grp, float*) { return z + (n * g.out_c + grp * g.out_cg) * cols; },
-            [&](int64_t n, int64_t grp, int64_t m0, int64_t m1, float*) {
-                const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
+            [&](int64_t n, int64_t grp, int64_t oh0, int64_t oh1, float*) {
+                const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols, j0 = oh0 * g.w.out_w;
                 const OutputEpilogue epilogue = epilogue_of(grp, offset);
                 if (!in_registers && epilogue.needed(z + offset))
-                    OutputEpilogue::apply(&epilogue, m0, 0, m1 - m0, cols, z + offset + m0 * cols, cols);
+                    OutputEpilogue::apply(&epilogue, 0, j0, g.out_cg, (oh1 - oh0) * g.w.out_w, z + offset + j0, cols);
             });
         return;
     }
@@ -658,10 +644,12 @@ void conv_max_pool_forward(const KernelArgs& args, const std::optional<Activatio
             g, plans, bias, activation.has_value(), g.out_cg * cols,
             [&](int64_t n, int64_t grp) { return x + (n * g.in_c + grp * g.in_cg) * g.in_plane(); },
             [](int64_t, int64_t, float* planes) { return planes; },
-            [&](int64_t n, int64_t grp, int64_t m0, int64_t m1, float* planes) {
-                for (int64_t m = m0; m < m1; ++m)
-                    max_pool_plane_2x2(planes + m * cols, g.w.out_h, g.w.out_w,
-                                       y + (n * g.out_c + grp * g.out_cg + m) * pooled);
+            [&](int64_t n, int64_t grp, int64_t oh0, int64_t oh1, float* planes) {
+                // Output rows [oh0, oh1) (oh0 even) are pooled rows [oh0 / 2, oh1 / 2).
+                if (oh1 - oh0 < 2) return;
+                for (int64_t m = 0; m < g.out_cg; ++m)
+                    max_pool_plane_2x2(planes + m * cols + oh0 * g.w.out_w, oh1 - oh0, g.w.out_w,
+                                       y + (n * g.out_c + grp * g.out_cg + m) * pooled + oh0 / 2 * pooled_w);
             });
         return;
     }
@@ -833,20 +821,25 @@ void conv_grad_weight(const KernelArgs& args) {
         const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
         const int64_t du_floats = 16 * g.in_cg * g.out_cg, images = (g.batch + blocks - 1) / blocks;
         Scratch du(static_cast<size_t>(blocks * g.group * du_floats));
+        const int64_t rows_per_block = winograd_block_rows(conv), tiles_h = conv.tiles_h();
         const dsk::Work per_item{2.0 * 16.0 * static_cast<double>(images * conv.tiles() * g.in_cg * g.out_cg),
                                  4.0 * static_cast<double>(images * (g.in_cg + g.out_cg) * cols)};
         parallel_for(static_cast<size_t>(blocks * g.group), per_item, [&](size_t b, size_t e) {
-            Scratch scratch(static_cast<size_t>(winograd_scratch_floats(conv)));
+            Scratch scratch(static_cast<size_t>(winograd_scratch_floats(conv, rows_per_block)));
             for (size_t item = b; item < e; ++item) {
                 const int64_t block = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
                 const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
                 for (int64_t n = n0; n < n1; ++n) {
                     const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
                     const float* grad = dy + (n * g.out_c + grp * g.out_cg) * cols;
-                    const bool next = n + 1 < n1;
-                    winograd_weight_grad_image(conv, image, grad, du.data() + static_cast<int64_t>(item) * du_floats,
-                                               n == n0, scratch.data(), next ? image + g.in_c * g.in_plane() : nullptr,
-                                               next ? grad + g.out_c * cols : nullptr);
+                    for (int64_t first = 0; first < tiles_h; first += rows_per_block) {
+                        const int64_t count = std::min(rows_per_block, tiles_h - first);
+                        const bool next = n + 1 < n1 && first + count == tiles_h;
+                        winograd_weight_grad_rows(conv, image, grad, du.data() + static_cast<int64_t>(item) * du_floats,
+                                                  n == n0 && first == 0, first, count, scratch.data(),
+                                                  next ? image + g.in_c * g.in_plane() : nullptr,
+                                                  next ? grad + g.out_c * cols : nullptr);
+                    }
                 }
                 if (db)
                     bias_sums(g, dy, n0, n1, grp, 0, g.out_cg, bias_partial.data() + block * g.out_c + grp * g.out_cg);

@@ -19,25 +19,26 @@ namespace {
 
 constexpr int64_t kLanes = 16;
 
-// Where one image's work lives in the scratch: the input transposed to [row][column][channel]
-// with a zero border (xt), the input tiles transformed (v [16][tiles][in]), the products or the
-// output gradient's tiles transformed (m [16][tiles][out]), the output tiles (yt
-// [2 * tiles_h][2 * tiles_w][out], also the transposed dY of the weight gradient), and the input
-// transposed without its border (flat [h * w][in]).
+// Where a block of `rows` tile rows of an image works in the scratch: its input rows transposed
+// to [row][column][channel] with a zero border (xt: input rows 2 * first - 1 to 2 * (first +
+// rows), the last tile row's), the same without the border (flat), the tiles transformed (v
+// [16][tiles][in]), the products or the output gradient's tiles transformed (m
+// [16][tiles][out]), and the output tiles (yt [2 * rows][2 * tiles_w][out], also the transposed
+// dY of the weight gradient).
 struct Layout {
-    int64_t hp, wp, tiles;
-    int64_t xt, v, m, yt, flat, total;
+    int64_t rows, wp, tiles;
+    int64_t xt, flat, v, m, yt, total;
 
-    explicit Layout(const WinogradConv& c) {
-        hp = 2 * c.tiles_h() + 2;
+    Layout(const WinogradConv& c, int64_t tile_rows) {
+        rows = tile_rows;
         wp = 2 * c.tiles_w() + 2;
-        tiles = c.tiles();
+        tiles = rows * c.tiles_w();
         xt = 0;
-        v = xt + hp * wp * c.in_channels;
+        flat = xt + (2 * rows + 2) * wp * c.in_channels;
+        v = flat + (2 * rows + 2) * c.w * c.in_channels;
         m = v + 16 * tiles * c.in_channels;
         yt = m + 16 * tiles * c.out_channels;
-        flat = yt + 4 * tiles * c.out_channels;
-        total = flat + c.h * c.w * c.in_channels;
+        total = yt + 4 * tiles * c.out_channels;
     }
 };
 
@@ -138,33 +139,37 @@ void product(const float* a, int64_t a_rs, int64_t a_ks, int64_t rows, int64_t k
     }
 }
 
-// xt: the image's planes (channels [c0, c1)) transposed to [row + 1][column + 1][channel], zeros
-// around them. The planes go through `flat` ([position][channel]) first: one transpose of every
-// position at once leaves 8x8 blocks for all but the last plane % 8 positions, where a transpose
-// per row would do w % 8 of every w columns with scalars.
+// xt: input rows 2 * first - 1 to 2 * (first + l.rows) of the image (the rows the block's tiles
+// read) transposed to [row][column + 1][channel], zeros outside the plane. The rows go through
+// `flat` ([position][channel]) first: one transpose of all their positions at once leaves 8x8
+// blocks for all but the last few positions, where a transpose per row would do w % 8 of every
+// w columns with scalars.
 __attribute__((target("avx512f,fma"))) void transpose_input(const WinogradConv& c, const Layout& l, const float* x,
-                                                            int64_t c0, int64_t c1, float* flat, float* xt) {
-    const int64_t channels = c.in_channels, count = c1 - c0, plane = c.h * c.w;
-    prefetch(x + c0 * plane, count * plane);
-    transpose(x + c0 * plane, plane, count, plane, flat + c0, channels);
-    float* out = xt + c0;
-    for (int64_t ih = -1; ih < l.hp - 1; ++ih)
-        for (int64_t iw = -1; iw < l.wp - 1; ++iw, out += channels) {
-            if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w)
-                std::fill(out, out + count, 0.0f);
-            else
-                std::copy(flat + (ih * c.w + iw) * channels + c0, flat + (ih * c.w + iw) * channels + c1, out);
+                                                            int64_t first, float* flat, float* xt) {
+    const int64_t channels = c.in_channels, plane = c.h * c.w, top = 2 * first - 1;
+    const int64_t r0 = std::max<int64_t>(top, 0), r1 = std::min<int64_t>(top + 2 * l.rows + 2, c.h);
+    for (int64_t ch = 0; ch < channels; ++ch) prefetch(x + ch * plane + r0 * c.w, (r1 - r0) * c.w);
+    transpose(x + r0 * c.w, plane, channels, (r1 - r0) * c.w, flat, channels);
+    const int64_t row = l.wp * channels;
+    for (int64_t ih = top; ih < top + 2 * l.rows + 2; ++ih) {
+        float* out = xt + (ih - top) * row;
+        if (ih < r0 || ih >= r1) {
+            std::fill(out, out + row, 0.0f);
+            continue;
         }
+        std::fill(out, out + channels, 0.0f);
+        std::copy_n(flat + (ih - r0) * c.w * channels, c.w * channels, out + channels);
+        std::fill(out + (c.w + 1) * channels, out + row, 0.0f);
+    }
 }
 
-// v[xi][t][channel] = (B^T d B)[xi] of each tile's 4x4 input block d, 16 channels per vector,
-// for channels [first, end).
+// v[xi][t][channel] = (B^T d B)[xi] of each tile's 4x4 input block d, 16 channels per vector.
 __attribute__((target("avx512f,fma"))) void transform_input(const WinogradConv& c, const Layout& l, const float* xt,
-                                                            int64_t first, int64_t end, float* v) {
+                                                            float* v) {
     const int64_t channels = c.in_channels, tw = c.tiles_w(), step = l.tiles * channels;
     for (int64_t t = 0; t < l.tiles; ++t) {
         const float* block = xt + (t / tw * 2 * l.wp + t % tw * 2) * channels;
-        for (int64_t c0 = first; c0 < end; c0 += kLanes) {
+        for (int64_t c0 = 0; c0 < channels; c0 += kLanes) {
             __m512 r[4][4];
             for (int j = 0; j < 4; ++j) {
                 const __m512 d0 = _mm512_loadu_ps(block + (0 * l.wp + j) * channels + c0);
@@ -188,16 +193,15 @@ __attribute__((target("avx512f,fma"))) void transform_input(const WinogradConv& 
 }
 
 // yt[2 * ty + a][2 * tx + b][channel] = (A^T M A)[a][b] of each tile, plus the bias, then the Relu
-// (max(0, x): NaN stays NaN, -0 stays -0, as the direct path's), for channels [m0, m1).
+// (max(0, x): NaN stays NaN, -0 stays -0, as the direct path's).
 __attribute__((target("avx512f,fma"))) void transform_output(const WinogradConv& c, const Layout& l, const float* m,
-                                                             const DirectConvOutput& output, int64_t m0, int64_t m1,
-                                                             float* yt) {
+                                                             const DirectConvOutput& output, float* yt) {
     const int64_t channels = c.out_channels, tw = c.tiles_w(), step = l.tiles * channels, row = 2 * tw * channels;
     const __m512 zero = _mm512_setzero_ps();
     for (int64_t t = 0; t < l.tiles; ++t) {
         float* block = yt + t / tw * 2 * row + t % tw * 2 * channels;
         const float* in = m + t * channels;
-        for (int64_t c0 = m0; c0 < m1; c0 += kLanes) {
+        for (int64_t c0 = 0; c0 < channels; c0 += kLanes) {
             __m512 s[2][4];
             for (int j = 0; j < 4; ++j) {
                 const __m512 p0 = _mm512_loadu_ps(in + (0 * 4 + j) * step + c0);
@@ -258,8 +262,7 @@ bool winograd_applies(const Window2d& w, int64_t in_channels, int64_t out_channe
            w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 && w.dilation_w == 1 && w.pad_top == 1 &&
            w.pad_left == 1 && w.pad_bottom == 1 && w.pad_right == 1 && w.in_h == w.out_h && w.in_w == w.out_w &&
            w.in_h > 0 && w.in_w > 0 && in_channels > 0 && out_channels > 0 && in_channels % kLanes == 0 &&
-           out_channels % kLanes == 0 &&
-           winograd_scratch_floats({in_channels, out_channels, w.in_h, w.in_w}) <= kWinogradMaxScratchFloats;
+           out_channels % kLanes == 0;
 }
 
 void winograd_filter(const float* g, float* u) {
@@ -279,74 +282,71 @@ void winograd_filter(const float* g, float* u) {
     }
 }
 
-int64_t winograd_scratch_floats(const WinogradConv& c) {
-    return Layout(c).total;
+int64_t winograd_scratch_floats(const WinogradConv& c, int64_t tile_rows) {
+    return Layout(c, tile_rows).total;
 }
 
-void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch, int64_t c0, int64_t c1) {
-#if DSK_CONV_WINOGRAD_AVX512
-    const Layout l(c);
-    transpose_input(c, l, x, c0, c1, scratch + l.flat, scratch + l.xt);
-    transform_input(c, l, scratch + l.xt, c0, c1, scratch + l.v);
-#else
-    (void)c, (void)x, (void)scratch, (void)c0, (void)c1;
-#endif
+int64_t winograd_block_rows(const WinogradConv& c) {
+    int64_t rows = 1;
+    while (rows < c.tiles_h() && winograd_scratch_floats(c, rows + 1) <= kWinogradBlockFloats) ++rows;
+    return rows;
 }
 
-void winograd_output_channels(const WinogradWeights& weights, float* scratch, int64_t m0, int64_t m1, float* y,
-                              const DirectConvOutput& output, const float* next_x) {
+void winograd_conv_rows(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
+                        int64_t first, int64_t rows, float* scratch, const float* next_x) {
 #if DSK_CONV_WINOGRAD_AVX512
     const WinogradConv& c = weights.conv;
-    const Layout l(c);
+    const Layout l(c, rows);
     const int64_t in = c.in_channels, out = c.out_channels, plane = c.h * c.w;
     float *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
+    transpose_input(c, l, x, first, scratch + l.flat, scratch + l.xt);
+    transform_input(c, l, scratch + l.xt, v);
     for (int64_t xi = 0; xi < 16; ++xi) {
         prefetch_part(next_x, in * plane, xi);
-        product(v + xi * l.tiles * in, in, 1, l.tiles, in, weights.u.data() + xi * in * out + m0, out, m1 - m0,
-                m + xi * l.tiles * out + m0, out, false);
+        product(v + xi * l.tiles * in, in, 1, l.tiles, in, weights.u.data() + xi * in * out, out, out,
+                m + xi * l.tiles * out, out, false);
     }
-    transform_output(c, l, m, output, m0, m1, yt);
-    if (c.w % 2 == 0)  // yt's rows are the plane's: its first h * w positions are y transposed
-        transpose(yt + m0, out, plane, m1 - m0, y + m0 * plane, plane);
+    transform_output(c, l, m, output, yt);
+    const int64_t oh0 = 2 * first, oh1 = std::min(c.h, 2 * (first + rows));
+    if (c.w % 2 == 0)  // yt's rows are the plane's: its positions are those of output rows oh0.. transposed
+        transpose(yt, out, (oh1 - oh0) * c.w, out, y + oh0 * c.w, plane);
     else
-        for (int64_t oh = 0; oh < c.h; ++oh)
-            transpose(yt + oh * 2 * c.tiles_w() * out + m0, out, c.w, m1 - m0, y + m0 * plane + oh * c.w, plane);
+        for (int64_t oh = oh0; oh < oh1; ++oh)
+            transpose(yt + (oh - oh0) * 2 * c.tiles_w() * out, out, c.w, out, y + oh * c.w, plane);
 #else
-    (void)weights, (void)scratch, (void)m0, (void)m1, (void)y, (void)output, (void)next_x;
+    (void)weights, (void)x, (void)y, (void)output, (void)first, (void)rows, (void)scratch, (void)next_x;
 #endif
 }
 
-void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
-                         float* scratch, const float* next_x) {
-    winograd_transform_image(weights.conv, x, scratch, 0, weights.conv.in_channels);
-    winograd_output_channels(weights, scratch, 0, weights.conv.out_channels, y, output, next_x);
-}
-
-void winograd_weight_grad_image(const WinogradConv& c, const float* x, const float* dy, float* du, bool first,
-                                float* scratch, const float* next_x, const float* next_dy) {
+void winograd_weight_grad_rows(const WinogradConv& c, const float* x, const float* dy, float* du, bool first_sum,
+                               int64_t first, int64_t rows, float* scratch, const float* next_x,
+                               const float* next_dy) {
 #if DSK_CONV_WINOGRAD_AVX512
-    const Layout l(c);
-    const int64_t in = c.in_channels, out = c.out_channels, row = 2 * c.tiles_w() * out;
+    const Layout l(c, rows);
+    const int64_t in = c.in_channels, out = c.out_channels, plane = c.h * c.w, row = 2 * c.tiles_w() * out;
     float *v = scratch + l.v, *m = scratch + l.m, *yt = scratch + l.yt;
-    winograd_transform_image(c, x, scratch, 0, in);
-    // dY transposed to [row][column][channel], zeros past odd edges.
-    prefetch(dy, out * c.h * c.w);
+    transpose_input(c, l, x, first, scratch + l.flat, scratch + l.xt);
+    transform_input(c, l, scratch + l.xt, v);
+    // dY's rows of the block transposed to [row][column][channel], zeros past the plane's edges.
+    const int64_t oh0 = 2 * first, oh1 = std::min(c.h, 2 * (first + rows));
+    for (int64_t ch = 0; ch < out; ++ch) prefetch(dy + ch * plane + oh0 * c.w, (oh1 - oh0) * c.w);
     if (c.w % 2 == 0) {
-        transpose(dy, c.h * c.w, out, c.h * c.w, yt, out);
-        std::fill(yt + c.h * c.w * out, yt + 4 * l.tiles * out, 0.0f);
+        transpose(dy + oh0 * c.w, plane, out, (oh1 - oh0) * c.w, yt, out);
+        std::fill(yt + (oh1 - oh0) * c.w * out, yt + 4 * l.tiles * out, 0.0f);
     } else {
         std::fill(yt, yt + 4 * l.tiles * out, 0.0f);
-        for (int64_t oh = 0; oh < c.h; ++oh) transpose(dy + oh * c.w, c.h * c.w, out, c.w, yt + oh * row, out);
+        for (int64_t oh = oh0; oh < oh1; ++oh) transpose(dy + oh * c.w, plane, out, c.w, yt + (oh - oh0) * row, out);
     }
     transform_output_grad(c, l, yt, m);
     for (int64_t xi = 0; xi < 16; ++xi) {
-        prefetch_part(next_x, in * c.h * c.w, xi);
-        prefetch_part(next_dy, out * c.h * c.w, xi);
+        prefetch_part(next_x, in * plane, xi);
+        prefetch_part(next_dy, out * plane, xi);
         product(v + xi * l.tiles * in, 1, in, in, l.tiles, m + xi * l.tiles * out, out, out, du + xi * in * out, out,
-                !first);
+                !first_sum);
     }
 #else
-    (void)c, (void)x, (void)dy, (void)du, (void)first, (void)scratch, (void)next_x, (void)next_dy;
+    (void)c, (void)x, (void)dy, (void)du, (void)first_sum, (void)first, (void)rows, (void)scratch, (void)next_x,
+        (void)next_dy;
 #endif
 }
 

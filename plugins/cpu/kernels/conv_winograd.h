@@ -18,7 +18,8 @@
 //
 // Rounding differs from the direct sums (the transforms add before they multiply); the errors
 // stay near float epsilon times the size of the terms (tests: against double sums, 1e-5 relative).
-// Each image's sums run in a fixed order, so results do not depend on the thread count.
+// Each tile's sums run in a fixed order, so results do not depend on the thread count or on how an
+// image is cut into blocks.
 #ifndef DSK_CPU_KERNELS_CONV_WINOGRAD_H_
 #define DSK_CPU_KERNELS_CONV_WINOGRAD_H_
 
@@ -42,15 +43,8 @@ struct WinogradConv {
     bool operator==(const WinogradConv&) const = default;
 };
 
-// An image's transformed input and products live in its thread's scratch at once; planes whose
-// scratch would pass this (4 MiB: 14x14 with 32 -> 64 channels takes 102K floats, 28x28 with
-// 64 -> 64 560K, 56x56 with 64 -> 64 2.2M) keep the direct path, whose memory does not grow with
-// the plane. Larger planes would need their tiles in blocks of rows.
-constexpr int64_t kWinogradMaxScratchFloats = int64_t{1} << 20;
-
 // True when the CPU has AVX-512 and `window` is 3x3, stride 1, dilation 1, pad 1 on every side,
-// with in and out channels (per group) multiples of 16 and at most kWinogradMaxScratchFloats of
-// scratch.
+// with in and out channels (per group) multiples of 16.
 bool winograd_applies(const Window2d& window, int64_t in_channels, int64_t out_channels);
 
 // U = G g G^T for one 3x3 filter g (row-major) into u[16] (row-major 4x4).
@@ -76,26 +70,30 @@ struct WinogradWeights {
     }
 };
 
-// Floats of scratch each thread needs for winograd_conv_image / winograd_weight_grad_image.
-int64_t winograd_scratch_floats(const WinogradConv& c);
+// An image goes in blocks of tile rows (2 output rows each): a block's transformed input,
+// products and output tiles sit in its thread's scratch at once. winograd_block_rows gives the
+// most tile rows whose scratch stays within kWinogradBlockFloats (1 MiB, one core's L2): the
+// CNN's 14x14 plane with 32 -> 64 channels goes as one block, 56x56 with 64 -> 64 in blocks of
+// 3 of its 28 tile rows. Results do not depend on the blocks: each tile's sums are the same.
+constexpr int64_t kWinogradBlockFloats = int64_t{1} << 18;
+int64_t winograd_block_rows(const WinogradConv& c);
 
-// One image: y [out_channels][h][w] from x [in_channels][h][w], with `output`'s bias and Relu
-// applied before the store. `scratch`: winograd_scratch_floats, 64-byte aligned. `next_x` (may be
-// null): the input of the image this thread does next, fetched into the cache meanwhile.
-void winograd_conv_image(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
-                         float* scratch, const float* next_x = nullptr);
+// Floats of scratch for a block of `tile_rows` tile rows (64-byte aligned where it is used).
+int64_t winograd_scratch_floats(const WinogradConv& c, int64_t tile_rows);
 
-// winograd_conv_image in two steps, so that threads can share one image: input channels [c0, c1)
-// transformed into `scratch`, then, once all are, output channels [m0, m1) of y from it; each
-// step any number of disjoint ranges (multiples of 16) at once. Bitwise winograd_conv_image.
-void winograd_transform_image(const WinogradConv& c, const float* x, float* scratch, int64_t c0, int64_t c1);
-void winograd_output_channels(const WinogradWeights& weights, float* scratch, int64_t m0, int64_t m1, float* y,
-                              const DirectConvOutput& output, const float* next_x = nullptr);
+// Tile rows [first, first + rows) of one image: output rows [2 first, min(h, 2 (first + rows)))
+// of y [out_channels][h][w] from x [in_channels][h][w], with `output`'s bias and Relu applied
+// before the store. `next_x` (may be null): the input of the image this thread does next,
+// fetched into the cache meanwhile.
+void winograd_conv_rows(const WinogradWeights& weights, const float* x, float* y, const DirectConvOutput& output,
+                        int64_t first, int64_t rows, float* scratch, const float* next_x = nullptr);
 
-// One image's share of the weight gradient: du [16][in_channels][out_channels] = (first) or +=
-// the sums of V_xi^T dM_xi for x [in][h][w] and dy [out][h][w]. `next_x`, `next_dy`: as above.
-void winograd_weight_grad_image(const WinogradConv& c, const float* x, const float* dy, float* du, bool first,
-                                float* scratch, const float* next_x = nullptr, const float* next_dy = nullptr);
+// The same block's share of the weight gradient: du [16][in_channels][out_channels] =
+// (first_sum) or += the sums of V_xi^T dM_xi over its tiles, for x [in][h][w] and dy
+// [out][h][w]. `next_x`, `next_dy`: as above.
+void winograd_weight_grad_rows(const WinogradConv& c, const float* x, const float* dy, float* du, bool first_sum,
+                               int64_t first, int64_t rows, float* scratch, const float* next_x = nullptr,
+                               const float* next_dy = nullptr);
 
 // dw [out_channels][in_channels][3][3] = G^T dU G of du [16][in_channels][out_channels].
 void winograd_weight_grad_filters(const WinogradConv& c, const float* du, float* dw);

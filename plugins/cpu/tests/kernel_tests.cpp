@@ -551,10 +551,11 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         {2, 11, 6, 6, 13, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         // 3x3 pad 1 with channels in multiples of 16: Winograd's F(2x2, 3x3) (conv_winograd.h).
         // The CNN's second layer; odd planes (partial 2x2 tiles); planes of one row, one column,
-        // one position; groups; more images than weight-gradient blocks; one image (its channels
-        // split over the 3 threads; its weight gradient direct).
+        // one position; groups; more images than weight-gradient blocks; one image (its tile rows
+        // split over the 3 threads; its weight gradient direct); a plane in 2 blocks of tile rows.
         {2, 32, 14, 14, 64, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         {1, 32, 5, 7, 48, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {2, 48, 24, 24, 48, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},  // 2 blocks of tile rows
         {3, 16, 7, 9, 48, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         {2, 48, 5, 4, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
         {2, 16, 1, 6, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
@@ -1884,36 +1885,45 @@ TEST_CASE("3x3 pad-1 convolutions with channels in 16s take Winograd's F(2x2, 3x
     const WinogradConv forward{c, m, h, w}, backward{m, c, h, w};
     const WinogradWeights u(forward, [&](int64_t o, int64_t i, int64_t tap) { return wt.f[(o * c + i) * 9 + tap]; });
     const WinogradWeights ut(backward, [&](int64_t o, int64_t i, int64_t tap) { return wt.f[(i * c + o) * 9 + 8 - tap]; });
-    std::vector<float> scratch(static_cast<size_t>(dsk::cpu::winograd_scratch_floats(forward) +
-                                                   dsk::cpu::winograd_scratch_floats(backward)));
+    const int64_t tile_rows = forward.tiles_h();  // each image as one block, as the kernels take 14x14
+    REQUIRE(dsk::cpu::winograd_block_rows(forward) == tile_rows);
+    std::vector<float> scratch(static_cast<size_t>(dsk::cpu::winograd_scratch_floats(forward, tile_rows) +
+                                                   dsk::cpu::winograd_scratch_floats(backward, tile_rows)));
     std::vector<float> want_y(y.f.size()), want_dx(dx.f.size()), want_dw(dw.f.size());
     std::vector<float> du(static_cast<size_t>(n * 16 * c * m));
-    for (int64_t i = 0; i < n; ++i) {
-        dsk::cpu::winograd_conv_image(u, x.f.data() + i * c * plane, want_y.data() + i * m * plane,
-                                      {.bias = b.f.data(), .relu = true}, scratch.data());
-        dsk::cpu::winograd_conv_image(ut, dy.f.data() + i * m * plane, want_dx.data() + i * c * plane, {},
-                                      scratch.data());
-        dsk::cpu::winograd_weight_grad_image(forward, x.f.data() + i * c * plane, dy.f.data() + i * m * plane,
-                                             du.data() + i * 16 * c * m, true, scratch.data());
-    }
-    for (int64_t k = 0; k < 16 * c * m; ++k) du[static_cast<size_t>(k)] += du[static_cast<size_t>(16 * c * m + k)];
-    dsk::cpu::winograd_weight_grad_filters(forward, du.data(), want_dw.data());
+    // Each image in blocks of `rows` tile rows.
+    auto images = [&](int64_t rows, std::vector<float>& out_y, std::vector<float>& out_dx, std::vector<float>& out_dw) {
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t first = 0; first < tile_rows; first += rows) {
+                const int64_t count = std::min(rows, tile_rows - first);
+                dsk::cpu::winograd_conv_rows(u, x.f.data() + i * c * plane, out_y.data() + i * m * plane,
+                                             {.bias = b.f.data(), .relu = true}, first, count, scratch.data());
+                dsk::cpu::winograd_conv_rows(ut, dy.f.data() + i * m * plane, out_dx.data() + i * c * plane, {}, first,
+                                             count, scratch.data());
+                dsk::cpu::winograd_weight_grad_rows(forward, x.f.data() + i * c * plane, dy.f.data() + i * m * plane,
+                                                    du.data() + i * 16 * c * m, first == 0, first, count, scratch.data());
+            }
+        for (int64_t k = 0; k < 16 * c * m; ++k) du[static_cast<size_t>(k)] += du[static_cast<size_t>(16 * c * m + k)];
+        dsk::cpu::winograd_weight_grad_filters(forward, du.data(), out_dw.data());
+    };
+    images(tile_rows, want_y, want_dx, want_dw);
     CHECK(y.f == want_y);
     CHECK(dx.f == want_dx);
     CHECK(dw.f == want_dw);
+    // Blocks of one tile row and of three give the same bits: each tile's sums are the same.
+    for (int64_t rows : {1, 3}) {
+        std::vector<float> block_y(y.f.size()), block_dx(dx.f.size()), block_dw(dw.f.size());
+        images(rows, block_y, block_dx, block_dw);
+        CHECK(block_y == want_y);
+        CHECK(block_dx == want_dx);
+        CHECK(block_dw == want_dw);
+    }
 
-    // Planes whose scratch would pass 4 MiB keep the direct path.
-    dsk::Window2d window{.in_h = 14, .in_w = 14, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_left = 1,
-                         .pad_bottom = 1, .pad_right = 1, .out_h = 14, .out_w = 14};
-    CHECK(dsk::cpu::winograd_applies(window, 32, 64));
-    CHECK_FALSE(dsk::cpu::winograd_applies(window, 24, 64));
-    window.in_h = window.in_w = window.out_h = window.out_w = 28;
-    CHECK(dsk::cpu::winograd_applies(window, 64, 64));
-    window.in_h = window.in_w = window.out_h = window.out_w = 56;
-    CHECK_FALSE(dsk::cpu::winograd_applies(window, 64, 64));
+    // Larger planes go in blocks of tile rows that fit one core's L2: 56x56 with 64 channels in 3s.
+    CHECK(dsk::cpu::winograd_block_rows({64, 64, 56, 56}) == 3);
 
-    // One image: the same sums, its output channels split over the threads when there are
-    // several (FusedConvMaxPool pools each thread's channels), bitwise the first image's above.
+    // One image: the same sums, its tile rows split over the threads when there are several
+    // (FusedConvMaxPool pools each thread's rows), bitwise the first image's above.
     Tensor x1 = f32({1, c, h, w}, std::vector<float>(x.f.begin(), x.f.begin() + c * plane));
     Tensor dy1 = f32({1, m, h, w}, std::vector<float>(dy.f.begin(), dy.f.begin() + m * plane));
     for (uint32_t threads : {1u, 2u, 3u}) {
