@@ -802,8 +802,11 @@ void conv_grad_weight(const KernelArgs& args) {
         return;
     }
     const int64_t rows = g.col_rows(), cols = g.out_plane();
+    // Winograd's partial sums are dU (16 values per channel pair), not dW (9).
+    const bool winograd = g.batch >= 2 && takes_winograd_path(g, g.in_cg, g.out_cg);
+    const int64_t partial_floats = winograd ? g.group * 16 * g.in_cg * g.out_cg : weight_size;
     const int64_t blocks = std::max<int64_t>(
-        1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / weight_size}));
+        1, std::min({g.batch, kMaxWeightBlocks, kMaxPartialFloats / partial_floats}));
     std::vector<double> bias_partial(db ? static_cast<size_t>(blocks * g.out_c) : 0);
     // dB: the blocks' sums added in block order.
     auto finish_bias = [&] {
@@ -814,7 +817,7 @@ void conv_grad_weight(const KernelArgs& args) {
             db[m] = static_cast<float>(total);
         }
     };
-    if (g.batch >= 2 && takes_winograd_path(g, g.in_cg, g.out_cg)) {
+    if (winograd) {
         // Block b sums the dU (conv_winograd.h) of images [b * batch / blocks, (b + 1) * batch /
         // blocks) in order, per group; the blocks are added in order and turned into dW. The
         // blocks are what goes to the threads, so a single image keeps the direct sums.
