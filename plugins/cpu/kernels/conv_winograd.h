@@ -9,9 +9,10 @@
 //
 // (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). The sum over input
 // channels at each of the 16 positions xi of the 4x4 is a matrix product M_xi [tiles, out] =
-// V_xi [tiles, in] x U_xi [in, out]: 16 products per image in place of the direct convolution's
-// 9 taps x 4 positions, 2.25x fewer multiply-adds. The transforms are additions (and halvings in
-// G), done 16 channels per vector on the image transposed to [position][channel] once.
+// V_xi [tiles, in] x U_xi [in, out]: 16 products per block of tiles in place of the direct
+// convolution's 9 taps x 4 positions, 2.25x fewer multiply-adds. The transforms are additions
+// (and halvings in G), done 16 channels per vector on the block's input rows transposed to
+// [position][channel].
 //
 // The weight gradient runs the same algebra backwards: dU_xi [in, out] = sum over tiles of
 // V_xi^T dM_xi with dM = A dY A^T, then dW = G^T dU G per channel pair.
