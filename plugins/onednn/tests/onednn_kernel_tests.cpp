@@ -113,7 +113,9 @@ TEST_CASE("onednn Conv and its gradients match cpu") {
         {{1, 2, 9, 9}, {2, 2, 3, 3}, {1, 2, 7, 9}, {Attr("dilations", dilations), Attr("pads", kPads1)}},
         {{2, 4, 6, 6}, {6, 2, 3, 3}, {2, 6, 4, 4}, {Attr("group", 2)}},
         {{2, 8, 10, 10}, {8, 1, 3, 3}, {2, 8, 10, 10}, {Attr("group", 8), Attr("pads", kPads1)}},
-        // 16 and more input channels per group: the blocked layouts, with reorders.
+        // A first layer (the CNN's: one channel in, 32 out): plain X, oneDNN's blocked W and Y.
+        {{3, 1, 12, 12}, {32, 1, 3, 3}, {3, 32, 12, 12}, {Attr("pads", kPads1)}},
+        // 16 and more input channels per group: X blocked too.
         {{2, 16, 12, 12}, {32, 16, 1, 1}, {2, 32, 12, 12}, {}},
         {{2, 32, 7, 7}, {16, 32, 3, 3}, {2, 16, 4, 4}, {Attr("strides", strides2), Attr("pads", kPads1)}},
         {{1, 64, 9, 9}, {32, 32, 3, 3}, {1, 32, 5, 7}, {Attr("group", 2), Attr("dilations", dilations)}},
