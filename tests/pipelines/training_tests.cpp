@@ -380,6 +380,28 @@ TEST_CASE("a partly capable device runs what it can - the rest follows [devices]
     CHECK(std::stod(summary_value(f.dir / "warn", "test_accuracy")) > 0.2);  // it trained
 }
 
+TEST_CASE("without [devices] ops run on cpu, which outscores onednn - named first, onednn takes the ops it has") {
+    PipelineFixture f;
+    dsk::Kernel kernel;
+    auto sessions = [&](const std::string& run) {
+        return *dsk::json_parse(read_file(f.dir / run / "summary.json")).find("stages")->items[0].find("sessions");
+    };
+    kernel.run(options(f, tiny_training(1), "automatic"));
+    const dsk::JsonValue automatic = sessions("automatic");
+    REQUIRE(!automatic.items.empty());
+    for (const dsk::JsonValue& s : automatic.items) {
+        CHECK(s.find("automatic")->boolean);
+        REQUIRE(s.find("backends")->items.size() == 1);
+        CHECK(s.find("backends")->items[0].string == "cpu");
+    }
+#if DSK_TEST_ONEDNN
+    kernel.run(options(f, with_devices("[\"onednn\", \"cpu\"]", "allow"), "named"));
+    const dsk::JsonValue named = sessions("named").items.at(0);
+    CHECK(named.find("backends")->items.at(0).string == "onednn");
+    CHECK(named.find("nodes")->find("onednn")->number > 0);  // the Gemms at least
+#endif
+}
+
 TEST_CASE("execution = eager gives the results of the compiled plan - summary.json says which ran") {
     PipelineFixture f;
     dsk::Kernel kernel;
@@ -480,7 +502,7 @@ TEST_CASE("inference pools each conv's planes in the conv (FusedConvMaxPool) - w
                "optimizer = { name = \"adam\", lr = 0.003 }\n"
                "train_data = { split = \"train\", limit = 160 }\ntest_data = { split = \"test\", limit = 100 }\n";
     };
-    // On the cpu device: a pipeline's default devices put onednn first, which has no such kernel.
+    // On the cpu device, which has the kernel (onednn, when named first, has none).
     const std::string cpu = "[devices]\nprefer = [\"cpu\"]\n";
     kernel.run(options(f, pipeline(cpu), "graph"));
     kernel.run(options(f, pipeline(cpu + "[pipeline]\nexecution = \"eager\"\n"), "eager"));
