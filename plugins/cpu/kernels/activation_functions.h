@@ -48,6 +48,11 @@ std::optional<ActivationParams> make_activation(const std::string& name,
 ActivationParams activation_params(const KernelArgs& args, std::string_view name,
                                    const char* alpha_attr = "alpha",
                                    const char* beta_attr = "beta");
+// The same for an activation already known by its kind (the activation ops' kernels, which are
+// registered one per kind and so look no name up on each call).
+ActivationParams activation_params(const KernelArgs& args, Activation kind,
+                                   const char* alpha_attr = "alpha",
+                                   const char* beta_attr = "beta");
 
 }  // namespace dsk::cpu
 

@@ -201,8 +201,13 @@ ActivationParams activation_params(const KernelArgs& args, std::string_view name
                                    const char* alpha_attr, const char* beta_attr) {
     const std::optional<Activation> kind = activation_kind(name);
     if (!kind) args.fail(unknown_activation(name));
+    return activation_params(args, *kind, alpha_attr, beta_attr);
+}
+
+ActivationParams activation_params(const KernelArgs& args, Activation kind,
+                                   const char* alpha_attr, const char* beta_attr) {
     const Attrs& attrs = args.attrs();
-    ActivationParams p{*kind};
+    ActivationParams p{kind};
     if (p.kind == Activation::gelu) {
         const std::string approximate = attrs.get_string("approximate", "none");
         if (approximate == "tanh") {
@@ -226,8 +231,9 @@ void expect_same_shape(const KernelArgs& args, const dsk_tensor_desc& a, const c
                   shape_text(shape_of(b)) + " must have the same shape");
 }
 
+template <Activation kind>
 void activation(const KernelArgs& args) {
-    const ActivationParams p = activation_params(args, args.op());
+    const ActivationParams p = activation_params(args, kind);
     args.expect_output_shape_of(0, args.input(0));
     const float* x = args.in(0);
     float* y = args.out(0);
@@ -252,14 +258,14 @@ void activation_grad(const KernelArgs& args) {
 }
 
 const KernelDef kActivationKernels[] = {
-    kernel("Relu", {F32}, {F32}, activation),
-    kernel("Sigmoid", {F32}, {F32}, activation),
-    kernel("Tanh", {F32}, {F32}, activation),
-    kernel("Gelu", {F32}, {F32}, activation),
-    kernel("Silu", {F32}, {F32}, activation),
-    kernel("HardSwish", {F32}, {F32}, activation),
-    kernel("HardSigmoid", {F32}, {F32}, activation),
-    kernel("Neg", {F32}, {F32}, activation),
+    kernel("Relu", {F32}, {F32}, activation<Activation::relu>),
+    kernel("Sigmoid", {F32}, {F32}, activation<Activation::sigmoid>),
+    kernel("Tanh", {F32}, {F32}, activation<Activation::tanh>),
+    kernel("Gelu", {F32}, {F32}, activation<Activation::gelu>),
+    kernel("Silu", {F32}, {F32}, activation<Activation::silu>),
+    kernel("HardSwish", {F32}, {F32}, activation<Activation::hard_swish>),
+    kernel("HardSigmoid", {F32}, {F32}, activation<Activation::hard_sigmoid>),
+    kernel("Neg", {F32}, {F32}, activation<Activation::neg>),
     kernel("ActivationGrad", {F32, F32}, {F32}, activation_grad),
 };
 
