@@ -6,13 +6,13 @@
 // blocked OIhw16o, nChw16c and the like, oneDNN's direct jit / brgemm convolutions), reordered in
 // and out on every call. X (dX) does too from 16 input channels per group; below that it stays in
 // dsk's plain NCHW, which is what oneDNN's first-layer kernels read (a blocked X of one channel
-// would be padded to 16). Measured on the 2-core Zen 4 machine, two threads, 3x3 "same":
+// would be padded to 16). Measured on the 2-core Zen 4 machine, 3x3 "same":
 // - 32 -> 64 channels at 14x14, batch 128, one thread: blocked forward 11.6 ms against 14.7
 //   plain, backward data 10.5 against 17.9, backward weights 11.8 against 14.8.
-// - 1 -> 32 at 28x28, batch 256, with bias and Relu: plain X with chosen W and Y (jit:avx512_core)
-//   1.85 ms with the reorders; all plain (im2col + GEMM, whose bias and Relu then run in a scalar
-//   loop) 4.0 ms alone and 22 ms inside the CNN; all chosen (brgconv, X padded) 3.9 ms. Backward
-//   weights at batch 128: 0.82 ms against 2.26 ms all plain.
+// - 1 -> 32 at 28x28, two threads, batch 256, with bias and Relu: plain X with chosen W and Y
+//   (jit:avx512_core) 1.85 ms with the reorders; all plain (im2col + GEMM, whose bias and Relu
+//   then run in a scalar loop) 4.0 ms alone and 22 ms inside the CNN; all chosen (brgconv, X
+//   padded) 3.9 ms. Backward weights at batch 128: 0.82 ms against 2.26 ms all plain.
 #include <cstring>
 #include <optional>
 #include <string>
