@@ -18,9 +18,11 @@
 //                                       intermediate value a run target, so that the plan keeps
 //                                       the 6 ops, each value in a buffer of its own (as
 //                                       execution = "eager" does)
-//   dsk_bench weights                   only reading the MLP's weights once (fc1 over the
-//                                       thread pool, fc2 and fc3 on one thread): the floor
-//                                       under MLP batch-1 latency (weight_stream.h)
+//   dsk_bench weights --mode static|plain
+//                                       the floors under MLP batch-1 latency (weight_stream.h):
+//                                       only reading the MLP's weights once (static), or its
+//                                       forward pass in plain loops with a new input (plain);
+//                                       fc1 over the thread pool, fc2 and fc3 on one thread
 //   dsk_bench peak --n 200000          FMA chains in registers on every thread of the pool,
 //                                       n rounds of 12 vector FMAs each (fma_peak.h): this
 //                                       machine's FP32 FMA peak, FLOPs per run in "flops_per_run"
@@ -107,10 +109,12 @@ Options parse(int argc, char** argv) {
     const char* modes = o.what == "train-step" ? "eager or jit"
                         : o.what == "chain"    ? "static or unfused"
                         : o.what == "gemm"     ? "static or kept"
+                        : o.what == "weights"  ? "static or plain"
                                                : "static or eager";
     const bool mode_ok = o.what == "train-step" ? o.mode == "eager" || o.mode == "jit"
                          : o.what == "chain"    ? o.mode == "static" || o.mode == "unfused"
                          : o.what == "gemm"     ? o.mode == "static" || o.mode == "kept"
+                         : o.what == "weights"  ? o.mode == "static" || o.mode == "plain"
                                                 : o.mode == "static" || o.mode == "eager";
     if (!mode_ok) usage(std::string("--mode is ") + modes + " for " + o.what);
     return o;
@@ -335,10 +339,12 @@ int run(const Options& o) {
         return 0;
     }
     if (o.what == "weights") {
-        const dsk_bench::WeightStream weights;
+        dsk_bench::WeightStream weights;
+        const bool plain = o.mode == "plain";
         volatile float sink = 0;
         int64_t runs_per_rep = 0;
-        const auto [warmup_runs, per_run] = time_runs(o, [&] { sink = sink + weights.read_once(host); }, &runs_per_rep);
+        const auto [warmup_runs, per_run] = time_runs(
+            o, [&] { sink = sink + (plain ? weights.forward_once(host) : weights.read_once(host)); }, &runs_per_rep);
         print_result(o, host.thread_count(), warmup_runs, runs_per_rep, sink, per_run);
         dsk_kernel_destroy(k);
         return 0;

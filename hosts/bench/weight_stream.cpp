@@ -1,6 +1,10 @@
-// weight_stream.cpp - the `dsk_bench weights` case: how long merely reading the MLP's weights
-// takes, the floor under its batch-1 latency for any fp32 kernel (each weight is used once per
-// image, so a matrix-vector product is bound by how fast its matrix streams from cache).
+// weight_stream.cpp - the `dsk_bench weights` case: the floors under the MLP's batch-1 latency.
+//
+// `--mode static`: how long merely reading the MLP's weights takes, the floor for any fp32
+// kernel (each weight is used once per image, so a matrix-vector product is bound by how fast
+// its matrix streams from cache). `--mode plain`: the forward pass itself in plain loops (a new
+// input, the products with their biases and Relus), what dsk's session would take with no
+// framework around the kernels.
 //
 // One timed call reads fc1's 256 x 784 weights split over the kernel's thread pool
 // (host->parallel_for, as the cpu Gemm kernel splits them: one fork and join included), then
@@ -54,6 +58,49 @@ float sum(const float* p, size_t n) {
     return sum_portable(p, n);
 }
 
+#if defined(__x86_64__)
+// y[r] = b[r] + dot(w row r, x) for rows [r0, r1), four rows at a time; cols a multiple of 16.
+__attribute__((target("avx512f,fma"))) void rows_avx512(const float* w, const float* b, const float* x,
+                                                       size_t r0, size_t r1, size_t cols, bool relu, float* y) {
+    for (size_t r = r0; r < r1; r += 4) {
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        const size_t rows = std::min<size_t>(4, r1 - r);
+        for (size_t l = 0; l < cols; l += 16) {
+            const __m512 xv = _mm512_loadu_ps(x + l);
+            for (size_t i = 0; i < 4; ++i)
+                acc[i] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w + (r + std::min(i, rows - 1)) * cols + l), acc[i]);
+        }
+        for (size_t i = 0; i < rows; ++i) {
+            // The 16 lanes added as a tree (a serial chain of 16 additions would cost more than
+            // the row's loads); masked shuffles, which GCC 12 does not warn about.
+            __m512 v = acc[i];
+            v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xffff, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+            v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xffff, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+            v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, 0xffff, v, _MM_SHUFFLE(1, 0, 3, 2)));
+            v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, 0xffff, v, _MM_SHUFFLE(2, 3, 0, 1)));
+            const float sum = b[r + i] + _mm512_cvtss_f32(v);
+            y[r + i] = relu && sum < 0.0f ? 0.0f : sum;
+        }
+    }
+}
+#endif
+
+void rows_portable(const float* w, const float* b, const float* x, size_t r0, size_t r1, size_t cols, bool relu,
+                   float* y) {
+    for (size_t r = r0; r < r1; ++r) {
+        float v = b[r];
+        for (size_t l = 0; l < cols; ++l) v += w[r * cols + l] * x[l];
+        y[r] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
+void rows(const float* w, const float* b, const float* x, size_t r0, size_t r1, size_t cols, bool relu, float* y) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return rows_avx512(w, b, x, r0, r1, cols, relu, y);
+#endif
+    rows_portable(w, b, x, r0, r1, cols, relu, y);
+}
+
 // fc1's rows split into `parts` equal slices, one per thread of the pool.
 struct Split {
     const float* w;
@@ -72,7 +119,9 @@ WeightStream::Weights WeightStream::filled(size_t count) {
     return w;
 }
 
-WeightStream::WeightStream() : fc1_(filled(kFc1)), fc2_(filled(kFc2)), fc3_(filled(kFc3)) {}
+WeightStream::WeightStream()
+    : fc1_(filled(kFc1)), fc2_(filled(kFc2)), fc3_(filled(kFc3)), bias_(filled(256 + 128 + 16)), x_(filled(784)),
+      h1_(filled(256)), h2_(filled(128)), logits_(filled(16)) {}
 
 float WeightStream::read_once(const dsk_host_api& host) const {
     const size_t parts = host.thread_count();
@@ -90,6 +139,30 @@ float WeightStream::read_once(const dsk_host_api& host) const {
     float total = 0;
     for (float v : split.sums) total += v;
     return total + sum(fc2_.get(), kFc2) + sum(fc3_.get(), kFc3);
+}
+
+float WeightStream::forward_once(const dsk_host_api& host) {
+    step_ += 1e-6f;
+    std::fill(x_.get(), x_.get() + 784, step_);
+    struct Layer1 {
+        const WeightStream& w;
+        size_t parts;
+    } layer1{*this, host.thread_count()};
+    // fc1's rows in `parts` slices of whole groups of four, one per thread (as Split above).
+    host.parallel_for(
+        layer1.parts, 1,
+        [](void* user, size_t begin, size_t end) {
+            const auto& l = *static_cast<Layer1*>(user);
+            for (size_t part = begin; part < end; ++part)
+                rows(l.w.fc1_.get(), l.w.bias_.get(), l.w.x_.get(), 256 * part / l.parts / 4 * 4,
+                     256 * (part + 1) / l.parts / 4 * 4, 784, true, l.w.h1_.get());
+        },
+        &layer1);
+    rows(fc2_.get(), bias_.get() + 256, h1_.get(), 0, 128, 256, true, h2_.get());
+    rows(fc3_.get(), bias_.get() + 384, h2_.get(), 0, 10, 128, false, logits_.get());
+    float total = 0;
+    for (size_t i = 0; i < 10; ++i) total += logits_[i];
+    return total;
 }
 
 }  // namespace dsk_bench

@@ -1,5 +1,7 @@
-// weight_stream.h - the `dsk_bench weights` case (weight_stream.cpp): the time to read the MLP's
-// weights once from cache, the floor under its batch-1 latency.
+// weight_stream.h - the `dsk_bench weights` case (weight_stream.cpp): the floors under the MLP's
+// batch-1 latency. `read_once` only reads the weights once from cache; `forward_once` computes
+// the forward pass in plain loops, split as dsk's Gemm kernels split it at batch 1, with nothing
+// of a framework around it.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +17,10 @@ public:
     WeightStream();
     // Reads every weight once (fc1 over the pool, fc2 and fc3 on this thread); returns their sum.
     float read_once(const dsk_host_api& host) const;
+    // Writes a new input image (as a session's input is written on every run), then computes
+    // relu(fc1), relu(fc2) and fc3 with biases: fc1's rows over the pool, fc2 and fc3 on this
+    // thread. Returns the sum of the logits.
+    float forward_once(const dsk_host_api& host);
 
 private:
     // 64-byte aligned, as a session's buffers are (a vector's 16-byte alignment makes every
@@ -25,6 +31,8 @@ private:
     using Weights = std::unique_ptr<float[], Free>;
     static Weights filled(size_t count);
     Weights fc1_, fc2_, fc3_;
+    Weights bias_, x_, h1_, h2_, logits_;  // biases of all three layers, then the activations
+    float step_ = 0;
 };
 
 }  // namespace dsk_bench
