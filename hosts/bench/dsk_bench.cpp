@@ -341,6 +341,11 @@ int run(const Options& o) {
     if (o.what == "weights") {
         dsk_bench::WeightStream weights;
         const bool plain = o.mode == "plain";
+        if (plain) {
+            weights.forward_once(host);
+            if (const std::string why = weights.check_forward(); !why.empty())
+                throw std::runtime_error("weights --mode plain: " + why);
+        }
         volatile float sink = 0;
         int64_t runs_per_rep = 0;
         const auto [warmup_runs, per_run] = time_runs(

@@ -13,6 +13,7 @@
 #include "weight_stream.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <new>
 #include <vector>
@@ -115,7 +116,9 @@ constexpr size_t kFc1 = 256 * 784, kFc2 = 128 * 256, kFc3 = 10 * 128;
 WeightStream::Weights WeightStream::filled(size_t count) {
     Weights w(static_cast<float*>(std::aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64)));
     if (!w) throw std::bad_alloc();
-    std::fill(w.get(), w.get() + count, 1e-3f);
+    // Values in [-0.005, 0.005) that differ from row to row, so that check_forward would see a
+    // row computed from the wrong weights.
+    for (size_t i = 0; i < count; ++i) w[i] = static_cast<float>((i * 2654435761u >> 16) % 1000) * 1e-5f - 0.005f;
     return w;
 }
 
@@ -142,8 +145,8 @@ float WeightStream::read_once(const dsk_host_api& host) const {
 }
 
 float WeightStream::forward_once(const dsk_host_api& host) {
-    step_ += 1e-6f;
-    std::fill(x_.get(), x_.get() + 784, step_);
+    step_ = step_ < 1.0f ? step_ + 1e-6f : 0.0f;
+    for (size_t i = 0; i < 784; ++i) x_[i] = static_cast<float>(i % 7) * 0.1f + step_;
     struct Layer1 {
         const WeightStream& w;
         size_t parts;
@@ -163,6 +166,24 @@ float WeightStream::forward_once(const dsk_host_api& host) {
     float total = 0;
     for (size_t i = 0; i < 10; ++i) total += logits_[i];
     return total;
+}
+
+std::string WeightStream::check_forward() const {
+    std::vector<float> h1(256), h2(128), logits(10);
+    rows_portable(fc1_.get(), bias_.get(), x_.get(), 0, 256, 784, true, h1.data());
+    rows_portable(fc2_.get(), bias_.get() + 256, h1.data(), 0, 128, 256, true, h2.data());
+    rows_portable(fc3_.get(), bias_.get() + 384, h2.data(), 0, 10, 128, false, logits.data());
+    const struct {
+        const char* name;
+        const float* fast;
+        const std::vector<float>& reference;
+    } layers[] = {{"fc1", h1_.get(), h1}, {"fc2", h2_.get(), h2}, {"fc3", logits_.get(), logits}};
+    for (const auto& layer : layers)
+        for (size_t i = 0; i < layer.reference.size(); ++i)
+            if (!(std::fabs(layer.fast[i] - layer.reference[i]) <= 1e-5f + 1e-4f * std::fabs(layer.reference[i])))
+                return std::string(layer.name) + " output " + std::to_string(i) + " is " + std::to_string(layer.fast[i]) +
+                       ", the scalar reference " + std::to_string(layer.reference[i]);
+    return "";
 }
 
 }  // namespace dsk_bench

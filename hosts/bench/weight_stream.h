@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "dsk/dsk_plugin.h"
 
@@ -21,6 +22,10 @@ public:
     // relu(fc1), relu(fc2) and fc3 with biases: fc1's rows over the pool, fc2 and fc3 on this
     // thread. Returns the sum of the logits.
     float forward_once(const dsk_host_api& host);
+    // The last forward_once again in scalar loops on this thread, compared with it layer by
+    // layer: "" when they agree, else the first output that differs (dsk_bench checks this
+    // before timing).
+    std::string check_forward() const;
 
 private:
     // 64-byte aligned, as a session's buffers are (a vector's 16-byte alignment makes every
