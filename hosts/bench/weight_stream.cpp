@@ -66,12 +66,10 @@ __attribute__((target("avx512f,fma"))) void rows_avx512(const float* w, const fl
     for (size_t r = r0; r < r1; r += 4) {
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
         const size_t rows = std::min<size_t>(4, r1 - r);
-        const float* wr[4];
-        for (size_t i = 0; i < 4; ++i) wr[i] = w + (r + std::min(i, rows - 1)) * cols;
         for (size_t l = 0; l < cols; l += 16) {
             const __m512 xv = _mm512_loadu_ps(x + l);
-#pragma GCC unroll 4
-            for (size_t i = 0; i < 4; ++i) acc[i] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr[i] + l), acc[i]);
+            for (size_t i = 0; i < 4; ++i)
+                acc[i] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w + (r + std::min(i, rows - 1)) * cols + l), acc[i]);
         }
         for (size_t i = 0; i < rows; ++i) {
             // The 16 lanes added as a tree (a serial chain of 16 additions would cost more than
