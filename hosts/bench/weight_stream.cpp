@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <new>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -102,16 +103,30 @@ void rows(const float* w, const float* b, const float* x, size_t r0, size_t r1, 
     rows_portable(w, b, x, r0, r1, cols, relu, y);
 }
 
-// fc1's rows split into `parts` equal slices, one per thread of the pool.
+// The MLP's layers: weights [rows, cols], where their biases start in the bias buffer, and
+// whether a Relu follows.
+struct Layer {
+    size_t rows, cols, bias;
+    bool relu;
+};
+constexpr Layer kLayers[] = {{256, 784, 0, true}, {128, 256, 256, true}, {10, 128, 384, false}};
+constexpr size_t kFc1 = kLayers[0].rows * kLayers[0].cols, kFc2 = kLayers[1].rows * kLayers[1].cols,
+                 kFc3 = kLayers[2].rows * kLayers[2].cols;
+
+// fc1's rows [first, second) for `part` of `parts` (one part per thread of the pool): equal
+// slices of whole groups of four, as the dot loops take them.
+std::pair<size_t, size_t> fc1_slice(size_t part, size_t parts) {
+    return {256 * part / parts / 4 * 4, 256 * (part + 1) / parts / 4 * 4};
+}
+
+// fc1's sums per part, for read_once.
 struct Split {
     const float* w;
-    size_t rows, cols, parts;
-    std::vector<float> sums;  // per part
+    size_t parts;
+    std::vector<float> sums;
 };
 
 }  // namespace
-
-constexpr size_t kFc1 = 256 * 784, kFc2 = 128 * 256, kFc3 = 10 * 128;
 
 WeightStream::Weights WeightStream::filled(size_t count) {
     Weights w(static_cast<float*>(std::aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64)));
@@ -128,14 +143,14 @@ WeightStream::WeightStream()
 
 float WeightStream::read_once(const dsk_host_api& host) const {
     const size_t parts = host.thread_count();
-    Split split{fc1_.get(), 256, 784, parts, std::vector<float>(parts)};
+    Split split{fc1_.get(), parts, std::vector<float>(parts)};
     host.parallel_for(
         parts, 1,
         [](void* user, size_t begin, size_t end) {
             auto& s = *static_cast<Split*>(user);
             for (size_t part = begin; part < end; ++part) {
-                const size_t r0 = s.rows * part / s.parts, r1 = s.rows * (part + 1) / s.parts;
-                s.sums[part] = sum(s.w + r0 * s.cols, (r1 - r0) * s.cols);
+                const auto [r0, r1] = fc1_slice(part, s.parts);
+                s.sums[part] = sum(s.w + r0 * 784, (r1 - r0) * 784);
             }
         },
         &split);
@@ -151,38 +166,39 @@ float WeightStream::forward_once(const dsk_host_api& host) {
         const WeightStream& w;
         size_t parts;
     } layer1{*this, host.thread_count()};
-    // fc1's rows in `parts` slices of whole groups of four, one per thread (as Split above).
     host.parallel_for(
         layer1.parts, 1,
         [](void* user, size_t begin, size_t end) {
             const auto& l = *static_cast<Layer1*>(user);
-            for (size_t part = begin; part < end; ++part)
-                rows(l.w.fc1_.get(), l.w.bias_.get(), l.w.x_.get(), 256 * part / l.parts / 4 * 4,
-                     256 * (part + 1) / l.parts / 4 * 4, 784, true, l.w.h1_.get());
+            for (size_t part = begin; part < end; ++part) {
+                const auto [r0, r1] = fc1_slice(part, l.parts);
+                rows(l.w.fc1_.get(), l.w.bias_.get(), l.w.x_.get(), r0, r1, 784, true, l.w.h1_.get());
+            }
         },
         &layer1);
-    rows(fc2_.get(), bias_.get() + 256, h1_.get(), 0, 128, 256, true, h2_.get());
-    rows(fc3_.get(), bias_.get() + 384, h2_.get(), 0, 10, 128, false, logits_.get());
+    const Layer &fc2 = kLayers[1], &fc3 = kLayers[2];
+    rows(fc2_.get(), bias_.get() + fc2.bias, h1_.get(), 0, fc2.rows, fc2.cols, fc2.relu, h2_.get());
+    rows(fc3_.get(), bias_.get() + fc3.bias, h2_.get(), 0, fc3.rows, fc3.cols, fc3.relu, logits_.get());
     float total = 0;
     for (size_t i = 0; i < 10; ++i) total += logits_[i];
     return total;
 }
 
 std::string WeightStream::check_forward() const {
-    std::vector<float> h1(256), h2(128), logits(10);
-    rows_portable(fc1_.get(), bias_.get(), x_.get(), 0, 256, 784, true, h1.data());
-    rows_portable(fc2_.get(), bias_.get() + 256, h1.data(), 0, 128, 256, true, h2.data());
-    rows_portable(fc3_.get(), bias_.get() + 384, h2.data(), 0, 10, 128, false, logits.data());
-    const struct {
-        const char* name;
-        const float* fast;
-        const std::vector<float>& reference;
-    } layers[] = {{"fc1", h1_.get(), h1}, {"fc2", h2_.get(), h2}, {"fc3", logits_.get(), logits}};
-    for (const auto& layer : layers)
-        for (size_t i = 0; i < layer.reference.size(); ++i)
-            if (!(std::fabs(layer.fast[i] - layer.reference[i]) <= 1e-5f + 1e-4f * std::fabs(layer.reference[i])))
-                return std::string(layer.name) + " output " + std::to_string(i) + " is " + std::to_string(layer.fast[i]) +
-                       ", the scalar reference " + std::to_string(layer.reference[i]);
+    // Each layer from its input in forward_once's buffers, so that the first wrong one is named.
+    const float* weights[] = {fc1_.get(), fc2_.get(), fc3_.get()};
+    const float* inputs[] = {x_.get(), h1_.get(), h2_.get()};
+    const float* outputs[] = {h1_.get(), h2_.get(), logits_.get()};
+    for (size_t l = 0; l < 3; ++l) {
+        const Layer& layer = kLayers[l];
+        std::vector<float> reference(layer.rows);
+        rows_portable(weights[l], bias_.get() + layer.bias, inputs[l], 0, layer.rows, layer.cols, layer.relu,
+                      reference.data());
+        for (size_t i = 0; i < layer.rows; ++i)
+            if (!(std::fabs(outputs[l][i] - reference[i]) <= 1e-5f + 1e-4f * std::fabs(reference[i])))
+                return "fc" + std::to_string(l + 1) + " output " + std::to_string(i) + " is " +
+                       std::to_string(outputs[l][i]) + ", the scalar reference " + std::to_string(reference[i]);
+    }
     return "";
 }
 
