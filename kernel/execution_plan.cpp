@@ -98,9 +98,9 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
     p.passes.needed_nodes = steps.size();
 
     // 3. Fusion, where the device that runs the head has the fused kernel: Conv +
-    // BatchNormalization (inference) folded first, then Gemm/Conv + activation, MaxPoolGrad +
-    // the Relu's ActivationGrad, a conv's bias gradient into its ConvGradWeight, then chains of
-    // elementwise ops.
+    // BatchNormalization (inference) folded first, then Gemm/Conv + activation, chains of Gemms
+    // (inference), MaxPoolGrad + the Relu's ActivationGrad, a conv's bias gradient into its
+    // ConvGradWeight, then chains of elementwise ops.
     std::vector<bool> observable(n_values, false);
     for (dsk_value_id t : targets) observable[t] = true;
     std::vector<OpenDevice> open;
@@ -132,6 +132,8 @@ std::unique_ptr<ExecutionPlan> dsk_session::build_plan(const std::vector<dsk_val
         p.passes.fusions = fold_batch_norms(steps, graph.values, observable, schema_of, place, add_value);
         const auto fused = fuse_activations(steps, graph.values, observable, schema_of, place);
         p.passes.fusions.insert(p.passes.fusions.end(), fused.begin(), fused.end());
+        const auto chained = fuse_gemm_chains(steps, graph.values, observable, schema_of, place);
+        p.passes.fusions.insert(p.passes.fusions.end(), chained.begin(), chained.end());
         const auto pooled = fuse_conv_max_pools(steps, graph.values, observable, schema_of, place);
         p.passes.fusions.insert(p.passes.fusions.end(), pooled.begin(), pooled.end());
         const auto pool_grads = fuse_pool_relu_grads(steps, graph.values, observable, schema_of, place);

@@ -1,6 +1,7 @@
 #include "fusion_pass.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 namespace dsk::kernel {
@@ -117,6 +118,111 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
         // The fused node takes the head's place: everything that reads the pre-activation comes
         // after the head, and the activation's inputs are all available there.
         absorb(steps, removed, static_cast<size_t>(h), a, std::move(fused));  // after a folded Conv's origins
+    }
+    drop_removed(steps, removed);
+    return report;
+}
+
+namespace {
+
+// A Gemm or FusedGemm that FusedGemmChain can hold as a layer: its transB, and its activation
+// ("" none). Null when it is not one: see fuse_gemm_chains.
+struct ChainLayer {
+    int64_t trans_b = 0;
+    std::string activation;
+};
+
+std::optional<ChainLayer> chain_layer(const Node& node, const std::vector<Value>& values) {
+    if (!node.domain.empty() || (node.op != "Gemm" && node.op != "FusedGemm") || node.inputs.size() != 3 ||
+        node.outputs.size() != 1)
+        return std::nullopt;
+    ChainLayer layer;
+    for (const auto& attr : node.attrs) {
+        if (attr.name == "transB") layer.trans_b = attr.i;
+        else if (attr.name == "activation") layer.activation = attr.s;
+        else if ((attr.name == "alpha" || attr.name == "beta") && attr.type == DSK_ATTR_FLOAT && attr.f == 1.0) continue;
+        else if (attr.name == "transA" && attr.i == 0) continue;
+        else return std::nullopt;  // transA, a scale, HardSigmoid's parameters
+    }
+    if (layer.activation == "HardSigmoid") return std::nullopt;
+    const dsk_tensor_desc& c = values[node.inputs[2]].desc;
+    const bool bias = c.ndim == 1 || (c.ndim == 2 && c.shape[0] == 1);
+    if (!bias || values[node.inputs[0]].desc.ndim != 2 || node.inputs[1] == node.inputs[0] ||
+        node.inputs[2] == node.inputs[0])
+        return std::nullopt;
+    return layer;
+}
+
+}  // namespace
+
+std::vector<std::string> fuse_gemm_chains(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                          const std::vector<bool>& observable,
+                                          const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                          const std::function<int32_t(const Node&, uint32_t)>& place) {
+    std::vector<std::string> report;
+    const dsk_op_schema* schema = schema_of("FusedGemmChain");
+    if (!schema) return report;
+    const StepIndex index(steps, values.size());
+    std::vector<int32_t> reader(values.size(), -1);  // the first step reading each value
+    for (size_t i = steps.size(); i-- > 0;)
+        for (dsk_value_id in : steps[i].node.inputs) reader[in] = static_cast<int32_t>(i);
+
+    std::vector<bool> removed(steps.size(), false), taken(steps.size(), false);
+    for (size_t first = 0; first < steps.size(); ++first) {
+        if (taken[first] || !chain_layer(steps[first].node, values)) continue;
+        std::vector<size_t> chain = {first};
+        std::vector<ChainLayer> layers = {*chain_layer(steps[first].node, values)};
+        for (;;) {
+            const dsk_value_id out = steps[chain.back()].node.outputs[0];
+            if (index.readers[out] != 1 || observable[out] || reader[out] < 0) break;
+            const auto next = static_cast<size_t>(reader[out]);
+            const std::optional<ChainLayer> layer = chain_layer(steps[next].node, values);
+            if (!layer || steps[next].node.inputs[0] != out || steps[next].device != steps[first].device) break;
+            chain.push_back(next);
+            layers.push_back(*layer);
+        }
+        if (chain.size() < 2) continue;
+        // The layers' inputs are read at the last step now: nothing in between may touch them.
+        std::vector<dsk_value_id> inputs = {steps[first].node.inputs[0]};
+        for (size_t s : chain) inputs.insert(inputs.end(), steps[s].node.inputs.begin() + 1, steps[s].node.inputs.end());
+        bool moved_past_reader = false;
+        for (size_t s = first + 1; s < chain.back() && !moved_past_reader; ++s) {
+            if (std::find(chain.begin(), chain.end(), s) != chain.end()) continue;
+            for (dsk_value_id in : steps[s].node.inputs)
+                moved_past_reader |= std::find(inputs.begin(), inputs.end(), in) != inputs.end();
+        }
+        if (moved_past_reader) continue;
+
+        Node fused;
+        fused.op = "FusedGemmChain";
+        fused.schema = schema;
+        OwnedAttr trans_b;
+        trans_b.name = "transB";
+        trans_b.type = DSK_ATTR_INTS;
+        std::string activations, ops;
+        for (size_t l = 0; l < layers.size(); ++l) {
+            trans_b.ints.push_back(layers[l].trans_b);
+            activations += (l ? "," : "") + layers[l].activation;
+            ops += (l ? " + " : "") + steps[chain[l]].node.op;
+        }
+        fused.attrs = {trans_b, string_attr("activations", activations)};
+        fused.inputs = inputs;
+        fused.outputs = steps[chain.back()].node.outputs;
+        fused.refresh_views();
+        const uint32_t device = steps[chain.back()].device;
+        if (place(fused, device) != static_cast<int32_t>(device)) continue;
+
+        report.push_back(ops + " -> FusedGemmChain (" + std::to_string(chain.size()) + " layers)");
+        std::vector<uint32_t> origins;
+        for (size_t s : chain) {
+            const FusableStep& step = steps[s];
+            if (step.fused_from.empty()) origins.push_back(step.origin);
+            else origins.insert(origins.end(), step.fused_from.begin(), step.fused_from.end());
+            taken[s] = true;
+            if (s != chain.back()) removed[s] = true;
+        }
+        steps[chain.back()].node = std::move(fused);
+        steps[chain.back()].fused_from = std::move(origins);
     }
     drop_removed(steps, removed);
     return report;

@@ -47,6 +47,19 @@ std::vector<std::string> fuse_activations(std::vector<FusableStep>& steps, const
                                           const std::function<const dsk_op_schema*(const std::string&)>& fused_schema,
                                           const std::function<int32_t(const Node&, uint32_t)>& place);
 
+// Inference: two or more Gemm / FusedGemm nodes in a row, each one's only output read by nothing
+// but the next one's A, become one FusedGemmChain (the backend may then run the layers without
+// handing each result over between its threads: plugins/cpu, gemm_chain_kernels.cpp). Each layer
+// must be a plain dense layer: transA 0, alpha and beta 1, a bias C of shape [N] or [1, N], and
+// an activation without attributes (not HardSigmoid). No step between the chain's first and last
+// may read its inputs (one could write them in place before the chain, now later, reads them).
+// The chain takes the place of its last step, where its device (`place`) must take it. Run after
+// fuse_activations; same arguments; returns a line per chain.
+std::vector<std::string> fuse_gemm_chains(std::vector<FusableStep>& steps, const std::vector<Value>& values,
+                                          const std::vector<bool>& observable,
+                                          const std::function<const dsk_op_schema*(const std::string&)>& schema_of,
+                                          const std::function<int32_t(const Node&, uint32_t)>& place);
+
 // Inference: a Conv or FusedConv with one output (no Z kept) whose only reader is a MaxPool with a
 // 2x2 window at stride 2, no padding, dilation or ceil_mode and no Indices becomes one
 // FusedConvMaxPool: the backend pools each block of the conv's planes while it is in cache, and

@@ -82,7 +82,7 @@ dsk_session::dsk_session(dsk_kernel* k, const dsk_graph& g, const DevicePreferen
             if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
         }
         // Fused schemas: the plans may use them.
-        for (const char* fused : {"FusedGemm", "FusedConv", "FusedConvMaxPool"}) {
+        for (const char* fused : {"FusedGemm", "FusedConv", "FusedConvMaxPool", "FusedGemmChain"}) {
             auto schema = kernel->registry.op_schemas.find(fused);
             if (schema != kernel->registry.op_schemas.end()) keep_loaded(schema->second.plugin);
         }

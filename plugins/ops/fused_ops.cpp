@@ -4,6 +4,8 @@
 // pre-activation, for a graph that still needs it (ActivationGrad reads it in training).
 // FusedConvMaxPool: FusedConv's Y (no Z) pooled by MaxPool's 2x2 stride-2 window, in one node
 // (inference: the pass makes it only when nothing else reads the conv's output).
+// FusedGemmChain: consecutive Gemm [-> activation] layers whose intermediate results nothing else
+// reads, in one node (the backend may keep them in its own threads' caches between layers).
 // FusedElementwise: a chain or tree of elementwise ops as one node, its `program` written in the
 // grammar of dsk/dsk_elementwise_program.hpp (also made after autodiff: no gradient rule).
 #include <dsk/dsk_elementwise_program.hpp>
@@ -108,6 +110,50 @@ void infer_fused_elementwise(ShapeContext& ctx) {
     ctx.set_output(0, ctx.dtype(0), shapes.back());
 }
 
+// A, then B and C of each layer: layer l is Gemm(h, B_l, C_l) with transB = transB[l] (transA 0,
+// alpha and beta 1), C_l its bias ([N_l] or [1, N_l]), followed by activations[l]; Y is the last
+// layer's output, [M, N_last].
+void infer_fused_gemm_chain(ShapeContext& ctx) {
+    const size_t inputs = ctx.input_count();
+    if (inputs < 5 || inputs % 2 == 0)
+        ctx.fail("inputs are A, then B and C of each of at least 2 layers (an odd count, at least 5); got " +
+                 std::to_string(inputs));
+    const size_t layers = (inputs - 1) / 2;
+    const std::vector<int64_t> trans_b = ctx.attrs().get_ints("transB", std::vector<int64_t>(layers, 0));
+    const std::vector<std::string> activations = ctx.attrs().get_string_list("activations");
+    if (trans_b.size() != layers)
+        ctx.fail("transB has " + std::to_string(trans_b.size()) + " entries for " + std::to_string(layers) +
+                 " layers (one 0 or 1 per layer)");
+    if (activations.size() != layers)
+        ctx.fail("activations has " + std::to_string(activations.size()) + " entries for " +
+                 std::to_string(layers) + " layers (one name per layer, comma-separated, \"\" for none)");
+    ctx.expect_rank(0, "A", 2);
+    ctx.expect_floating(0, "A");
+    const int64_t m = ctx.shape(0)[0];
+    int64_t k = ctx.shape(0)[1];
+    for (size_t l = 0; l < layers; ++l) {
+        const std::string b_name = "B" + std::to_string(l), c_name = "C" + std::to_string(l);
+        if (trans_b[l] != 0 && trans_b[l] != 1)
+            ctx.fail("transB[" + std::to_string(l) + "] = " + std::to_string(trans_b[l]) + " must be 0 or 1");
+        if (!activations[l].empty()) expect_activation(ctx, "activations", activations[l]);
+        ctx.expect_rank(1 + 2 * l, b_name.c_str(), 2);
+        ctx.expect_same_dtype(0, "A", 1 + 2 * l, b_name.c_str());
+        ctx.expect_same_dtype(0, "A", 2 + 2 * l, c_name.c_str());
+        const Shape b = ctx.shape(1 + 2 * l);
+        const int64_t kb = trans_b[l] ? b[1] : b[0], n = trans_b[l] ? b[0] : b[1];
+        if (kb != k)
+            ctx.fail("layer " + std::to_string(l) + ": its input has " + std::to_string(k) + " columns but " +
+                     b_name + " is " + shape_text(b) + (trans_b[l] ? " (transB=1)" : "") + " (K=" +
+                     std::to_string(kb) + ")");
+        const Shape c = ctx.shape(2 + 2 * l);
+        if (c != Shape{n} && c != Shape{1, n})
+            ctx.fail("layer " + std::to_string(l) + ": " + c_name + " is " + shape_text(c) + ", not the bias [" +
+                     std::to_string(n) + "] or [1, " + std::to_string(n) + "]");
+        k = n;
+    }
+    ctx.set_output(0, ctx.dtype(0), {m, k});
+}
+
 }  // namespace
 
 void register_fused_ops(Registrar& reg) {
@@ -135,6 +181,10 @@ void register_fused_ops(Registrar& reg) {
               {"strides", "pads", "dilations", "group", "activation", "activation_alpha",
                "activation_beta"},
               infer_fused_conv_max_pool, nullptr);
+    define_op(reg, "FusedGemmChain",
+              "h_0 = A, h_l = activations[l](Gemm(h_(l-1), B_l, C_l, transB = transB[l])) for each layer, "
+              "Y = the last h; made in inference of Gemm [-> activation] nodes each read only by the next",
+              {5, kManyInputs, 1, 1}, {"transB", "activations"}, infer_fused_gemm_chain, nullptr);
     define_op(reg, "FusedElementwise",
               "Y = the program's last result; each instruction is an elementwise op over the inputs "
               "x<i> (broadcast to Y's shape) and earlier results t<k>",

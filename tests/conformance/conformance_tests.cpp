@@ -150,7 +150,17 @@ struct OpCase {
     // and the same session runs again (a forward-only graph takes a new batch size).
     int64_t rebatch = 0;
     std::vector<size_t> batch_inputs{};
+    // The cpu backend takes the case only on CPUs with this feature ("avx512f", "avx2"; null:
+    // every CPU). Elsewhere the case is skipped, with a message.
+    const char* cpu_feature = nullptr;
 };
+
+bool cpu_supports(const char* feature) {
+    const std::string f = feature;
+    if (f == "avx512f") return __builtin_cpu_supports("avx512f");
+    if (f == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    throw std::logic_error("cpu_supports: unknown feature " + f);
+}
 
 bool is_differentiable(const InputSpec& in) {
     return in.dtype == DSK_DTYPE_F32 && !in.running_statistic;
@@ -552,18 +562,18 @@ std::vector<OpCase> build_cases() {
          .outputs = 2, .gradients = false});
     //--- FusedConvMaxPool --------------------------------------------------------------------------
     // Made by the fusion pass in inference: forward only; the cpu backend takes the convolutions
-    // of its direct path (stride 1, same size, 8+ output channels per group) with no activation
-    // or Relu.
+    // of its direct path (stride 1, same size, 8+ output channels per group, AVX-512) with no
+    // activation or Relu.
     add({.op = "FusedConvMaxPool", .name = "Relu 3x3 pads 1 16 -> 16 channels",
          .inputs = {f32("X", {2, 16, 8, 8}, uniform(-2, 2)), f32("W", {16, 16, 3, 3}), f32("B", {16})},
-         .attrs = {Attr::text("activation", "Relu"), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false});
+         .attrs = {Attr::text("activation", "Relu"), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false, .cpu_feature = "avx512f"});
     add({.op = "FusedConvMaxPool", .name = "no activation, odd plane 7 x 9, 10 channels, no bias",
          .inputs = {f32("X", {2, 3, 7, 9}, uniform(-2, 2)), f32("W", {10, 3, 3, 3})},
-         .attrs = {Attr::text("activation", ""), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false});
+         .attrs = {Attr::text("activation", ""), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false, .cpu_feature = "avx512f"});
     add({.op = "FusedConvMaxPool", .name = "Relu group 2",
          .inputs = {f32("X", {1, 4, 6, 6}, uniform(-2, 2)), f32("W", {16, 2, 3, 3}), f32("B", {16})},
          .attrs = {Attr::text("activation", "Relu"), Attr::integer("group", 2), Attr::ints("pads", {1, 1, 1, 1})},
-         .gradients = false});
+         .gradients = false, .cpu_feature = "avx512f"});
 
     //--- FusedElementwise -------------------------------------------------------------------------
     // Made by the fusion pass after autodiff: forward only. Every op of programs, attributes,
@@ -626,6 +636,22 @@ std::vector<OpCase> build_cases() {
          .inputs = {f32("A", {130, 300}), f32("B", {400, 300}), f32("C", {400})},
          .attrs = {Attr::text("activation", "Gelu"), Attr::integer("transB", 1)}, .outputs = 2, .tolerance = 1e-3,
          .gradients = false});
+    // FusedGemmChain at the few rows it is made for: layers in pairs split by groups of columns
+    // (a last narrower group, [1, N] biases, both layouts of B, odd and even layer counts).
+    add({.op = "FusedGemmChain", .name = "the MLP 784-256-128-10 at batch 1 Relu Relu none transB",
+         .inputs = {f32("A", {1, 784}), f32("B0", {256, 784}), f32("C0", {256}), f32("B1", {128, 256}),
+                    f32("C1", {128}), f32("B2", {10, 128}), f32("C2", {10})},
+         .attrs = {Attr::ints("transB", {1, 1, 1}), Attr::text("activations", "Relu,Relu,")}, .tolerance = 1e-3,
+         .gradients = false, .cpu_feature = "avx2"});
+    add({.op = "FusedGemmChain", .name = "4 layers batch 3 widths 300 64 20 5 mixed transB Tanh Sigmoid none Silu",
+         .inputs = {f32("A", {3, 40}), f32("B0", {40, 300}), f32("C0", {1, 300}), f32("B1", {64, 300}),
+                    f32("C1", {64}), f32("B2", {64, 20}), f32("C2", {20}), f32("B3", {5, 20}), f32("C3", {1, 5})},
+         .attrs = {Attr::ints("transB", {0, 1, 0, 1}), Attr::text("activations", "Tanh,Sigmoid,,Silu")},
+         .tolerance = 1e-3, .gradients = false, .cpu_feature = "avx2"});
+    add({.op = "FusedGemmChain", .name = "2 layers batch 2 width 130 HardSwish Gelu",
+         .inputs = {f32("A", {2, 16}), f32("B0", {16, 130}), f32("C0", {130}), f32("B1", {130, 7}), f32("C1", {7})},
+         .attrs = {Attr::ints("transB", {0, 0}), Attr::text("activations", "HardSwish,Gelu")}, .tolerance = 1e-3,
+         .gradients = false, .cpu_feature = "avx2"});
     add({.op = "FusedConv", .name = "Relu parallel SGEMM 40x14x14 to 64 channels",
          .inputs = {f32("X", {1, 40, 14, 14}), f32("W", {64, 40, 3, 3}), f32("B", {64})},
          .attrs = {Attr::text("activation", "Relu"), Attr::ints("pads", {1, 1, 1, 1})}, .outputs = 2,
@@ -1023,6 +1049,10 @@ void run_and_compare(Session& session, const OpCase& c, const OpGraph& g, const 
 }
 
 void check_forward(const OpCase& c, const std::string& backend) {
+    if (c.cpu_feature && !cpu_supports(c.cpu_feature)) {
+        MESSAGE("skipped: the cpu backend takes this case on CPUs with " << c.cpu_feature << " only");
+        return;
+    }
     Graph graph;
     const OpGraph g = add_op(graph, c);
     std::unique_ptr<Session> session = open_session(graph, backend);
@@ -1204,6 +1234,7 @@ TEST_CASE("Gemm matches the reference") { check_op("Gemm"); }
 TEST_CASE("MatMul matches the reference") { check_op("MatMul"); }
 TEST_CASE("Conv matches the reference") { check_op("Conv"); }
 TEST_CASE("FusedGemm matches the reference") { check_op("FusedGemm"); }
+TEST_CASE("FusedGemmChain matches the reference") { check_op("FusedGemmChain"); }
 TEST_CASE("FusedConv matches the reference") { check_op("FusedConv"); }
 TEST_CASE("FusedConvMaxPool matches the reference") { check_op("FusedConvMaxPool"); }
 namespace {

@@ -741,6 +741,25 @@ std::vector<Tensor> fused(const std::string& op, const std::vector<Tensor>& in, 
     return {unary(activation, {z}, hard_sigmoid)[0], z};
 }
 
+// FusedGemmChain: layer after layer, the reference Gemm with the layer's transB and bias, then
+// its activation ("" none).
+std::vector<Tensor> fused_gemm_chain(const std::vector<Tensor>& in, const Attrs& attrs) {
+    if (in.size() < 5 || in.size() % 2 == 0) fail("FusedGemmChain", "needs A, then B and C of 2 or more layers");
+    const size_t layers = (in.size() - 1) / 2;
+    const Shape trans_b = get_ints(attrs, "transB", Shape(layers, 0));
+    std::vector<std::string> activations;
+    std::stringstream list(get_string(attrs, "activations", ""));
+    for (std::string item; std::getline(list, item, ',');) activations.push_back(item);
+    if (activations.size() + 1 == layers) activations.emplace_back();  // getline drops a last empty item
+    if (trans_b.size() != layers || activations.size() != layers) fail("FusedGemmChain", "one transB and activation per layer");
+    Tensor h = in[0];
+    for (size_t l = 0; l < layers; ++l) {
+        h = gemm({h, in[1 + 2 * l], in[2 + 2 * l]}, {Attr::integer("transB", trans_b[l])})[0];
+        if (!activations[l].empty()) h = unary(activations[l], {h}, {})[0];
+    }
+    return {h};
+}
+
 // FusedConvMaxPool: FusedConv's Y, then MaxPool's 2x2 window at stride 2.
 std::vector<Tensor> fused_conv_max_pool(const std::vector<Tensor>& in, const Attrs& attrs) {
     const Tensor y = fused("FusedConv", in, attrs)[0];
@@ -843,6 +862,7 @@ const std::map<std::string, Forward>& table() {
         for (const char* op : {"FusedGemm", "FusedConv"})
             t[op] = [name = std::string(op)](std::vector<Tensor>& in, const Attrs& a) { return fused(name, in, a); };
         t["FusedConvMaxPool"] = [](std::vector<Tensor>& in, const Attrs& a) { return fused_conv_max_pool(in, a); };
+        t["FusedGemmChain"] = [](std::vector<Tensor>& in, const Attrs& a) { return fused_gemm_chain(in, a); };
         t["MaxPool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, true); };
         t["AveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return pool(in, a, false); };
         t["GlobalAveragePool"] = [](std::vector<Tensor>& in, const Attrs& a) { return global_average_pool(in, a); };

@@ -267,3 +267,126 @@ TEST_CASE("the conv and its pool stay apart in training, for another window, or 
     across.steps[1].device = 1;
     CHECK(across.fuse().empty());
 }
+
+namespace {
+
+// x(0) -> FusedGemm[Relu](x, w1(1), b1(2)) -> h1(3) -> FusedGemm[Relu](h1, w2(4), b2(5)) -> h2(6)
+//      -> Gemm(h2, w3(7), b3(8)) -> y(9); values 10 and 11 spare.
+struct ChainFixture {
+    std::vector<Value> values = std::vector<Value>(12);
+    std::vector<bool> observable = std::vector<bool>(12, false);
+    std::vector<FusableStep> steps;
+    bool accept = true;
+    ChainFixture() {
+        for (auto& v : values) v.desc.ndim = 2;
+        for (dsk_value_id bias : {2, 5, 8}) {
+            values[bias].desc.ndim = 1;
+        }
+        steps.push_back({layer("FusedGemm", {0, 1, 2}, 3, "Relu"), 0, {0, 1}, 0});
+        steps.push_back({layer("FusedGemm", {3, 4, 5}, 6, "Relu"), 2, {2, 3}, 0});
+        steps.push_back({layer("Gemm", {6, 7, 8}, 9, ""), 4, {}, 0});
+    }
+    static Node layer(const std::string& op, std::vector<dsk_value_id> inputs, dsk_value_id out,
+                      const std::string& activation) {
+        Node n = node(op, std::move(inputs), {out});
+        OwnedAttr trans_b;
+        trans_b.name = "transB";
+        trans_b.type = DSK_ATTR_INT;
+        trans_b.i = 1;
+        n.attrs = {trans_b};
+        if (!activation.empty()) {
+            OwnedAttr a;
+            a.name = "activation";
+            a.type = DSK_ATTR_STRING;
+            a.s = activation;
+            n.attrs.push_back(a);
+        }
+        return n;
+    }
+    std::vector<std::string> fuse() {
+        return fuse_gemm_chains(
+            steps, values, observable, [&](const std::string&) { return &kFakeSchema; },
+            [&](const Node&, uint32_t device) { return accept ? static_cast<int32_t>(device) : -1; });
+    }
+};
+
+std::vector<int64_t> attr_ints(const Node& n, const std::string& name) {
+    for (const auto& a : n.attrs)
+        if (a.name == name) return a.ints;
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("Gemm layers each read only by the next become one FusedGemmChain in the last one's place") {
+    ChainFixture f;
+    const auto report = f.fuse();
+    REQUIRE(report.size() == 1);
+    CHECK(report[0] == "FusedGemm + FusedGemm + Gemm -> FusedGemmChain (3 layers)");
+    REQUIRE(f.steps.size() == 1);
+    const Node& chain = f.steps[0].node;
+    CHECK(chain.op == "FusedGemmChain");
+    CHECK(chain.inputs == std::vector<dsk_value_id>{0, 1, 2, 4, 5, 7, 8});
+    CHECK(chain.outputs == std::vector<dsk_value_id>{9});
+    CHECK(attr_ints(chain, "transB") == std::vector<int64_t>{1, 1, 1});
+    CHECK(attr_string(chain, "activations") == "Relu,Relu,");
+    CHECK(f.steps[0].fused_from == std::vector<uint32_t>{0, 1, 2, 3, 4});
+}
+
+TEST_CASE("a chain stops at a result read twice or kept, and needs two layers") {
+    ChainFixture read_twice;  // h2 also read by another step: only the first two layers chain
+    read_twice.steps.push_back({node("Relu", {6}, {10}), 5, {}, 0});
+    read_twice.fuse();
+    REQUIRE(read_twice.steps.size() == 3);
+    CHECK(read_twice.steps[0].node.op == "FusedGemmChain");
+    CHECK(read_twice.steps[0].node.outputs == std::vector<dsk_value_id>{6});
+    CHECK(read_twice.steps[1].node.op == "Gemm");
+    ChainFixture kept;  // h1 a run target: layers 2 and 3 chain
+    kept.observable[3] = true;
+    kept.fuse();
+    REQUIRE(kept.steps.size() == 2);
+    CHECK(kept.steps[0].node.op == "FusedGemm");
+    CHECK(kept.steps[1].node.inputs == std::vector<dsk_value_id>{3, 4, 5, 7, 8});
+    ChainFixture lonely;  // both results kept: no chain of one
+    lonely.observable[3] = lonely.observable[6] = true;
+    CHECK(lonely.fuse().empty());
+    CHECK(lonely.steps.size() == 3);
+}
+
+TEST_CASE("no chain through transA, a full C, HardSigmoid, another device, a reader in between or a refusal") {
+    ChainFixture trans_a;
+    OwnedAttr t;
+    t.name = "transA";
+    t.type = DSK_ATTR_INT;
+    t.i = 1;
+    trans_a.steps[1].node.attrs.push_back(t);
+    trans_a.fuse();
+    CHECK(trans_a.steps.size() == 3);  // layer 2 cannot join: neither pair chains
+    ChainFixture full_c;
+    full_c.values[5].desc.ndim = 2;
+    full_c.values[5].desc.shape[0] = 4;
+    full_c.fuse();
+    CHECK(full_c.steps.size() == 3);
+    ChainFixture hard_sigmoid;
+    hard_sigmoid.steps[2].node.attrs.push_back(hard_sigmoid.steps[0].node.attrs[1]);
+    hard_sigmoid.steps[2].node.attrs.back().s = "HardSigmoid";
+    hard_sigmoid.fuse();
+    REQUIRE(hard_sigmoid.steps.size() == 2);
+    CHECK(hard_sigmoid.steps[0].node.outputs == std::vector<dsk_value_id>{6});
+    ChainFixture across;
+    across.steps[1].device = 1;
+    across.fuse();
+    CHECK(across.steps.size() == 3);
+    // A step between layers 1 and 2 reads x, which the chain would read later (after an in-place
+    // write, perhaps): layers 2 and 3 still chain after it.
+    ChainFixture in_between;
+    in_between.steps.insert(in_between.steps.begin() + 1, {node("Neg", {0}, {10}), 6, {}, 0});
+    in_between.fuse();
+    REQUIRE(in_between.steps.size() == 3);
+    CHECK(in_between.steps[0].node.op == "FusedGemm");
+    CHECK(in_between.steps[2].node.inputs == std::vector<dsk_value_id>{3, 4, 5, 7, 8});
+    ChainFixture refused;
+    refused.accept = false;
+    CHECK(refused.fuse().empty());
+    CHECK(refused.steps.size() == 3);
+}

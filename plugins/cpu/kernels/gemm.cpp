@@ -417,6 +417,156 @@ void few_rows_avx512(const Problem& p, const float* a, int64_t n0, int64_t n1) {
     }
 }
 
+// The same two loops with AVX2's 8 lanes (CPUs without AVX-512: Zen 1 to 3, most Intel
+// clients). Sixteen vector registers: with 3 or 4 rows, two columns (dots) or two vectors of
+// columns (axpys) at a time, so that the accumulators stay in registers.
+
+// The sum of the 8 lanes, as a tree of halves.
+__attribute__((target("avx2"))) inline float sum_lanes_avx2(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+// Lanes [0, width) set, width in [0, 8].
+__attribute__((target("avx2"))) inline __m256i lanes_avx2(int64_t width) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(width)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <int M>
+__attribute__((target("avx2,fma"))) void few_rows_dots_avx2(const Problem& p, const float* a, int64_t n0,
+                                                            int64_t n1) {
+    constexpr int kCols = M <= 2 ? 4 : 2;
+    constexpr int64_t kEpilogueCols = 64;
+    const int64_t k = p.k;
+    const __m256i tail = lanes_avx2(k % 8);
+    for (int64_t j = n0; j < n1; j += kCols) {
+        const int64_t cols = std::min<int64_t>(kCols, n1 - j);
+        const float* b[kCols];
+        #pragma GCC unroll 4
+        for (int c = 0; c < kCols; ++c) b[c] = p.b + (j + std::min<int64_t>(c, cols - 1)) * p.ldb;
+        __m256 acc[M][kCols];
+        #pragma GCC unroll 4
+        for (int i = 0; i < M; ++i)
+            #pragma GCC unroll 4
+            for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_setzero_ps();
+        int64_t l = 0;
+        for (; l + 8 <= k; l += 8) {
+            __m256 bv[kCols];
+            #pragma GCC unroll 4
+            for (int c = 0; c < kCols; ++c) bv[c] = _mm256_loadu_ps(b[c] + l);
+            #pragma GCC unroll 4
+            for (int i = 0; i < M; ++i) {
+                const __m256 av = _mm256_loadu_ps(a + i * k + l);
+                #pragma GCC unroll 4
+                for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_fmadd_ps(av, bv[c], acc[i][c]);
+            }
+        }
+        if (l < k) {
+            __m256 bv[kCols];
+            #pragma GCC unroll 4
+            for (int c = 0; c < kCols; ++c) bv[c] = _mm256_maskload_ps(b[c] + l, tail);
+            #pragma GCC unroll 4
+            for (int i = 0; i < M; ++i) {
+                const __m256 av = _mm256_maskload_ps(a + i * k + l, tail);
+                #pragma GCC unroll 4
+                for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_fmadd_ps(av, bv[c], acc[i][c]);
+            }
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < M; ++i) {
+            float* row = p.c + i * p.ldc + j;
+            for (int64_t c = 0; c < cols; ++c) {
+                const float sum = p.alpha * sum_lanes_avx2(acc[i][c]);
+                row[c] = p.beta == 0.0f ? sum : sum + p.beta * row[c];
+            }
+        }
+        const int64_t done = j + cols;
+        if (p.epilogue && (done == n1 || (done - n0) % kEpilogueCols == 0)) {
+            const int64_t from = done - 1 - (done - 1 - n0) % kEpilogueCols;
+            p.epilogue->apply(p.epilogue->context, 0, from, M, done - from, p.c + from, p.ldc);
+        }
+    }
+}
+
+template <int M>
+__attribute__((target("avx2,fma"))) void few_rows_axpys_avx2(const Problem& p, const float* a, int64_t n0,
+                                                             int64_t n1) {
+    constexpr int kVectors = M <= 2 ? 4 : 2;
+    for (int64_t j = n0; j < n1; j += 8 * kVectors) {
+        const int64_t cols = std::min<int64_t>(8 * kVectors, n1 - j);
+        __m256i mask[kVectors];
+        #pragma GCC unroll 4
+        for (int v = 0; v < kVectors; ++v) mask[v] = lanes_avx2(std::clamp<int64_t>(cols - 8 * v, 0, 8));
+        __m256 acc[M][kVectors];
+        #pragma GCC unroll 4
+        for (int i = 0; i < M; ++i)
+            #pragma GCC unroll 4
+            for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm256_setzero_ps();
+        const float* b = p.b + j;
+        if (cols == 8 * kVectors) {
+            for (int64_t l = 0; l < p.k; ++l, b += p.ldb) {
+                __m256 bv[kVectors];
+                #pragma GCC unroll 4
+                for (int v = 0; v < kVectors; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
+                #pragma GCC unroll 4
+                for (int i = 0; i < M; ++i) {
+                    const __m256 av = _mm256_broadcast_ss(a + i * p.k + l);
+                    #pragma GCC unroll 4
+                    for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+                }
+            }
+        } else {
+            for (int64_t l = 0; l < p.k; ++l, b += p.ldb) {
+                __m256 bv[kVectors];
+                #pragma GCC unroll 4
+                for (int v = 0; v < kVectors; ++v) bv[v] = _mm256_maskload_ps(b + 8 * v, mask[v]);
+                #pragma GCC unroll 4
+                for (int i = 0; i < M; ++i) {
+                    const __m256 av = _mm256_broadcast_ss(a + i * p.k + l);
+                    #pragma GCC unroll 4
+                    for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+                }
+            }
+        }
+        const __m256 va = _mm256_set1_ps(p.alpha);
+        const __m256 vb = _mm256_set1_ps(p.beta);
+        #pragma GCC unroll 4
+        for (int i = 0; i < M; ++i) {
+            float* row = p.c + i * p.ldc + j;
+            #pragma GCC unroll 4
+            for (int v = 0; v < kVectors; ++v) {
+                __m256 r = _mm256_mul_ps(va, acc[i][v]);
+                if (p.beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8 * v, mask[v]), r);
+                _mm256_maskstore_ps(row + 8 * v, mask[v], r);
+            }
+        }
+        if (p.epilogue) p.epilogue->apply(p.epilogue->context, 0, j, M, cols, p.c + j, p.ldc);
+    }
+}
+
+template <int M>
+void few_rows_avx2_of(const Problem& p, const float* a, int64_t n0, int64_t n1) {
+    if (p.trans_b)
+        few_rows_dots_avx2<M>(p, a, n0, n1);
+    else
+        few_rows_axpys_avx2<M>(p, a, n0, n1);
+}
+
+void few_rows_avx2(const Problem& p, const float* a, int64_t n0, int64_t n1) {
+    switch (p.m) {
+        case 1:
+            return few_rows_avx2_of<1>(p, a, n0, n1);
+        case 2:
+            return few_rows_avx2_of<2>(p, a, n0, n1);
+        case 3:
+            return few_rows_avx2_of<3>(p, a, n0, n1);
+        default:
+            return few_rows_avx2_of<kFewRows>(p, a, n0, n1);
+    }
+}
+
 #endif  // DSK_GEMM_X86
 
 //----------------------------------------------------------------------------------------------
@@ -445,7 +595,7 @@ const GemmConfig kAvx2Config = {.name = "avx2",
                                 .kernel = &micro_kernel_avx2,
                                 .pack_a = &pack_a<kAvx2Mr, true>,
                                 .pack_b = &pack_b<kAvx2Nr, true>,
-                                .few_rows = nullptr};
+                                .few_rows = &few_rows_avx2};
 const GemmConfig kAvx512Config = {.name = "avx512",
                                   .mr = kAvx512Mr,
                                   .nr = kAvx512Nr,

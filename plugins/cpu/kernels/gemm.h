@@ -12,7 +12,7 @@
 // time from what the CPU has; a portable 4x16 otherwise) computes each tile of C. The sum over
 // K runs in a fixed order that depends only on K and the micro-kernel, never on the thread
 // count, so results are bitwise reproducible on a given machine. With 1 to 4 rows (inference at a
-// small batch) and AVX-512, op(B) is read in place instead (no packing, no padded rows).
+// small batch) and AVX-512 or AVX2, op(B) is read in place instead (no packing, no padded rows).
 //
 // An optional epilogue runs on each tile of C as soon as its sum over K is complete (right after
 // the micro-kernel's last K slice for that tile, while the tile is still in L1): the fused
@@ -61,8 +61,8 @@ class PackedB {
     int64_t n_ = 0, k_ = 0;
 };
 
-// Whether a product of `m` rows reads a PackedB (with at most 4 rows and AVX-512 it reads B in
-// place).
+// Whether a product of `m` rows reads a PackedB (with at most 4 rows and AVX-512 or AVX2 it
+// reads B in place).
 bool sgemm_reads_packed_b(int64_t m);
 
 // Splits the work over the kernel's thread pool (host().parallel_for) when it is large enough.

@@ -81,7 +81,7 @@ const KernelTable& cpu_kernel_table() {
         "cpu", {linear_kernels(), conv_kernels(), pooling_kernels(), normalization_kernels(),
                 activation_kernels(), elementwise_kernels(), softmax_kernels(), shape_kernels(),
                 reduce_kernels(), dropout_kernels(), gather_kernels(), integer_kernels(),
-                fused_kernels(), fused_elementwise_kernels()});
+                fused_kernels(), fused_elementwise_kernels(), gemm_chain_kernels()});
     return table;
 }
 

@@ -168,6 +168,7 @@ std::span<const KernelDef> gather_kernels();         // gather_kernels.cpp
 std::span<const KernelDef> integer_kernels();        // integer_kernels.cpp
 std::span<const KernelDef> fused_kernels();          // fused_kernels.cpp
 std::span<const KernelDef> fused_elementwise_kernels();  // fused_elementwise_kernels.cpp
+std::span<const KernelDef> gemm_chain_kernels();     // gemm_chain_kernels.cpp
 
 // One backend's kernels. Keep it in static storage: register_all() hands the kernel
 // dsk_op_kernel structs that point into it, borrowed until the plugin's shutdown.

@@ -203,7 +203,7 @@ TEST_CASE("sgemm with a PackedB gives bitwise the result of packing B on every c
                                 p.b.data(), p.ldb, c.beta, with.data(), p.ldc, nullptr, &packed);
                 CHECK(with == run_sgemm(p));
                 // The product reads the panels, not B: B changed after packing does not show
-                // where the panels are read (more than 4 rows, or no AVX-512 few-rows path).
+                // where the panels are read (more than 4 rows, or the generic micro-kernel, which has no few-rows path).
                 if (dsk::cpu::sgemm_reads_packed_b(c.m)) {
                     Problem changed = p;
                     for (float& v : changed.b) v = -v;
@@ -363,10 +363,10 @@ TEST_CASE(
         REQUIRE(dsk::cpu::sgemm_select_isa(isa));
         CAPTURE(dsk::cpu::sgemm_isa_name());
         // 5 rows: just past the few-rows path. N around its blocks of 4 and 64 columns, K around
-        // the 16 lanes of a vector.
+        // the 8 and 16 lanes of a vector.
         for (int64_t m : {1, 2, 3, 4, 5})
             for (int64_t n : {1, 3, 4, 5, 63, 64, 65, 130})
-                for (int64_t k : {1, 15, 16, 17, 300})
+                for (int64_t k : {1, 7, 8, 9, 15, 16, 17, 300})
                     for (int t = 0; t < 4; ++t) {
                         CAPTURE(m);
                         CAPTURE(n);

@@ -271,6 +271,7 @@ TEST_CASE("register_kernels registers a cpu kernel for every op of docs/ops.md")
                                       "FusedGemm",
                                       "FusedConv",
                                       "FusedConvMaxPool",
+                                      "FusedGemmChain",
                                       "FoldConvBatchNorm",
                                       "FusedElementwise"};
     for (const char* op : documented) CHECK_MESSAGE(ops.count(op) == 1, op);
@@ -1522,6 +1523,74 @@ TEST_CASE("FusedGemm gives bitwise Gemm then the activation for every activation
     }
 }
 
+TEST_CASE("FusedGemmChain: the same bits on any thread count, close to the unfused layers, at 1 to 4 rows") {
+    // 300 -> 260 (three groups of columns, the last 4 wide) -> 70 -> 9 -> 5: a pair, then a pair
+    // (the four layers) or a pair and one layer (the first three); both layouts of B.
+    Tensor b0 = random({260, 300}, 271), c0 = random({260}, 272), b1 = random({260, 70}, 273),
+           c1 = random({1, 70}, 274), b2 = random({9, 70}, 275), c2 = random({9}, 276), b3 = random({9, 5}, 277),
+           c3 = random({5}, 278);
+    struct Layer {
+        Tensor *b, *c;
+        int64_t trans_b;
+        const char* activation;
+    };
+    const Layer all[] = {{&b0, &c0, 1, "Relu"}, {&b1, &c1, 0, "Tanh"}, {&b2, &c2, 1, ""}, {&b3, &c3, 0, "Sigmoid"}};
+    for (const int64_t rows : {1, 4}) {
+        for (const size_t count : {3u, 4u}) {
+            CAPTURE(rows);
+            CAPTURE(count);
+            Tensor a = random({rows, 300}, 279, -2.0f, 2.0f);
+            std::vector<Tensor*> inputs = {&a};
+            std::vector<int64_t> trans_b;
+            std::string activations;
+            Tensor h = a;
+            for (size_t l = 0; l < count; ++l) {  // the unfused layers, one kernel each
+                const Layer& layer = all[l];
+                inputs.insert(inputs.end(), {layer.b, layer.c});
+                trans_b.push_back(layer.trans_b);
+                activations += (l ? "," : "") + std::string(layer.activation);
+                const int64_t n = layer.trans_b ? layer.b->shape[0] : layer.b->shape[1];
+                Tensor z = f32({rows, n});
+                run("Gemm", {Attr("transB", layer.trans_b)}, {&h, layer.b, layer.c}, {&z});
+                h = z;
+                if (layer.activation[0]) run(layer.activation, {}, {&z}, {&h});
+            }
+            const std::vector<double> unfused(h.f.begin(), h.f.end());
+            const std::vector<Attr> attrs = {Attr("transB", trans_b), Attr("activations", activations)};
+            Call probe("FusedGemmChain", attrs, inputs, {&h});
+            if (!dsk::cpu::find_kernel(&probe.node, probe.tensors.data())) {
+                // Declined only without the SGEMM's few-rows path (AVX-512 or AVX2).
+                CHECK_FALSE((dsk::cpu::cpu_has_avx512f() || __builtin_cpu_supports("avx2")));
+                continue;
+            }
+            std::vector<float> one_thread;
+            for (uint32_t threads : {1u, 2u, 3u}) {
+                Threads scope(threads);
+                CAPTURE(threads);
+                Tensor y = f32(h.shape, std::vector<float>(h.f.size(), std::nanf("")));
+                run("FusedGemmChain", attrs, inputs, {&y});
+                check_close(y.f, unfused, 1e-4, 1e-4);  // the second layers' sums in another order
+                if (threads == 1) one_thread = y.f;
+                CHECK(std::memcmp(y.f.data(), one_thread.data(), y.f.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+    // Five rows: the layers run as well unfused on the packed SGEMM, and the kernel declines.
+    Tensor a5 = random({5, 300}, 280), y5 = f32({5, 70});
+    Call five("FusedGemmChain", {Attr("transB", std::vector<int64_t>{1, 0}), Attr("activations", "Relu,")},
+              {&a5, &b0, &c0, &b1, &c1}, {&y5});
+    CHECK(dsk::cpu::find_kernel(&five.node, five.tensors.data()) == nullptr);
+}
+
+TEST_CASE("FusedGemmChain names a layer that does not chain") {
+    Tensor a = random({1, 8}, 281), b0 = random({8, 6}, 282), c0 = random({6}, 283), b1 = random({5, 4}, 284),
+           c1 = random({4}, 285), y = f32({1, 4});
+    const fake_host::Outcome o = call("FusedGemmChain", {Attr("transB", std::vector<int64_t>{0, 0}), Attr("activations", ",")},
+                                      {&a, &b0, &c0, &b1, &c1}, {&y});
+    CHECK(o.code == DSK_INVALID_ARGUMENT);
+    CHECK_MESSAGE(o.message.find("layer 1 does not chain") != std::string::npos, o.message);
+}
+
 TEST_CASE("FusedConv gives bitwise Conv then the activation for every activation and bias") {
     Tensor x = random({3, 6, 9, 9}, 211, -2.0f, 2.0f), w = random({8, 6, 3, 3}, 212),
            bias = random({8}, 213);
@@ -1558,7 +1627,7 @@ TEST_CASE("FusedConv gives bitwise Conv then the activation for every activation
     }
 }
 
-TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, for what the direct and Winograd paths take") {
+TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, for what the direct and Winograd paths take (AVX-512)") {
     Tensor x1 = random({3, 1, 28, 28}, 241, -2.0f, 2.0f), w1 = random({32, 1, 3, 3}, 242), b1 = random({32}, 243);
     Tensor x2 = random({2, 32, 14, 14}, 244, -2.0f, 2.0f), w2 = random({64, 32, 3, 3}, 245), b2 = random({64}, 246);
     Tensor x3 = random({2, 5, 7, 9}, 247, -2.0f, 2.0f), w3 = random({12, 5, 3, 3}, 248);
@@ -1579,6 +1648,15 @@ TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, fo
         {"Winograd (as the second layer), odd plane, no bias", {pads}, {&x5, &w5}, {3, 32, 7, 9}},
     };
     const std::vector<Attr> pool = {Attr("kernel_shape", Shape{2, 2}), Attr("strides", Shape{2, 2})};
+    auto supported = [](const std::vector<Attr>& attrs, const std::vector<Tensor*>& in, Tensor* out) {
+        Call call("FusedConvMaxPool", attrs, in, {out});
+        return dsk::cpu::has_kernel(&call.node, call.tensors.data());
+    };
+    Tensor y2 = f32({2, 64, 7, 7}), w_few = random({4, 32, 3, 3}, 252), y_few = f32({2, 4, 7, 7});
+    if (!dsk::cpu::cpu_has_avx512f()) {  // the direct path is AVX-512 only: the pass never fuses
+        CHECK_FALSE(supported({pads, Attr("activation", "Relu")}, {&x2, &w2, &b2}, &y2));
+        return;
+    }
     for (uint32_t threads : {1u, 2u, 5u}) {
         Threads scope(threads);
         CAPTURE(threads);
@@ -1600,11 +1678,6 @@ TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, fo
         }
     }
     // Only the direct path's convolutions, with no activation or Relu.
-    auto supported = [](const std::vector<Attr>& attrs, const std::vector<Tensor*>& in, Tensor* out) {
-        Call call("FusedConvMaxPool", attrs, in, {out});
-        return dsk::cpu::has_kernel(&call.node, call.tensors.data());
-    };
-    Tensor y2 = f32({2, 64, 7, 7}), w_few = random({4, 32, 3, 3}, 252), y_few = f32({2, 4, 7, 7});
     CHECK(supported({pads, Attr("activation", "Relu")}, {&x2, &w2, &b2}, &y2));
     CHECK_FALSE(supported({pads, Attr("activation", "Sigmoid")}, {&x2, &w2, &b2}, &y2));
     CHECK_FALSE(supported({pads, Attr("strides", Shape{2, 2})}, {&x2, &w2, &b2}, &y2));

@@ -26,18 +26,6 @@
 namespace dsk::onednn {
 namespace {
 
-bool has_vnni() noexcept {
-    static const bool vnni = [] {
-        try {
-            const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-            return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
-                   isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
-        } catch (...) {
-            return false;
-        }
-    }();
-    return vnni;
-}
 
 int32_t element(const dsk_tensor_desc& t, int64_t k) {
     return t.dtype == DSK_DTYPE_U8 ? static_cast<int32_t>(static_cast<const uint8_t*>(t.data)[k])
@@ -297,6 +285,19 @@ const KernelDef kIntegerKernels[] = {
 };
 
 }  // namespace
+
+bool has_vnni() noexcept {
+    static const bool vnni = [] {
+        try {
+            const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+            return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+                   isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
+        } catch (...) {
+            return false;
+        }
+    }();
+    return vnni;
+}
 
 std::span<const KernelDef> integer_kernels() { return kIntegerKernels; }
 

@@ -34,6 +34,10 @@ std::span<const KernelDef> integer_kernels();        // integer_kernels.cpp
 // Every onednn kernel, registered for backend "onednn".
 const cpu::KernelTable& kernel_table();
 
+// Whether oneDNN runs int8 products with VNNI here (AVX512-VNNI or AVX-VNNI): the int8 kernels
+// (integer_kernels.cpp) take nodes only then, and cpu runs them elsewhere.
+bool has_vnni() noexcept;
+
 // For `accepts` functions (which must not throw): runs `check` and answers false if it throws
 // (a malformed attribute: the cpu kernel then reports it).
 template <class F>

@@ -64,6 +64,18 @@ public:
         expect(a, DSK_ATTR_INTS, "a list of integers");
         return std::vector<int64_t>(a->ints, a->ints + a->count);
     }
+    // A string attribute holding a list, items separated by `separator` ("Relu,,Tanh": three
+    // items, the second empty); empty or absent: no items.
+    std::vector<std::string> get_string_list(const char* name, char separator = ',') const {
+        const std::string text = get_string(name, "");
+        std::vector<std::string> items;
+        if (text.empty()) return items;
+        size_t begin = 0;
+        for (size_t end; (end = text.find(separator, begin)) != std::string::npos; begin = end + 1)
+            items.push_back(text.substr(begin, end - begin));
+        items.push_back(text.substr(begin));
+        return items;
+    }
     std::vector<int64_t> require_ints(const char* name) const {
         if (!has(name)) throw Error(DSK_INVALID_ARGUMENT, std::string(node_->op) + ": attribute '" + name + "' is required");
         return get_ints(name, {});
