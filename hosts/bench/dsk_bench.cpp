@@ -22,7 +22,7 @@
 //                                       the floors under MLP batch-1 latency (weight_stream.h):
 //                                       only reading the MLP's weights once (static), or its
 //                                       forward pass in plain loops with a new input (plain);
-//                                       fc1 over the thread pool, fc2 and fc3 on one thread
+//                                       split as FusedGemmChain splits the layers at batch 1
 //   dsk_bench peak --n 200000          FMA chains in registers on every thread of the pool,
 //                                       n rounds of 12 vector FMAs each (fma_peak.h): this
 //                                       machine's FP32 FMA peak, FLOPs per run in "flops_per_run"
