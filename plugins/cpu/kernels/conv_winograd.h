@@ -11,8 +11,8 @@
 // channels at each of the 16 positions xi of the 4x4 is a matrix product M_xi [tiles, out] =
 // V_xi [tiles, in] x U_xi [in, out]: 16 products per block of tiles in place of the direct
 // convolution's 9 taps x 4 positions, 2.25x fewer multiply-adds. The transforms are additions
-// (and halvings in G), done 16 channels per vector on the block's input rows transposed to
-// [position][channel].
+// (and halvings in G), done 16 channels per vector (one AVX-512 register, or two AVX2 ones) on the
+// block's input rows transposed to [position][channel].
 //
 // The weight gradient runs the same algebra backwards: dU_xi [in, out] = sum over tiles of
 // V_xi^T dM_xi with dM = A dY A^T, then dW = G^T dU G per channel pair.
@@ -44,7 +44,11 @@ struct WinogradConv {
     bool operator==(const WinogradConv&) const = default;
 };
 
-// True when the CPU has AVX-512 and `window` is 3x3, stride 1, dilation 1, pad 1 on every side,
+// Whether this CPU runs the Winograd kernels: AVX-512 (F and VL) or AVX2 with FMA. Both compute
+// the same sums in the same order (conv_winograd_isa.inc, compiled for each): the same bits.
+bool winograd_available();
+
+// True when winograd_available() and `window` is 3x3, stride 1, dilation 1, pad 1 on every side,
 // with in and out channels (per group) multiples of 16.
 bool winograd_applies(const Window2d& window, int64_t in_channels, int64_t out_channels);
 
