@@ -396,27 +396,6 @@ __attribute__((target("avx512f,fma"))) void few_rows_axpys(const Problem& p, con
     }
 }
 
-template <int M>
-void few_rows_avx512_of(const Problem& p, const float* a, int64_t n0, int64_t n1) {
-    if (p.trans_b)
-        few_rows_dots<M>(p, a, n0, n1);
-    else
-        few_rows_axpys<M>(p, a, n0, n1);
-}
-
-void few_rows_avx512(const Problem& p, const float* a, int64_t n0, int64_t n1) {
-    switch (p.m) {
-        case 1:
-            return few_rows_avx512_of<1>(p, a, n0, n1);
-        case 2:
-            return few_rows_avx512_of<2>(p, a, n0, n1);
-        case 3:
-            return few_rows_avx512_of<3>(p, a, n0, n1);
-        default:
-            return few_rows_avx512_of<kFewRows>(p, a, n0, n1);
-    }
-}
-
 // The same two loops with AVX2's 8 lanes (CPUs without AVX-512: Zen 1 to 3, most Intel
 // clients). Sixteen vector registers: with 3 or 4 rows, two columns (dots) or two vectors of
 // columns (axpys) at a time, so that the accumulators stay in registers.
@@ -546,24 +525,40 @@ __attribute__((target("avx2,fma"))) void few_rows_axpys_avx2(const Problem& p, c
     }
 }
 
-template <int M>
-void few_rows_avx2_of(const Problem& p, const float* a, int64_t n0, int64_t n1) {
+// An instruction set's two loops, for few_rows.
+struct Avx512Loops {
+    template <int M>
+    static void dots(const Problem& p, const float* a, int64_t n0, int64_t n1) { few_rows_dots<M>(p, a, n0, n1); }
+    template <int M>
+    static void axpys(const Problem& p, const float* a, int64_t n0, int64_t n1) { few_rows_axpys<M>(p, a, n0, n1); }
+};
+struct Avx2Loops {
+    template <int M>
+    static void dots(const Problem& p, const float* a, int64_t n0, int64_t n1) { few_rows_dots_avx2<M>(p, a, n0, n1); }
+    template <int M>
+    static void axpys(const Problem& p, const float* a, int64_t n0, int64_t n1) { few_rows_axpys_avx2<M>(p, a, n0, n1); }
+};
+
+template <class Loops, int M>
+void few_rows_of(const Problem& p, const float* a, int64_t n0, int64_t n1) {
     if (p.trans_b)
-        few_rows_dots_avx2<M>(p, a, n0, n1);
+        Loops::template dots<M>(p, a, n0, n1);
     else
-        few_rows_axpys_avx2<M>(p, a, n0, n1);
+        Loops::template axpys<M>(p, a, n0, n1);
 }
 
-void few_rows_avx2(const Problem& p, const float* a, int64_t n0, int64_t n1) {
+// The GemmConfig::few_rows of an instruction set: its loops for 1 to 4 rows.
+template <class Loops>
+void few_rows(const Problem& p, const float* a, int64_t n0, int64_t n1) {
     switch (p.m) {
         case 1:
-            return few_rows_avx2_of<1>(p, a, n0, n1);
+            return few_rows_of<Loops, 1>(p, a, n0, n1);
         case 2:
-            return few_rows_avx2_of<2>(p, a, n0, n1);
+            return few_rows_of<Loops, 2>(p, a, n0, n1);
         case 3:
-            return few_rows_avx2_of<3>(p, a, n0, n1);
+            return few_rows_of<Loops, 3>(p, a, n0, n1);
         default:
-            return few_rows_avx2_of<kFewRows>(p, a, n0, n1);
+            return few_rows_of<Loops, kFewRows>(p, a, n0, n1);
     }
 }
 
@@ -595,7 +590,7 @@ const GemmConfig kAvx2Config = {.name = "avx2",
                                 .kernel = &micro_kernel_avx2,
                                 .pack_a = &pack_a<kAvx2Mr, true>,
                                 .pack_b = &pack_b<kAvx2Nr, true>,
-                                .few_rows = &few_rows_avx2};
+                                .few_rows = &few_rows<Avx2Loops>};
 const GemmConfig kAvx512Config = {.name = "avx512",
                                   .mr = kAvx512Mr,
                                   .nr = kAvx512Nr,
@@ -605,7 +600,7 @@ const GemmConfig kAvx512Config = {.name = "avx512",
                                   .kernel = &micro_kernel_avx512<kAvx512Mr, kAvx512Nv>,
                                   .pack_a = &pack_a<kAvx512Mr, true>,
                                   .pack_b = &pack_b<kAvx512Nr, true>,
-                                  .few_rows = &few_rows_avx512};
+                                  .few_rows = &few_rows<Avx512Loops>};
 #endif
 
 bool cpu_has(GemmIsa isa) {

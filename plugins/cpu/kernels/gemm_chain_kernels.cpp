@@ -170,7 +170,7 @@ void fused_gemm_chain(const KernelArgs& args) {
 // A 2-D A of at most 4 rows, which the SGEMM multiplies reading op(B) in place (AVX-512, AVX2): what
 // the pairs are for. Larger batches run as well unfused, each layer on the packed SGEMM.
 bool few_rows_chain(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
-    if (node->input_count < 5 || tensors[0].ndim != 2) return false;
+    if (node->input_count < 5 || node->input_count % 2 == 0 || tensors[0].ndim != 2) return false;
     for (size_t i = 1; i < node->input_count; i += 2)
         if (tensors[i].ndim != 2) return false;
     return !sgemm_reads_packed_b(tensors[0].shape[0]);
