@@ -47,20 +47,28 @@ struct ChainLayer {
 
 std::vector<ChainLayer> chain_layers(const KernelArgs& args) {
     const size_t count = (args.input_count() - 1) / 2;
-    const std::vector<int64_t> trans_b = args.attrs().get_ints("transB", std::vector<int64_t>(count, 0));
+    const std::vector<int64_t> trans_b =
+        args.attrs().get_ints("transB", std::vector<int64_t>(count, 0));
     const std::vector<std::string> activations = args.attrs().get_string_list("activations");
     if (trans_b.size() != count || activations.size() != count)
-        args.fail("transB and activations need one entry per layer (" + std::to_string(count) + ")");
+        args.fail("transB and activations need one entry per layer (" + std::to_string(count) +
+                  ")");
     std::vector<ChainLayer> layers;
     int64_t k = args.input(0).shape[1];
     for (size_t l = 0; l < count; ++l) {
         const dsk_tensor_desc& b = args.input(1 + 2 * l);
         args.expect_rank(b, 2, "B");
-        ChainLayer layer{args.in(1 + 2 * l), b.shape[1], trans_b[l] != 0, args.in(2 + 2 * l), std::nullopt, k,
+        ChainLayer layer{args.in(1 + 2 * l),
+                         b.shape[1],
+                         trans_b[l] != 0,
+                         args.in(2 + 2 * l),
+                         std::nullopt,
+                         k,
                          trans_b[l] ? b.shape[0] : b.shape[1]};
-        if ((layer.trans_b ? b.shape[1] : b.shape[0]) != k || numel(args.input(2 + 2 * l)) != layer.n)
-            args.fail("layer " + std::to_string(l) + " does not chain: its input has " + std::to_string(k) +
-                      " columns, B is " + shape_text(shape_of(b)) + ", C has " +
+        if ((layer.trans_b ? b.shape[1] : b.shape[0]) != k ||
+            numel(args.input(2 + 2 * l)) != layer.n)
+            args.fail("layer " + std::to_string(l) + " does not chain: its input has " +
+                      std::to_string(k) + " columns, B is " + shape_text(shape_of(b)) + ", C has " +
                       std::to_string(numel(args.input(2 + 2 * l))) + " values");
         if (!activations[l].empty()) layer.activation = activation_params(args, activations[l]);
         layers.push_back(layer);
@@ -71,8 +79,12 @@ std::vector<ChainLayer> chain_layers(const KernelArgs& args) {
 
 // y = activation(sum + bias) in place, rows of `n`.
 void finish(const ChainLayer& layer, float* y, int64_t m) {
-    const OutputEpilogue epilogue{.bias = layer.bias, .bias_row_step = 0, .bias_col_step = 1, .y = y,
-                                  .ldy = layer.n, .activation = layer.activation};
+    const OutputEpilogue epilogue{.bias = layer.bias,
+                                  .bias_row_step = 0,
+                                  .bias_col_step = 1,
+                                  .y = y,
+                                  .ldy = layer.n,
+                                  .activation = layer.activation};
     OutputEpilogue::apply(&epilogue, 0, 0, m, layer.n, y, layer.n);
 }
 
@@ -90,13 +102,17 @@ struct Pair {
     void group(int64_t g) const {
         const int64_t n0 = g * kGroup, width = std::min(kGroup, first.n - n0);
         float* hg = h + g * m * kGroup;
-        const OutputEpilogue epilogue{.bias = first.bias + n0, .bias_row_step = 0, .bias_col_step = 1, .y = hg,
-                                      .ldy = width, .activation = first.activation};
+        const OutputEpilogue epilogue{.bias = first.bias + n0,
+                                      .bias_row_step = 0,
+                                      .bias_col_step = 1,
+                                      .y = hg,
+                                      .ldy = width,
+                                      .activation = first.activation};
         const GemmEpilogue hook = epilogue.hook();
-        sgemm_serial(false, first.trans_b, m, width, first.k, 1.0f, x, first.k, first.columns(n0), first.ldb, 0.0f,
-                     hg, width, &hook);
-        sgemm_serial(false, second.trans_b, m, second.n, width, 1.0f, hg, width, second.rows(n0), second.ldb, 0.0f,
-                     partial + g * m * second.n, second.n);
+        sgemm_serial(false, first.trans_b, m, width, first.k, 1.0f, x, first.k, first.columns(n0),
+                     first.ldb, 0.0f, hg, width, &hook);
+        sgemm_serial(false, second.trans_b, m, second.n, width, 1.0f, hg, width, second.rows(n0),
+                     second.ldb, 0.0f, partial + g * m * second.n, second.n);
     }
 
     // The second layer's output, finished, into y (m rows of second.n).
@@ -152,23 +168,28 @@ void fused_gemm_chain(const KernelArgs& args) {
         float* y = last ? args.out(0) : work[step % 2];
         if (l + 1 < layers.size()) {
             const int64_t groups = (layers[l].n + kGroup - 1) / kGroup;
-            Pair{layers[l], layers[l + 1], m, x, pair_space, pair_space + groups * m * kGroup}.run(y);
+            Pair{layers[l], layers[l + 1], m, x, pair_space, pair_space + groups * m * kGroup}.run(
+                y);
             l += 2;
         } else {
             const ChainLayer& layer = layers[l];
-            const OutputEpilogue epilogue{.bias = layer.bias, .bias_row_step = 0, .bias_col_step = 1, .y = y,
-                                          .ldy = layer.n, .activation = layer.activation};
+            const OutputEpilogue epilogue{.bias = layer.bias,
+                                          .bias_row_step = 0,
+                                          .bias_col_step = 1,
+                                          .y = y,
+                                          .ldy = layer.n,
+                                          .activation = layer.activation};
             const GemmEpilogue hook = epilogue.hook();
-            sgemm(false, layer.trans_b, m, layer.n, layer.k, 1.0f, x, layer.k, layer.b, layer.ldb, 0.0f, y, layer.n,
-                  &hook);
+            sgemm(false, layer.trans_b, m, layer.n, layer.k, 1.0f, x, layer.k, layer.b, layer.ldb,
+                  0.0f, y, layer.n, &hook);
             l += 1;
         }
         x = y;
     }
 }
 
-// A 2-D A of at most 4 rows, which the SGEMM multiplies reading op(B) in place (AVX-512, AVX2): what
-// the pairs are for. Larger batches run as well unfused, each layer on the packed SGEMM.
+// A 2-D A of at most 4 rows, which the SGEMM multiplies reading op(B) in place (AVX-512, AVX2):
+// what the pairs are for. Larger batches run as well unfused, each layer on the packed SGEMM.
 bool few_rows_chain(const dsk_node_view* node, const dsk_tensor_desc* tensors) {
     if (node->input_count < 5 || node->input_count % 2 == 0 || tensors[0].ndim != 2) return false;
     for (size_t i = 1; i < node->input_count; i += 2)
