@@ -11,18 +11,8 @@ namespace dsk::cpu {
 // KernelArgs
 //----------------------------------------------------------------------------------------------
 
-const dsk_tensor_desc& KernelArgs::input(size_t i) const {
-    if (i >= node_->input_count)
-        fail("input " + std::to_string(i) + " is missing (the node has " +
-             std::to_string(node_->input_count) + ")");
-    return tensors_[i];
-}
-
-const dsk_tensor_desc& KernelArgs::output(size_t i) const {
-    if (i >= node_->output_count)
-        fail("output " + std::to_string(i) + " is missing (the node has " +
-             std::to_string(node_->output_count) + ")");
-    return tensors_[node_->input_count + i];
+void KernelArgs::missing(const char* what, size_t i, size_t count) const {
+    fail(std::string(what) + " " + std::to_string(i) + " is missing (the node has " + std::to_string(count) + ")");
 }
 
 void KernelArgs::fail(const std::string& message) const {
@@ -32,7 +22,9 @@ void KernelArgs::fail(const std::string& message) const {
 
 void KernelArgs::expect_output_dims(size_t i, const int64_t* shape, size_t ndim) const {
     const dsk_tensor_desc& actual = output(i);
-    if (actual.ndim == ndim && std::equal(shape, shape + ndim, actual.shape)) return;
+    size_t same = actual.ndim == ndim ? 0 : ndim + 1;  // a loop, not std::equal's memcmp call
+    while (same < ndim && shape[same] == actual.shape[same]) ++same;
+    if (same == ndim) return;
     fail("output " + std::to_string(i) + " has shape " + shape_text(shape_of(actual)) + " but " +
          shape_text(std::vector<int64_t>(shape, shape + ndim)) +
          " was expected (the schema's shape inference disagrees with the kernel)");
@@ -92,7 +84,19 @@ bool dtype_fits(uint32_t wanted, uint32_t actual) {
     return wanted == actual;
 }
 
-// Why `node` does not fit `def`, or "" when it does (also used for the error of a direct call).
+// Whether `node` fits `def`'s signature: counts and dtypes (on every call, so no allocation).
+bool fits(const KernelDef& def, const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    const size_t inputs = node->input_count, outputs = node->output_count;
+    if (inputs < def.required_inputs || (!def.variadic && inputs > def.input_count)) return false;
+    if (outputs < def.required_outputs || outputs > def.output_count || tensors == nullptr) return false;
+    for (size_t i = 0; i < inputs; ++i)
+        if (!dtype_fits(def.inputs[std::min<size_t>(i, def.input_count - 1)], tensors[i].dtype)) return false;
+    for (size_t i = 0; i < outputs; ++i)
+        if (!dtype_fits(def.outputs[i], tensors[inputs + i].dtype)) return false;
+    return true;
+}
+
+// Why `node` does not fit `def`, or "" when it does: the message of fits() == false.
 std::string mismatch(const KernelDef& def, const dsk_node_view* node,
                      const dsk_tensor_desc* tensors, const std::string& backend) {
     const size_t inputs = node->input_count;
@@ -125,9 +129,13 @@ std::string mismatch(const KernelDef& def, const dsk_node_view* node,
     return {};
 }
 
+// Checked on every call: an inline loop over a few characters, not a call to strcmp.
 bool same_op(const KernelDef& def, const dsk_node_view* node) {
     const bool core = node->domain == nullptr || node->domain[0] == '\0';
-    return core && node->op != nullptr && std::strcmp(def.op, node->op) == 0;
+    if (!core || node->op == nullptr) return false;
+    const char *a = def.op, *b = node->op;
+    while (*a != '\0' && *a == *b) ++a, ++b;
+    return *a == *b;
 }
 
 // Checks that every tensor with elements has host memory.
@@ -160,7 +168,7 @@ const KernelDef* KernelTable::find(const dsk_node_view* node,
     if (node == nullptr || node->op == nullptr) return nullptr;
     try {
         for (const KernelDef* def : defs_) {
-            if (!same_op(*def, node) || !mismatch(*def, node, tensors, backend_).empty()) continue;
+            if (!same_op(*def, node) || !fits(*def, node, tensors)) continue;
             if (def->accepts != nullptr && !def->accepts(node, tensors)) continue;
             return def;
         }
@@ -179,8 +187,7 @@ dsk_status KernelTable::compute(const KernelDef& def, dsk_exec_context* context,
         const KernelArgs args(context, node, tensors, backend_);
         if (!same_op(def, node))
             args.fail(std::string("was given a node of op '") + (node->op ? node->op : "") + "'");
-        if (const std::string why = mismatch(def, node, tensors, backend_); !why.empty())
-            args.fail(why);
+        if (!fits(def, node, tensors)) args.fail(mismatch(def, node, tensors, backend_));
         check_data(args);
         def.fn(args);
     });

@@ -59,8 +59,15 @@ class KernelArgs {
     size_t output_count() const { return node_->output_count; }
     bool has_input(size_t i) const { return i < node_->input_count; }
     bool has_output(size_t i) const { return i < node_->output_count; }
-    const dsk_tensor_desc& input(size_t i) const;
-    const dsk_tensor_desc& output(size_t i) const;
+    // Tensor i (fails when the node has no input or output i). Inline: kernels call them often.
+    const dsk_tensor_desc& input(size_t i) const {
+        if (i >= node_->input_count) missing("input", i, node_->input_count);
+        return tensors_[i];
+    }
+    const dsk_tensor_desc& output(size_t i) const {
+        if (i >= node_->output_count) missing("output", i, node_->output_count);
+        return tensors_[node_->input_count + i];
+    }
     const float* in(size_t i) const { return data_of<const float>(input(i)); }
     float* out(size_t i) const { return data_of<float>(output(i)); }
 
@@ -85,6 +92,7 @@ class KernelArgs {
 
   private:
     void expect_output_dims(size_t i, const int64_t* shape, size_t ndim) const;
+    [[noreturn]] void missing(const char* what, size_t i, size_t count) const;
 
     dsk_exec_context* context_;
     const dsk_node_view* node_;
