@@ -46,7 +46,8 @@ dsk_eager::dsk_eager(dsk_kernel* k, const std::string& device_name, uint64_t s) 
 
 dsk_eager::~dsk_eager() {
     tape.reset();  // its tensors' buffers go back to the device
-    for (const auto& [bytes, c] : cached) device.backend->buffer_free(c.buffer);
+    for (const auto& [bytes, list] : cached)
+        for (const CachedBuffer& c : list) device.backend->buffer_free(c.buffer);
     device.backend->queue_destroy(queue);
     device.backend->device_close(device.device);
 }
@@ -61,11 +62,11 @@ dsk_eager_tensor* dsk_eager::make(const dsk_tensor_desc& shape) {
     make_contiguous(t->desc);
     t->bytes = dsk::byte_size(t->desc);
     t->desc.device = device.device;
-    if (auto it = cached.find(t->bytes); it != cached.end()) {
-        t->desc.buffer = it->second.buffer;
-        t->desc.data = it->second.data;
+    if (auto it = cached.find(t->bytes); it != cached.end() && !it->second.empty()) {
+        t->desc.buffer = it->second.back().buffer;
+        t->desc.data = it->second.back().data;
         cached_bytes -= t->bytes;
-        cached.erase(it);
+        it->second.pop_back();
         return t.release();
     }
     dsk_buffer* buffer = nullptr;
@@ -85,7 +86,7 @@ void dsk_eager::free_buffer(dsk_buffer* buffer, void* data, uint64_t bytes) {
         device.backend->buffer_free(buffer);
         return;
     }
-    cached.emplace(bytes, CachedBuffer{buffer, data});
+    cached[bytes].push_back(CachedBuffer{buffer, data});
     cached_bytes += bytes;
 }
 
@@ -196,20 +197,41 @@ void dsk_eager::run(const char* op, const dsk_attr* attrs, size_t attr_count, ds
     const std::string domain = dot == std::string::npos ? "" : d.op.substr(0, dot);
     dsk_node_view view{sizeof(dsk_node_view), 1, dot == std::string::npos ? op : op + dot + 1, domain.c_str(),
                        attrs, attr_count, ids, input_count, ids + input_count, output_count};
-    std::vector<dsk_tensor_desc> tensors(input_count + output_count);
+    // On the stack for the usual few tensors: an op's own work can be tens of nanoseconds.
+    constexpr size_t kOnStack = 8;
+    dsk_tensor_desc stack_tensors[kOnStack];  // not zeroed as a whole: a `rep stos` of 1.4 KB per op
+    std::vector<dsk_tensor_desc> heap_tensors(input_count + output_count > kOnStack ? input_count + output_count : 0);
+    dsk_tensor_desc* tensors = heap_tensors.empty() ? stack_tensors : heap_tensors.data();
     for (size_t i = 0; i < input_count; ++i) tensors[i] = inputs[i]->desc;
-    for (size_t i = 0; i < output_count; ++i) tensors[input_count + i].struct_size = sizeof(dsk_tensor_desc);
-    throw_if_error(d.schema->infer_shapes(d.schema->self, &view, tensors.data()), op);
-
-    std::vector<std::unique_ptr<dsk_eager_tensor, void (*)(dsk_eager_tensor*)>> made;
     for (size_t i = 0; i < output_count; ++i) {
-        made.emplace_back(make(tensors[input_count + i]), [](dsk_eager_tensor* t) { dsk_eager_tensor_release(t); });
-        tensors[input_count + i] = made.back()->desc;
+        tensors[input_count + i] = dsk_tensor_desc{};
+        tensors[input_count + i].struct_size = sizeof(dsk_tensor_desc);
+    }
+    throw_if_error(d.schema->infer_shapes(d.schema->self, &view, tensors), op);
+
+    // The outputs, released (their buffers back to the cache) unless the op succeeds.
+    struct Made {
+        dsk_eager_tensor* stack[kOnStack] = {};
+        std::vector<dsk_eager_tensor*> heap;
+        dsk_eager_tensor** tensors = stack;
+        size_t count = 0;
+        ~Made() {
+            for (size_t i = 0; i < count; ++i) dsk_eager_tensor_release(tensors[i]);
+        }
+    } made;
+    if (output_count > kOnStack) {
+        made.heap.resize(output_count);
+        made.tensors = made.heap.data();
+    }
+    for (size_t i = 0; i < output_count; ++i) {
+        made.tensors[i] = make(tensors[input_count + i]);
+        ++made.count;
+        tensors[input_count + i] = made.tensors[i]->desc;
     }
     dsk_exec_context ctx{seed, ops, 0, queue};
     dsk_status st = DSK_STATUS_OK;
     try {
-        st = d.kernel->compute(d.kernel->self, &ctx, &view, tensors.data());
+        st = d.kernel->compute(d.kernel->self, &ctx, &view, tensors);
     } catch (...) {
         st = status_from_current_exception();
     }
@@ -220,14 +242,11 @@ void dsk_eager::run(const char* op, const dsk_attr* attrs, size_t attr_count, ds
         std::vector<dsk_value_id> in_ids;
         for (size_t i = 0; i < input_count; ++i) in_ids.push_back(traced_value(inputs[i]));
         const auto out_ids = trace->graph.add_node(op, attrs, attr_count, in_ids.data(), in_ids.size(), output_count);
-        for (size_t i = 0; i < output_count; ++i) trace->values[made[i].get()] = out_ids[i];
+        for (size_t i = 0; i < output_count; ++i) trace->values[made.tensors[i]] = out_ids[i];
     }
-    if (tape) {
-        std::vector<dsk_eager_tensor*> outs;
-        for (const auto& m : made) outs.push_back(m.get());
-        record_on_tape(*this, op, attrs, attr_count, inputs, input_count, outs.data(), outs.size());
-    }
-    for (size_t i = 0; i < output_count; ++i) outputs[i] = made[i].release();
+    if (tape) record_on_tape(*this, op, attrs, attr_count, inputs, input_count, made.tensors, output_count);
+    for (size_t i = 0; i < output_count; ++i) outputs[i] = made.tensors[i];
+    made.count = 0;
 }
 
 // --- C API -------------------------------------------------------------------------------------

@@ -48,7 +48,9 @@ struct dsk_eager {
         dsk_buffer* buffer;
         void* data;
     };
-    std::unordered_multimap<uint64_t, CachedBuffer> cached;
+    // By size: a list per size, so that taking and giving back a buffer allocates nothing once
+    // the list exists (a multimap's node per buffer cost two allocations per op).
+    std::unordered_map<uint64_t, std::vector<CachedBuffer>> cached;
     uint64_t cached_bytes = 0;
 
     // Schema and kernel per op and input dtypes, looked up once.
