@@ -294,13 +294,33 @@ constexpr int64_t kFewRows = 4;
 
 #if DSK_GEMM_X86
 
+// Columns [j, j + cols) of C from the dot products' sums (sums[i][c]: row i, column j + c), alpha
+// and beta applied; then the epilogue on each finished block of 64 columns from n0 (fewer calls,
+// still in L1) and on the last one. Shared by the instruction sets' few_rows_dots.
+template <int M, int kCols>
+inline void finish_dots(const Problem& p, const float (&sums)[M][kCols], int64_t j, int64_t cols, int64_t n0,
+                        int64_t n1) {
+    constexpr int64_t kEpilogueCols = 64;
+    for (int i = 0; i < M; ++i) {
+        float* row = p.c + i * p.ldc + j;
+        for (int64_t c = 0; c < cols; ++c) {
+            const float sum = p.alpha * sums[i][c];
+            row[c] = p.beta == 0.0f ? sum : sum + p.beta * row[c];
+        }
+    }
+    const int64_t done = j + cols;
+    if (p.epilogue && (done == n1 || (done - n0) % kEpilogueCols == 0)) {
+        const int64_t from = done - 1 - (done - 1 - n0) % kEpilogueCols;
+        p.epilogue->apply(p.epilogue->context, 0, from, M, done - from, p.c + from, p.ldc);
+    }
+}
+
 // op(B) = B^T, B stored N x K: each element of C is a dot product of two contiguous rows. Four
 // columns at a time share the loads of A; the 16 lanes of each sum are added by sum_lanes.
 template <int M>
 __attribute__((target("avx512f,fma"))) void few_rows_dots(const Problem& p, const float* a,
                                                           int64_t n0, int64_t n1) {
     constexpr int kCols = 4;
-    constexpr int64_t kEpilogueCols = 64;  // the epilogue's block: fewer calls, still in L1
     const int64_t k = p.k;
     const __mmask16 tail = static_cast<__mmask16>((1u << (k % 16)) - 1);
     for (int64_t j = n0; j < n1; j += kCols) {
@@ -335,18 +355,10 @@ __attribute__((target("avx512f,fma"))) void few_rows_dots(const Problem& p, cons
                 for (int c = 0; c < kCols; ++c) acc[i][c] = _mm512_fmadd_ps(av, bv[c], acc[i][c]);
             }
         }
-        for (int i = 0; i < M; ++i) {
-            float* row = p.c + i * p.ldc + j;
-            for (int64_t c = 0; c < cols; ++c) {
-                const float sum = p.alpha * sum_lanes(acc[i][c]);
-                row[c] = p.beta == 0.0f ? sum : sum + p.beta * row[c];
-            }
-        }
-        const int64_t done = j + cols;
-        if (p.epilogue && (done == n1 || (done - n0) % kEpilogueCols == 0)) {
-            const int64_t from = done - 1 - (done - 1 - n0) % kEpilogueCols;
-            p.epilogue->apply(p.epilogue->context, 0, from, M, done - from, p.c + from, p.ldc);
-        }
+        float sums[M][kCols];
+        for (int i = 0; i < M; ++i)
+            for (int64_t c = 0; c < cols; ++c) sums[i][c] = sum_lanes(acc[i][c]);
+        finish_dots<M, kCols>(p, sums, j, cols, n0, n1);
     }
 }
 
@@ -417,55 +429,45 @@ template <int M>
 __attribute__((target("avx2,fma"))) void few_rows_dots_avx2(const Problem& p, const float* a, int64_t n0,
                                                             int64_t n1) {
     constexpr int kCols = M <= 2 ? 4 : 2;
-    constexpr int64_t kEpilogueCols = 64;
     const int64_t k = p.k;
     const __m256i tail = lanes_avx2(k % 8);
     for (int64_t j = n0; j < n1; j += kCols) {
         const int64_t cols = std::min<int64_t>(kCols, n1 - j);
         const float* b[kCols];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int c = 0; c < kCols; ++c) b[c] = p.b + (j + std::min<int64_t>(c, cols - 1)) * p.ldb;
         __m256 acc[M][kCols];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int i = 0; i < M; ++i)
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_setzero_ps();
         int64_t l = 0;
         for (; l + 8 <= k; l += 8) {
             __m256 bv[kCols];
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int c = 0; c < kCols; ++c) bv[c] = _mm256_loadu_ps(b[c] + l);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int i = 0; i < M; ++i) {
                 const __m256 av = _mm256_loadu_ps(a + i * k + l);
-                #pragma GCC unroll 4
+#pragma GCC unroll 4
                 for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_fmadd_ps(av, bv[c], acc[i][c]);
             }
         }
         if (l < k) {
             __m256 bv[kCols];
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int c = 0; c < kCols; ++c) bv[c] = _mm256_maskload_ps(b[c] + l, tail);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int i = 0; i < M; ++i) {
                 const __m256 av = _mm256_maskload_ps(a + i * k + l, tail);
-                #pragma GCC unroll 4
+#pragma GCC unroll 4
                 for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_fmadd_ps(av, bv[c], acc[i][c]);
             }
         }
-        #pragma GCC unroll 4
-        for (int i = 0; i < M; ++i) {
-            float* row = p.c + i * p.ldc + j;
-            for (int64_t c = 0; c < cols; ++c) {
-                const float sum = p.alpha * sum_lanes_avx2(acc[i][c]);
-                row[c] = p.beta == 0.0f ? sum : sum + p.beta * row[c];
-            }
-        }
-        const int64_t done = j + cols;
-        if (p.epilogue && (done == n1 || (done - n0) % kEpilogueCols == 0)) {
-            const int64_t from = done - 1 - (done - 1 - n0) % kEpilogueCols;
-            p.epilogue->apply(p.epilogue->context, 0, from, M, done - from, p.c + from, p.ldc);
-        }
+        float sums[M][kCols];
+        for (int i = 0; i < M; ++i)
+            for (int64_t c = 0; c < cols; ++c) sums[i][c] = sum_lanes_avx2(acc[i][c]);
+        finish_dots<M, kCols>(p, sums, j, cols, n0, n1);
     }
 }
 
@@ -476,45 +478,45 @@ __attribute__((target("avx2,fma"))) void few_rows_axpys_avx2(const Problem& p, c
     for (int64_t j = n0; j < n1; j += 8 * kVectors) {
         const int64_t cols = std::min<int64_t>(8 * kVectors, n1 - j);
         __m256i mask[kVectors];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int v = 0; v < kVectors; ++v) mask[v] = lanes_avx2(std::clamp<int64_t>(cols - 8 * v, 0, 8));
         __m256 acc[M][kVectors];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int i = 0; i < M; ++i)
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm256_setzero_ps();
         const float* b = p.b + j;
         if (cols == 8 * kVectors) {
             for (int64_t l = 0; l < p.k; ++l, b += p.ldb) {
                 __m256 bv[kVectors];
-                #pragma GCC unroll 4
+#pragma GCC unroll 4
                 for (int v = 0; v < kVectors; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
-                #pragma GCC unroll 4
+#pragma GCC unroll 4
                 for (int i = 0; i < M; ++i) {
                     const __m256 av = _mm256_broadcast_ss(a + i * p.k + l);
-                    #pragma GCC unroll 4
+#pragma GCC unroll 4
                     for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
                 }
             }
         } else {
             for (int64_t l = 0; l < p.k; ++l, b += p.ldb) {
                 __m256 bv[kVectors];
-                #pragma GCC unroll 4
+#pragma GCC unroll 4
                 for (int v = 0; v < kVectors; ++v) bv[v] = _mm256_maskload_ps(b + 8 * v, mask[v]);
-                #pragma GCC unroll 4
+#pragma GCC unroll 4
                 for (int i = 0; i < M; ++i) {
                     const __m256 av = _mm256_broadcast_ss(a + i * p.k + l);
-                    #pragma GCC unroll 4
+#pragma GCC unroll 4
                     for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
                 }
             }
         }
         const __m256 va = _mm256_set1_ps(p.alpha);
         const __m256 vb = _mm256_set1_ps(p.beta);
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int i = 0; i < M; ++i) {
             float* row = p.c + i * p.ldc + j;
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int v = 0; v < kVectors; ++v) {
                 __m256 r = _mm256_mul_ps(va, acc[i][v]);
                 if (p.beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row + 8 * v, mask[v]), r);
