@@ -618,9 +618,11 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
 // into the thread's scratch planes and pooled from there (MaxPool's code for the window).
 void conv_max_pool_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation) {
     const ConvGeometry g = conv_geometry(args, shape_of(args.input(0)), shape_of(args.input(1)));
-    if (!takes_direct_path(g, g.out_cg) || (activation && activation->kind != Activation::relu))
-        args.fail("only a stride-1, same-size convolution with 8 or more output channels per group and no "
-                  "activation or Relu, on a CPU with AVX-512, is fused with its pool (the fusion pass checks this)");
+    const bool winograd = takes_winograd_path(g, g.in_cg, g.out_cg);
+    if (!(winograd || takes_direct_path(g, g.out_cg)) || (activation && activation->kind != Activation::relu))
+        args.fail("only a convolution of the direct path (stride 1, same size, 8 or more output channels per group; "
+                  "AVX-512) or of Winograd's (3x3, pad 1, channels in 16s; AVX-512 or AVX2), with no activation or "
+                  "Relu, is fused with its pool (the fusion pass checks this)");
     const int64_t pooled_h = g.w.out_h / 2, pooled_w = g.w.out_w / 2;
     if (pooled_h < 1 || pooled_w < 1)
         args.fail("the convolution's output " + shape_text(g.y_shape()) + " is smaller than the 2x2 pool window");
@@ -636,7 +638,7 @@ void conv_max_pool_forward(const KernelArgs& args, const std::optional<Activatio
     const float* x = args.in(0);
     float* y = args.out(0);
     const int64_t cols = g.out_plane(), pooled = pooled_h * pooled_w;
-    if (takes_winograd_path(g, g.in_cg, g.out_cg)) {
+    if (winograd) {
         const WinogradConv conv{g.in_cg, g.out_cg, g.w.in_h, g.w.in_w};
         std::vector<WinogradWeights> local;
         const std::vector<WinogradWeights>& plans = kept_plans(args, g, conv, false, local);
@@ -678,7 +680,8 @@ bool conv_max_pool_operands(const dsk_node_view* node, const dsk_tensor_desc* te
                         true, &w).empty())
         return false;
     const bool pointwise = w.kernel_h == 1 && w.kernel_w == 1;
-    return !pointwise && direct_conv_applies(w) && w.out_h >= 2 && w.out_w >= 2;
+    const bool winograd = winograd_applies(w, tensors[1].shape[1], tensors[1].shape[0] / group);
+    return !pointwise && (direct_conv_applies(w) || winograd) && w.out_h >= 2 && w.out_w >= 2;
 }
 
 bool conv_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors) {

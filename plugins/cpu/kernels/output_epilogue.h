@@ -61,7 +61,8 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
 void conv_max_pool_forward(const KernelArgs& args, const std::optional<ActivationParams>& activation);
 
 // The `accepts` conditions of their kernels: A and B 2-D (Gemm), X and W 4-D (Conv), and for
-// FusedConvMaxPool a convolution the direct path takes (conv_direct.h) with at least a 2x2 output.
+// FusedConvMaxPool a convolution the direct path (conv_direct.h) or Winograd's (conv_winograd.h)
+// takes, with at least a 2x2 output.
 bool gemm_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors);
 bool conv_operands_2d(const dsk_node_view* node, const dsk_tensor_desc* tensors);
 bool conv_max_pool_operands(const dsk_node_view* node, const dsk_tensor_desc* tensors);

@@ -26,7 +26,6 @@
 namespace dsk::onednn {
 namespace {
 
-
 int32_t element(const dsk_tensor_desc& t, int64_t k) {
     return t.dtype == DSK_DTYPE_U8 ? static_cast<int32_t>(static_cast<const uint8_t*>(t.data)[k])
                                    : static_cast<int32_t>(static_cast<const int8_t*>(t.data)[k]);
