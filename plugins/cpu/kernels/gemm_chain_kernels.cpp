@@ -43,6 +43,15 @@ struct ChainLayer {
     // op(B)'s columns from `n0` on (an N split) and its rows from `k0` on (a K split).
     const float* columns(int64_t n0) const { return b + (trans_b ? n0 * ldb : n0); }
     const float* rows(int64_t k0) const { return b + (trans_b ? k0 : k0 * ldb); }
+    // The bias and activation of columns [n0, n0 + ldy) on y (rows ldy apart), in place.
+    OutputEpilogue epilogue(float* y, int64_t n0, int64_t ldy) const {
+        return {.bias = bias + n0,
+                .bias_row_step = 0,
+                .bias_col_step = 1,
+                .y = y,
+                .ldy = ldy,
+                .activation = activation};
+    }
 };
 
 std::vector<ChainLayer> chain_layers(const KernelArgs& args) {
@@ -79,12 +88,7 @@ std::vector<ChainLayer> chain_layers(const KernelArgs& args) {
 
 // y = activation(sum + bias) in place, rows of `n`.
 void finish(const ChainLayer& layer, float* y, int64_t m) {
-    const OutputEpilogue epilogue{.bias = layer.bias,
-                                  .bias_row_step = 0,
-                                  .bias_col_step = 1,
-                                  .y = y,
-                                  .ldy = layer.n,
-                                  .activation = layer.activation};
+    const OutputEpilogue epilogue = layer.epilogue(y, 0, layer.n);
     OutputEpilogue::apply(&epilogue, 0, 0, m, layer.n, y, layer.n);
 }
 
@@ -102,12 +106,7 @@ struct Pair {
     void group(int64_t g) const {
         const int64_t n0 = g * kGroup, width = std::min(kGroup, first.n - n0);
         float* hg = h + g * m * kGroup;
-        const OutputEpilogue epilogue{.bias = first.bias + n0,
-                                      .bias_row_step = 0,
-                                      .bias_col_step = 1,
-                                      .y = hg,
-                                      .ldy = width,
-                                      .activation = first.activation};
+        const OutputEpilogue epilogue = first.epilogue(hg, n0, width);
         const GemmEpilogue hook = epilogue.hook();
         sgemm_serial(false, first.trans_b, m, width, first.k, 1.0f, x, first.k, first.columns(n0),
                      first.ldb, 0.0f, hg, width, &hook);
@@ -173,12 +172,7 @@ void fused_gemm_chain(const KernelArgs& args) {
             l += 2;
         } else {
             const ChainLayer& layer = layers[l];
-            const OutputEpilogue epilogue{.bias = layer.bias,
-                                          .bias_row_step = 0,
-                                          .bias_col_step = 1,
-                                          .y = y,
-                                          .ldy = layer.n,
-                                          .activation = layer.activation};
+            const OutputEpilogue epilogue = layer.epilogue(y, 0, layer.n);
             const GemmEpilogue hook = epilogue.hook();
             sgemm(false, layer.trans_b, m, layer.n, layer.k, 1.0f, x, layer.k, layer.b, layer.ldb,
                   0.0f, y, layer.n, &hook);
