@@ -169,9 +169,11 @@ std::vector<std::string> fuse_gemm_chains(std::vector<FusableStep>& steps, const
 
     std::vector<bool> removed(steps.size(), false), taken(steps.size(), false);
     for (size_t first = 0; first < steps.size(); ++first) {
-        if (taken[first] || !chain_layer(steps[first].node, values)) continue;
+        if (taken[first]) continue;
+        const std::optional<ChainLayer> head = chain_layer(steps[first].node, values);
+        if (!head) continue;
         std::vector<size_t> chain = {first};
-        std::vector<ChainLayer> layers = {*chain_layer(steps[first].node, values)};
+        std::vector<ChainLayer> layers = {*head};
         for (;;) {
             const dsk_value_id out = steps[chain.back()].node.outputs[0];
             if (index.readers[out] != 1 || observable[out] || reader[out] < 0) break;

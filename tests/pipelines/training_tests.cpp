@@ -60,6 +60,20 @@ dsk::RunOptions options(const PipelineFixture& f, const std::string& body, const
     return o;
 }
 
+// One epoch of `model` on 160 training images (batch 32, Adam, seed 3), tested on 100.
+std::string short_training(const std::string& model) {
+    return "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = 1\nbatch_size = 32\nseed = 3\n" + model +
+           "optimizer = { name = \"adam\", lr = 0.003 }\n"
+           "train_data = { split = \"train\", limit = 160 }\ntest_data = { split = \"test\", limit = 100 }\n";
+}
+
+// Runs `head` + `stages` twice: compiled plans into run "graph", execution = "eager" into "eager".
+void run_graph_and_eager(dsk::Kernel& kernel, const PipelineFixture& f, const std::string& head,
+                         const std::string& stages) {
+    kernel.run(options(f, head + stages, "graph"));
+    kernel.run(options(f, head + "[pipeline]\nexecution = \"eager\"\n" + stages, "eager"));
+}
+
 }  // namespace
 
 TEST_CASE("a tiny real training run: the loss falls and accuracy beats chance") {
@@ -500,16 +514,9 @@ TEST_CASE("chains of elementwise ops run fused - with the results of execution =
 TEST_CASE("inference pools each conv's planes in the conv (FusedConvMaxPool) - with the results of the unfused graph") {
     PipelineFixture f;
     dsk::Kernel kernel;
-    const std::string cnn = "model = { name = \"cnn\", channels = [8, 16], hidden = 16 }\n";
-    auto pipeline = [&](const std::string& head) {
-        return head + "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = 1\nbatch_size = 32\nseed = 3\n" + cnn +
-               "optimizer = { name = \"adam\", lr = 0.003 }\n"
-               "train_data = { split = \"train\", limit = 160 }\ntest_data = { split = \"test\", limit = 100 }\n";
-    };
     // On the cpu device, which has the kernel (onednn, when named first, has none).
-    const std::string cpu = "[devices]\nprefer = [\"cpu\"]\n";
-    kernel.run(options(f, pipeline(cpu), "graph"));
-    kernel.run(options(f, pipeline(cpu + "[pipeline]\nexecution = \"eager\"\n"), "eager"));
+    run_graph_and_eager(kernel, f, "[devices]\nprefer = [\"cpu\"]\n",
+                        short_training("model = { name = \"cnn\", channels = [8, 16], hidden = 16 }\n"));
     const std::string summary = read_file(f.dir / "graph" / "summary.json");
     // The cpu kernel is AVX-512 code: elsewhere the pass leaves the conv and the pool apart.
     CHECK(has(summary, "FusedConv + MaxPool -> FusedConvMaxPool") == (__builtin_cpu_supports("avx512f") != 0));
@@ -528,16 +535,9 @@ TEST_CASE("inference at batch 4 chains the MLP's layers into one FusedGemmChain 
     PipelineFixture f;
     dsk::Kernel kernel;
     const std::string mlp = "model = { name = \"mlp\", hidden = [64, 32] }\n";
-    auto pipeline = [&](const std::string& head) {
-        return head + "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = 1\nbatch_size = 32\nseed = 3\n" + mlp +
-               "optimizer = { name = \"adam\", lr = 0.003 }\n"
-               "train_data = { split = \"train\", limit = 160 }\ntest_data = { split = \"test\", limit = 100 }\n"
-               "[[stages]]\nkind = \"evaluate\"\nname = \"evaluate\"\nbatch_size = 4\n" + mlp +
-               "test_data = { split = \"test\", limit = 100 }\n";
-    };
-    const std::string cpu = "[devices]\nprefer = [\"cpu\"]\n";
-    kernel.run(options(f, pipeline(cpu), "graph"));
-    kernel.run(options(f, pipeline(cpu + "[pipeline]\nexecution = \"eager\"\n"), "eager"));
+    run_graph_and_eager(kernel, f, "[devices]\nprefer = [\"cpu\"]\n",
+                        short_training(mlp) + "[[stages]]\nkind = \"evaluate\"\nname = \"evaluate\"\nbatch_size = 4\n" +
+                            mlp + "test_data = { split = \"test\", limit = 100 }\n");
     auto evaluation = [&](const std::string& run) {
         return *dsk::json_parse(read_file(f.dir / run / "summary.json")).find("stages")->items[1].find("sessions");
     };
@@ -558,14 +558,8 @@ TEST_CASE("inference at batch 4 chains the MLP's layers into one FusedGemmChain 
 TEST_CASE("inference folds Conv + BatchNormalization - with the results of the unfolded graph") {
     PipelineFixture f;
     dsk::Kernel kernel;
-    const std::string cnn = "model = { name = \"cnn\", channels = [4], hidden = 16, batch_norm = true }\n";
-    auto pipeline = [&](const std::string& head) {
-        return head + "[[stages]]\nkind = \"train\"\nname = \"train\"\nepochs = 1\nbatch_size = 32\nseed = 3\n" + cnn +
-               "optimizer = { name = \"adam\", lr = 0.003 }\n"
-               "train_data = { split = \"train\", limit = 160 }\ntest_data = { split = \"test\", limit = 100 }\n";
-    };
-    kernel.run(options(f, pipeline(""), "graph"));
-    kernel.run(options(f, pipeline("[pipeline]\nexecution = \"eager\"\n"), "eager"));
+    run_graph_and_eager(kernel, f, "",
+                        short_training("model = { name = \"cnn\", channels = [4], hidden = 16, batch_norm = true }\n"));
     const std::string summary = read_file(f.dir / "graph" / "summary.json");
     CHECK(has(summary, "Conv + BatchNormalization -> FoldConvBatchNorm + Conv"));
     CHECK(has(summary, "-> FusedConv"));  // the folded Conv then takes the Relu
