@@ -562,9 +562,9 @@ std::vector<OpCase> build_cases() {
          .outputs = 2, .gradients = false});
     //--- FusedConvMaxPool --------------------------------------------------------------------------
     // Made by the fusion pass in inference: forward only; the cpu backend takes the convolutions
-    // of its direct path (stride 1, same size, 8+ output channels per group, AVX-512) and of
-    // Winograd's (3x3 pad 1, channels in 16s: the first case; AVX-512 or AVX2), with no activation
-    // or Relu.
+    // of its direct path (stride 1, same size, 8+ output channels per group) and of Winograd's
+    // (3x3 pad 1, channels in 16s: the first case), both AVX-512 or AVX2, with no activation or
+    // Relu.
     add({.op = "FusedConvMaxPool", .name = "Relu 3x3 pads 1 16 -> 16 channels",
          .inputs = {f32("X", {2, 16, 8, 8}, uniform(-2, 2)), f32("W", {16, 16, 3, 3}), f32("B", {16})},
          .attrs = {Attr::text("activation", "Relu"), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false,
@@ -572,11 +572,11 @@ std::vector<OpCase> build_cases() {
     add({.op = "FusedConvMaxPool", .name = "no activation, odd plane 7 x 9, 10 channels, no bias",
          .inputs = {f32("X", {2, 3, 7, 9}, uniform(-2, 2)), f32("W", {10, 3, 3, 3})},
          .attrs = {Attr::text("activation", ""), Attr::ints("pads", {1, 1, 1, 1})}, .gradients = false,
-         .cpu_feature = "avx512f"});
+         .cpu_feature = "avx2"});
     add({.op = "FusedConvMaxPool", .name = "Relu group 2",
          .inputs = {f32("X", {1, 4, 6, 6}, uniform(-2, 2)), f32("W", {16, 2, 3, 3}), f32("B", {16})},
          .attrs = {Attr::text("activation", "Relu"), Attr::integer("group", 2), Attr::ints("pads", {1, 1, 1, 1})},
-         .gradients = false, .cpu_feature = "avx512f"});
+         .gradients = false, .cpu_feature = "avx2"});
 
     //--- FusedElementwise -------------------------------------------------------------------------
     // Made by the fusion pass after autodiff: forward only. Every op of programs, attributes,

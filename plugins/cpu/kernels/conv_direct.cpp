@@ -21,6 +21,13 @@ namespace {
 constexpr int64_t kLanes = 16;      // output positions per vector
 constexpr int64_t kTileRows = 8;    // output channels per register tile
 constexpr int64_t kTileVectors = 3; // vectors of positions per register tile
+constexpr int64_t kRowLanes = 8;    // output positions per vector of the AVX2 row tiles
+
+// The AVX-512 tiles (masked loads) run where the CPU has AVX-512 F and VL; the AVX2 row tiles
+// elsewhere.
+bool direct_conv_masked() {
+    return DSK_CONV_DIRECT_AVX512 && cpu_has_avx512f() && cpu_has_avx512vl();
+}
 
 #if DSK_CONV_DIRECT_AVX512
 // One tap of a tile: acc[i][j] += w[ci][i] * x[ci][vector j, shifted by the tap] over the input
@@ -171,6 +178,105 @@ __attribute__((target("avx512f,avx512vl,fma"))) void tail_tile(const DirectConvP
     for (int64_t i = 0; i < rows; ++i)
         for (int r = 0; r < R; ++r) out[i * plane + r] = sums[r][i];
     if (epilogue) epilogue->apply(epilogue->context, m0, p0, rows, R, out, plane);
+}
+
+// AVX2 (no mask registers, 16 vector registers): output rows in tiles of up to 3 channels x 4
+// vectors of 8 positions, over a copy of the input with its padding written out as zeros
+// (direct_pad_x), so that every tap of every channel is a plain load at a constant offset. The
+// lanes past the end of a row read on into the padded row (or the slack after the last one) and
+// are never stored. The sums run in the AVX-512 tile's order: taps outer, input channels inner.
+constexpr int kRowTileVectors = 4;
+
+// Output channels m .. m + rows - 1 (rows <= R; w: their weights, the plan's block from m's
+// lane on) of output row oh, columns [8 * v0, 8 * v0 + cols) (cols <= 8 * NV).
+template <int R, int NV>
+__attribute__((target("avx2,fma"))) void row_tile(const DirectConv& c, const float* w, const float* xp,
+                                                  int64_t oh, int64_t v0, int64_t rows, int64_t cols, float* out,
+                                                  const DirectConvOutput& output, const float* bias) {
+    const int64_t wp = c.w + c.dilation_w * (c.kernel_w - 1), hp_plane = direct_padded_plane(c);
+    const int64_t plane = c.plane(), channels = c.in_channels;
+    __m256 acc[R][NV];
+#pragma GCC unroll 3
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_setzero_ps();
+    const float* row = xp + oh * wp + v0 * kRowLanes;
+    for (int64_t kh = 0; kh < c.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < c.kernel_w; ++kw) {
+            const float* in = row + kh * c.dilation_h * wp + kw * c.dilation_w;
+            for (int64_t ci = 0; ci < channels; ++ci, in += hp_plane, w += kTileRows) {
+                __m256 a[R];
+#pragma GCC unroll 3
+                for (int i = 0; i < R; ++i) a[i] = _mm256_broadcast_ss(w + i);
+#pragma GCC unroll 4
+                for (int j = 0; j < NV; ++j) {
+                    const __m256 b = _mm256_loadu_ps(in + j * kRowLanes);
+#pragma GCC unroll 3
+                    for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(a[i], b, acc[i][j]);
+                }
+            }
+        }
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    out += oh * c.w + v0 * kRowLanes;
+#pragma GCC unroll 3
+    for (int i = 0; i < R; ++i) {
+        if (i >= rows) break;
+        const __m256 b = bias ? _mm256_set1_ps(bias[i]) : zero;
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+            __m256 v = acc[i][j];
+            if (bias) v = _mm256_add_ps(v, b);
+            if (output.relu) v = _mm256_max_ps(zero, v);  // max(0, x): NaN stays NaN
+            const int64_t n = cols - j * kRowLanes;
+            if (n >= kRowLanes)
+                _mm256_storeu_ps(out + i * plane + j * kRowLanes, v);
+            else if (n > 0)
+                _mm256_maskstore_ps(out + i * plane + j * kRowLanes,
+                                    _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane), v);
+        }
+    }
+}
+
+using RowTile = void (*)(const DirectConv&, const float*, const float*, int64_t, int64_t, int64_t, int64_t, float*,
+                         const DirectConvOutput&, const float*);
+
+template <int R>
+RowTile row_tile_of(int64_t vectors) {
+    switch (vectors) {
+        case 1: return row_tile<R, 1>;
+        case 2: return row_tile<R, 2>;
+        case 3: return row_tile<R, 3>;
+        default: return row_tile<R, 4>;
+    }
+}
+
+void conv_direct_channels_avx2(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count, float* z,
+                               const DirectConvOutput& output, const GemmEpilogue* epilogue, float* scratch) {
+    const DirectConv& c = plan.conv;
+    const int64_t padded = c.in_channels * direct_padded_plane(c);
+    direct_pad_x(c, x, scratch);
+    std::fill(scratch + padded, scratch + padded + kRowLanes, 0.0f);
+    // Each row in chunks of at most 4 vectors, as even as they go (5 vectors: 3 + 2).
+    const int64_t vectors = (c.w + kRowLanes - 1) / kRowLanes;
+    const int64_t chunks = (vectors + kRowTileVectors - 1) / kRowTileVectors;
+    for (int64_t block = m0; block < m0 + count; block += kTileRows) {
+        // The block's 8 channels as tiles of 3, 3 and 2: every weight a tile reads is in the block.
+        for (int64_t lane = 0; lane < kTileRows && block + lane < m0 + count; lane += 3) {
+            const int64_t m = block + lane, rows = std::min<int64_t>({3, kTileRows - lane, m0 + count - m});
+            const float* w = plan.block_weights(block) + lane;
+            const float* bias = output.bias ? output.bias + m : nullptr;
+            float* out = z + m * c.plane();
+            for (int64_t chunk = 0, v0 = 0; chunk < chunks; ++chunk) {
+                const int64_t nv = (vectors - v0) / (chunks - chunk);
+                const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(nv) : row_tile_of<2>(nv);
+                const int64_t cols = std::min(nv * kRowLanes, c.w - v0 * kRowLanes);
+                for (int64_t oh = 0; oh < c.h; ++oh) tile(c, w, scratch, oh, v0, rows, cols, out, output, bias);
+                v0 += nv;
+            }
+            if (epilogue) epilogue->apply(epilogue->context, m, 0, rows, c.plane(), out, c.plane());
+        }
+    }
 }
 
 constexpr int kGradRows = 4;     // dW rows (output channels) per register tile
@@ -327,9 +433,25 @@ void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dy
 #endif
 }
 
+bool direct_conv_available() {
+#if DSK_CONV_DIRECT_AVX512
+    return direct_conv_masked() || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#else
+    return false;
+#endif
+}
+
+bool direct_conv_weight_grad_available() {
+    return direct_conv_masked();
+}
+
 bool direct_conv_applies(const Window2d& window) {
-    return DSK_CONV_DIRECT_AVX512 && cpu_has_avx512f() && cpu_has_avx512vl() && window.stride_h == 1 && window.stride_w == 1 &&
-           window.out_h == window.in_h && window.out_w == window.in_w && window.in_h * window.in_w > 0;
+    return direct_conv_available() && window.stride_h == 1 && window.stride_w == 1 && window.out_h == window.in_h &&
+           window.out_w == window.in_w && window.in_h * window.in_w > 0;
+}
+
+int64_t direct_conv_scratch_floats(const DirectConv& c) {
+    return direct_conv_masked() ? 0 : c.in_channels * direct_padded_plane(c) + kRowLanes;
 }
 
 DirectConv direct_conv_of(const Window2d& window, int64_t in_channels, int64_t out_channels) {
@@ -372,8 +494,12 @@ DirectConvTaps::DirectConvTaps(const DirectConv& c) : conv(c) {
 }
 
 void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
-                          float* z, const DirectConvOutput& output, const GemmEpilogue* epilogue) {
+                          float* z, const DirectConvOutput& output, const GemmEpilogue* epilogue, float* scratch) {
 #if DSK_CONV_DIRECT_AVX512
+    if (!direct_conv_masked()) {
+        conv_direct_channels_avx2(plan, x, m0, count, z, output, epilogue, scratch);
+        return;
+    }
     // A short last vector (1 to 8 of its 16 positions in the plane) goes to tail_tile.
     const int64_t tail = plan.conv.plane() % kLanes <= 8 ? plan.conv.plane() % kLanes : 0;
     const int64_t vectors = plan.vectors() - (tail > 0 ? 1 : 0);
@@ -397,7 +523,7 @@ void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0
         }
     }
 #else
-    (void)plan, (void)x, (void)m0, (void)count, (void)z, (void)output, (void)epilogue;
+    (void)plan, (void)x, (void)m0, (void)count, (void)z, (void)output, (void)epilogue, (void)scratch;
 #endif
 }
 

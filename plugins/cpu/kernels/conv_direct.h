@@ -50,8 +50,14 @@ struct DirectConv {
     bool operator==(const DirectConv&) const = default;
 };
 
-// True when the CPU has AVX-512 (F and VL) and `window` is a same-size, stride-1 window.
+// True when the CPU has a direct path: AVX-512 (F and VL), or AVX2 and FMA.
+bool direct_conv_available();
+
+// True when `window` is a same-size, stride-1 window and direct_conv_available().
 bool direct_conv_applies(const Window2d& window);
+
+// True when the CPU has the direct weight-gradient sums (AVX-512: they rely on masked loads).
+bool direct_conv_weight_grad_available();
 
 // Conv's window as a DirectConv (direct_conv_applies must hold).
 DirectConv direct_conv_of(const Window2d& window, int64_t in_channels, int64_t out_channels);
@@ -99,11 +105,16 @@ struct DirectConvOutput {
     bool relu = false;
 };
 
+// The floats conv_direct_channels needs in `scratch`: none with AVX-512; with AVX2, the input
+// planes with their padding written out (the row tiles have no masked loads), and 8 more.
+int64_t direct_conv_scratch_floats(const DirectConv& c);
+
 // Output channels [m0, m0 + count) of one image (m0 a multiple of 8): z[m * plane + p] = the sums
 // after `output`; each finished tile (channels x positions) then goes through `epilogue` (may be
-// null) as rows m, columns p of a [out_channels, plane] matrix at z. x: the image's input planes.
+// null) as rows m, columns p of a [out_channels, plane] matrix at z. x: the image's input planes;
+// scratch: direct_conv_scratch_floats(plan.conv) floats of the caller's.
 void conv_direct_channels(const DirectConvPlan& plan, const float* x, int64_t m0, int64_t count,
-                          float* z, const DirectConvOutput& output, const GemmEpilogue* epilogue);
+                          float* z, const DirectConvOutput& output, const GemmEpilogue* epilogue, float* scratch);
 
 // ConvGradWeight's layouts for conv_direct_weight_grad_t: dY of one image transposed to
 // [position][out_channels padded to 16] (dyt), and x with its padding written out as zeros

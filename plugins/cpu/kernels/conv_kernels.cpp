@@ -1,8 +1,8 @@
 // conv_kernels.cpp - Conv (2-D, NCHW, groups), ConvGradInput and ConvGradWeight.
 //
 // Stride 1 with output planes the size of the input (3x3 pad 1, ...) and 8 or more output
-// channels: all three run as direct convolutions (conv_direct.h) where the CPU has AVX-512,
-// with no column matrix; 3x3 pad 1 with channels in multiples of 16 run Winograd's F(2x2, 3x3)
+// channels: Conv and ConvGradInput run as direct convolutions (conv_direct.h: AVX-512 or AVX2),
+// with no column matrix, and so does ConvGradWeight where the CPU has AVX-512; 3x3 pad 1 with channels in multiples of 16 run Winograd's F(2x2, 3x3)
 // instead (conv_winograd.h: 2.25x fewer multiply-adds; run_winograd below, and ConvGradWeight
 // from 2 images). The rest of this comment is about the other convolutions.
 //
@@ -561,19 +561,22 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
         std::vector<DirectConvPlan> local;
         const std::vector<DirectConvPlan>& plans =
             kept_plans(args, g, direct_conv_of(g.w, g.in_cg, g.out_cg), false, local);
-        for_each_direct_block(g, g.out_cg, g.in_cg, 0, [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float*) {
+        const int64_t scratch_floats = direct_conv_scratch_floats(plans.front().conv);
+        for_each_direct_block(g, g.out_cg, g.in_cg, scratch_floats,
+                              [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float* scratch) {
             const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
             const float* image = x + (n * g.in_c + grp * g.in_cg) * g.in_plane();
             const DirectConvPlan& plan = plans[static_cast<size_t>(grp)];
             if (in_registers) {
                 const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr,
                                               .relu = activation.has_value()};
-                conv_direct_channels(plan, image, m0, count, z + offset, output, nullptr);
+                conv_direct_channels(plan, image, m0, count, z + offset, output, nullptr, scratch);
                 return;
             }
             const OutputEpilogue epilogue = epilogue_of(grp, offset);
             const GemmEpilogue hook = epilogue.hook();
-            conv_direct_channels(plan, image, m0, count, z + offset, {}, epilogue.needed(z + offset) ? &hook : nullptr);
+            conv_direct_channels(plan, image, m0, count, z + offset, {}, epilogue.needed(z + offset) ? &hook : nullptr,
+                                 scratch);
         });
         return;
     }
@@ -621,7 +624,7 @@ void conv_max_pool_forward(const KernelArgs& args, const std::optional<Activatio
     const bool winograd = takes_winograd_path(g, g.in_cg, g.out_cg);
     if (!(winograd || takes_direct_path(g, g.out_cg)) || (activation && activation->kind != Activation::relu))
         args.fail("only a convolution of the direct path (stride 1, same size, 8 or more output channels per group; "
-                  "AVX-512) or of Winograd's (3x3, pad 1, channels in 16s; AVX-512 or AVX2), with no activation or "
+                  "AVX-512 or AVX2) or of Winograd's (3x3, pad 1, channels in 16s; AVX-512 or AVX2), with no activation or "
                   "Relu, is fused with its pool (the fusion pass checks this)");
     const int64_t pooled_h = g.w.out_h / 2, pooled_w = g.w.out_w / 2;
     if (pooled_h < 1 || pooled_w < 1)
@@ -658,11 +661,11 @@ void conv_max_pool_forward(const KernelArgs& args, const std::optional<Activatio
     std::vector<DirectConvPlan> local;
     const std::vector<DirectConvPlan>& plans =
         kept_plans(args, g, direct_conv_of(g.w, g.in_cg, g.out_cg), false, local);
-    for_each_direct_block(g, g.out_cg, g.in_cg, g.out_cg * cols,
+    for_each_direct_block(g, g.out_cg, g.in_cg, g.out_cg * cols + direct_conv_scratch_floats(plans.front().conv),
                           [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float* planes) {
         const DirectConvOutput output{.bias = bias ? bias + grp * g.out_cg : nullptr, .relu = activation.has_value()};
         conv_direct_channels(plans[static_cast<size_t>(grp)], x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), m0,
-                             count, planes, output, nullptr);
+                             count, planes, output, nullptr, planes + g.out_cg * cols);
         for (int64_t m = m0; m < m0 + count; ++m)
             max_pool_plane_2x2(planes + m * cols, g.w.out_h, g.w.out_w, y + (n * g.out_c + grp * g.out_cg + m) * pooled);
     });
@@ -728,9 +731,10 @@ void conv_grad_input(const KernelArgs& args) {
         std::vector<DirectConvPlan> local;
         const std::vector<DirectConvPlan>& plans =
             kept_plans(args, g, direct_conv_transposed(g.w, g.out_cg, g.in_cg), true, local);
-        for_each_direct_block(g, g.in_cg, g.out_cg, 0, [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float*) {
+        for_each_direct_block(g, g.in_cg, g.out_cg, direct_conv_scratch_floats(plans.front().conv),
+                              [&](int64_t n, int64_t grp, int64_t m0, int64_t count, float* scratch) {
             conv_direct_channels(plans[static_cast<size_t>(grp)], dy + (n * g.out_c + grp * g.out_cg) * cols, m0,
-                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), {}, nullptr);
+                                 count, dx + (n * g.in_c + grp * g.in_cg) * g.in_plane(), {}, nullptr, scratch);
         });
         return;
     }
@@ -870,7 +874,7 @@ void conv_grad_weight(const KernelArgs& args) {
     // column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32 channels),
     // dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are wider than
     // high, so the wide side should be the channels (9 columns would fill 9 of 32).
-    const bool direct_sums = takes_direct_path(g, g.out_cg);
+    const bool direct_sums = takes_direct_path(g, g.out_cg) && direct_conv_weight_grad_available();
     // Up to 64 output channels (4 vectors), the direct sums run with the channels in the vector
     // lanes, from dY transposed and x padded once per call, and give dW^T.
     const bool lanes_over_channels = direct_sums && g.out_cg <= kDirectMaxLaneChannels && g.in_cg >= 8;

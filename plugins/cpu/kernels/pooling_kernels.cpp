@@ -470,6 +470,51 @@ __attribute__((target("avx512f"))) void plane_max_2x2_avx512(const float* x, con
         for (int64_t oh = 0; oh < w.out_h; ++oh)
             for (int64_t ow = 0; ow < w.out_w; ++ow) window_argmax_at(x, w, oh, ow, y + oh * w.out_w + ow, nullptr);
 }
+
+// The same plane loop in AVX2, 8 windows at a time (4 in SSE where a row has fewer than 8; a
+// row's last vector overlaps the one before, so no masked loads or stores, which are slow on
+// AMD's cores). vshufps splits the even and odd columns of 16 input values into an order that
+// mixes the two 128-bit halves; the maxima are taken in that order and put back in place by one
+// permute before the store. Worth it only on what is in cache (FusedConvMaxPool's planes): an
+// unfused MaxPool is the first to read the convolution's output from memory, and waits on it
+// whatever its loop.
+__attribute__((target("avx2"))) void plane_max_2x2_avx2(const float* x, const Window2d& w, float* y) {
+    const int64_t lanes = w.out_w >= 8 ? 8 : 4;
+    __m256 nan8 = _mm256_setzero_ps();
+    __m128 nan4 = _mm_setzero_ps();
+    for (int64_t next = 0; next < w.out_w;) {
+        const int64_t o = std::min(next, w.out_w - lanes);
+        next = o + lanes;
+        for (int64_t oh = 0; oh < w.out_h; ++oh) {
+            const float* r0 = x + 2 * oh * w.in_w + 2 * o;
+            const float* r1 = r0 + w.in_w;
+            float* out = y + oh * w.out_w + o;
+            if (lanes == 8) {
+                const __m256 p0 = _mm256_loadu_ps(r0), p1 = _mm256_loadu_ps(r0 + 8);
+                const __m256 q0 = _mm256_loadu_ps(r1), q1 = _mm256_loadu_ps(r1 + 8);
+                const __m256 a = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m256 b = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+                const __m256 c = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m256 d = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+                nan8 = _mm256_or_ps(nan8, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q)));
+                const __m256 m = _mm256_max_ps(d, _mm256_max_ps(c, _mm256_max_ps(b, a)));
+                _mm256_storeu_ps(out, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), _MM_SHUFFLE(3, 1, 2, 0))));
+            } else {
+                const __m128 p0 = _mm_loadu_ps(r0), p1 = _mm_loadu_ps(r0 + 4);
+                const __m128 q0 = _mm_loadu_ps(r1), q1 = _mm_loadu_ps(r1 + 4);
+                const __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+                const __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+                nan4 = _mm_or_ps(nan4, _mm_or_ps(_mm_cmpunord_ps(a, b), _mm_cmpunord_ps(c, d)));
+                _mm_storeu_ps(out, _mm_max_ps(d, _mm_max_ps(c, _mm_max_ps(b, a))));
+            }
+        }
+    }
+    if (_mm256_movemask_ps(nan8) != 0 || _mm_movemask_ps(nan4) != 0)
+        for (int64_t oh = 0; oh < w.out_h; ++oh)
+            for (int64_t ow = 0; ow < w.out_w; ++ow) window_argmax_at(x, w, oh, ow, y + oh * w.out_w + ow, nullptr);
+}
 #endif
 
 // One plane of a tiles_2x2 pool: y = the maxima, index (when not null) = ih * W + iw of each.
@@ -795,6 +840,10 @@ void max_pool_plane_2x2(const float* x, int64_t h, int64_t w, float* y) {
     window.kernel_h = window.kernel_w = window.stride_h = window.stride_w = 2;
     window.out_h = h / 2;
     window.out_w = w / 2;
+#if DSK_POOL_AVX512
+    if (!cpu_has_avx512f() && window.out_w >= 4 && __builtin_cpu_supports("avx2"))
+        return plane_max_2x2_avx2(x, window, y);
+#endif
     plane_max_tiled_2x2(x, window, y, nullptr);
 }
 
