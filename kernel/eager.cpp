@@ -48,12 +48,31 @@ dsk_eager::~dsk_eager() {
     tape.reset();  // its tensors' buffers go back to the device
     for (const auto& [bytes, list] : cached)
         for (const CachedBuffer& c : list) device.backend->buffer_free(c.buffer);
+    for (dsk_eager_tensor* t : spare_tensors) delete t;
     device.backend->queue_destroy(queue);
     device.backend->device_close(device.device);
 }
 
+void dsk_eager::recycle(dsk_eager_tensor* t) {
+    if (spare_tensors.size() >= kSpareTensors) {
+        delete t;
+        return;
+    }
+    spare_tensors.push_back(t);
+}
+
 dsk_eager_tensor* dsk_eager::make(const dsk_tensor_desc& shape) {
-    auto t = std::make_unique<dsk_eager_tensor>();
+    std::unique_ptr<dsk_eager_tensor> t;
+    if (spare_tensors.empty()) {
+        t = std::make_unique<dsk_eager_tensor>();
+    } else {
+        t.reset(spare_tensors.back());
+        spare_tensors.pop_back();
+        t->references.store(1, std::memory_order_relaxed);
+        t->desc = dsk_tensor_desc{};
+        t->tape_epoch = 0;
+        t->tape_value = DSK_VALUE_NONE;
+    }
     t->eager = this;
     t->desc.struct_size = sizeof(dsk_tensor_desc);
     t->desc.dtype = shape.dtype;
@@ -124,7 +143,7 @@ void dsk_eager::read(const dsk_eager_tensor& t, void* host) {
 
 const dsk_eager::Dispatch& dsk_eager::find_dispatch(const char* op, dsk_eager_tensor* const* inputs, size_t input_count) {
     for (const Dispatch& d : dispatch) {
-        if (d.op != op || d.dtypes.size() != input_count) continue;
+        if (d.dtypes.size() != input_count || std::strcmp(d.op.c_str(), op) != 0) continue;
         bool same = true;
         for (size_t i = 0; i < input_count && same; ++i) same = d.dtypes[i] == inputs[i]->desc.dtype;
         if (same) return d;
@@ -135,17 +154,17 @@ const dsk_eager::Dispatch& dsk_eager::find_dispatch(const char* op, dsk_eager_te
     const auto& schema = find_op_schema(*kernel, d.op);
     d.schema = schema.iface;
     if (schema.plugin && schema.plugin->library) libraries.push_back(schema.plugin->library);
-    std::string domain, bare = d.op;
     if (auto dot = d.op.rfind('.'); dot != std::string::npos) {
-        domain = d.op.substr(0, dot);
-        bare = d.op.substr(dot + 1);
+        d.domain = d.op.substr(0, dot);
+        d.name = dot + 1;
     }
-    const auto* k = find_kernel(kernel->registry, bare, domain, d.dtypes, device.name);
+    const std::string bare = d.op.substr(d.name);
+    const auto* k = find_kernel(kernel->registry, bare, d.domain, d.dtypes, device.name);
     if (!k)
         if (Plugin* provider = kernel->find_provider("kernel", bare + "@" + device.name))
             if (provider->state == PluginState::Available) {
                 kernel->load(provider->manifest.name, *VersionRange::parse("*"));
-                k = find_kernel(kernel->registry, bare, domain, d.dtypes, device.name);
+                k = find_kernel(kernel->registry, bare, d.domain, d.dtypes, device.name);
             }
     if (!k) {
         std::string types;
@@ -193,9 +212,7 @@ void dsk_eager::run(const char* op, const dsk_attr* attrs, size_t attr_count, ds
     if (input_count + output_count > sizeof ids / sizeof ids[0])
         throw Error(DSK_INVALID_ARGUMENT, std::string(op) + ": too many inputs and outputs for an eager op");
     for (uint32_t i = 0; i < input_count + output_count; ++i) ids[i] = i;
-    const size_t dot = d.op.rfind('.');
-    const std::string domain = dot == std::string::npos ? "" : d.op.substr(0, dot);
-    dsk_node_view view{sizeof(dsk_node_view), 1, dot == std::string::npos ? op : op + dot + 1, domain.c_str(),
+    dsk_node_view view{sizeof(dsk_node_view), 1, op + d.name, d.domain.c_str(),
                        attrs, attr_count, ids, input_count, ids + input_count, output_count};
     // On the stack for the usual few tensors: an op's own work can be tens of nanoseconds.
     constexpr size_t kOnStack = 8;
@@ -207,7 +224,8 @@ void dsk_eager::run(const char* op, const dsk_attr* attrs, size_t attr_count, ds
         tensors[input_count + i] = dsk_tensor_desc{};
         tensors[input_count + i].struct_size = sizeof(dsk_tensor_desc);
     }
-    throw_if_error(d.schema->infer_shapes(d.schema->self, &view, tensors), op);
+    // Messages are built only on failure: a string per op costs as much as a small op's work.
+    if (dsk_status st = d.schema->infer_shapes(d.schema->self, &view, tensors)) throw_if_error(st, op);
 
     // The outputs, released (their buffers back to the cache) unless the op succeeds.
     struct Made {
@@ -235,7 +253,7 @@ void dsk_eager::run(const char* op, const dsk_attr* attrs, size_t attr_count, ds
     } catch (...) {
         st = status_from_current_exception();
     }
-    throw_if_error(st, std::string(op) + " on " + device.name);
+    if (st) throw_if_error(st, std::string(op) + " on " + device.name);
     ++ops;
 
     if (trace) {
@@ -310,7 +328,7 @@ void dsk_eager_tensor_release(dsk_eager_tensor* t) {
     if (!t || t->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (t->eager->trace) t->eager->trace->values.erase(t);  // its id may not be reused for another tensor
     t->eager->free_buffer(t->desc.buffer, t->desc.data, t->bytes);
-    delete t;
+    t->eager->recycle(t);
 }
 
 dsk_status_code dsk_eager_tensor_desc(const dsk_eager_tensor* t, dsk_tensor_desc* out) {

@@ -53,9 +53,15 @@ struct dsk_eager {
     std::unordered_map<uint64_t, std::vector<CachedBuffer>> cached;
     uint64_t cached_bytes = 0;
 
+    // Released tensor objects, for the next ones (a malloc and a free per op otherwise).
+    static constexpr size_t kSpareTensors = 64;
+    std::vector<dsk_eager_tensor*> spare_tensors;
+
     // Schema and kernel per op and input dtypes, looked up once.
     struct Dispatch {
         std::string op;
+        std::string domain;  // op's prefix before its last '.', "" for none
+        size_t name = 0;     // where op's name starts past the domain and its '.'
         std::vector<uint32_t> dtypes;
         const dsk_op_schema* schema = nullptr;
         const dsk_op_kernel* kernel = nullptr;
@@ -80,6 +86,7 @@ struct dsk_eager {
     dsk_eager& operator=(const dsk_eager&) = delete;
 
     dsk_eager_tensor* make(const dsk_tensor_desc& shape);  // an uninitialised tensor, 1 reference
+    void recycle(dsk_eager_tensor* t);  // a tensor whose last reference went (its buffer already freed)
     void free_buffer(dsk_buffer* buffer, void* data, uint64_t bytes);  // into the cache, or freed
     void run(const char* op, const dsk_attr* attrs, size_t attr_count, dsk_eager_tensor* const* inputs,
              size_t input_count, dsk_eager_tensor** outputs, size_t output_count);

@@ -12,6 +12,7 @@ const char* const kActivations[] = {"Relu", "Sigmoid",   "Tanh",       "Gelu",
                                     "Silu", "HardSwish", "HardSigmoid"};
 
 void check_approximate(const ShapeContext& ctx) {
+    if (!ctx.attrs().has("approximate")) return;
     const std::string approximate = ctx.attrs().get_string("approximate", "none");
     if (approximate != "none" && approximate != "tanh")
         ctx.fail("approximate = \"" + approximate + "\" must be \"none\" or \"tanh\"");

@@ -222,6 +222,35 @@ TEST_CASE("the tape is consumed by backward, kept with retain_tape, and misuse i
     CHECK(has(error_of([&] { dsk::grad(dropped, {w}); }), "already consumed"));
 }
 
+TEST_CASE("tensors made after others are released reuse their objects and buffers, with nothing of their state") {
+    Fixture f;
+    dsk::Eager eager(f.kernel);
+    dsk::Tensor w = eager.tensor({2, 2}, std::vector<float>{1, 2, 3, 4});
+    dsk::Tensor v = eager.tensor({2, 2}, std::vector<float>{1, 1, 1, 1});
+    auto data_of = [](const dsk::Tensor& t) {
+        dsk_tensor_desc d{};
+        d.struct_size = sizeof d;
+        REQUIRE(dsk_eager_tensor_desc(t.raw(), &d) == DSK_OK);
+        return d.data;
+    };
+    w.requires_grad();
+    const dsk::Tensor on_tape = w * w;
+    CHECK(on_tape.tracks_grad());
+    std::vector<const void*> buffers;
+    for (int i = 0; i < 4; ++i) {
+        // Each released tensor gives back its buffer (and its object, with one reference again),
+        // so every sum gets the same buffer.
+        const dsk::Tensor sum = v + v;
+        CHECK(!sum.tracks_grad());
+        CHECK(sum.values<float>() == std::vector<float>{2, 2, 2, 2});
+        CHECK(sum.shape() == std::vector<int64_t>{2, 2});
+        buffers.push_back(data_of(sum));
+        const dsk::Tensor row = eager.run1("ReduceSum", {sum}, {dsk::OpAttr::integer("keepdims", 0)});
+        CHECK(row.shape().empty());
+    }
+    CHECK(std::count(buffers.begin(), buffers.end(), buffers.front()) == 4);
+}
+
 TEST_CASE("a jit-traced training step (forward, backward, Adam) equals the eager step") {
     Fixture f;
     dsk::Eager eager(f.kernel);

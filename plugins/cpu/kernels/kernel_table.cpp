@@ -20,11 +20,8 @@ void KernelArgs::fail(const std::string& message) const {
                                           (node_->op ? node_->op : "?") + ": " + message);
 }
 
-void KernelArgs::expect_output_dims(size_t i, const int64_t* shape, size_t ndim) const {
+void KernelArgs::wrong_output_shape(size_t i, const int64_t* shape, size_t ndim) const {
     const dsk_tensor_desc& actual = output(i);
-    size_t same = actual.ndim == ndim ? 0 : ndim + 1;  // a loop, not std::equal's memcmp call
-    while (same < ndim && shape[same] == actual.shape[same]) ++same;
-    if (same == ndim) return;
     fail("output " + std::to_string(i) + " has shape " + shape_text(shape_of(actual)) + " but " +
          shape_text(std::vector<int64_t>(shape, shape + ndim)) +
          " was expected (the schema's shape inference disagrees with the kernel)");

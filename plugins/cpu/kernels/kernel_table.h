@@ -91,7 +91,14 @@ class KernelArgs {
     int64_t axis(int64_t value, int64_t ndim, const char* attribute = "axis") const;
 
   private:
-    void expect_output_dims(size_t i, const int64_t* shape, size_t ndim) const;
+    // Inline when the shape matches; the message is built out of line.
+    void expect_output_dims(size_t i, const int64_t* shape, size_t ndim) const {
+        const dsk_tensor_desc& actual = output(i);
+        size_t same = actual.ndim == ndim ? 0 : ndim + 1;  // a loop, not std::equal's memcmp call
+        while (same < ndim && shape[same] == actual.shape[same]) ++same;
+        if (same != ndim) wrong_output_shape(i, shape, ndim);
+    }
+    [[noreturn]] void wrong_output_shape(size_t i, const int64_t* shape, size_t ndim) const;
     [[noreturn]] void missing(const char* what, size_t i, size_t count) const;
 
     dsk_exec_context* context_;

@@ -20,6 +20,7 @@ namespace {
 struct PoolLog {
     uint32_t threads = 2;
     size_t calls = 0;
+    size_t thread_count_calls = 0;  // how often the pool size was asked for
     std::vector<size_t> chunks;  // per call: how many chunks of `grain` [0, n) makes
 };
 
@@ -29,6 +30,7 @@ PoolLog& pool_log() {
 }
 
 uint32_t logged_thread_count() {
+    ++pool_log().thread_count_calls;
     return pool_log().threads;
 }
 
@@ -76,6 +78,19 @@ TEST_CASE("threads_for gives one thread per kMinThreadNs of estimated work, with
     CHECK(dsk::threads_for(dsk::Work{}, 4, 0.0) == 4);
 }
 
+TEST_CASE("worth_threads is threads_for's first test: more than one thread on a pool of two") {
+    const dsk::Work one_thread{dsk::kMinThreadNs * dsk::kFlopsPerNs, 0.0};
+    const dsk::Work one_thread_of_bytes{0.0, dsk::kMinThreadNs * dsk::kBytesPerNs};
+    for (double times : {0.0, 0.5, 1.0, 1.9, 1.99, 2.01, 2.1, 3.0, 1e6})
+        for (const dsk::Work& w : {one_thread * times, one_thread_of_bytes * times, (one_thread + one_thread_of_bytes) * (times / 2)}) {
+            CAPTURE(times);
+            CHECK(dsk::worth_threads(w) == (dsk::threads_for(w, 2) > 1));
+        }
+    dsk::min_thread_ns().store(0.0);  // every loop split, as the threaded tests ask
+    CHECK(dsk::worth_threads(dsk::Work{}));
+    dsk::min_thread_ns().store(dsk::kMinThreadNs);
+}
+
 TEST_CASE("parallel_for with a small work estimate runs the body once on the calling thread") {
     LoggedHost host(2);
     const std::thread::id caller = std::this_thread::get_id();
@@ -88,6 +103,7 @@ TEST_CASE("parallel_for with a small work estimate runs the body once on the cal
         on_caller = on_caller && std::this_thread::get_id() == caller;
     });
     CHECK(pool_log().calls == 0);
+    CHECK(pool_log().thread_count_calls == 0);  // nor asked for its size
     REQUIRE(ranges.size() == 1);
     CHECK(ranges[0] == std::make_pair(size_t{0}, size_t{1000}));
     CHECK(on_caller);

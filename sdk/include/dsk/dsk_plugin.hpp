@@ -514,7 +514,8 @@ void parallel_for(size_t n, size_t grain, F&& body) {
 // loop longer than it, however cheap its indices are.
 template <class F>
 void parallel_for(size_t n, size_t grain, const Work& per_item, F&& body) {
-    const uint32_t threads = n > 1 ? threads_for(per_item * static_cast<double>(n), thread_count()) : 1;
+    const Work total = per_item * static_cast<double>(n);
+    const uint32_t threads = n > 1 && worth_threads(total) ? threads_for(total, thread_count()) : 1;
     if (threads <= 1) {
         if (n) body(size_t{0}, n);
         return;

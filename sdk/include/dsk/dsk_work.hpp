@@ -88,6 +88,16 @@ inline uint32_t threads_for(const Work& total, uint32_t available) {
     return threads_for(total, available, min_thread_ns().load(std::memory_order_relaxed));
 }
 
+// Whether a loop of `total` work gets more than one thread from a pool of two or more: the first
+// test of threads_for, which needs no pool size (asking the host for it costs as much as a
+// 16-float op, and most loops of small ops stop here). estimated_ns(total) >= 2 * min_ns, with
+// both sides multiplied by the rates: a division costs more than the rest of the test.
+inline bool worth_threads(const Work& total) {
+    const double min_ns = min_thread_ns().load(std::memory_order_relaxed);
+    return !(min_ns > 0.0) ||
+           total.flops * kBytesPerNs + total.bytes * kFlopsPerNs >= 2.0 * min_ns * (kFlopsPerNs * kBytesPerNs);
+}
+
 }  // namespace dsk
 
 #endif  // DSK_WORK_HPP_
