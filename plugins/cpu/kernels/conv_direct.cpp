@@ -183,12 +183,16 @@ __attribute__((target("avx512f,avx512vl,fma"))) void tail_tile(const DirectConvP
 // AVX2 (no mask registers, 16 vector registers): output rows in tiles of up to 3 channels x 4
 // vectors of 8 positions, over a copy of the input with its padding written out as zeros
 // (direct_pad_x), so that every tap of every channel is a plain load at a constant offset. The
-// lanes past the end of a row read on into the padded row (or the slack after the last one) and
-// are never stored. The sums run in the AVX-512 tile's order: taps outer, input channels inner.
+// lanes past the end of a row read on into the padded row (or the slack after the last one). A
+// row's last vector is stored whole, into the start of the next row, which is computed and
+// stored after it (rows go in order); only a vector that would pass the end of the plane is
+// stored masked (vmaskmovps stores are slow on AMD's cores). The sums run in the AVX-512 tile's
+// order: taps outer, input channels inner.
 constexpr int kRowTileVectors = 4;
 
 // Output channels m .. m + rows - 1 (rows <= R; w: their weights, the plan's block from m's
-// lane on) of output row oh, columns [8 * v0, 8 * v0 + cols) (cols <= 8 * NV).
+// lane on) of output row oh, columns [8 * v0, 8 * v0 + cols) (cols <= 8 * NV); what follows in
+// the plane may be overwritten, up to 8 * NV positions from the first.
 template <int R, int NV>
 __attribute__((target("avx2,fma"))) void row_tile(const DirectConv& c, const float* w, const float* xp,
                                                   int64_t oh, int64_t v0, int64_t rows, int64_t cols, float* out,
@@ -219,6 +223,7 @@ __attribute__((target("avx2,fma"))) void row_tile(const DirectConv& c, const flo
     const __m256 zero = _mm256_setzero_ps();
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     out += oh * c.w + v0 * kRowLanes;
+    const int64_t room = plane - (oh * c.w + v0 * kRowLanes);  // positions left in the plane
 #pragma GCC unroll 3
     for (int i = 0; i < R; ++i) {
         if (i >= rows) break;
@@ -229,7 +234,7 @@ __attribute__((target("avx2,fma"))) void row_tile(const DirectConv& c, const flo
             if (bias) v = _mm256_add_ps(v, b);
             if (output.relu) v = _mm256_max_ps(zero, v);  // max(0, x): NaN stays NaN
             const int64_t n = cols - j * kRowLanes;
-            if (n >= kRowLanes)
+            if (n >= kRowLanes || (n > 0 && room - j * kRowLanes >= kRowLanes))
                 _mm256_storeu_ps(out + i * plane + j * kRowLanes, v);
             else if (n > 0)
                 _mm256_maskstore_ps(out + i * plane + j * kRowLanes,
@@ -267,13 +272,13 @@ void conv_direct_channels_avx2(const DirectConvPlan& plan, const float* x, int64
             const float* w = plan.block_weights(block) + lane;
             const float* bias = output.bias ? output.bias + m : nullptr;
             float* out = z + m * c.plane();
-            for (int64_t chunk = 0, v0 = 0; chunk < chunks; ++chunk) {
-                const int64_t nv = (vectors - v0) / (chunks - chunk);
-                const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(nv) : row_tile_of<2>(nv);
-                const int64_t cols = std::min(nv * kRowLanes, c.w - v0 * kRowLanes);
-                for (int64_t oh = 0; oh < c.h; ++oh) tile(c, w, scratch, oh, v0, rows, cols, out, output, bias);
-                v0 += nv;
-            }
+            for (int64_t oh = 0; oh < c.h; ++oh)
+                for (int64_t chunk = 0, v0 = 0; chunk < chunks; ++chunk) {
+                    const int64_t nv = (vectors - v0) / (chunks - chunk);
+                    const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(nv) : row_tile_of<2>(nv);
+                    tile(c, w, scratch, oh, v0, rows, std::min(nv * kRowLanes, c.w - v0 * kRowLanes), out, output, bias);
+                    v0 += nv;
+                }
             if (epilogue) epilogue->apply(epilogue->context, m, 0, rows, c.plane(), out, c.plane());
         }
     }

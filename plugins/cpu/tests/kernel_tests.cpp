@@ -551,6 +551,10 @@ TEST_CASE("Conv, ConvGradInput and ConvGradWeight match the direct sums") {
         {2, 3, 4, 6, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
         {1, 8, 2, 3, 16, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
         {2, 11, 6, 6, 13, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        // planes one and two columns wide (AVX2's row tiles store a row's last vector into the
+        // rows after it, masked only at the end of the plane)
+        {2, 8, 9, 1, 8, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},
+        {1, 3, 7, 2, 9, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, false},
         // 3x3 pad 1 with channels in multiples of 16: Winograd's F(2x2, 3x3) (conv_winograd.h).
         // The CNN's second layer; odd planes (partial 2x2 tiles); planes of one row, one column,
         // one position; groups; more images than weight-gradient blocks; one image (its tile rows
