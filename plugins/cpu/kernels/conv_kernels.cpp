@@ -2,9 +2,9 @@
 //
 // Stride 1 with output planes the size of the input (3x3 pad 1, ...) and 8 or more output
 // channels: Conv and ConvGradInput run as direct convolutions (conv_direct.h: AVX-512 or AVX2),
-// with no column matrix, and so does ConvGradWeight where the CPU has AVX-512; 3x3 pad 1 with channels in multiples of 16 run Winograd's F(2x2, 3x3)
-// instead (conv_winograd.h: 2.25x fewer multiply-adds; run_winograd below, and ConvGradWeight
-// from 2 images). The rest of this comment is about the other convolutions.
+// with no column matrix, and so does ConvGradWeight where the CPU has AVX-512; 3x3 pad 1 with
+// channels in multiples of 16 run Winograd's F(2x2, 3x3) instead (conv_winograd.h: 2.25x fewer
+// multiply-adds; run_winograd below, and ConvGradWeight from 2 images). The rest of this comment is about the other convolutions.
 //
 // General path, per (image, group): im2col turns the input into a [Cg*kH*kW, oH*oW] matrix and
 // one SGEMM with the group's weights gives the output (a 1x1, stride-1, unpadded convolution
