@@ -29,8 +29,8 @@
 // loads and stores that are slow on AMD's cores), the tiles are 3 output channels x up to 4
 // vectors of 8 positions of one output row, over a copy of the input with its padding written
 // out as zeros (once per call, in the caller's scratch), so every (tap, channel) is a plain load
-// at a constant offset; the lanes past a row's end are computed and not stored. ConvGradWeight's
-// direct sums are AVX-512 only.
+// at a constant offset; the lanes past a row's end are stored into the next row, which is stored
+// after it (masked only at the plane's end). ConvGradWeight's direct sums are AVX-512 only.
 //
 // Each output is one sum over (tap, input channel) in that order, whatever the threads (the short
 // tail keeps even and odd channels in two sums, added last): results are reproducible, though
