@@ -421,6 +421,64 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
     }
 }
 
+// The argmax and scatter loops in AVX2, 8 windows a step, for rows of 8 windows or more (a row's
+// last vector overlaps the one before: no masked loads or stores, which are slow on AMD's cores).
+// vshufps splits the even and odd columns of 16 values with the windows in the order 0, 1, 4, 5,
+// 2, 3, 6, 7; in_order puts them back. Same results as the loops.
+__attribute__((target("avx2"))) inline void split_2x2_avx2(const float* r, __m256* even, __m256* odd) {
+    const __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + 8);
+    *even = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+    *odd = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+__attribute__((target("avx2"))) inline __m256i in_order(__m256i v) {
+    return _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+__attribute__((target("avx2"))) bool row_argmax_2x2_avx2(const float* r0, const float* r1, int64_t n, float* y,
+                                                         int32_t* tap) {
+    for (int64_t next = 0; next < n;) {
+        const int64_t o = std::min(next, n - 8);
+        next = o + 8;
+        __m256 v[4];  // a, b, c, d: the four values of each window
+        split_2x2_avx2(r0 + 2 * o, &v[0], &v[1]);
+        split_2x2_avx2(r1 + 2 * o, &v[2], &v[3]);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q))))
+            return true;
+        __m256 m = v[0];
+        __m256 t = _mm256_setzero_ps();  // the taps, as int32 bits
+        for (int q = 1; q < 4; ++q) {
+            const __m256 k = _mm256_cmp_ps(v[q], m, _CMP_GT_OQ);
+            m = _mm256_blendv_ps(m, v[q], k);
+            t = _mm256_blendv_ps(t, _mm256_castsi256_ps(_mm256_set1_epi32(q)), k);
+        }
+        _mm256_storeu_ps(y + o, _mm256_castsi256_ps(in_order(_mm256_castps_si256(m))));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(tap + o), in_order(_mm256_castps_si256(t)));
+    }
+    return false;
+}
+
+__attribute__((target("avx2"))) void row_scatter_2x2_avx2(const int32_t* tap, const float* g,
+                                                          const float* keep_if_positive, int64_t n, float* dx0,
+                                                          float* dx1) {
+    for (int64_t next = 0; next < n;) {
+        const int64_t o = std::min(next, n - 8);
+        next = o + 8;
+        const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tap + o));
+        __m256 v = _mm256_loadu_ps(g + o);
+        if (keep_if_positive)  // x <= 0 ? 0 : g; NaN keeps g
+            v = _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(keep_if_positive + o), _mm256_setzero_ps(), _CMP_NLE_UQ), v);
+        __m256 w[4];
+        for (int q = 0; q < 4; ++q) w[q] = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(t, _mm256_set1_epi32(q))), v);
+        float* rows[2] = {dx0 + 2 * o, dx1 + 2 * o};
+        for (int r = 0; r < 2; ++r) {  // windows 0, 1 | 4, 5 and 2, 3 | 6, 7 interleaved, then halves swapped
+            const __m256 lo = _mm256_unpacklo_ps(w[2 * r], w[2 * r + 1]), hi = _mm256_unpackhi_ps(w[2 * r], w[2 * r + 1]);
+            _mm256_storeu_ps(rows[r], _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(rows[r] + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        }
+    }
+}
+
 #else
 #define DSK_POOL_AVX512 0
 #endif
@@ -429,6 +487,7 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
 bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
 #if DSK_POOL_AVX512
     if (tap && cpu_has_avx512f()) return row_argmax_2x2_avx512(r0, r1, n, y, tap);
+    if (tap && n >= 8 && __builtin_cpu_supports("avx2")) return row_argmax_2x2_avx2(r0, r1, n, y, tap);
 #endif
     return tap ? row_argmax_2x2(r0, r1, n, y, tap) : row_max_2x2(r0, r1, n, y);
 }
@@ -439,6 +498,7 @@ void row_scatter_2x2_best(const int32_t* tap, const float* g, float* keep_if_pos
                           float* dx0, float* dx1) {
 #if DSK_POOL_AVX512
     if (cpu_has_avx512f()) return row_scatter_2x2_avx512(tap, g, keep_if_positive, n, dx0, dx1);
+    if (n >= 8 && __builtin_cpu_supports("avx2")) return row_scatter_2x2_avx2(tap, g, keep_if_positive, n, dx0, dx1);
 #endif
     if (keep_if_positive) {
         activation_grad_map({.kind = Activation::relu}, g, keep_if_positive, keep_if_positive, n);
@@ -472,12 +532,7 @@ __attribute__((target("avx512f"))) void plane_max_2x2_avx512(const float* x, con
 }
 
 // The same plane loop in AVX2, 8 windows at a time (4 in SSE where a row has fewer than 8; a
-// row's last vector overlaps the one before, so no masked loads or stores, which are slow on
-// AMD's cores). vshufps splits the even and odd columns of 16 input values into an order that
-// mixes the two 128-bit halves; the maxima are taken in that order and put back in place by one
-// permute before the store. Worth it only on what is in cache (FusedConvMaxPool's planes): an
-// unfused MaxPool is the first to read the convolution's output from memory, and waits on it
-// whatever its loop.
+// row's last vector overlaps the one before), with split_2x2_avx2 and in_order as above.
 __attribute__((target("avx2"))) void plane_max_2x2_avx2(const float* x, const Window2d& w, float* y) {
     const int64_t lanes = w.out_w >= 8 ? 8 : 4;
     __m256 nan8 = _mm256_setzero_ps();
@@ -490,15 +545,12 @@ __attribute__((target("avx2"))) void plane_max_2x2_avx2(const float* x, const Wi
             const float* r1 = r0 + w.in_w;
             float* out = y + oh * w.out_w + o;
             if (lanes == 8) {
-                const __m256 p0 = _mm256_loadu_ps(r0), p1 = _mm256_loadu_ps(r0 + 8);
-                const __m256 q0 = _mm256_loadu_ps(r1), q1 = _mm256_loadu_ps(r1 + 8);
-                const __m256 a = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
-                const __m256 b = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
-                const __m256 c = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
-                const __m256 d = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+                __m256 a, b, c, d;
+                split_2x2_avx2(r0, &a, &b);
+                split_2x2_avx2(r1, &c, &d);
                 nan8 = _mm256_or_ps(nan8, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q)));
                 const __m256 m = _mm256_max_ps(d, _mm256_max_ps(c, _mm256_max_ps(b, a)));
-                _mm256_storeu_ps(out, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), _MM_SHUFFLE(3, 1, 2, 0))));
+                _mm256_storeu_ps(out, _mm256_castsi256_ps(in_order(_mm256_castps_si256(m))));
             } else {
                 const __m128 p0 = _mm_loadu_ps(r0), p1 = _mm_loadu_ps(r0 + 4);
                 const __m128 q0 = _mm_loadu_ps(r1), q1 = _mm_loadu_ps(r1 + 4);
@@ -521,6 +573,7 @@ __attribute__((target("avx2"))) void plane_max_2x2_avx2(const float* x, const Wi
 void plane_max_tiled_2x2(const float* x, const Window2d& w, float* y, int32_t* index) {
 #if DSK_POOL_AVX512
     if (!index && cpu_has_avx512f()) return plane_max_2x2_avx512(x, w, y);
+    if (!index && w.out_w >= 4 && __builtin_cpu_supports("avx2")) return plane_max_2x2_avx2(x, w, y);
 #endif
     for (int64_t oh = 0; oh < w.out_h; ++oh) {
         const float* r0 = x + 2 * oh * w.in_w;
@@ -840,10 +893,6 @@ void max_pool_plane_2x2(const float* x, int64_t h, int64_t w, float* y) {
     window.kernel_h = window.kernel_w = window.stride_h = window.stride_w = 2;
     window.out_h = h / 2;
     window.out_w = w / 2;
-#if DSK_POOL_AVX512
-    if (!cpu_has_avx512f() && window.out_w >= 4 && __builtin_cpu_supports("avx2"))
-        return plane_max_2x2_avx2(x, window, y);
-#endif
     plane_max_tiled_2x2(x, window, y, nullptr);
 }
 
