@@ -190,61 +190,66 @@ __attribute__((target("avx512f,avx512vl,fma"))) void tail_tile(const DirectConvP
 // order: taps outer, input channels inner.
 constexpr int kRowTileVectors = 4;
 
-// Output channels m .. m + rows - 1 (rows <= R; w: their weights, the plan's block from m's
-// lane on) of output row oh, columns [8 * v0, 8 * v0 + cols) (cols <= 8 * NV); what follows in
-// the plane may be overwritten, up to 8 * NV positions from the first.
+// Output channels m .. m + rows - 1 (rows <= R; weights: theirs, the plan's block from m's
+// lane on) of output rows [oh0, oh1), columns [8 * v0, 8 * v0 + cols) (cols <= 8 * NV); what
+// follows each row's columns in the plane may be overwritten, up to 8 * NV positions from the
+// first. Several rows per call only where a row is one chunk (the next row's columns are then
+// stored after).
 template <int R, int NV>
-__attribute__((target("avx2,fma"))) void row_tile(const DirectConv& c, const float* w, const float* xp,
-                                                  int64_t oh, int64_t v0, int64_t rows, int64_t cols, float* out,
-                                                  const DirectConvOutput& output, const float* bias) {
+__attribute__((target("avx2,fma"))) void row_tile(const DirectConv& c, const float* weights, const float* xp,
+                                                  int64_t oh0, int64_t oh1, int64_t v0, int64_t rows, int64_t cols,
+                                                  float* z, const DirectConvOutput& output, const float* bias) {
     const int64_t wp = c.w + c.dilation_w * (c.kernel_w - 1), hp_plane = direct_padded_plane(c);
     const int64_t plane = c.plane(), channels = c.in_channels;
-    __m256 acc[R][NV];
-#pragma GCC unroll 3
-    for (int i = 0; i < R; ++i)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_setzero_ps();
-    const float* row = xp + oh * wp + v0 * kRowLanes;
-    for (int64_t kh = 0; kh < c.kernel_h; ++kh)
-        for (int64_t kw = 0; kw < c.kernel_w; ++kw) {
-            const float* in = row + kh * c.dilation_h * wp + kw * c.dilation_w;
-            for (int64_t ci = 0; ci < channels; ++ci, in += hp_plane, w += kTileRows) {
-                __m256 a[R];
-#pragma GCC unroll 3
-                for (int i = 0; i < R; ++i) a[i] = _mm256_broadcast_ss(w + i);
-#pragma GCC unroll 4
-                for (int j = 0; j < NV; ++j) {
-                    const __m256 b = _mm256_loadu_ps(in + j * kRowLanes);
-#pragma GCC unroll 3
-                    for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(a[i], b, acc[i][j]);
-                }
-            }
-        }
     const __m256 zero = _mm256_setzero_ps();
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    out += oh * c.w + v0 * kRowLanes;
-    const int64_t room = plane - (oh * c.w + v0 * kRowLanes);  // positions left in the plane
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+        const float* w = weights;
+        __m256 acc[R][NV];
 #pragma GCC unroll 3
-    for (int i = 0; i < R; ++i) {
-        if (i >= rows) break;
-        const __m256 b = bias ? _mm256_set1_ps(bias[i]) : zero;
+        for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) {
-            __m256 v = acc[i][j];
-            if (bias) v = _mm256_add_ps(v, b);
-            if (output.relu) v = _mm256_max_ps(zero, v);  // max(0, x): NaN stays NaN
-            const int64_t n = cols - j * kRowLanes;
-            if (n >= kRowLanes || (n > 0 && room - j * kRowLanes >= kRowLanes))
-                _mm256_storeu_ps(out + i * plane + j * kRowLanes, v);
-            else if (n > 0)
-                _mm256_maskstore_ps(out + i * plane + j * kRowLanes,
-                                    _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane), v);
+            for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_setzero_ps();
+        const float* row = xp + oh * wp + v0 * kRowLanes;
+        for (int64_t kh = 0; kh < c.kernel_h; ++kh)
+            for (int64_t kw = 0; kw < c.kernel_w; ++kw) {
+                const float* in = row + kh * c.dilation_h * wp + kw * c.dilation_w;
+                for (int64_t ci = 0; ci < channels; ++ci, in += hp_plane, w += kTileRows) {
+                    __m256 a[R];
+#pragma GCC unroll 3
+                    for (int i = 0; i < R; ++i) a[i] = _mm256_broadcast_ss(w + i);
+#pragma GCC unroll 4
+                    for (int j = 0; j < NV; ++j) {
+                        const __m256 b = _mm256_loadu_ps(in + j * kRowLanes);
+#pragma GCC unroll 3
+                        for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(a[i], b, acc[i][j]);
+                    }
+                }
+            }
+        float* out = z + oh * c.w + v0 * kRowLanes;
+        const int64_t room = plane - (oh * c.w + v0 * kRowLanes);  // positions left in the plane
+#pragma GCC unroll 3
+        for (int i = 0; i < R; ++i) {
+            if (i >= rows) break;
+            const __m256 b = bias ? _mm256_set1_ps(bias[i]) : zero;
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j) {
+                __m256 v = acc[i][j];
+                if (bias) v = _mm256_add_ps(v, b);
+                if (output.relu) v = _mm256_max_ps(zero, v);  // max(0, x): NaN stays NaN
+                const int64_t n = cols - j * kRowLanes;
+                if (n >= kRowLanes || (n > 0 && room - j * kRowLanes >= kRowLanes))
+                    _mm256_storeu_ps(out + i * plane + j * kRowLanes, v);
+                else if (n > 0)
+                    _mm256_maskstore_ps(out + i * plane + j * kRowLanes,
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane), v);
+            }
         }
     }
 }
 
-using RowTile = void (*)(const DirectConv&, const float*, const float*, int64_t, int64_t, int64_t, int64_t, float*,
-                         const DirectConvOutput&, const float*);
+using RowTile = void (*)(const DirectConv&, const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                         float*, const DirectConvOutput&, const float*);
 
 template <int R>
 RowTile row_tile_of(int64_t vectors) {
@@ -272,13 +277,19 @@ void conv_direct_channels_avx2(const DirectConvPlan& plan, const float* x, int64
             const float* w = plan.block_weights(block) + lane;
             const float* bias = output.bias ? output.bias + m : nullptr;
             float* out = z + m * c.plane();
-            for (int64_t oh = 0; oh < c.h; ++oh)
-                for (int64_t chunk = 0, v0 = 0; chunk < chunks; ++chunk) {
-                    const int64_t nv = (vectors - v0) / (chunks - chunk);
-                    const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(nv) : row_tile_of<2>(nv);
-                    tile(c, w, scratch, oh, v0, rows, std::min(nv * kRowLanes, c.w - v0 * kRowLanes), out, output, bias);
-                    v0 += nv;
-                }
+            if (chunks == 1) {  // every row in one call
+                const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(vectors) : row_tile_of<2>(vectors);
+                tile(c, w, scratch, 0, c.h, 0, rows, c.w, out, output, bias);
+            } else {
+                for (int64_t oh = 0; oh < c.h; ++oh)
+                    for (int64_t chunk = 0, v0 = 0; chunk < chunks; ++chunk) {
+                        const int64_t nv = (vectors - v0) / (chunks - chunk);
+                        const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(nv) : row_tile_of<2>(nv);
+                        tile(c, w, scratch, oh, oh + 1, v0, rows, std::min(nv * kRowLanes, c.w - v0 * kRowLanes), out,
+                             output, bias);
+                        v0 += nv;
+                    }
+            }
             if (epilogue) epilogue->apply(epilogue->context, m, 0, rows, c.plane(), out, c.plane());
         }
     }
