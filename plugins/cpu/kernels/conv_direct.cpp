@@ -277,19 +277,16 @@ void conv_direct_channels_avx2(const DirectConvPlan& plan, const float* x, int64
             const float* w = plan.block_weights(block) + lane;
             const float* bias = output.bias ? output.bias + m : nullptr;
             float* out = z + m * c.plane();
-            if (chunks == 1) {  // every row in one call
-                const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(vectors) : row_tile_of<2>(vectors);
-                tile(c, w, scratch, 0, c.h, 0, rows, c.w, out, output, bias);
-            } else {
-                for (int64_t oh = 0; oh < c.h; ++oh)
-                    for (int64_t chunk = 0, v0 = 0; chunk < chunks; ++chunk) {
-                        const int64_t nv = (vectors - v0) / (chunks - chunk);
-                        const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(nv) : row_tile_of<2>(nv);
-                        tile(c, w, scratch, oh, oh + 1, v0, rows, std::min(nv * kRowLanes, c.w - v0 * kRowLanes), out,
-                             output, bias);
-                        v0 += nv;
-                    }
-            }
+            // Rows in order; rows of one chunk all in one call.
+            const int64_t rows_per_call = chunks == 1 ? c.h : 1;
+            for (int64_t oh = 0; oh < c.h; oh += rows_per_call)
+                for (int64_t chunk = 0, v0 = 0; chunk < chunks; ++chunk) {
+                    const int64_t nv = (vectors - v0) / (chunks - chunk);
+                    const RowTile tile = lane + 3 <= kTileRows ? row_tile_of<3>(nv) : row_tile_of<2>(nv);
+                    tile(c, w, scratch, oh, oh + rows_per_call, v0, rows,
+                         std::min(nv * kRowLanes, c.w - v0 * kRowLanes), out, output, bias);
+                    v0 += nv;
+                }
             if (epilogue) epilogue->apply(epilogue->context, m, 0, rows, c.plane(), out, c.plane());
         }
     }
