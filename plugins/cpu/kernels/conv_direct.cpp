@@ -448,7 +448,7 @@ void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dy
 
 bool direct_conv_available() {
 #if DSK_CONV_DIRECT_AVX512
-    return direct_conv_masked() || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+    return direct_conv_masked() || cpu_has_avx2_fma();
 #else
     return false;
 #endif

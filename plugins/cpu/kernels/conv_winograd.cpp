@@ -197,8 +197,7 @@ int64_t winograd_block_rows(const WinogradConv& c) {
 
 bool winograd_available() {
 #if DSK_CONV_WINOGRAD_X86
-    return (cpu_has_avx512f() && cpu_has_avx512vl()) ||
-           (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+    return (cpu_has_avx512f() && cpu_has_avx512vl()) || cpu_has_avx2_fma();
 #else
     return false;
 #endif

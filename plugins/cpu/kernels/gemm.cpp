@@ -29,6 +29,7 @@
 
 #include <dsk/dsk_plugin.hpp>
 
+#include "cpu_features.h"
 #include "scratch.h"
 
 namespace dsk::cpu {
@@ -607,12 +608,11 @@ const GemmConfig kAvx512Config = {.name = "avx512",
 
 bool cpu_has(GemmIsa isa) {
 #if DSK_GEMM_X86
-    __builtin_cpu_init();
     switch (isa) {
         case GemmIsa::avx512:
-            return __builtin_cpu_supports("avx512f");
+            return cpu_has_avx512f();
         case GemmIsa::avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+            return cpu_has_avx2_fma();
         default:
             return true;
     }

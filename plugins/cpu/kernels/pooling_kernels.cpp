@@ -487,7 +487,7 @@ __attribute__((target("avx2"))) void row_scatter_2x2_avx2(const int32_t* tap, co
 bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
 #if DSK_POOL_AVX512
     if (tap && cpu_has_avx512f()) return row_argmax_2x2_avx512(r0, r1, n, y, tap);
-    if (tap && n >= 8 && __builtin_cpu_supports("avx2")) return row_argmax_2x2_avx2(r0, r1, n, y, tap);
+    if (tap && n >= 8 && cpu_has_avx2()) return row_argmax_2x2_avx2(r0, r1, n, y, tap);
 #endif
     return tap ? row_argmax_2x2(r0, r1, n, y, tap) : row_max_2x2(r0, r1, n, y);
 }
@@ -498,7 +498,7 @@ void row_scatter_2x2_best(const int32_t* tap, const float* g, float* keep_if_pos
                           float* dx0, float* dx1) {
 #if DSK_POOL_AVX512
     if (cpu_has_avx512f()) return row_scatter_2x2_avx512(tap, g, keep_if_positive, n, dx0, dx1);
-    if (n >= 8 && __builtin_cpu_supports("avx2")) return row_scatter_2x2_avx2(tap, g, keep_if_positive, n, dx0, dx1);
+    if (n >= 8 && cpu_has_avx2()) return row_scatter_2x2_avx2(tap, g, keep_if_positive, n, dx0, dx1);
 #endif
     if (keep_if_positive) {
         activation_grad_map({.kind = Activation::relu}, g, keep_if_positive, keep_if_positive, n);
@@ -573,7 +573,7 @@ __attribute__((target("avx2"))) void plane_max_2x2_avx2(const float* x, const Wi
 void plane_max_tiled_2x2(const float* x, const Window2d& w, float* y, int32_t* index) {
 #if DSK_POOL_AVX512
     if (!index && cpu_has_avx512f()) return plane_max_2x2_avx512(x, w, y);
-    if (!index && w.out_w >= 4 && __builtin_cpu_supports("avx2")) return plane_max_2x2_avx2(x, w, y);
+    if (!index && w.out_w >= 4 && cpu_has_avx2()) return plane_max_2x2_avx2(x, w, y);
 #endif
     for (int64_t oh = 0; oh < w.out_h; ++oh) {
         const float* r0 = x + 2 * oh * w.in_w;

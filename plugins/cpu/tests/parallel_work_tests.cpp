@@ -81,6 +81,7 @@ TEST_CASE("threads_for gives one thread per kMinThreadNs of estimated work, with
 TEST_CASE("worth_threads is threads_for's first test: more than one thread on a pool of two") {
     const dsk::Work one_thread{dsk::kMinThreadNs * dsk::kFlopsPerNs, 0.0};
     const dsk::Work one_thread_of_bytes{0.0, dsk::kMinThreadNs * dsk::kBytesPerNs};
+    dsk::min_thread_ns().store(dsk::kMinThreadNs);  // not what an earlier test left (0 splits every loop)
     for (double times : {0.0, 0.5, 1.0, 1.9, 1.99, 2.01, 2.1, 3.0, 1e6})
         for (const dsk::Work& w : {one_thread * times, one_thread_of_bytes * times, (one_thread + one_thread_of_bytes) * (times / 2)}) {
             CAPTURE(times);
