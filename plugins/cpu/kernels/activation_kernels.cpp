@@ -28,6 +28,35 @@ constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1 / sqrt(2 pi)
 
 }  // namespace
 
+namespace {
+
+// Relu in vectors of 8 (AVX in the AVX2 and AVX-512 clones, SSE pairs in the default one). The
+// compiler's own loop checks x and y for overlap and peels for alignment first, which costs
+// more than the work of a 16-float op. The last vector overlaps the one before rather than
+// a scalar tail: Relu of a Relu is itself, so an in-place call may read back what it wrote.
+[[gnu::always_inline]] inline void relu_row(const float* x, float* y, int64_t n) {
+    typedef float f32x8 __attribute__((vector_size(32)));
+    const auto relu8 = [](const float* from, float* to) {
+        f32x8 v;
+        __builtin_memcpy(&v, from, sizeof v);
+        v = v < f32x8{} ? f32x8{} : v;  // NaN stays NaN, -0 stays -0
+        __builtin_memcpy(to, &v, sizeof v);
+    };
+    if (n < 8) {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+        return;
+    }
+    for (int64_t i = 0; i + 8 < n; i += 8) relu8(x + i, y + i);
+    relu8(x + n - 8, y + n - 8);
+}
+
+// The Relu op's loop on its own: activation_map's frame (its other cases spill vectors to an
+// aligned stack) costs as much again as a 16-float Relu.
+DSK_CPU_VECTOR_CLONES
+void relu_map(const float* x, float* y, int64_t n) { relu_row(x, y, n); }
+
+}  // namespace
+
 // One switch per row; each case is a loop the compiler vectorizes.
 DSK_CPU_VECTOR_CLONES
 void activation_map(ActivationParams p, const float* x_rows, int64_t ldx, float* y_rows,
@@ -37,7 +66,7 @@ void activation_map(ActivationParams p, const float* x_rows, int64_t ldx, float*
         float* y = y_rows + r * ldy;
         switch (p.kind) {
             case Activation::relu:
-                for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN stays NaN
+                relu_row(x, y, n);
                 break;
             case Activation::sigmoid:
                 for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_approx(x[i]);
@@ -238,7 +267,11 @@ void activation(const KernelArgs& args) {
     const float* x = args.in(0);
     float* y = args.out(0);
     parallel_for(static_cast<size_t>(numel(args.input(0))), kActivationWork, [&](size_t b, size_t e) {
-        activation_map(p, x + b, 0, y + b, 0, 1, static_cast<int64_t>(e - b));
+        if constexpr (kind == Activation::relu) {
+            relu_map(x + b, y + b, static_cast<int64_t>(e - b));
+        } else {
+            activation_map(p, x + b, 0, y + b, 0, 1, static_cast<int64_t>(e - b));
+        }
     });
 }
 

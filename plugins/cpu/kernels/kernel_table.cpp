@@ -77,20 +77,28 @@ const KernelTable& cpu_kernel_table() {
 namespace {
 
 bool dtype_fits(uint32_t wanted, uint32_t actual) {
-    if (wanted == ANY) return dtype_size(actual) != 0;
-    return wanted == actual;
+    return wanted == actual || (wanted == ANY && dtype_size(actual) != 0);  // the common case first
 }
 
-// Whether `node` fits `def`'s signature: counts and dtypes (on every call, so no allocation).
-bool fits(const KernelDef& def, const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+// Whether `node` fits `def`'s signature: counts and dtypes (on every call, so no allocation),
+// and with `need_data` host memory behind every tensor with elements, in the same pass.
+template <bool need_data>
+bool fits_signature(const KernelDef& def, const dsk_node_view* node, const dsk_tensor_desc* tensors) {
     const size_t inputs = node->input_count, outputs = node->output_count;
     if (inputs < def.required_inputs || (!def.variadic && inputs > def.input_count)) return false;
     if (outputs < def.required_outputs || outputs > def.output_count || tensors == nullptr) return false;
-    for (size_t i = 0; i < inputs; ++i)
-        if (!dtype_fits(def.inputs[std::min<size_t>(i, def.input_count - 1)], tensors[i].dtype)) return false;
+    const auto usable = [](uint32_t wanted, const dsk_tensor_desc& t) {
+        return dtype_fits(wanted, t.dtype) && (!need_data || t.data != nullptr || numel(t) == 0);
+    };
+    for (size_t i = 0; i < inputs; ++i)  // a variadic kernel's inputs past the list: the last dtype
+        if (!usable(def.inputs[std::min<size_t>(i, def.input_count - 1)], tensors[i])) return false;
     for (size_t i = 0; i < outputs; ++i)
-        if (!dtype_fits(def.outputs[i], tensors[inputs + i].dtype)) return false;
+        if (!usable(def.outputs[i], tensors[inputs + i])) return false;
     return true;
+}
+
+bool fits(const KernelDef& def, const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    return fits_signature<false>(def, node, tensors);
 }
 
 // Why `node` does not fit `def`, or "" when it does: the message of fits() == false.
@@ -135,14 +143,29 @@ bool same_op(const KernelDef& def, const dsk_node_view* node) {
     return *a == *b;
 }
 
-// Checks that every tensor with elements has host memory.
-void check_data(const KernelArgs& args) {
+// Whether a call may run: the op, the signature and host memory behind every tensor with
+// elements. Checked on every call (the C ABI does not promise that the node is one the kernel was
+// chosen for); for a 16-float op these checks cost as much as the kernel, so they are plain loops.
+bool callable(const KernelDef& def, const dsk_node_view* node, const dsk_tensor_desc* tensors) {
+    return node != nullptr && same_op(def, node) && fits_signature<true>(def, node, tensors);
+}
+
+// Why a call is refused (what the checks of KernelTable::compute found): thrown, off the hot path.
+[[noreturn, gnu::noinline, gnu::cold]] void refuse(const KernelDef& def, dsk_exec_context* context,
+                                                  const dsk_node_view* node,
+                                                  const dsk_tensor_desc* tensors, const char* backend) {
+    if (node == nullptr) throw Error(DSK_INVALID_ARGUMENT, std::string(backend) + " kernel: node is NULL");
+    const KernelArgs args(context, node, tensors, backend);
+    if (!same_op(def, node))
+        args.fail(std::string("was given a node of op '") + (node->op ? node->op : "") + "'");
+    if (!fits(def, node, tensors)) args.fail(mismatch(def, node, tensors, backend));
     for (size_t i = 0; i < args.input_count(); ++i)
         if (args.input(i).data == nullptr && numel(args.input(i)) != 0)
             args.fail("input " + std::to_string(i) + " has no host memory (data is NULL)");
     for (size_t i = 0; i < args.output_count(); ++i)
         if (args.output(i).data == nullptr && numel(args.output(i)) != 0)
             args.fail("output " + std::to_string(i) + " has no host memory (data is NULL)");
+    args.fail("was refused for no reason found (a bug in KernelTable::compute)");
 }
 
 }  // namespace
@@ -179,14 +202,8 @@ dsk_status KernelTable::compute(const KernelDef& def, dsk_exec_context* context,
                                 const dsk_node_view* node,
                                 const dsk_tensor_desc* tensors) const noexcept {
     return guard([&] {
-        if (node == nullptr)
-            throw Error(DSK_INVALID_ARGUMENT, std::string(backend_) + " kernel: node is NULL");
-        const KernelArgs args(context, node, tensors, backend_);
-        if (!same_op(def, node))
-            args.fail(std::string("was given a node of op '") + (node->op ? node->op : "") + "'");
-        if (!fits(def, node, tensors)) args.fail(mismatch(def, node, tensors, backend_));
-        check_data(args);
-        def.fn(args);
+        if (!callable(def, node, tensors)) refuse(def, context, node, tensors, backend_);
+        def.fn(KernelArgs(context, node, tensors, backend_));
     });
 }
 

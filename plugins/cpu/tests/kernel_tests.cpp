@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <set>
@@ -947,6 +948,28 @@ TEST_CASE("activations and ActivationGrad match the formulas of docs/ops.md") {
         call("ActivationGrad", {Attr("activation", "Softplus")}, {&dy, &x}, {&dx});
     CHECK(o.code == DSK_INVALID_ARGUMENT);
     CHECK(o.message.find("Softplus") != std::string::npos);
+}
+
+TEST_CASE("Relu is exact for every length, in place or not: NaN stays NaN, -0 stays -0") {
+    // Relu runs in vectors of 8 with an overlapping last vector: every length up to 41 crosses
+    // each way a row can end, and an in-place call reads back what it has written.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float pattern[] = {-1.5f, 2.0f, nan, -0.0f, 0.0f, 3e-39f, -3e-39f, -7.0f, 0.25f, -1e30f, 1e30f};
+    for (int64_t n = 1; n <= 41; ++n) {
+        CAPTURE(n);
+        std::vector<float> values(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) values[i] = pattern[(i * 7 + n) % std::size(pattern)];
+        std::vector<float> want(values.size());
+        for (size_t i = 0; i < values.size(); ++i) want[i] = values[i] < 0.0f ? 0.0f : values[i];
+        Tensor x = f32({n}, values), y = random({n}, 5);
+        run("Relu", {}, {&x}, {&y});
+        CHECK(std::memcmp(y.f.data(), want.data(), want.size() * sizeof(float)) == 0);
+        Call in_place("Relu", {}, {&x}, {&x});
+        REQUIRE(fake_host::take(dsk::cpu::compute(*dsk::cpu::find_kernel(&in_place.node, in_place.tensors.data()),
+                                                  nullptr, &in_place.node, in_place.tensors.data()))
+                    .code == DSK_OK);
+        CHECK(std::memcmp(x.f.data(), want.data(), want.size() * sizeof(float)) == 0);
+    }
 }
 
 //----------------------------------------------------------------------------------------------
