@@ -421,62 +421,135 @@ __attribute__((target("avx512f"))) void row_scatter_2x2_avx512(const int32_t* ta
     }
 }
 
-// The argmax and scatter loops in AVX2, 8 windows a step, for rows of 8 windows or more (a row's
-// last vector overlaps the one before: no masked loads or stores, which are slow on AMD's cores).
-// vshufps splits the even and odd columns of 16 values with the windows in the order 0, 1, 4, 5,
-// 2, 3, 6, 7; in_order puts them back. Same results as the loops.
-__attribute__((target("avx2"))) inline void split_2x2_avx2(const float* r, __m256* even, __m256* odd) {
-    const __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + 8);
-    *even = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
-    *odd = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+// The loops in AVX2: 8 windows a step (Lanes8), or 4 in its 128-bit form where a row has 4 to 7
+// windows (Lanes4: the CNN's second pool, 7 wide). A row's last vector overlaps the one before:
+// no masked loads or stores, which are slow on AMD's cores. Each loop is written once over the
+// operations below; the gradient's argmax and scatter are one pass (rows_max_grad_2x2_avx2).
+// Same results as the loops above.
+#define DSK_AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
+struct Lanes8 {
+    using F = __m256;
+    static constexpr int64_t lanes = 8;
+    DSK_AVX2_INLINE F load(const float* p) { return _mm256_loadu_ps(p); }
+    DSK_AVX2_INLINE void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+    DSK_AVX2_INLINE F zero() { return _mm256_setzero_ps(); }
+    DSK_AVX2_INLINE F max(F a, F b) { return _mm256_max_ps(a, b); }
+    DSK_AVX2_INLINE F mask_and(F mask, F v) { return _mm256_and_ps(mask, v); }
+    DSK_AVX2_INLINE F either(F a, F b) { return _mm256_or_ps(a, b); }
+    DSK_AVX2_INLINE F blend(F a, F b, F mask) { return _mm256_blendv_ps(a, b, mask); }
+    DSK_AVX2_INLINE F greater(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+    DSK_AVX2_INLINE F unordered(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_UNORD_Q); }
+    DSK_AVX2_INLINE F positive_or_nan(F x) { return _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NLE_UQ); }
+    DSK_AVX2_INLINE bool any(F mask) { return _mm256_movemask_ps(mask) != 0; }
+    // Tap q in every lane (int32 bits), and where the taps t equal q (t: int32 bits).
+    DSK_AVX2_INLINE F tap(int q) { return _mm256_castsi256_ps(_mm256_set1_epi32(q)); }
+    DSK_AVX2_INLINE F tap_is(F t, int q) {
+        return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(q)));
+    }
+    // The even and odd values of 16 floats. vshufps works within 128-bit halves, so the windows
+    // come in the order 0, 1, 4, 5, 2, 3, 6, 7; in_order puts a vector of them back.
+    DSK_AVX2_INLINE void split(const float* r, F* even, F* odd) {
+        const F v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + 8);
+        *even = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+        *odd = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    DSK_AVX2_INLINE F in_order(F v) {
+        return _mm256_castsi256_ps(_mm256_permute4x64_epi64(_mm256_castps_si256(v), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    // row[2i] = even[i], row[2i + 1] = odd[i]: 8 windows in order back to 16 floats.
+    DSK_AVX2_INLINE void store_interleaved(float* row, F even, F odd) {
+        const F lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+        _mm256_storeu_ps(row, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(row + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+};
+
+struct Lanes4 {
+    using F = __m128;
+    static constexpr int64_t lanes = 4;
+    DSK_AVX2_INLINE F load(const float* p) { return _mm_loadu_ps(p); }
+    DSK_AVX2_INLINE void store(float* p, F v) { _mm_storeu_ps(p, v); }
+    DSK_AVX2_INLINE F zero() { return _mm_setzero_ps(); }
+    DSK_AVX2_INLINE F max(F a, F b) { return _mm_max_ps(a, b); }
+    DSK_AVX2_INLINE F mask_and(F mask, F v) { return _mm_and_ps(mask, v); }
+    DSK_AVX2_INLINE F either(F a, F b) { return _mm_or_ps(a, b); }
+    DSK_AVX2_INLINE F blend(F a, F b, F mask) { return _mm_blendv_ps(a, b, mask); }
+    DSK_AVX2_INLINE F greater(F a, F b) { return _mm_cmp_ps(a, b, _CMP_GT_OQ); }
+    DSK_AVX2_INLINE F unordered(F a, F b) { return _mm_cmp_ps(a, b, _CMP_UNORD_Q); }
+    DSK_AVX2_INLINE F positive_or_nan(F x) { return _mm_cmp_ps(x, _mm_setzero_ps(), _CMP_NLE_UQ); }
+    DSK_AVX2_INLINE bool any(F mask) { return _mm_movemask_ps(mask) != 0; }
+    DSK_AVX2_INLINE F tap(int q) { return _mm_castsi128_ps(_mm_set1_epi32(q)); }
+    DSK_AVX2_INLINE F tap_is(F t, int q) {
+        return _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_castps_si128(t), _mm_set1_epi32(q)));
+    }
+    // In 128 bits the windows come in order.
+    DSK_AVX2_INLINE void split(const float* r, F* even, F* odd) {
+        const F v0 = _mm_loadu_ps(r), v1 = _mm_loadu_ps(r + 4);
+        *even = _mm_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+        *odd = _mm_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    DSK_AVX2_INLINE F in_order(F v) { return v; }
+    DSK_AVX2_INLINE void store_interleaved(float* row, F even, F odd) {
+        _mm_storeu_ps(row, _mm_unpacklo_ps(even, odd));
+        _mm_storeu_ps(row + 4, _mm_unpackhi_ps(even, odd));
+    }
+};
+#undef DSK_AVX2_INLINE
+
+// The maxima m and taps t (int32 bits) of the V::lanes windows from column o of rows r0 and r1,
+// both in window order; nan gains a lane where a window has a NaN.
+template <class V>
+__attribute__((target("avx2"), always_inline)) inline void windows_argmax(const float* r0, const float* r1, int64_t o,
+                                                                         typename V::F* m, typename V::F* t,
+                                                                         typename V::F* nan) {
+    typename V::F v[4];  // a, b, c, d: the four values of each window
+    V::split(r0 + 2 * o, &v[0], &v[1]);
+    V::split(r1 + 2 * o, &v[2], &v[3]);
+    *nan = V::either(*nan, V::either(V::unordered(v[0], v[1]), V::unordered(v[2], v[3])));
+    typename V::F best = v[0], tap = V::zero();
+    for (int q = 1; q < 4; ++q) {
+        const typename V::F k = V::greater(v[q], best);
+        best = V::blend(best, v[q], k);
+        tap = V::blend(tap, V::tap(q), k);
+    }
+    *m = V::in_order(best);
+    *t = V::in_order(tap);
 }
 
-__attribute__((target("avx2"))) inline __m256i in_order(__m256i v) {
-    return _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0));
-}
-
+template <class V>
 __attribute__((target("avx2"))) bool row_argmax_2x2_avx2(const float* r0, const float* r1, int64_t n, float* y,
                                                          int32_t* tap) {
-    for (int64_t next = 0; next < n;) {
-        const int64_t o = std::min(next, n - 8);
-        next = o + 8;
-        __m256 v[4];  // a, b, c, d: the four values of each window
-        split_2x2_avx2(r0 + 2 * o, &v[0], &v[1]);
-        split_2x2_avx2(r1 + 2 * o, &v[2], &v[3]);
-        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q))))
-            return true;
-        __m256 m = v[0];
-        __m256 t = _mm256_setzero_ps();  // the taps, as int32 bits
-        for (int q = 1; q < 4; ++q) {
-            const __m256 k = _mm256_cmp_ps(v[q], m, _CMP_GT_OQ);
-            m = _mm256_blendv_ps(m, v[q], k);
-            t = _mm256_blendv_ps(t, _mm256_castsi256_ps(_mm256_set1_epi32(q)), k);
-        }
-        _mm256_storeu_ps(y + o, _mm256_castsi256_ps(in_order(_mm256_castps_si256(m))));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(tap + o), in_order(_mm256_castps_si256(t)));
+    typename V::F nan = V::zero();
+    for (int64_t next = 0; next < n;) {  // n >= V::lanes; the last vector overlaps the one before
+        const int64_t o = std::min(next, n - V::lanes);
+        next = o + V::lanes;
+        typename V::F m, t;
+        windows_argmax<V>(r0, r1, o, &m, &t, &nan);
+        V::store(y + o, m);
+        V::store(reinterpret_cast<float*>(tap + o), t);
     }
-    return false;
+    return V::any(nan);
 }
 
-__attribute__((target("avx2"))) void row_scatter_2x2_avx2(const int32_t* tap, const float* g,
-                                                          const float* keep_if_positive, int64_t n, float* dx0,
-                                                          float* dx1) {
+// dx of the two rows under row oh of windows (a plane of MaxPoolGrad, or with `relu`
+// MaxPoolReluGrad: dy where the maximum is > 0 or NaN): dy at each window's tap, 0 at the other
+// three, the argmax and the scatter in one pass. Returns whether the rows have a NaN (then dx0
+// and dx1 are to be done again). The column that no window covers is the caller's.
+template <class V>
+__attribute__((target("avx2"))) bool rows_max_grad_2x2_avx2(const float* r0, const float* r1, const float* g,
+                                                            int64_t n, bool relu, float* dx0, float* dx1) {
+    typename V::F nan = V::zero();
     for (int64_t next = 0; next < n;) {
-        const int64_t o = std::min(next, n - 8);
-        next = o + 8;
-        const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tap + o));
-        __m256 v = _mm256_loadu_ps(g + o);
-        if (keep_if_positive)  // x <= 0 ? 0 : g; NaN keeps g
-            v = _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(keep_if_positive + o), _mm256_setzero_ps(), _CMP_NLE_UQ), v);
-        __m256 w[4];
-        for (int q = 0; q < 4; ++q) w[q] = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(t, _mm256_set1_epi32(q))), v);
-        float* rows[2] = {dx0 + 2 * o, dx1 + 2 * o};
-        for (int r = 0; r < 2; ++r) {  // windows 0, 1 | 4, 5 and 2, 3 | 6, 7 interleaved, then halves swapped
-            const __m256 lo = _mm256_unpacklo_ps(w[2 * r], w[2 * r + 1]), hi = _mm256_unpackhi_ps(w[2 * r], w[2 * r + 1]);
-            _mm256_storeu_ps(rows[r], _mm256_permute2f128_ps(lo, hi, 0x20));
-            _mm256_storeu_ps(rows[r] + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-        }
+        const int64_t o = std::min(next, n - V::lanes);
+        next = o + V::lanes;
+        typename V::F m, t;
+        windows_argmax<V>(r0, r1, o, &m, &t, &nan);
+        typename V::F v = V::load(g + o);
+        if (relu) v = V::mask_and(V::positive_or_nan(m), v);  // m <= 0 ? 0 : g
+        V::store_interleaved(dx0 + 2 * o, V::mask_and(V::tap_is(t, 0), v), V::mask_and(V::tap_is(t, 1), v));
+        V::store_interleaved(dx1 + 2 * o, V::mask_and(V::tap_is(t, 2), v), V::mask_and(V::tap_is(t, 3), v));
     }
+    return V::any(nan);
 }
 
 #else
@@ -487,7 +560,8 @@ __attribute__((target("avx2"))) void row_scatter_2x2_avx2(const int32_t* tap, co
 bool row_max_2x2_best(const float* r0, const float* r1, int64_t n, float* y, int32_t* tap) {
 #if DSK_POOL_AVX512
     if (tap && cpu_has_avx512f()) return row_argmax_2x2_avx512(r0, r1, n, y, tap);
-    if (tap && n >= 8 && cpu_has_avx2()) return row_argmax_2x2_avx2(r0, r1, n, y, tap);
+    if (tap && n >= 8 && cpu_has_avx2()) return row_argmax_2x2_avx2<Lanes8>(r0, r1, n, y, tap);
+    if (tap && n >= 4 && cpu_has_avx2()) return row_argmax_2x2_avx2<Lanes4>(r0, r1, n, y, tap);
 #endif
     return tap ? row_argmax_2x2(r0, r1, n, y, tap) : row_max_2x2(r0, r1, n, y);
 }
@@ -498,7 +572,6 @@ void row_scatter_2x2_best(const int32_t* tap, const float* g, float* keep_if_pos
                           float* dx0, float* dx1) {
 #if DSK_POOL_AVX512
     if (cpu_has_avx512f()) return row_scatter_2x2_avx512(tap, g, keep_if_positive, n, dx0, dx1);
-    if (n >= 8 && cpu_has_avx2()) return row_scatter_2x2_avx2(tap, g, keep_if_positive, n, dx0, dx1);
 #endif
     if (keep_if_positive) {
         activation_grad_map({.kind = Activation::relu}, g, keep_if_positive, keep_if_positive, n);
@@ -507,12 +580,28 @@ void row_scatter_2x2_best(const int32_t* tap, const float* g, float* keep_if_pos
     row_scatter_2x2(tap, g, n, dx0, dx1);
 }
 
+// dx of the two input rows under a row of n windows, as rows_max_grad_2x2_avx2 does; on AVX-512
+// and below 4 windows, the argmax loop then the scatter. Returns whether the rows have a NaN.
+// `best` and `tap`: scratch of n values.
+bool rows_max_grad_2x2_best(const float* r0, const float* r1, const float* g, int64_t n, bool relu, float* best,
+                            int32_t* tap, float* dx0, float* dx1) {
+#if DSK_POOL_AVX512
+    if (n >= 4 && !cpu_has_avx512f() && cpu_has_avx2())
+        return n >= 8 ? rows_max_grad_2x2_avx2<Lanes8>(r0, r1, g, n, relu, dx0, dx1)
+                      : rows_max_grad_2x2_avx2<Lanes4>(r0, r1, g, n, relu, dx0, dx1);
+#endif
+    if (row_max_2x2_best(r0, r1, n, best, tap)) return true;
+    row_scatter_2x2_best(tap, g, relu ? best : nullptr, n, dx0, dx1);
+    return false;
+}
+
 #if DSK_POOL_AVX512
 // A plane without indices in one AVX-512 loop, with the NaN test once per plane (a call, a CPU
-// check and a branch on the compare per row of 7 or 14 windows cost more than the row's work). A
-// plane with a NaN is done again by window_argmax_at. vmaxps(x, m) is x > m ? x : m, m on a tie
-// (so of two zeros the first keeps its sign, as the first-maximum rule wants).
-__attribute__((target("avx512f"))) void plane_max_2x2_avx512(const float* x, const Window2d& w, float* y) {
+// check and a branch on the compare per row of 7 or 14 windows cost more than the row's work).
+// Returns whether the plane has a NaN: the caller does it again by window_argmax_at.
+// vmaxps(x, m) is x > m ? x : m, m on a tie (so of two zeros the first keeps its sign, as the
+// first-maximum rule wants).
+__attribute__((target("avx512f"))) bool plane_max_2x2_avx512(const float* x, const Window2d& w, float* y) {
     __mmask16 nan = 0;
     for (int64_t o = 0; o < w.out_w; o += 16) {
         const int64_t count = std::min<int64_t>(16, w.out_w - o);
@@ -526,54 +615,43 @@ __attribute__((target("avx512f"))) void plane_max_2x2_avx512(const float* x, con
             _mm512_mask_storeu_ps(y + oh * w.out_w + o, live, _mm512_max_ps(d, _mm512_max_ps(c, _mm512_max_ps(b, a))));
         }
     }
-    if (nan)
-        for (int64_t oh = 0; oh < w.out_h; ++oh)
-            for (int64_t ow = 0; ow < w.out_w; ++ow) window_argmax_at(x, w, oh, ow, y + oh * w.out_w + ow, nullptr);
+    return nan != 0;
 }
 
-// The same plane loop in AVX2, 8 windows at a time (4 in SSE where a row has fewer than 8; a
-// row's last vector overlaps the one before), with split_2x2_avx2 and in_order as above.
-__attribute__((target("avx2"))) void plane_max_2x2_avx2(const float* x, const Window2d& w, float* y) {
-    const int64_t lanes = w.out_w >= 8 ? 8 : 4;
-    __m256 nan8 = _mm256_setzero_ps();
-    __m128 nan4 = _mm_setzero_ps();
-    for (int64_t next = 0; next < w.out_w;) {
-        const int64_t o = std::min(next, w.out_w - lanes);
-        next = o + lanes;
+// The same plane loop in AVX2 (Lanes8, or Lanes4 for rows of 4 to 7 windows); whether the plane
+// has a NaN, for the caller to do it again by window_argmax_at.
+template <class V>
+__attribute__((target("avx2"))) bool plane_max_2x2_avx2(const float* x, const Window2d& w, float* y) {
+    typename V::F nan = V::zero();
+    for (int64_t next = 0; next < w.out_w;) {  // the last vector overlaps the one before
+        const int64_t o = std::min(next, w.out_w - V::lanes);
+        next = o + V::lanes;
         for (int64_t oh = 0; oh < w.out_h; ++oh) {
             const float* r0 = x + 2 * oh * w.in_w + 2 * o;
-            const float* r1 = r0 + w.in_w;
-            float* out = y + oh * w.out_w + o;
-            if (lanes == 8) {
-                __m256 a, b, c, d;
-                split_2x2_avx2(r0, &a, &b);
-                split_2x2_avx2(r1, &c, &d);
-                nan8 = _mm256_or_ps(nan8, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q)));
-                const __m256 m = _mm256_max_ps(d, _mm256_max_ps(c, _mm256_max_ps(b, a)));
-                _mm256_storeu_ps(out, _mm256_castsi256_ps(in_order(_mm256_castps_si256(m))));
-            } else {
-                const __m128 p0 = _mm_loadu_ps(r0), p1 = _mm_loadu_ps(r0 + 4);
-                const __m128 q0 = _mm_loadu_ps(r1), q1 = _mm_loadu_ps(r1 + 4);
-                const __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
-                const __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
-                const __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
-                const __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
-                nan4 = _mm_or_ps(nan4, _mm_or_ps(_mm_cmpunord_ps(a, b), _mm_cmpunord_ps(c, d)));
-                _mm_storeu_ps(out, _mm_max_ps(d, _mm_max_ps(c, _mm_max_ps(b, a))));
-            }
+            typename V::F a, b, c, d;
+            V::split(r0, &a, &b);
+            V::split(r0 + w.in_w, &c, &d);
+            nan = V::either(nan, V::either(V::unordered(a, b), V::unordered(c, d)));
+            V::store(y + oh * w.out_w + o, V::in_order(V::max(d, V::max(c, V::max(b, a)))));
         }
     }
-    if (_mm256_movemask_ps(nan8) != 0 || _mm_movemask_ps(nan4) != 0)
-        for (int64_t oh = 0; oh < w.out_h; ++oh)
-            for (int64_t ow = 0; ow < w.out_w; ++ow) window_argmax_at(x, w, oh, ow, y + oh * w.out_w + ow, nullptr);
+    return V::any(nan);
 }
 #endif
 
 // One plane of a tiles_2x2 pool: y = the maxima, index (when not null) = ih * W + iw of each.
 void plane_max_tiled_2x2(const float* x, const Window2d& w, float* y, int32_t* index) {
 #if DSK_POOL_AVX512
-    if (!index && cpu_has_avx512f()) return plane_max_2x2_avx512(x, w, y);
-    if (!index && w.out_w >= 4 && cpu_has_avx2()) return plane_max_2x2_avx2(x, w, y);
+    const bool avx512 = cpu_has_avx512f(), avx2 = w.out_w >= 4 && cpu_has_avx2();
+    if (!index && (avx512 || avx2)) {
+        const bool nan = avx512           ? plane_max_2x2_avx512(x, w, y)
+                         : w.out_w >= 8   ? plane_max_2x2_avx2<Lanes8>(x, w, y)
+                                          : plane_max_2x2_avx2<Lanes4>(x, w, y);
+        if (nan)  // the plane again, window by window
+            for (int64_t oh = 0; oh < w.out_h; ++oh)
+                for (int64_t ow = 0; ow < w.out_w; ++ow) window_argmax_at(x, w, oh, ow, y + oh * w.out_w + ow, nullptr);
+        return;
+    }
 #endif
     for (int64_t oh = 0; oh < w.out_h; ++oh) {
         const float* r0 = x + 2 * oh * w.in_w;
@@ -600,6 +678,20 @@ void relu_grad_in_place(const float* x, float* dx, int64_t n) {
     activation_grad_map({.kind = Activation::relu}, dx, x, dx, n);
 }
 
+// dx of the two input rows under row oh of windows, window by window (a row with a NaN). `best`:
+// scratch of out_w values.
+void rows_max_grad_by_window(const float* x, const float* dy, const Window2d& w, int64_t oh, bool relu,
+                             float* best, float* dx) {
+    float* dx0 = dx + 2 * oh * w.in_w;
+    std::fill(dx0, dx0 + 2 * w.in_w, 0.0f);
+    for (int64_t ow = 0; ow < w.out_w; ++ow) {
+        int32_t at;
+        window_argmax_at(x, w, oh, ow, best + ow, &at);
+        if (at >= 0) dx[at] += dy[oh * w.out_w + ow];
+    }
+    if (relu) relu_grad_in_place(x + 2 * oh * w.in_w, dx0, 2 * w.in_w);
+}
+
 // dx of one plane of a tiles_2x2 pool: dy at the first maximum of each window, 0 elsewhere
 // (including a last row or column that no window covers). `best` and `tap` are scratch of out_w
 // values. `relu`: x is a Relu's output and the gradient goes through it too (MaxPoolReluGrad):
@@ -610,18 +702,10 @@ void plane_max_grad_tiled_2x2(const float* x, const float* dy, const Window2d& w
         const float* r0 = x + 2 * oh * w.in_w;
         float* dx0 = dx + 2 * oh * w.in_w;
         float* dx1 = dx0 + w.in_w;
-        const float* g = dy + oh * w.out_w;
-        if (row_max_2x2_best(r0, r0 + w.in_w, w.out_w, best, tap)) {
-            std::fill(dx0, dx0 + 2 * w.in_w, 0.0f);
-            for (int64_t ow = 0; ow < w.out_w; ++ow) {
-                int32_t at;
-                window_argmax_at(x, w, oh, ow, best + ow, &at);
-                if (at >= 0) dx[at] += g[ow];
-            }
-            if (relu) relu_grad_in_place(r0, dx0, 2 * w.in_w);
+        if (rows_max_grad_2x2_best(r0, r0 + w.in_w, dy + oh * w.out_w, w.out_w, relu, best, tap, dx0, dx1)) {
+            rows_max_grad_by_window(x, dy, w, oh, relu, best, dx);
             continue;
         }
-        row_scatter_2x2_best(tap, g, relu ? best : nullptr, w.out_w, dx0, dx1);
         for (int64_t iw = 2 * w.out_w; iw < w.in_w; ++iw) dx0[iw] = dx1[iw] = 0.0f;
     }
     std::fill(dx + 2 * w.out_h * w.in_w, dx + w.in_h * w.in_w, 0.0f);

@@ -598,8 +598,9 @@ TEST_CASE("MaxPool, MaxPoolGrad and MaxPoolReluGrad: padding never wins, the gra
                               {2, 2, 1, 1, {1, 1, 1, 1}}, {3, 3, 2, 2, {1, 1, 1, 1}},
                               {3, 3, 1, 2, {0, 1, 2, 0}}, {2, 2, 2, 2, {1, 0, 0, 1}}};
     // 7 x 6, and 5 x 37 (the vectorized 2x2 / stride 2 rows: a full 16 windows and a tail, an
-    // odd last row and column that no window covers).
-    for (const Shape& xs : {Shape{2, 3, 7, 6}, Shape{2, 3, 5, 37}})
+    // odd last row and column that no window covers); 6 x 14 and 5 x 9, rows of 7 and 4 windows
+    // (AVX2's 4-lane rows).
+    for (const Shape& xs : {Shape{2, 3, 7, 6}, Shape{2, 3, 5, 37}, Shape{2, 3, 6, 14}, Shape{2, 3, 5, 9}})
     for (const PoolCase& pc : cases) {
         const int64_t in_h = xs[2], in_w = xs[3];
         for (int variant = 0; variant < 4; ++variant) {
