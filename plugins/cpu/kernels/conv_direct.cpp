@@ -392,6 +392,63 @@ __attribute__((target("avx512f,fma"))) void weight_grad_t_tile(const DirectConv&
         }
     }
 }
+
+// The AVX2 form of weight_grad_tile, over x padded (direct_pad_x) instead of masked loads: a
+// register tile of kGradRowsAvx2 output channels x kGradColumnsAvx2 (channel, tap) columns, the
+// sums kept in 8 lanes over every image, output row and vector of 8 positions of the row, in
+// that order. A row's last vector overlaps the one before (w >= 8) with the lanes already summed
+// zeroed in dY, so no lane is read past the plane.
+constexpr int kGradRowsAvx2 = 4;
+constexpr int kGradColumnsAvx2 = 3;
+
+__attribute__((target("avx2"))) inline float sum_lanes_avx2(__m256 v) {
+    const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
+}
+
+__attribute__((target("avx2,fma"))) void weight_grad_tile_avx2(const DirectConv& c, const float* dy,
+                                                               int64_t dy_stride, const float* xp, int64_t xp_stride,
+                                                               int64_t images, int64_t m0, int64_t rows, int64_t k0,
+                                                               int64_t cols, float* dw, int64_t ld) {
+    constexpr int R = kGradRowsAvx2, C = kGradColumnsAvx2;
+    const int64_t plane = c.plane(), taps = c.taps(), wp = c.w + c.dilation_w * (c.kernel_w - 1);
+    // Column j: the padded input of channel (k0 + j) / taps at tap (k0 + j) % taps, from output
+    // position (0, 0); past `cols`, the last column again (summed, not stored). Rows likewise.
+    int64_t from[C], row_at[R];
+    for (int j = 0; j < C; ++j) {
+        const int64_t k = k0 + std::min<int64_t>(j, cols - 1), t = k % taps;
+        from[j] = k / taps * direct_padded_plane(c) + t / c.kernel_w * c.dilation_h * wp + t % c.kernel_w * c.dilation_w;
+    }
+    for (int i = 0; i < R; ++i) row_at[i] = std::min<int64_t>(i, rows - 1) * plane;
+    const int64_t last = c.w - kRowLanes;  // the row's last vector
+    const int64_t done = c.w % kRowLanes == 0 ? 0 : kRowLanes - c.w % kRowLanes;  // of its lanes, summed before
+    const __m256 fresh = _mm256_castsi256_ps(
+        _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(done) - 1)));
+    __m256 acc[R][C];
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();
+    const __m256 all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    for (int64_t n = 0; n < images; ++n)
+        for (int64_t oh = 0; oh < c.h; ++oh) {
+            const float* g = dy + n * dy_stride + m0 * plane + oh * c.w;
+            const float* in = xp + n * xp_stride + oh * wp;
+            for (int64_t next = 0; next < c.w;) {
+                const int64_t ow = std::min(next, last);
+                const __m256 keep = ow == next ? all : fresh;
+                next = ow + kRowLanes;
+                __m256 a[R];
+                for (int i = 0; i < R; ++i) a[i] = _mm256_and_ps(_mm256_loadu_ps(g + row_at[i] + ow), keep);
+                for (int j = 0; j < C; ++j) {
+                    const __m256 b = _mm256_loadu_ps(in + from[j] + ow);
+                    for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(a[i], b, acc[i][j]);
+                }
+            }
+        }
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < C; ++j)
+            if (i < rows && j < cols) dw[(m0 + i) * ld + k0 + j] = sum_lanes_avx2(acc[i][j]);
+}
 #endif
 
 }  // namespace
@@ -454,8 +511,12 @@ bool direct_conv_available() {
 #endif
 }
 
-bool direct_conv_weight_grad_available() {
-    return direct_conv_masked();
+bool direct_conv_weight_grad_applies(const DirectConv& c) {
+    return direct_conv_masked() || (DSK_CONV_DIRECT_AVX512 && c.w >= kRowLanes && cpu_has_avx2_fma());
+}
+
+bool direct_conv_weight_grad_padded() {
+    return !direct_conv_masked();
 }
 
 bool direct_conv_applies(const Window2d& window) {
@@ -545,6 +606,14 @@ void conv_direct_weight_grad(const DirectConvTaps& taps, const float* dy, int64_
                              int64_t count, float* dw) {
 #if DSK_CONV_DIRECT_AVX512
     const int64_t k = taps.conv.in_channels * taps.conv.taps();
+    if (direct_conv_weight_grad_padded()) {
+        for (int64_t m = m0; m < m0 + count; m += kGradRowsAvx2)
+            for (int64_t k0 = 0; k0 < k; k0 += kGradColumnsAvx2)
+                weight_grad_tile_avx2(taps.conv, dy, dy_stride, x, x_stride, images, m,
+                                      std::min<int64_t>(kGradRowsAvx2, m0 + count - m), k0,
+                                      std::min<int64_t>(kGradColumnsAvx2, k - k0), dw, k);
+        return;
+    }
     for (int64_t m = m0; m < m0 + count; m += kGradRows)
         for (int64_t k0 = 0; k0 < k; k0 += kGradColumns)
             weight_grad_tile(taps, dy, dy_stride, x, x_stride, images, m, std::min<int64_t>(kGradRows, m0 + count - m),

@@ -30,7 +30,8 @@
 // vectors of 8 positions of one output row, over a copy of the input with its padding written
 // out as zeros (once per call, in the caller's scratch), so every (tap, channel) is a plain load
 // at a constant offset; the lanes past a row's end are stored into the next row, which is stored
-// after it (masked only at the plane's end). ConvGradWeight's direct sums are AVX-512 only.
+// after it (masked only at the plane's end). ConvGradWeight's direct sums go the same way, by
+// rows of the padded input (dW in rows, not transposed, on AVX2).
 //
 // Each output is one sum over (tap, input channel) in that order, whatever the threads (the short
 // tail keeps even and odd channels in two sums, added last): results are reproducible, though
@@ -63,8 +64,11 @@ bool direct_conv_available();
 // True when `window` is a same-size, stride-1 window and direct_conv_available().
 bool direct_conv_applies(const Window2d& window);
 
-// True when the CPU has the direct weight-gradient sums (AVX-512: they rely on masked loads).
-bool direct_conv_weight_grad_available();
+// True when the CPU has the direct weight-gradient sums for `c`: AVX-512, or AVX2 and FMA for
+// planes 8 or more wide (a row's last vector overlaps the one before).
+bool direct_conv_weight_grad_applies(const DirectConv& c);
+// True where those sums read x padded (direct_pad_x): the AVX2 form, which has no masked loads.
+bool direct_conv_weight_grad_padded();
 
 // Conv's window as a DirectConv (direct_conv_applies must hold).
 DirectConv direct_conv_of(const Window2d& window, int64_t in_channels, int64_t out_channels);
@@ -139,8 +143,9 @@ void conv_direct_weight_grad_t(const DirectConv& c, const float* dyt, int64_t dy
 
 // ConvGradWeight's sums for rows [m0, m0 + count) of dW [out_channels, in_channels * taps]:
 // dw[m][(c * taps + t)] = the sum over `images` images of dY[m] times the input of channel c
-// under tap t (each image's planes `dy_stride` / `x_stride` floats after the last). Each sum is
-// kept in 16 lanes over every image and position, in that order, then the lanes are added.
+// under tap t (each image's planes `dy_stride` / `x_stride` floats after the last; x padded by
+// direct_pad_x where direct_conv_weight_grad_padded()). Each sum is kept in 16 lanes (8 on AVX2)
+// over every image and position, in that order, then the lanes are added.
 void conv_direct_weight_grad(const DirectConvTaps& taps, const float* dy, int64_t dy_stride,
                              const float* x, int64_t x_stride, int64_t images, int64_t m0,
                              int64_t count, float* dw);

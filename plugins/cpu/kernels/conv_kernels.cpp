@@ -874,10 +874,12 @@ void conv_grad_weight(const KernelArgs& args) {
     // column rows than output channels (a first layer: 1 x 3 x 3 = 9 rows for 32 channels),
     // dW_g^T [rows, Mg] is computed instead of dW_g [Mg, rows]: the SGEMM's tiles are wider than
     // high, so the wide side should be the channels (9 columns would fill 9 of 32).
-    const bool direct_sums = takes_direct_path(g, g.out_cg) && direct_conv_weight_grad_available();
-    // Up to 64 output channels (4 vectors), the direct sums run with the channels in the vector
-    // lanes, from dY transposed and x padded once per call, and give dW^T.
-    const bool lanes_over_channels = direct_sums && g.out_cg <= kDirectMaxLaneChannels && g.in_cg >= 8;
+    const bool direct_sums =
+        takes_direct_path(g, g.out_cg) && direct_conv_weight_grad_applies(direct_conv_of(g.w, g.in_cg, g.out_cg));
+    // On AVX-512, up to 64 output channels (4 vectors), the direct sums run with the channels in
+    // the vector lanes, from dY transposed and x padded once per call, and give dW^T.
+    const bool padded = direct_sums && direct_conv_weight_grad_padded();
+    const bool lanes_over_channels = direct_sums && !padded && g.out_cg <= kDirectMaxLaneChannels && g.in_cg >= 8;
     const bool transposed = lanes_over_channels || (!direct_sums && rows < g.out_cg);
     // Block b sums images [b * batch / blocks, (b + 1) * batch / blocks) into its own dW (or
     // dW^T per group); they are added (and turned back) in block order at the end.
@@ -910,17 +912,23 @@ void conv_grad_weight(const KernelArgs& args) {
             }
         }
     };
-    if (lanes_over_channels) {
-        const DirectConv conv = direct_conv_of(g.w, g.in_cg, g.out_cg);
-        const int64_t dyt_floats = cols * ((g.out_cg + 15) / 16 * 16), xp_floats = g.in_cg * direct_padded_plane(conv);
-        Scratch dyt(static_cast<size_t>(g.batch * g.group * dyt_floats)), xp(static_cast<size_t>(g.batch * g.group * xp_floats));
+    // dY transposed (lanes_over_channels) and x padded (both direct forms but AVX-512's masked
+    // loads), per image and group, once per call.
+    const DirectConv conv = direct_conv_of(g.w, g.in_cg, g.out_cg);
+    const int64_t dyt_floats = lanes_over_channels ? cols * ((g.out_cg + 15) / 16 * 16) : 0;
+    const int64_t xp_floats = lanes_over_channels || padded ? g.in_cg * direct_padded_plane(conv) : 0;
+    Scratch dyt(static_cast<size_t>(g.batch * g.group * dyt_floats)), xp(static_cast<size_t>(g.batch * g.group * xp_floats));
+    if (xp_floats)
         parallel_for(static_cast<size_t>(g.batch * g.group), 1, [&](size_t b, size_t e) {
             for (size_t item = b; item < e; ++item) {
                 const int64_t n = static_cast<int64_t>(item) / g.group, grp = static_cast<int64_t>(item) % g.group;
-                direct_transpose_dy(conv, dy + (n * g.out_c + grp * g.out_cg) * cols, dyt.data() + static_cast<int64_t>(item) * dyt_floats);
+                if (dyt_floats)
+                    direct_transpose_dy(conv, dy + (n * g.out_c + grp * g.out_cg) * cols,
+                                        dyt.data() + static_cast<int64_t>(item) * dyt_floats);
                 direct_pad_x(conv, x + (n * g.in_c + grp * g.in_cg) * g.in_plane(), xp.data() + static_cast<int64_t>(item) * xp_floats);
             }
         });
+    if (lanes_over_channels) {
         constexpr int64_t kColumnsPerItem = 48;
         const int64_t chunks = (rows + kColumnsPerItem - 1) / kColumnsPerItem;
         parallel_for(static_cast<size_t>(blocks * g.group * chunks), 1, [&](size_t b, size_t e) {
@@ -937,7 +945,7 @@ void conv_grad_weight(const KernelArgs& args) {
             }
         });
     } else if (direct_sums) {
-        const DirectConvTaps taps(direct_conv_of(g.w, g.in_cg, g.out_cg));
+        const DirectConvTaps taps(conv);
         constexpr int64_t kRowsPerItem = 4;
         const int64_t chunks = (g.out_cg + kRowsPerItem - 1) / kRowsPerItem;
         parallel_for(static_cast<size_t>(blocks * g.group * chunks), 1, [&](size_t b, size_t e) {
@@ -946,9 +954,11 @@ void conv_grad_weight(const KernelArgs& args) {
                 const int64_t block = i / (g.group * chunks), grp = i / chunks % g.group, m0 = i % chunks * kRowsPerItem;
                 const int64_t n0 = block * g.batch / blocks, n1 = (block + 1) * g.batch / blocks;
                 const int64_t count = std::min(kRowsPerItem, g.out_cg - m0);
-                conv_direct_weight_grad(taps, dy + (n0 * g.out_c + grp * g.out_cg) * cols, g.out_c * cols,
-                                        x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane(), g.in_c * g.in_plane(),
-                                        n1 - n0, m0, count, partial(block) + grp * g.out_cg * rows);
+                const float* xs = padded ? xp.data() + (n0 * g.group + grp) * xp_floats
+                                         : x + (n0 * g.in_c + grp * g.in_cg) * g.in_plane();
+                conv_direct_weight_grad(taps, dy + (n0 * g.out_c + grp * g.out_cg) * cols, g.out_c * cols, xs,
+                                        padded ? g.group * xp_floats : g.in_c * g.in_plane(), n1 - n0, m0, count,
+                                        partial(block) + grp * g.out_cg * rows);
                 if (db)
                     bias_sums(g, dy, n0, n1, grp, m0, count,
                               bias_partial.data() + block * g.out_c + grp * g.out_cg + m0);
