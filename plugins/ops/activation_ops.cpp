@@ -21,7 +21,7 @@ void check_approximate(const ShapeContext& ctx) {
 void infer_activation(ShapeContext& ctx) {
     ctx.expect_floating(0, "X");
     check_approximate(ctx);
-    ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+    ctx.set_output_like(0, ctx.dtype(0), 0);
 }
 
 void infer_neg(ShapeContext& ctx) {
@@ -29,7 +29,7 @@ void infer_neg(ShapeContext& ctx) {
     if (!is_floating(t) && t != DSK_DTYPE_I8 && t != DSK_DTYPE_I32 && t != DSK_DTYPE_I64)
         ctx.fail(std::string("X must be a floating-point or signed integer tensor, got ") +
                  dtype_name(t));
-    ctx.set_output(0, t, ctx.shape(0));
+    ctx.set_output_like(0, t, 0);
 }
 
 // dY, X -> dX [X].
@@ -40,7 +40,7 @@ void infer_activation_grad(ShapeContext& ctx) {
     ctx.expect_floating(0, "dY");
     ctx.expect_same_dtype(0, "dY", 1, "X");
     ctx.expect_shape(0, "dY", ctx.shape(1), "the shape of X");
-    ctx.set_output(0, ctx.dtype(0), ctx.shape(1));
+    ctx.set_output_like(0, ctx.dtype(0), 1);
 }
 
 // ActivationGrad(dY, X) with the forward node's attributes (alpha, beta, approximate).

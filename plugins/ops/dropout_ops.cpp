@@ -17,8 +17,8 @@ void infer_dropout(ShapeContext& ctx) {
     const int64_t training = ctx.attrs().get_int("training_mode", 0);
     if (training != 0 && training != 1)
         ctx.fail("training_mode = " + std::to_string(training) + " must be 0 or 1");
-    ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
-    ctx.set_output(1, DSK_DTYPE_U8, ctx.shape(0));
+    ctx.set_output_like(0, ctx.dtype(0), 0);
+    ctx.set_output_like(1, DSK_DTYPE_U8, 0);
 }
 
 // dY, mask u8 -> dX [dY].
@@ -27,7 +27,7 @@ void infer_dropout_grad(ShapeContext& ctx) {
     ctx.expect_dtype(1, "mask", DSK_DTYPE_U8);
     ctx.expect_shape(1, "mask", ctx.shape(0), "the shape of dY");
     check_ratio(ctx);
-    ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+    ctx.set_output_like(0, ctx.dtype(0), 0);
 }
 
 // Training: DropoutGrad(dY, mask). Otherwise Y = X, so dX = dY.

@@ -65,7 +65,7 @@ void infer_fold_conv_batch_norm(ShapeContext& ctx) {
     }
     const double epsilon = ctx.attrs().get_float("epsilon", 1e-5);
     if (!(epsilon >= 0)) ctx.fail("epsilon = " + real_text(epsilon) + " must be >= 0");
-    ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+    ctx.set_output_like(0, ctx.dtype(0), 0);
     ctx.set_output(1, ctx.dtype(0), {m});
 }
 

@@ -38,6 +38,23 @@ void ShapeContext::set_output(size_t i, uint32_t dtype, const Shape& shape) cons
     set_contiguous(tensors_[input_count() + i], dtype, shape);
 }
 
+void ShapeContext::set_output_like(size_t i, uint32_t dtype, size_t like) const {
+    const dsk_tensor_desc& from = tensors_[like];
+    bool plain = i < output_count() && from.ndim <= DSK_MAX_DIMS;
+    for (uint32_t d = 0; plain && d < from.ndim; ++d) plain = from.shape[d] >= 0;
+    if (!plain) return set_output(i, dtype, shape(like));  // its checks and messages
+    dsk_tensor_desc& out = tensors_[input_count() + i];
+    out.struct_size = sizeof(dsk_tensor_desc);
+    out.dtype = dtype;
+    out.ndim = from.ndim;
+    int64_t stride = 1;
+    for (uint32_t d = from.ndim; d-- > 0;) {
+        out.shape[d] = from.shape[d];
+        out.strides[d] = stride;
+        stride *= from.shape[d];
+    }
+}
+
 void ShapeContext::expect_rank(size_t i, const char* name, size_t rank) const {
     if (this->rank(i) != rank)
         fail(std::string(name) + " must be " + std::to_string(rank) + "-D, got " +

@@ -52,6 +52,9 @@ class ShapeContext {
     // Writes output i: dtype, shape and row-major strides. Does nothing for an optional output
     // the node does not have (i >= output_count()).
     void set_output(size_t i, uint32_t dtype, const Shape& shape) const;
+    // The same with the shape of input `like` (an elementwise result), without building a Shape:
+    // an eager op infers its shapes on every call.
+    void set_output_like(size_t i, uint32_t dtype, size_t like) const;
     // Output i as set_output wrote it (i < output_count()).
     const dsk_tensor_desc& output(size_t i) const { return tensors_[node_->input_count + i]; }
 

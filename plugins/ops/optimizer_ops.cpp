@@ -31,7 +31,7 @@ void expect_same_tensors(ShapeContext& ctx, const std::vector<const char*>& name
                  " (the token, then the new " + names[0] + " and state: leaves the inputs alone), asked for " +
                  std::to_string(ctx.output_count()));
     ctx.set_output(0, DSK_DTYPE_F32, {});
-    for (size_t i = 1; i < ctx.output_count(); ++i) ctx.set_output(i, DSK_DTYPE_F32, ctx.shape(1));
+    for (size_t i = 1; i < ctx.output_count(); ++i) ctx.set_output_like(i, DSK_DTYPE_F32, 1);
 }
 
 void infer_adam_update(ShapeContext& ctx) {

@@ -10,7 +10,7 @@ void infer_softmax(ShapeContext& ctx) {
     ctx.expect_floating(0, "X");
     if (ctx.rank(0) == 0) ctx.fail("X must have at least 1 dimension, got a scalar");
     normalize_axis(ctx.op(), "axis", ctx.attrs().get_int("axis", -1), ctx.rank(0));
-    ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+    ctx.set_output_like(0, ctx.dtype(0), 0);
 }
 
 // dY, Y -> dX [Y].
@@ -20,7 +20,7 @@ void infer_softmax_grad(ShapeContext& ctx) {
     ctx.expect_shape(0, "dY", ctx.shape(1), "the shape of Y");
     if (ctx.rank(1) == 0) ctx.fail("Y must have at least 1 dimension, got a scalar");
     normalize_axis(ctx.op(), "axis", ctx.attrs().get_int("axis", -1), ctx.rank(1));
-    ctx.set_output(0, ctx.dtype(0), ctx.shape(1));
+    ctx.set_output_like(0, ctx.dtype(0), 1);
 }
 
 // Softmax -> SoftmaxGrad(dY, Y), LogSoftmax -> LogSoftmaxGrad(dY, Y).

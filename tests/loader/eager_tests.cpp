@@ -38,6 +38,22 @@ TEST_CASE("eager ops run as they are called - with the kernels' results") {
     CHECK(z.values<float>() == std::vector<float>{20, 2, 0, 0});
 }
 
+TEST_CASE("an elementwise op's result takes its input's shape, row-major") {
+    // Unary ops infer their outputs' dtype and shape without building a Shape
+    // (ShapeContext::set_output_like); the strides are the eager context's, row-major.
+    Fixture f;
+    dsk::Eager eager(f.kernel);
+    dsk::Tensor x = eager.tensor({2, 3, 4}, ramp(24, 0.5f));
+    for (const dsk::Tensor& y : {relu(x), eager.run1("Softmax", {x})}) {
+        dsk_tensor_desc d{};
+        d.struct_size = sizeof d;
+        REQUIRE(dsk_eager_tensor_desc(y.raw(), &d) == DSK_OK);
+        CHECK(d.dtype == DSK_DTYPE_F32);
+        CHECK(std::vector<int64_t>(d.shape, d.shape + d.ndim) == std::vector<int64_t>{2, 3, 4});
+        CHECK(std::vector<int64_t>(d.strides, d.strides + d.ndim) == std::vector<int64_t>{12, 4, 1});
+    }
+}
+
 TEST_CASE("jit traces once per signature and replays the compiled graph with the eager results") {
     Fixture f;
     dsk::Eager eager(f.kernel);
