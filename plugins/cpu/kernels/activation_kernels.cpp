@@ -26,10 +26,6 @@ constexpr float kGeluCubic = 0.044715f;
 constexpr float kInvSqrt2 = 0.7071067811865476f;
 constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1 / sqrt(2 pi)
 
-}  // namespace
-
-namespace {
-
 // Relu in vectors of 8 (AVX in the AVX2 and AVX-512 clones, SSE pairs in the default one). The
 // compiler's own loop checks x and y for overlap and peels for alignment first, which costs
 // more than the work of a 16-float op. The last vector overlaps the one before rather than

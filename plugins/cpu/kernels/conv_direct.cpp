@@ -8,7 +8,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#include "avx512_sum.h"
+#include "simd_lanes.h"
 #include "transpose_8x8.h"
 #define DSK_CONV_DIRECT_AVX512 1
 #else
@@ -401,12 +401,6 @@ __attribute__((target("avx512f,fma"))) void weight_grad_t_tile(const DirectConv&
 constexpr int kGradRowsAvx2 = 4;
 constexpr int kGradColumnsAvx2 = 3;
 
-__attribute__((target("avx2"))) inline float sum_lanes_avx2(__m256 v) {
-    const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
-    return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
-}
-
 __attribute__((target("avx2,fma"))) void weight_grad_tile_avx2(const DirectConv& c, const float* dy,
                                                                int64_t dy_stride, const float* xp, int64_t xp_stride,
                                                                int64_t images, int64_t m0, int64_t rows, int64_t k0,
@@ -423,8 +417,7 @@ __attribute__((target("avx2,fma"))) void weight_grad_tile_avx2(const DirectConv&
     for (int i = 0; i < R; ++i) row_at[i] = std::min<int64_t>(i, rows - 1) * plane;
     const int64_t last = c.w - kRowLanes;  // the row's last vector
     const int64_t done = c.w % kRowLanes == 0 ? 0 : kRowLanes - c.w % kRowLanes;  // of its lanes, summed before
-    const __m256 fresh = _mm256_castsi256_ps(
-        _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(done) - 1)));
+    const __m256 fresh = _mm256_castsi256_ps(_mm256_xor_si256(lanes_avx2(done), _mm256_set1_epi32(-1)));
     __m256 acc[R][C];
     for (int i = 0; i < R; ++i)
         for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();

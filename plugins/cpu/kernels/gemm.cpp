@@ -22,7 +22,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#include "avx512_sum.h"
+#include "simd_lanes.h"
 #include "transpose_8x8.h"
 #define DSK_GEMM_X86 1
 #endif
@@ -412,19 +412,6 @@ __attribute__((target("avx512f,fma"))) void few_rows_axpys(const Problem& p, con
 // The same two loops with AVX2's 8 lanes (CPUs without AVX-512: Zen 1 to 3, most Intel
 // clients). Sixteen vector registers: with 3 or 4 rows, two columns (dots) or two vectors of
 // columns (axpys) at a time, so that the accumulators stay in registers.
-
-// The sum of the 8 lanes, as a tree of halves.
-__attribute__((target("avx2"))) inline float sum_lanes_avx2(__m256 v) {
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_add_ss(x, _mm_movehdup_ps(x));
-    return _mm_cvtss_f32(x);
-}
-
-// Lanes [0, width) set, width in [0, 8].
-__attribute__((target("avx2"))) inline __m256i lanes_avx2(int64_t width) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(width)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 template <int M>
 __attribute__((target("avx2,fma"))) void few_rows_dots_avx2(const Problem& p, const float* a, int64_t n0,
