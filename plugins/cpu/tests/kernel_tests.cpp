@@ -1512,9 +1512,13 @@ void check_fused_equals_unfused(const char* op, const char* fused_op,
                fy_only = fy;
         run(fused_op, fused_attrs, inputs, {&fy, &fz});
         run(fused_op, fused_attrs, inputs, {&fy_only});
-        CHECK(fy.f == y.f);
-        CHECK(fz.f == z.f);
-        CHECK(fy_only.f == y.f);
+        const auto same_bits = [](const Tensor& t, const Tensor& want) {
+            return t.f.size() == want.f.size() &&
+                   std::memcmp(t.f.data(), want.f.data(), want.f.size() * sizeof(float)) == 0;
+        };
+        CHECK(same_bits(fy, y));
+        CHECK(same_bits(fz, z));
+        CHECK(same_bits(fy_only, y));
     }
 }
 
@@ -1525,6 +1529,9 @@ TEST_CASE("FusedGemm gives bitwise Gemm then the activation for every activation
     Tensor b = random({300, 70}, 203), bt = random({70, 300}, 204);
     Tensor c_row = random({70}, 205), c_col = random({37, 1}, 206), c_full = random({37, 70}, 207),
            c_scalar = random({}, 208);
+    // Zero times alpha -1 plus a C of -0: every Z is -0, which Relu keeps (x < 0 is false); a
+    // fused Relu that tested x <= 0 would write +0.
+    Tensor zeros = f32({37, 300}, std::vector<float>(37 * 300, 0.0f)), minus_zero = f32({70}, std::vector<float>(70, -0.0f));
     struct GemmCase {
         const char* what;
         std::vector<Attr> attrs;
@@ -1542,6 +1549,7 @@ TEST_CASE("FusedGemm gives bitwise Gemm then the activation for every activation
         {"C scalar", {}, {&a, &b, &c_scalar}, {37, 70}},
         {"batch 1 C [N] transB", {Attr("transB", 1)}, {&a1, &bt, &c_row}, {1, 70}},
         {"beta 0 ignores C", {Attr("beta", 0.0)}, {&a, &b, &c_row}, {37, 70}},
+        {"signed zeros", {Attr("alpha", -1.0)}, {&zeros, &b, &minus_zero}, {37, 70}},
     };
     for (uint32_t threads : {1u, 2u, 5u}) {
         Threads scope(threads);
