@@ -4,6 +4,8 @@
 //
 //     OMP_NUM_THREADS=2 build/bin/dsk_cpu_gemm_benchmark            # every shape
 //     OMP_NUM_THREADS=2 build/bin/dsk_cpu_gemm_benchmark 1024 1024 1024 0 0
+//     OMP_NUM_THREADS=2 build/bin/dsk_cpu_gemm_benchmark 256 256 784 0 1 packed
+//                                     # B packed once (PackedB), as an inference session's weights
 //
 // Each shape runs 15 timed rounds of a few milliseconds; the best round is reported (the build
 // machines are shared VMs, where the median mostly measures the neighbours).
@@ -14,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -27,7 +30,7 @@ struct Shape {
     const char* what;
 };
 
-void measure(const Shape& s) {
+void measure(const Shape& s, bool packed = false) {
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     std::vector<float> a(static_cast<size_t>(s.m * s.k)), b(static_cast<size_t>(s.k * s.n)),
@@ -38,9 +41,11 @@ void measure(const Shape& s) {
     const double flops =
         2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
     const int reps = std::max(1, static_cast<int>(6e8 / flops));  // rounds of about 5 ms or more
+    dsk::cpu::PackedB packed_b;
+    if (packed) packed_b.pack(s.trans_b, s.n, s.k, b.data(), ldb);
     auto run = [&] {
         dsk::cpu::sgemm(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb,
-                        0.0f, c.data(), s.n);
+                        0.0f, c.data(), s.n, nullptr, packed ? &packed_b : nullptr);
     };
     run();
     double best = 1e30;
@@ -63,9 +68,10 @@ int main(int argc, char** argv) {
     openmp_host::install();
     std::printf("micro-kernel %s, %d threads\n", dsk::cpu::sgemm_isa_name(), omp_get_max_threads());
     std::printf("     M      N      K\n");
-    if (argc == 6) {
+    if (argc == 6 || (argc == 7 && std::string(argv[6]) == "packed")) {
         measure({std::atoll(argv[1]), std::atoll(argv[2]), std::atoll(argv[3]),
-                 std::atoi(argv[4]) != 0, std::atoi(argv[5]) != 0, ""});
+                 std::atoi(argv[4]) != 0, std::atoi(argv[5]) != 0, argc == 7 ? "B packed" : ""},
+                argc == 7);
         return 0;
     }
     const Shape shapes[] = {
