@@ -526,7 +526,7 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
     auto one_image = [&](bool serial, int64_t n, int64_t grp, const float* columns) {
         const int64_t offset = (n * g.out_c + grp * g.out_cg) * cols;
         const OutputEpilogue epilogue = epilogue_of(grp, offset);
-        const GemmEpilogue hook = epilogue.hook();
+        const GemmEpilogue hook = epilogue.hook(z + offset, cols);
         multiply(serial, false, false, g.out_cg, cols, rows, weights + grp * g.out_cg * rows, rows, columns, cols,
                  0.0f, z + offset, cols, epilogue.needed(z + offset) ? &hook : nullptr);
     };
@@ -574,7 +574,7 @@ void conv_forward(const KernelArgs& args, const std::optional<ActivationParams>&
                 return;
             }
             const OutputEpilogue epilogue = epilogue_of(grp, offset);
-            const GemmEpilogue hook = epilogue.hook();
+            const GemmEpilogue hook = epilogue.hook(z + offset, cols);
             conv_direct_channels(plan, image, m0, count, z + offset, {}, epilogue.needed(z + offset) ? &hook : nullptr,
                                  scratch);
         });

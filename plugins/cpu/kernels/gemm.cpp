@@ -50,12 +50,21 @@ struct Problem {
     const float* packed_b;         // null: pack op(B) per K slice and NC block (else PackedB's layout)
 };
 
-// c[0:MR, 0:NR] = alpha * (packed a panel) * (packed b panel) + beta * c, beta == 0: c unread.
+// What a micro-kernel does to its tile in registers before the store: add bias[0:NR] (null:
+// nothing), then Relu (x < 0 ? 0 : x) when `relu`. The tile's epilogue when that is all it is
+// (GemmEpilogue::column_bias).
+struct TileFinish {
+    const float* bias = nullptr;
+    bool relu = false;
+};
+
+// c[0:MR, 0:NR] = finish(alpha * (packed a panel) * (packed b panel) + beta * c), beta == 0: c
+// unread.
 using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                             float alpha, float beta);
+                             float alpha, float beta, TileFinish finish);
 // The same on MR rows of op(A) read in place (A not transposed): row i of the tile at a + i * lda.
 using RowsKernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
-                            int64_t ldc, float alpha, float beta);
+                            int64_t ldc, float alpha, float beta, TileFinish finish);
 using PackA = void (*)(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t p0,
                        int64_t kc, float* dst);
 using PackB = void (*)(const float* b, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0,
@@ -204,7 +213,7 @@ constexpr int kGenericMr = 4;
 constexpr int kGenericNr = 16;
 
 void micro_kernel_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                          float alpha, float beta) {
+                          float alpha, float beta, TileFinish finish) {
     float acc[kGenericMr][kGenericNr] = {};
     for (int64_t k = 0; k < kc; ++k, a += kGenericMr, b += kGenericNr) {
         for (int i = 0; i < kGenericMr; ++i) {
@@ -219,6 +228,10 @@ void micro_kernel_generic(int64_t kc, const float* a, const float* b, float* c, 
         } else {
             for (int j = 0; j < kGenericNr; ++j) row[j] = alpha * acc[i][j] + beta * row[j];
         }
+        if (finish.bias)
+            for (int j = 0; j < kGenericNr; ++j) row[j] += finish.bias[j];
+        if (finish.relu)
+            for (int j = 0; j < kGenericNr; ++j) row[j] = row[j] < 0.0f ? 0.0f : row[j];
     }
 }
 
@@ -248,7 +261,7 @@ constexpr int kAvx2Nr = 16;
 template <class A>
 __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2_of(int64_t kc, A a, const float* b,
                                                                     float* c, int64_t ldc, float alpha,
-                                                                    float beta) {
+                                                                    float beta, TileFinish finish) {
     __m256 c0[kAvx2Mr], c1[kAvx2Mr];
 #pragma GCC unroll 6
     for (int i = 0; i < kAvx2Mr; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
@@ -264,6 +277,9 @@ __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2_of(int64_t kc,
     }
     const __m256 va = _mm256_set1_ps(alpha);
     const __m256 vb = _mm256_set1_ps(beta);
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 bias0 = finish.bias ? _mm256_loadu_ps(finish.bias) : zero;
+    const __m256 bias1 = finish.bias ? _mm256_loadu_ps(finish.bias + 8) : zero;
 #pragma GCC unroll 6
     for (int i = 0; i < kAvx2Mr; ++i) {
         float* row = c + i * ldc;
@@ -273,20 +289,29 @@ __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2_of(int64_t kc,
             r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), r0);
             r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), r1);
         }
+        if (finish.bias) {
+            r0 = _mm256_add_ps(r0, bias0);
+            r1 = _mm256_add_ps(r1, bias1);
+        }
+        if (finish.relu) {  // zero where r < 0 (NaN and -0 kept)
+            r0 = _mm256_andnot_ps(_mm256_cmp_ps(r0, zero, _CMP_LT_OQ), r0);
+            r1 = _mm256_andnot_ps(_mm256_cmp_ps(r1, zero, _CMP_LT_OQ), r1);
+        }
         _mm256_storeu_ps(row, r0);
         _mm256_storeu_ps(row + 8, r1);
     }
 }
 
 __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const float* a, const float* b,
-                                                           float* c, int64_t ldc, float alpha, float beta) {
-    micro_kernel_avx2_of(kc, PanelA<kAvx2Mr>{a}, b, c, ldc, alpha, beta);
+                                                           float* c, int64_t ldc, float alpha, float beta,
+                                                           TileFinish finish) {
+    micro_kernel_avx2_of(kc, PanelA<kAvx2Mr>{a}, b, c, ldc, alpha, beta, finish);
 }
 
 __attribute__((target("avx2,fma"))) void micro_kernel_avx2_rows(int64_t kc, const float* a, int64_t lda,
                                                                 const float* b, float* c, int64_t ldc,
-                                                                float alpha, float beta) {
-    micro_kernel_avx2_of(kc, RowsA{a, lda}, b, c, ldc, alpha, beta);
+                                                                float alpha, float beta, TileFinish finish) {
+    micro_kernel_avx2_of(kc, RowsA{a, lda}, b, c, ldc, alpha, beta, finish);
 }
 
 // AVX-512: MR rows x (16 * NV) columns of zmm accumulators, NV loads of B and one broadcast of
@@ -302,7 +327,7 @@ template <int MR, int NV>
 __attribute__((target("avx512f,fma"))) void micro_kernel_avx512(int64_t kc, const float* a,
                                                                 const float* b, float* c,
                                                                 int64_t ldc, float alpha,
-                                                                float beta) {
+                                                                float beta, TileFinish finish) {
     __m512 acc[MR][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
@@ -321,6 +346,10 @@ __attribute__((target("avx512f,fma"))) void micro_kernel_avx512(int64_t kc, cons
     }
     const __m512 va = _mm512_set1_ps(alpha);
     const __m512 vb = _mm512_set1_ps(beta);
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 bias[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bias[v] = finish.bias ? _mm512_loadu_ps(finish.bias + 16 * v) : zero;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
         float* row = c + i * ldc;
@@ -328,6 +357,9 @@ __attribute__((target("avx512f,fma"))) void micro_kernel_avx512(int64_t kc, cons
         for (int v = 0; v < NV; ++v) {
             __m512 r = _mm512_mul_ps(va, acc[i][v]);
             if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row + 16 * v), r);
+            if (finish.bias) r = _mm512_add_ps(r, bias[v]);
+            // Kept where !(r < 0): NaN and -0 too.
+            if (finish.relu) r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, zero, _CMP_NLT_UQ), r);
             _mm512_storeu_ps(row + 16 * v, r);
         }
     }
@@ -757,22 +789,31 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
                     for (int64_t ir = 0; ir < mc; ir += cfg.mr) {
                         const int64_t rows = std::min<int64_t>(cfg.mr, mc - ir);
                         float* c_tile = p.c + (ic + ir) * p.ldc + jc + jr;
-                        const auto tile = [&](float* c, int64_t ldc, float alpha, float beta_k) {
+                        const auto tile = [&](float* c, int64_t ldc, float alpha, float beta_k,
+                                              TileFinish finish) {
                             if (ir < in_place)
                                 cfg.rows_kernel(kc, p.a + (ic + ir) * p.lda + pc, p.lda, b_panel, c, ldc,
-                                                alpha, beta_k);
+                                                alpha, beta_k, finish);
                             else
-                                cfg.kernel(kc, packed_a.data() + ir * kc, b_panel, c, ldc, alpha, beta_k);
+                                cfg.kernel(kc, packed_a.data() + ir * kc, b_panel, c, ldc, alpha, beta_k,
+                                           finish);
                         };
                         if (rows == cfg.mr && cols == cfg.nr) {
-                            tile(c_tile, p.ldc, p.alpha, beta);
+                            // The epilogue in the micro-kernel's registers where it is only a
+                            // column bias and Relu, else on the stored tile.
+                            if (epilogue && epilogue->column_bias) {
+                                tile(c_tile, p.ldc, p.alpha, beta,
+                                     {epilogue->column_bias + jc + jr, epilogue->relu});
+                                continue;
+                            }
+                            tile(c_tile, p.ldc, p.alpha, beta, {});
                             if (epilogue)
                                 epilogue->apply(epilogue->context, ic + ir, jc + jr, rows, cols,
                                                 c_tile, p.ldc);
                             continue;
                         }
                         // A partial tile: compute it whole, then merge the part that exists.
-                        tile(edge, cfg.nr, 1.0f, 0.0f);
+                        tile(edge, cfg.nr, 1.0f, 0.0f, {});
                         for (int64_t i = 0; i < rows; ++i) {
                             float* row = c_tile + i * p.ldc;
                             const float* e = edge + i * cfg.nr;

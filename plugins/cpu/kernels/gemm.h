@@ -29,10 +29,17 @@ namespace dsk::cpu {
 // write elsewhere, but must not touch other parts of C. Every element of C passes through
 // exactly one call, on the thread that computed it; calls of one sgemm may run concurrently.
 // `context` is the epilogue's own data, borrowed for the call to sgemm.
+//
+// `column_bias` (optional) says that all `apply` does is C[i][j] += column_bias[j] (j counted
+// from C's first column), then C = Relu(C) (x < 0 ? 0 : x) when `relu`, in place. sgemm may then
+// do that in the micro-kernel's registers for whole tiles, before their store, and call `apply`
+// only on the partial tiles at C's edges.
 struct GemmEpilogue {
     void (*apply)(const void* context, int64_t i0, int64_t j0, int64_t rows, int64_t cols, float* c,
                   int64_t ldc);
     const void* context;
+    const float* column_bias = nullptr;
+    bool relu = false;
 };
 
 // op(B) packed once into the micro-kernel's panels, for products that reuse the same B (a

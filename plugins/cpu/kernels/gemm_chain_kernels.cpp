@@ -107,7 +107,7 @@ struct Pair {
         const int64_t n0 = g * kGroup, width = std::min(kGroup, first.n - n0);
         float* hg = h + g * m * kGroup;
         const OutputEpilogue epilogue = first.epilogue(hg, n0, width);
-        const GemmEpilogue hook = epilogue.hook();
+        const GemmEpilogue hook = epilogue.hook(hg, width);
         sgemm_serial(false, first.trans_b, m, width, first.k, 1.0f, x, first.k, first.columns(n0),
                      first.ldb, 0.0f, hg, width, &hook);
         sgemm_serial(false, second.trans_b, m, second.n, width, 1.0f, hg, width, second.rows(n0),
@@ -173,7 +173,7 @@ void fused_gemm_chain(const KernelArgs& args) {
         } else {
             const ChainLayer& layer = layers[l];
             const OutputEpilogue epilogue = layer.epilogue(y, 0, layer.n);
-            const GemmEpilogue hook = epilogue.hook();
+            const GemmEpilogue hook = epilogue.hook(y, layer.n);
             sgemm(false, layer.trans_b, m, layer.n, layer.k, 1.0f, x, layer.k, layer.b, layer.ldb,
                   0.0f, y, layer.n, &hook);
             l += 1;

@@ -117,7 +117,7 @@ void gemm_forward(const KernelArgs& args, const std::optional<ActivationParams>&
             epilogue.bias_scale = beta;
         }
     }
-    const GemmEpilogue hook = epilogue.hook();
+    const GemmEpilogue hook = epilogue.hook(z, n);
     sgemm(trans_a, trans_b, m, n, k, alpha, args.in(0), a.shape[1], args.in(1), b.shape[1],
           sum_beta, z, n, epilogue.needed(z) ? &hook : nullptr,
           packed_weights(args, 1, trans_b, m, n, k, b.shape[1]));

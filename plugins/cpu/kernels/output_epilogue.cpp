@@ -43,6 +43,17 @@ void bias_rows(const OutputEpilogue& e, int64_t i0, int64_t j0, int64_t rows, in
 
 }  // namespace
 
+GemmEpilogue OutputEpilogue::hook(const float* c, int64_t ldc) const {
+    GemmEpilogue h{&apply, this};
+    const bool relu = activation && activation->kind == Activation::relu;
+    if (bias && bias_row_step == 0 && bias_col_step == 1 && bias_scale == 1.0f && y == c && ldy == ldc &&
+        (relu || !activation)) {
+        h.column_bias = bias;
+        h.relu = relu;
+    }
+    return h;
+}
+
 void OutputEpilogue::apply(const void* self, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
                            float* c, int64_t ldc) {
     const OutputEpilogue& e = *static_cast<const OutputEpilogue*>(self);

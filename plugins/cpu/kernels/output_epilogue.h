@@ -4,7 +4,7 @@
 //
 //     OutputEpilogue epilogue{.bias = c, .bias_row_step = 0, .bias_col_step = 1, .y = y, .ldy = n,
 //                             .activation = relu};
-//     const GemmEpilogue hook = epilogue.hook();
+//     const GemmEpilogue hook = epilogue.hook(z, n);
 //     sgemm(..., z, n, epilogue.needed(z) ? &hook : nullptr);
 //
 // The SGEMM accumulates into Z (or into Y itself when no Z is wanted); the epilogue turns each
@@ -36,8 +36,11 @@ struct OutputEpilogue {
     // None: Y is a copy of the biased sum (or the sum itself, in place).
     std::optional<ActivationParams> activation;
 
-    // The GemmEpilogue calling apply with this object (which must outlive the sgemm call).
-    GemmEpilogue hook() const { return {&apply, this}; }
+    // The GemmEpilogue calling apply with this object (which must outlive the sgemm call), for an
+    // SGEMM writing C at `c`, rows `ldc` apart. With a bias per column (scale 1), no activation or
+    // Relu, and Y being C, it says so (GemmEpilogue::column_bias): the micro-kernel may then add
+    // the bias and apply Relu in its registers, bitwise as apply would.
+    GemmEpilogue hook(const float* c, int64_t ldc) const;
     // False when there is nothing to do for an SGEMM writing `c` (no bias, no activation, Y is C):
     // then the caller passes no epilogue and the SGEMM takes its plain path.
     bool needed(const float* c) const { return bias || activation || y != c; }

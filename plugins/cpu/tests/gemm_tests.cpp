@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -350,6 +351,67 @@ TEST_CASE("sgemm runs the epilogue once on every element of C after its last K s
                 // Tiles, not whole rows or the whole matrix, while there is a sum to tile.
                 if (c.k > 0)
                     for (int64_t rows : recorder.tile_rows) CHECK(rows <= 16);
+            }
+        }
+    }
+}
+
+namespace {
+
+// The epilogue GemmEpilogue::column_bias describes, done by `apply` on the stored tile.
+struct BiasRelu {
+    const float* bias;
+    bool relu;
+
+    static void apply(const void* self, int64_t, int64_t j0, int64_t rows, int64_t cols, float* c,
+                      int64_t ldc) {
+        const BiasRelu& e = *static_cast<const BiasRelu*>(self);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) {
+                const float v = c[i * ldc + j] + e.bias[j0 + j];
+                c[i * ldc + j] = e.relu && v < 0.0f ? 0.0f : v;
+            }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("sgemm's column bias and Relu in the micro-kernel give the bits of the epilogue's apply") {
+    IsaScope scope;
+    const Case cases[] = {
+        {false, false, 37, 45, 29, 1.0f, 0.0f, 3},  // partial tiles, padded rows
+        {false, true, 130, 600, 784, 1.0f, 0.0f},   // several K slices and column blocks
+        {true, false, 64, 96, 300, 0.5f, 0.0f},     // A packed, alpha without beta
+        {false, false, 50, 70, 40, 0.5f, 1.5f},     // beta
+    };
+    uint32_t seed = 31;
+    for (GemmIsa isa : isas_this_cpu_runs()) {
+        REQUIRE(dsk::cpu::sgemm_select_isa(isa));
+        CAPTURE(dsk::cpu::sgemm_isa_name());
+        for (const Case& c : cases) {
+            CAPTURE(c.m);
+            CAPTURE(c.n);
+            const Problem p = make_problem(c, seed++);
+            std::vector<float> bias(static_cast<size_t>(c.n));
+            std::mt19937 rng(seed++);
+            std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+            for (float& v : bias) v = u(rng);
+            bias[3] = std::numeric_limits<float>::quiet_NaN();  // kept by Relu
+            for (bool relu : {false, true}) {
+                CAPTURE(relu);
+                const BiasRelu context{bias.data(), relu};
+                std::vector<float> stored = p.c0, in_registers = p.c0;
+                const dsk::cpu::GemmEpilogue plain{&BiasRelu::apply, &context};
+                const dsk::cpu::GemmEpilogue described{&BiasRelu::apply, &context, bias.data(), relu};
+                for (uint32_t threads : {1u, 3u}) {
+                    threaded_host::install(threads);
+                    dsk::cpu::sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, p.a.data(), p.lda,
+                                    p.b.data(), p.ldb, c.beta, stored.data(), p.ldc, &plain);
+                    dsk::cpu::sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, p.a.data(), p.lda,
+                                    p.b.data(), p.ldb, c.beta, in_registers.data(), p.ldc, &described);
+                    CHECK(std::memcmp(stored.data(), in_registers.data(), stored.size() * sizeof(float)) == 0);
+                    stored = in_registers = p.c0;
+                }
             }
         }
     }
