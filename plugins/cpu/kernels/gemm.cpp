@@ -93,21 +93,6 @@ struct GemmConfig {
 
 // `kAvx`: the configuration only runs on CPUs with AVX, so the transposing packs may use
 // transpose_8x8 (for panels whose width is a multiple of 8).
-#if DSK_GEMM_X86
-// Eight k of a 6-row panel: dst[k * 6 + r] = src[r * lda + k] for r in [0, 6), k in [0, 8). The
-// block is transposed as 8 x 8 with rows 6 and 7 reading row 5 again; each column is stored
-// whole, its two extra lanes overwritten by the next column's store, except for the last one.
-__attribute__((target("avx"))) inline void pack_6x8(const float* src, int64_t lda, float* dst) {
-    const float* rows[8];
-    for (int r = 0; r < 8; ++r) rows[r] = src + std::min(r, 5) * lda;
-    __m256 cols[8];
-    transpose_8x8_columns(rows, cols);
-    for (int k = 0; k < 7; ++k) _mm256_storeu_ps(dst + 6 * k, cols[k]);
-    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(cols[7]));
-    _mm_storel_pi(reinterpret_cast<__m64*>(dst + 46), _mm256_extractf128_ps(cols[7], 1));
-}
-#endif
-
 template <int MR, bool kAvx>
 void pack_a(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             float* dst) {
@@ -123,8 +108,6 @@ void pack_a(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, int
                     for (; k0 + 8 <= kc; k0 += 8)
                         for (int r = 0; r < MR; r += 8)
                             transpose_8x8(src + r * lda + k0, lda, dst + k0 * MR + r, MR);
-                } else if constexpr (kAvx && MR == 6) {
-                    for (; k0 + 8 <= kc; k0 += 8) pack_6x8(src + k0, lda, dst + k0 * MR);
                 }
 #endif
                 for (; k0 < kc; k0 += 16) {
