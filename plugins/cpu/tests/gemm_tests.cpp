@@ -140,6 +140,8 @@ TEST_CASE("sgemm crosses the cache blocks: K, M and N larger than KC, MC and NC"
             {true, true, 129, 400, 784, 0.5f, 1.0f},
             {false, true, 128, 256, 784, 1.0f, 1.0f, 3},
             {true, false, 300, 70, 1025, -2.0f, 0.25f, 1},
+            // Rows of A 4 KB apart: packed even where the micro-kernel could read A in place.
+            {false, false, 100, 40, 1024, 1.0f, 0.0f},
         };
         uint32_t seed = 100;
         for (const Case& c : cases) {
