@@ -10,9 +10,10 @@
 // It is a blocked SGEMM in the BLIS style: panels of op(A) and op(B) are packed into contiguous
 // scratch, and a register-blocked micro-kernel (AVX-512 8x32 or AVX2 6x16 FMA, chosen at run
 // time from what the CPU has; a portable 4x16 otherwise) computes each tile of C. The AVX2
-// micro-kernel reads a non-transposed A where it is, 6 rows at a time, instead of a packed panel. The sum over
-// K runs in a fixed order that depends only on K and the micro-kernel, never on the thread
-// count, so results are bitwise reproducible on a given machine. With 1 to 4 rows (inference at a
+// micro-kernel reads a non-transposed A where it is, 6 rows at a time, instead of a packed panel
+// (unless its rows are a multiple of 4 KB apart). The sum over K runs in a fixed order that
+// depends only on K and the micro-kernel, never on the thread count, so results are bitwise
+// reproducible on a given machine. With 1 to 4 rows (inference at a
 // small batch) and AVX-512 or AVX2, op(B) is read in place instead (no packing, no padded rows).
 //
 // An optional epilogue runs on each tile of C as soon as its sum over K is complete (right after
