@@ -13,8 +13,8 @@
 // micro-kernel reads a non-transposed A where it is, 6 rows at a time, instead of a packed panel
 // (unless its rows are a multiple of 4 KB apart). The sum over K runs in a fixed order that
 // depends only on K and the micro-kernel, never on the thread count, so results are bitwise
-// reproducible on a given machine. With 1 to 4 rows (inference at a
-// small batch) and AVX-512 or AVX2, op(B) is read in place instead (no packing, no padded rows).
+// reproducible on a given machine. With 1 to 4 rows (inference at a small batch) and AVX-512 or
+// AVX2, op(B) is read in place instead (no packing, no padded rows).
 //
 // An optional epilogue runs on each tile of C as soon as its sum over K is complete (right after
 // the micro-kernel's last K slice for that tile, while the tile is still in L1): the fused
