@@ -787,13 +787,11 @@ void gemm_rectangle(const GemmConfig& cfg, const Problem& p, int64_t m0, int64_t
                         if (rows == cfg.mr && cols == cfg.nr) {
                             // The epilogue in the micro-kernel's registers where it is only a
                             // column bias and Relu, else on the stored tile.
-                            if (epilogue && epilogue->column_bias) {
-                                tile(c_tile, p.ldc, p.alpha, beta,
-                                     {epilogue->column_bias + jc + jr, epilogue->relu});
-                                continue;
-                            }
-                            tile(c_tile, p.ldc, p.alpha, beta, {});
-                            if (epilogue)
+                            const bool in_registers = epilogue && epilogue->column_bias;
+                            tile(c_tile, p.ldc, p.alpha, beta,
+                                 in_registers ? TileFinish{epilogue->column_bias + jc + jr, epilogue->relu}
+                                              : TileFinish{});
+                            if (epilogue && !in_registers)
                                 epilogue->apply(epilogue->context, ic + ir, jc + jr, rows, cols,
                                                 c_tile, p.ldc);
                             continue;

@@ -45,11 +45,10 @@ void bias_rows(const OutputEpilogue& e, int64_t i0, int64_t j0, int64_t rows, in
 
 GemmEpilogue OutputEpilogue::hook(const float* c, int64_t ldc) const {
     GemmEpilogue h{&apply, this};
-    const bool relu = activation && activation->kind == Activation::relu;
     if (bias && bias_row_step == 0 && bias_col_step == 1 && bias_scale == 1.0f && y == c && ldy == ldc &&
-        (relu || !activation)) {
+        relu_or_none()) {
         h.column_bias = bias;
-        h.relu = relu;
+        h.relu = activation.has_value();
     }
     return h;
 }
@@ -60,9 +59,9 @@ void OutputEpilogue::apply(const void* self, int64_t i0, int64_t j0, int64_t row
     float* y = e.y + i0 * e.ldy + j0;
     if (e.bias) {
         // No activation or Relu: one pass writes Y. Another activation: Z first, then the map.
-        const bool relu = e.activation && e.activation->kind == Activation::relu;
-        const bool one_pass = relu || !e.activation;
-        bias_rows(e, i0, j0, rows, cols, c, ldc, one_pass ? y : c, one_pass ? e.ldy : ldc, relu);
+        const bool one_pass = e.relu_or_none();
+        bias_rows(e, i0, j0, rows, cols, c, ldc, one_pass ? y : c, one_pass ? e.ldy : ldc,
+                  one_pass && e.activation.has_value());
         if (one_pass) return;
     }
     if (e.activation) {

@@ -41,6 +41,9 @@ struct OutputEpilogue {
     // Relu, and Y being C, it says so (GemmEpilogue::column_bias): the micro-kernel may then add
     // the bias and apply Relu in its registers, bitwise as apply would.
     GemmEpilogue hook(const float* c, int64_t ldc) const;
+    // Whether all the activation does is Relu, or there is none: then the bias and it take one
+    // pass (or the micro-kernel's registers).
+    bool relu_or_none() const { return !activation || activation->kind == Activation::relu; }
     // False when there is nothing to do for an SGEMM writing `c` (no bias, no activation, Y is C):
     // then the caller passes no epilogue and the SGEMM takes its plain path.
     bool needed(const float* c) const { return bias || activation || y != c; }

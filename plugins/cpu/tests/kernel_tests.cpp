@@ -60,6 +60,11 @@ Tensor f32(const Shape& shape, std::vector<float> values = {}) {
     return t;
 }
 
+// Bit for bit (NaN equal to the same NaN, -0 not equal to +0), which == on floats is not.
+bool same_bits(const std::vector<float>& got, const std::vector<float>& want) {
+    return got.size() == want.size() && std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0;
+}
+
 Tensor random(const Shape& shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
     Tensor t = f32(shape);
     std::mt19937 rng(seed);
@@ -659,7 +664,7 @@ TEST_CASE("MaxPool, MaxPoolGrad and MaxPoolReluGrad: padding never wins, the gra
             Tensor relu_dx = f32(xs), fused_dx = random(xs, 8);
             run("ActivationGrad", {Attr("activation", "Relu")}, {&dx, &x}, {&relu_dx});
             run("MaxPoolReluGrad", attrs, {&dy, &x}, {&fused_dx});
-            CHECK(std::memcmp(fused_dx.f.data(), relu_dx.f.data(), relu_dx.f.size() * sizeof(float)) == 0);
+            CHECK(same_bits(fused_dx.f, relu_dx.f));
         }
     }
 }
@@ -965,12 +970,12 @@ TEST_CASE("Relu is exact for every length, in place or not: NaN stays NaN, -0 st
         for (size_t i = 0; i < values.size(); ++i) want[i] = values[i] < 0.0f ? 0.0f : values[i];
         Tensor x = f32({n}, values), y = random({n}, 5);
         run("Relu", {}, {&x}, {&y});
-        CHECK(std::memcmp(y.f.data(), want.data(), want.size() * sizeof(float)) == 0);
+        CHECK(same_bits(y.f, want));
         Call in_place("Relu", {}, {&x}, {&x});
         REQUIRE(fake_host::take(dsk::cpu::compute(*dsk::cpu::find_kernel(&in_place.node, in_place.tensors.data()),
                                                   nullptr, &in_place.node, in_place.tensors.data()))
                     .code == DSK_OK);
-        CHECK(std::memcmp(x.f.data(), want.data(), want.size() * sizeof(float)) == 0);
+        CHECK(same_bits(x.f, want));
     }
 }
 
@@ -1512,13 +1517,9 @@ void check_fused_equals_unfused(const char* op, const char* fused_op,
                fy_only = fy;
         run(fused_op, fused_attrs, inputs, {&fy, &fz});
         run(fused_op, fused_attrs, inputs, {&fy_only});
-        const auto same_bits = [](const Tensor& t, const Tensor& want) {
-            return t.f.size() == want.f.size() &&
-                   std::memcmp(t.f.data(), want.f.data(), want.f.size() * sizeof(float)) == 0;
-        };
-        CHECK(same_bits(fy, y));
-        CHECK(same_bits(fz, z));
-        CHECK(same_bits(fy_only, y));
+        CHECK(same_bits(fy.f, y.f));
+        CHECK(same_bits(fz.f, z.f));
+        CHECK(same_bits(fy_only.f, y.f));
     }
 }
 
@@ -1609,7 +1610,7 @@ TEST_CASE("FusedGemmChain: the same bits on any thread count, close to the unfus
                 run("FusedGemmChain", attrs, inputs, {&y});
                 check_close(y.f, unfused, 1e-4, 1e-4);  // the second layers' sums in another order
                 if (threads == 1) one_thread = y.f;
-                CHECK(std::memcmp(y.f.data(), one_thread.data(), y.f.size() * sizeof(float)) == 0);
+                CHECK(same_bits(y.f, one_thread));
             }
         }
     }
@@ -1716,7 +1717,7 @@ TEST_CASE("FusedConvMaxPool gives bitwise Conv, the Relu and the 2x2 MaxPool, fo
                 fused_attrs.push_back(Attr("activation", activation));
                 Tensor fy = f32(pooled, std::vector<float>(y.f.size(), std::nanf("")));  // every element written
                 run("FusedConvMaxPool", fused_attrs, c.inputs, {&fy});
-                CHECK(std::memcmp(fy.f.data(), y.f.data(), y.f.size() * sizeof(float)) == 0);
+                CHECK(same_bits(fy.f, y.f));
             }
         }
     }
